@@ -1,0 +1,92 @@
+"""The project's configuration: one typed object, read from ``pyproject.toml``.
+
+Everything configurable lives under ``[tool.evidencebook]`` in the project's
+``pyproject.toml``.  The Zotero API key is never configured here: it is read from the
+``ZOTERO_API_KEY`` environment variable at the moment a sync needs it.
+"""
+
+from __future__ import annotations
+
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from ._errors import ConfigError
+
+__all__ = ["Settings", "find_project_root", "load_settings"]
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Where things are and which Zotero library feeds them.
+
+    Keys of ``[tool.evidencebook]`` (all optional except where noted):
+
+    ``library_type``  ``"user"`` or ``"group"`` (the Zotero library the review lives in)
+    ``library_id``    the numeric Zotero library ID (0 for the bundled snapshot)
+    ``evidence_dir``  the versioned evidence base, default ``evidence``
+    ``site_url``      where the published book lives; briefs link to it
+    ``regions``       sub-state regions: a table per region id with ``name``, ``state``
+                      (postal code), ``aliases`` and ``counties``
+    """
+
+    root: Path
+    library_type: str = "group"
+    library_id: int = 0
+    evidence_dir: Path = Path("evidence")
+    site_url: str = ""
+    regions: dict[str, dict[str, Any]] = field(default_factory=dict)
+
+    @property
+    def evidence(self) -> Path:
+        return self.root / self.evidence_dir
+
+    @property
+    def snapshot(self) -> Path:
+        return self.evidence / "zotero"
+
+    @property
+    def briefs_dir(self) -> Path:
+        """Executed brief notebooks, as pages of the book (build output, git-ignored)."""
+        return self.root / "book" / "briefs"
+
+    @property
+    def brief_html_dir(self) -> Path:
+        """Standalone brief pages to hand on (build output, git-ignored)."""
+        return self.root / "_build" / "briefs"
+
+    @property
+    def brief_template(self) -> Path:
+        return self.root / "notebooks" / "brief.ipynb"
+
+
+def find_project_root(start: Path | None = None) -> Path:
+    """The nearest folder at or above ``start`` whose pyproject.toml has [tool.evidencebook]."""
+    here = (start or Path.cwd()).resolve()
+    for folder in (here, *here.parents):
+        candidate = folder / "pyproject.toml"
+        if candidate.is_file() and "[tool.evidencebook]" in candidate.read_text(encoding="utf-8"):
+            return folder
+    raise ConfigError(
+        f"No evidencebook project found at or above {here}: expected a pyproject.toml with a "
+        "[tool.evidencebook] table. Run evidencebook from inside the project."
+    )
+
+
+def load_settings(root: Path | None = None) -> Settings:
+    """Read ``[tool.evidencebook]`` from the project's pyproject.toml."""
+    root = find_project_root(root)
+    try:
+        table = tomllib.loads((root / "pyproject.toml").read_text(encoding="utf-8"))["tool"]["evidencebook"]
+    except (tomllib.TOMLDecodeError, KeyError) as exc:
+        raise ConfigError(f"{root / 'pyproject.toml'}: cannot read [tool.evidencebook]: {exc}") from exc
+    known = {"library_type", "library_id", "evidence_dir", "site_url", "regions"}
+    unknown = sorted(set(table) - known)
+    if unknown:
+        raise ConfigError(f"[tool.evidencebook] has unknown keys {unknown}; known keys are {sorted(known)}")
+    if table.get("library_type", "group") not in ("user", "group"):
+        raise ConfigError(f"library_type must be 'user' or 'group', got {table['library_type']!r}")
+    if "evidence_dir" in table:
+        table["evidence_dir"] = Path(table["evidence_dir"])
+    return Settings(root=root, **table)

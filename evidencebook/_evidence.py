@@ -1,0 +1,317 @@
+"""The versioned evidence base: tables derived from the Zotero snapshot, and their manifest.
+
+``evidence/`` holds, besides the snapshot (``zotero/``), plain files a diff can read:
+
+``studies.csv``       one row per screened item
+``outcomes.csv``      one row per finding (effect or narrative), with its quote
+``state_policy.csv``  one row per sourced policy fact
+``regions.csv``       every region a brief can be made for
+``problems.csv``      every coding problem found in the snapshot
+``references.bib``    the bibliography, generated from the items
+``manifest.json``     evidence version, Zotero library version, and a hash of every file
+
+Files are only rewritten when their content changes, so an unchanged rebuild leaves the
+tree (and every timestamp) as it was.  The evidence version goes up by one each time the
+content hash changes.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import io
+import json
+import os
+import re
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+import pandera.errors
+
+from ._coding import Coding, code_items
+from ._config import Settings
+from ._errors import EvidenceError, Problem
+from ._regions import REGION_COLUMNS, region_table, state_code
+from ._schemas import OutcomeSchema, PolicyFactSchema, RegionSchema, StudySchema
+from ._zotero import Snapshot, read_snapshot
+
+__all__ = ["Evidence", "build_evidence", "derive_tables", "load_evidence", "validate_tables"]
+
+TABLES = ("studies.csv", "outcomes.csv", "state_policy.csv", "regions.csv", "problems.csv")
+FILES = (*TABLES, "references.bib")
+
+STUDY_COLUMNS = [
+    "study_id", "citation_key", "authors", "author_list", "year", "title", "journal", "doi", "url",
+    "item_type", "screening", "exclusion_reason", "study_type", "design", "population", "population_group",
+    "setting", "country", "us_state", "state_codes", "region", "risk_of_bias", "confidence",
+    "confidence_reason", "coded_by", "extraction_note",
+]
+OUTCOME_COLUMNS = [
+    "finding_id", "study_id", "citation_key", "outcome", "domain", "comparison", "measure", "measure_as_reported", "estimate",
+    "ci_low", "ci_high", "reported_statistic", "n_studies", "n_participants", "sample_note", "direction",
+    "evidence_level", "secondary", "quote", "page", "source_url", "source_type", "notes", "note_key", "note_line",
+]
+POLICY_COLUMNS = [
+    "fact_id", "state", "state_code", "topic", "fact", "value", "as_of", "quote", "source_type", "notes",
+    "source_url", "source_item", "note_key", "note_line",
+]
+PROBLEM_COLUMNS = ["item_key", "line", "field", "severity", "message"]
+
+_TOPICS = [
+    (r"medicaid|reimburs|billable|state plan", "Medicaid coverage"),
+    (r"certif|credential|training|exam|thw|reciprocity", "certification and training"),
+    (r"workforce|employed|per 100,000|counts|specialists certified|number", "workforce"),
+    (r"program|navigator|relay|save lives|coach", "programmes"),
+]
+
+
+@dataclass(frozen=True)
+class Evidence:
+    """The evidence base as loaded for synthesis, the book and the briefs."""
+
+    studies: pd.DataFrame
+    outcomes: pd.DataFrame
+    policy: pd.DataFrame
+    regions: pd.DataFrame
+    problems: pd.DataFrame
+    manifest: dict[str, Any]
+
+    @property
+    def version_label(self) -> str:
+        m = self.manifest
+        return f"Evidence version {m['evidence_version']} ({m['date']}, {m['content_hash'][:12]})"
+
+    @property
+    def included(self) -> pd.DataFrame:
+        """Studies included at the last screening stage (gray literature too)."""
+        return self.studies[self.studies["screening"].str.endswith(":include")]
+
+
+def _int_or_na(text: Any) -> Any:
+    cleaned = str(text).replace(",", "").strip()
+    return int(cleaned) if re.fullmatch(r"\d+", cleaned) else pd.NA
+
+
+def derive_tables(coding: Coding, substate_regions: dict[str, dict[str, Any]]) -> dict[str, pd.DataFrame]:
+    """Pure: the evidence tables from parsed coding, sorted and with fixed columns."""
+    studies = pd.DataFrame(coding.studies).reindex(columns=STUDY_COLUMNS).fillna("")
+    studies["state_codes"] = studies["us_state"].map(
+        lambda s: "|".join(sorted({c for part in str(s).split(";") if (c := state_code(part)) and c != "US"}))
+    )
+    studies = studies.sort_values("study_id", kind="stable")
+
+    outcomes = pd.DataFrame(coding.outcomes).reindex(columns=OUTCOME_COLUMNS)
+    study_type = studies.set_index("study_id")["study_type"]
+    outcomes["evidence_level"] = outcomes["study_id"].map(study_type).fillna("")
+    outcomes["secondary"] = outcomes["source_type"].fillna("").str.lower().str.startswith("secondary")
+    outcomes["measure"] = outcomes["measure"].fillna("narrative")
+    raw_n = outcomes[["n_studies", "n_participants"]].fillna("").astype(str)
+    outcomes["sample_note"] = [
+        "; ".join(f"{col}: {val}" for col, val in row.items() if val and pd.isna(_int_or_na(val)))
+        for _, row in raw_n.iterrows()
+    ]
+    for col in ("n_studies", "n_participants"):
+        outcomes[col] = pd.array([_int_or_na(v) for v in raw_n[col]], dtype="Int64")
+    for col in ("estimate", "ci_low", "ci_high"):
+        outcomes[col] = pd.to_numeric(outcomes[col])
+    outcomes["note_line"] = outcomes["note_line"].astype("Int64")
+    text_cols = [c for c in OUTCOME_COLUMNS if outcomes[c].dtype == object]
+    outcomes[text_cols] = outcomes[text_cols].fillna("")
+    outcomes = outcomes.sort_values(["study_id", "finding_id"], kind="stable")
+
+    policy = pd.DataFrame(coding.policy_facts).reindex(columns=POLICY_COLUMNS)
+    policy["state_code"] = policy["state"].map(state_code)
+    policy["topic"] = policy["fact"].map(
+        lambda f: next((t for pat, t in _TOPICS if re.search(pat, str(f), re.IGNORECASE)), "other")
+    )
+    policy = policy.fillna("").sort_values(["state_code", "fact_id"], kind="stable")
+
+    regions = region_table(substate_regions)
+    included = studies[studies["screening"].str.endswith(":include")]
+    regions["n_local_studies"] = [
+        int((included["state_codes"].str.split("|").map(lambda codes, c=r.state_code: c in codes)
+             & ((r.kind != "sub-state") | (included["region"] == r.region_id))).sum())
+        for r in regions.itertuples()
+    ]
+    regions["n_policy_facts"] = [int((policy["state_code"] == r.state_code).sum()) for r in regions.itertuples()]
+
+    problems = pd.DataFrame(
+        [{"item_key": p.item_key, "line": p.line, "field": p.field, "severity": p.severity, "message": p.message}
+         for p in coding.problems],
+        columns=PROBLEM_COLUMNS,
+    )
+    return {"studies.csv": studies, "outcomes.csv": outcomes, "state_policy.csv": policy,
+            "regions.csv": regions[[*REGION_COLUMNS, "n_local_studies", "n_policy_facts"]], "problems.csv": problems}
+
+
+_SCHEMAS = {"studies.csv": StudySchema, "outcomes.csv": OutcomeSchema,
+            "state_policy.csv": PolicyFactSchema, "regions.csv": RegionSchema}
+
+
+def validate_tables(tables: dict[str, pd.DataFrame]) -> pd.DataFrame:
+    """Validate every table lazily; return all failure cases (empty when the tables are valid)."""
+    failures = []
+    for name, schema in _SCHEMAS.items():
+        try:
+            schema.validate(tables[name], lazy=True)
+        except pandera.errors.SchemaErrors as exc:
+            cases = exc.failure_cases.copy()
+            cases.insert(0, "file", name)
+            failures.append(cases)
+    columns = ["file", "schema_context", "column", "check", "failure_case", "index"]
+    return pd.concat(failures)[columns] if failures else pd.DataFrame(columns=columns)
+
+
+def _csv(table: pd.DataFrame) -> str:
+    buffer = io.StringIO()
+    table.to_csv(buffer, index=False, lineterminator="\n")
+    return buffer.getvalue()
+
+
+_BIB_TYPES = {"journalArticle": "article", "report": "techreport", "book": "book", "bookSection": "incollection",
+              "thesis": "phdthesis"}
+
+
+def _bib_escape(text: str) -> str:
+    return re.sub(r"([&%$#_{}])", r"\\\1", " ".join(str(text).split()))
+
+
+def references_bib(items: list[dict[str, Any]], studies: pd.DataFrame) -> str:
+    """A BibTeX file with one entry per study, keyed by the study's citation key."""
+    by_key = {i["key"]: i["data"] for i in items}
+    entries = []
+    for study in studies.itertuples():
+        data = by_key[study.study_id]
+        kind = _BIB_TYPES.get(data["itemType"], "misc")
+        people = [c for c in data.get("creators", []) if c.get("creatorType", "author") == "author"]
+        authors = " and ".join(
+            f"{{{c['name']}}}" if c.get("name") else f"{c.get('lastName', '')}, {c.get('firstName', '')}".rstrip(", ")
+            for c in people
+        )
+        fields = {
+            "author": _bib_escape(authors).replace("\\{", "{").replace("\\}", "}") if authors else "",
+            "title": _bib_escape(data.get("title", "")),
+            "journal" if kind == "article" else "howpublished": _bib_escape(study.journal),
+            "year": study.year,
+            "volume": data.get("volume", ""),
+            "number": data.get("issue", ""),
+            "pages": str(data.get("pages", "")).replace("-", "--"),
+            "doi": data.get("DOI", ""),
+            "url": data.get("url", ""),
+            "note": f"Zotero item {study.study_id}",
+        }
+        if not fields["author"]:
+            fields["author"] = "{" + _bib_escape(data.get("websiteTitle") or "Anonymous") + "}"
+        body = ",\n".join(f"  {k} = {{{v}}}" for k, v in fields.items() if v)
+        entries.append(f"@{kind}{{{study.citation_key},\n{body}\n}}\n")
+    return "\n".join(entries)
+
+
+def _sha256(text: str) -> str:
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+
+def _write_if_changed(path: Path, text: str) -> bool:
+    if path.is_file() and path.read_text(encoding="utf-8") == text:
+        return False
+    tmp = path.with_name(f".{path.name}.tmp")
+    tmp.write_text(text, encoding="utf-8")
+    os.replace(tmp, path)
+    return True
+
+
+@dataclass(frozen=True)
+class BuildReport:
+    """What :func:`build_evidence` did."""
+
+    manifest: dict[str, Any]
+    changed: list[str]
+    problems: list[Problem]
+
+
+def build_evidence(settings: Settings, snapshot: Snapshot | None = None, today: dt.date | None = None) -> BuildReport:
+    """Derive the evidence tables from the snapshot and write the ones that changed.
+
+    Nothing is written unless every table validates; coding problems are reported in
+    ``problems.csv`` and returned, and the items they affect are left out of the tables.
+    """
+    snapshot = snapshot or read_snapshot(settings.snapshot)
+    coding = code_items(snapshot.items)
+    tables = derive_tables(coding, settings.regions)
+    failures = validate_tables(tables)
+    if len(failures):
+        raise EvidenceError("The derived tables do not validate; nothing was written:\n" + failures.to_string(index=False))
+    texts = {name: _csv(table) for name, table in tables.items()}
+    texts["references.bib"] = references_bib(snapshot.items, tables["studies.csv"])
+
+    hashes = {name: _sha256(texts[name]) for name in FILES}
+    content_hash = _sha256(json.dumps(hashes, sort_keys=True) + str(snapshot.version))
+    manifest_path = settings.evidence / "manifest.json"
+    old = json.loads(manifest_path.read_text(encoding="utf-8")) if manifest_path.is_file() else {}
+    if old.get("content_hash") == content_hash:
+        manifest = old
+    else:
+        manifest = {
+            "evidence_version": int(old.get("evidence_version", 0)) + 1,
+            "date": (today or dt.datetime.now(dt.timezone.utc).date()).isoformat(),
+            "content_hash": content_hash,
+            "zotero": {"library_type": snapshot.library.get("type", settings.library_type),
+                       "library_id": snapshot.library.get("id", settings.library_id),
+                       "library_version": snapshot.version},
+            "counts": {"studies": int(len(tables["studies.csv"])),
+                       "included": int(tables["studies.csv"]["screening"].str.endswith(":include").sum()),
+                       "outcomes": int(len(tables["outcomes.csv"])),
+                       "effect_estimates": int(tables["outcomes.csv"]["estimate"].notna().sum()),
+                       "policy_facts": int(len(tables["state_policy.csv"])),
+                       "regions": int(len(tables["regions.csv"])),
+                       "coding_errors": len(coding.errors)},
+            "files": hashes,
+        }
+    settings.evidence.mkdir(parents=True, exist_ok=True)
+    changed = [name for name in FILES if _write_if_changed(settings.evidence / name, texts[name])]
+    if _write_if_changed(manifest_path, json.dumps(manifest, indent=2, sort_keys=True) + "\n"):
+        changed.append("manifest.json")
+    return BuildReport(manifest, changed, coding.problems)
+
+
+def load_evidence(settings: Settings) -> Evidence:
+    """Load the evidence base, checking every file against the manifest's hashes.
+
+    Raises :class:`EvidenceError` naming the file that is missing, corrupt or was edited
+    outside the pipeline.
+    """
+    folder = settings.evidence
+    manifest_path = folder / "manifest.json"
+    try:
+        manifest = json.loads(manifest_path.read_text(encoding="utf-8"))
+        expected = manifest["files"]
+    except FileNotFoundError:
+        raise EvidenceError(f"{manifest_path}: missing. Run 'evidencebook sync' to rebuild the evidence tables.") from None
+    except (json.JSONDecodeError, KeyError, TypeError) as exc:
+        raise EvidenceError(f"{manifest_path}: corrupt ({exc}). Restore it with 'git checkout -- {manifest_path}'.") from exc
+    frames = {}
+    for name in TABLES:
+        path = folder / name
+        if not path.is_file():
+            raise EvidenceError(f"{path}: missing. Run 'evidencebook sync' to rebuild it from the Zotero snapshot.")
+        text = path.read_text(encoding="utf-8")
+        if _sha256(text) != expected.get(name):
+            raise EvidenceError(
+                f"{path}: content does not match the manifest (sha256 {_sha256(text)[:12]}, expected "
+                f"{str(expected.get(name))[:12]}). The file is corrupt or was edited by hand; tables are derived "
+                "from the Zotero snapshot: run 'evidencebook sync', or restore it from git."
+            )
+        frames[name] = pd.read_csv(io.StringIO(text), dtype=str, keep_default_na=False)
+    outcomes = frames["outcomes.csv"]
+    for col in ("estimate", "ci_low", "ci_high"):
+        outcomes[col] = pd.to_numeric(outcomes[col].replace("", None))
+    for col in ("n_studies", "n_participants", "note_line"):
+        outcomes[col] = pd.to_numeric(outcomes[col].replace("", None)).astype("Int64")
+    outcomes["secondary"] = outcomes["secondary"] == "True"
+    regions = frames["regions.csv"]
+    for col in ("n_local_studies", "n_policy_facts"):
+        regions[col] = regions[col].astype(int)
+    return Evidence(frames["studies.csv"], outcomes, frames["state_policy.csv"], regions,
+                    frames["problems.csv"], manifest)

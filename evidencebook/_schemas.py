@@ -1,0 +1,93 @@
+"""Declared schemas of the evidence tables (pandera), also the data dictionary.
+
+Each class is one file of the evidence base.  ``evidencebook check`` validates all of them
+lazily and reports every failing cell; the loaders validate on read.
+"""
+
+from __future__ import annotations
+
+import pandas as pd
+import pandera.pandas as pa
+from pandera.typing import Series
+
+from ._coding import DOMAINS, MEASURES, POPULATION_GROUPS, RATIO_MEASURES, STUDY_TYPES
+
+__all__ = ["OutcomeSchema", "PolicyFactSchema", "RegionSchema", "StudySchema"]
+
+_KEY = r"^[23456789ABCDEFGHIJKLMNPQRSTUVWXYZ]{8}$"
+
+
+class StudySchema(pa.DataFrameModel):
+    """One row per Zotero item screened for the review (policy sources excluded)."""
+
+    study_id: Series[str] = pa.Field(unique=True, str_matches=_KEY, description="Zotero item key")
+    citation_key: Series[str] = pa.Field(unique=True, description="BibTeX key used in the book")
+    authors: Series[str] = pa.Field(nullable=True)
+    year: Series[str] = pa.Field(nullable=True, description="publication year as 4 digits, or empty")
+    title: Series[str]
+    screening: Series[str] = pa.Field(str_matches=r"^((TA|FT):(include|exclude|maybe)|unscreened)$")
+    study_type: Series[str] = pa.Field(nullable=True, isin=[*STUDY_TYPES, ""])
+    population_group: Series[str] = pa.Field(nullable=True, isin=[*POPULATION_GROUPS, ""])
+    state_codes: Series[str] = pa.Field(nullable=True, description="postal codes of the US states studied, '|'-separated")
+
+    class Config:
+        strict = False
+        coerce = True
+
+
+class OutcomeSchema(pa.DataFrameModel):
+    """One row per finding; effect findings carry an estimate with its 95% CI, narrative ones do not."""
+
+    finding_id: Series[str] = pa.Field(unique=True)
+    study_id: Series[str] = pa.Field(str_matches=_KEY)
+    domain: Series[str] = pa.Field(isin=list(DOMAINS))
+    measure: Series[str] = pa.Field(isin=list(MEASURES))
+    estimate: Series[float] = pa.Field(nullable=True)
+    ci_low: Series[float] = pa.Field(nullable=True)
+    ci_high: Series[float] = pa.Field(nullable=True)
+    quote: Series[str] = pa.Field(str_length={"min_value": 1})
+
+    @pa.dataframe_check
+    def ci_contains_estimate(cls, df: pd.DataFrame) -> Series[bool]:
+        return df["estimate"].isna() | ((df["ci_low"] <= df["estimate"]) & (df["estimate"] <= df["ci_high"]))
+
+    @pa.dataframe_check
+    def estimate_has_ci(cls, df: pd.DataFrame) -> Series[bool]:
+        cols = df[["estimate", "ci_low", "ci_high"]].notna()
+        return cols.all(axis=1) | ~cols.any(axis=1)
+
+    @pa.dataframe_check
+    def ratio_measures_positive(cls, df: pd.DataFrame) -> Series[bool]:
+        return ~df["measure"].isin(RATIO_MEASURES) | (df["ci_low"] > 0)
+
+    class Config:
+        strict = False
+        coerce = True
+
+
+class PolicyFactSchema(pa.DataFrameModel):
+    """One row per sourced state or federal policy fact."""
+
+    fact_id: Series[str] = pa.Field(unique=True)
+    state: Series[str]
+    state_code: Series[str] = pa.Field(str_matches=r"^([A-Z]{2})?$")
+    fact: Series[str]
+    quote: Series[str] = pa.Field(str_length={"min_value": 1})
+    source_url: Series[str] = pa.Field(nullable=True)
+
+    class Config:
+        strict = False
+        coerce = True
+
+
+class RegionSchema(pa.DataFrameModel):
+    """Every region a brief can be made for."""
+
+    region_id: Series[str] = pa.Field(unique=True, str_matches=r"^[a-z0-9-]+$")
+    name: Series[str]
+    kind: Series[str] = pa.Field(isin=["state", "district", "sub-state"])
+    state_code: Series[str] = pa.Field(str_matches=r"^[A-Z]{2}$")
+
+    class Config:
+        strict = False
+        coerce = True

@@ -1,0 +1,96 @@
+"""Reading a Zotero library: the snapshot on disk that every later stage starts from.
+
+The snapshot is the library as Zotero's Web API v3 returns it (``format=json``): one JSON
+file per item in ``evidence/zotero/items/<KEY>.json`` and the library's identity and
+version in ``evidence/zotero/library.json``.  Files are written with sorted keys, two-space
+indents and UTF-8, so ``git diff`` shows exactly which item changed and how.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import tempfile
+import unicodedata
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from ._errors import EvidenceError
+
+__all__ = ["Snapshot", "read_snapshot", "write_snapshot"]
+
+Item = dict[str, Any]
+
+
+@dataclass(frozen=True)
+class Snapshot:
+    """A Zotero library as synced: its identity and version, and every item (notes included)."""
+
+    library: dict[str, Any]
+    items: list[Item]
+
+    @property
+    def version(self) -> int:
+        return int(self.library.get("version", 0))
+
+
+def _dumps(obj: Any) -> str:
+    return json.dumps(obj, ensure_ascii=False, indent=2, sort_keys=True) + "\n"
+
+
+def _nfc(obj: Any) -> Any:
+    """Normalise every string to NFC: Zotero does on input, but old data may not be."""
+    if isinstance(obj, str):
+        return unicodedata.normalize("NFC", obj)
+    if isinstance(obj, list):
+        return [_nfc(x) for x in obj]
+    if isinstance(obj, dict):
+        return {_nfc(k): _nfc(v) for k, v in obj.items()}
+    return obj
+
+
+def read_snapshot(folder: Path) -> Snapshot:
+    """Read a library snapshot written by :func:`write_snapshot`.
+
+    Raises :class:`EvidenceError` naming the file if the snapshot is missing or a file is
+    not valid JSON or not a Zotero item.
+    """
+    library_file = folder / "library.json"
+    if not library_file.is_file():
+        raise EvidenceError(
+            f"{library_file}: missing. The Zotero snapshot is incomplete; restore it from git "
+            "('git checkout -- evidence/') or run 'evidencebook sync'."
+        )
+    library = _load_json(library_file)
+    items = []
+    for path in sorted((folder / "items").glob("*.json")):
+        item = _load_json(path)
+        if not isinstance(item, dict) or not isinstance(item.get("data"), dict) or item.get("key") != path.stem:
+            raise EvidenceError(f"{path}: not a Zotero item whose key is {path.stem!r}")
+        items.append(_nfc(item))
+    return Snapshot(library=library, items=items)
+
+
+def _load_json(path: Path) -> Any:
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise EvidenceError(f"{path}: corrupt ({exc}). Restore it from git or re-run 'evidencebook sync'.") from exc
+
+
+def write_snapshot(folder: Path, items: list[Item], library: dict[str, Any]) -> None:
+    """Write a snapshot deterministically, replacing any old one in a single directory swap."""
+    folder.parent.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=".zotero-", dir=folder.parent))
+    (staging / "items").mkdir()
+    (staging / "library.json").write_text(_dumps(library), encoding="utf-8")
+    for item in sorted(items, key=lambda i: i["key"]):
+        (staging / "items" / f"{item['key']}.json").write_text(_dumps(_nfc(item)), encoding="utf-8")
+    old = folder.with_name(folder.name + ".old")
+    if old.exists():
+        shutil.rmtree(old)
+    if folder.exists():
+        folder.rename(old)
+    staging.rename(folder)
+    shutil.rmtree(old, ignore_errors=True)

@@ -1,0 +1,368 @@
+"""Turn the starter evidence in ``evidence/seed/`` into a Zotero library snapshot.
+
+This is the one-off step a review team would do by hand in Zotero: create an item per
+publication (or per policy source), tag the screening decision, and write an extraction
+note with the coded study and its findings.  It is kept so that the bundled snapshot can
+be regenerated and audited: run ``python scripts/import_seed.py`` and ``git diff`` shows
+nothing.
+
+Rules it follows (see ``evidence/seed/README.md``):
+
+- every number is copied from the seed row that quotes it; nothing is derived or filled in;
+- a row whose estimate does not come with a 95% CI stays a narrative finding, and its
+  statistic is kept verbatim as ``reported_statistic``;
+- the coding it adds (outcome domain, population group, study type) is a classification of
+  the seed's own words, made by the rules below, and says so in the note.
+"""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import html
+import re
+import sys
+from collections import OrderedDict
+from pathlib import Path
+from urllib.parse import urlparse
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from evidencebook._zotero import write_snapshot  # noqa: E402
+
+SEED = ROOT / "evidence" / "seed"
+SNAPSHOT = ROOT / "evidence" / "zotero"
+LIBRARY = {"type": "group", "id": 0, "name": "Peer support workforce review (bundled seed)"}
+IMPORTED = "2026-11-28T00:00:00Z"
+KEY_ALPHABET = "23456789ABCDEFGHIJKLMNPQRSTUVWXYZ"
+
+# Outcome label -> domain. First match wins; order matters (e.g. "readmission" before "use").
+DOMAIN_RULES = [
+    (r"quality of the review|methodological quality", "other"),
+    (r"cost", "cost"),
+    (r"hospital|readmission|inpatient", "hospitalisation"),
+    (r"crisis|emergency|acute care", "crisis/ED use"),
+    (r"overdose|substance|alcohol|drug use|relapse|moud", "substance use"),
+    (r"engagement|initiation|retention|appointment|attrition|primary care visit|treatment engagement", "engagement"),
+    (r"recovery", "recovery"),
+    (r"hope", "hope"),
+    (r"empower|activation|confidence", "empowerment"),
+    (r"quality of life", "quality of life"),
+    (r"symptom|depression|anxiety", "symptoms"),
+    (r"service use", "service use"),
+    (r"satisfaction", "other"),
+    (r"adverse", "other"),
+    (r"regard|understanding", "other"),
+]
+
+POPULATION_RULES = [
+    (r"co-occurring|dual diagnosis|co-occurring mh", "co-occurring"),
+    (r"\bSUD\b|substance|opioid|alcohol|addiction", "SUD"),
+    (r"\bSMI\b|schizophrenia|severe|serious|major mental|psychotic|secondary mh", "SMI"),
+    (r"mental|psychiatric|diagnoses", "mental health (mixed)"),
+]
+
+US_STATES = {
+    "New Jersey", "Georgia", "Connecticut", "Rhode Island", "New York", "Montana", "Oregon",
+}
+
+
+def item_key(seed_id: str) -> str:
+    """A stable 8-character Zotero-style key derived from a seed identifier."""
+    digest = int.from_bytes(hashlib.sha256(seed_id.encode()).digest()[:8], "big")
+    chars = []
+    for _ in range(8):
+        digest, rem = divmod(digest, len(KEY_ALPHABET))
+        chars.append(KEY_ALPHABET[rem])
+    return "".join(chars)
+
+
+def classify(text: str, rules: list[tuple[str, str]], default: str) -> str:
+    for pattern, label in rules:
+        if re.search(pattern, text, flags=re.IGNORECASE):
+            return label
+    return default
+
+
+def creators(authors: str) -> tuple[list[dict], list[str]]:
+    """Parse 'Lloyd-Evans B, Mayo-Wilson E' into Zotero creators; report what could not be read."""
+    people, flags = [], []
+    for token in [t.strip() for t in authors.split(",") if t.strip()]:
+        match = re.fullmatch(r"([A-Z][\w'\-]+(?: [A-Z][\w'\-]+)*) ([A-Z]{1,3})", token)
+        if match:
+            people.append({"creatorType": "author", "firstName": match[2], "lastName": match[1]})
+        elif re.fullmatch(r"[A-Z][\w'\-]+ et al\.", token):
+            people.append({"creatorType": "author", "firstName": "", "lastName": token.split()[0]})
+            flags.append("author list incomplete")
+        else:
+            flags.append("author list incomplete")
+    if not people:
+        flags.append("authors not captured")
+    return people, sorted(set(flags))
+
+
+def journal_fields(journal: str) -> dict[str, str]:
+    """'BMC Psychiatry 14:39' -> publicationTitle, volume, pages; unreadable -> as is."""
+    if journal.startswith("(not captured"):
+        return {"publicationTitle": ""}
+    match = re.fullmatch(r"(.*?) (\d+)(?:\((\d+)\))?(?::(\S+))?", journal)
+    if match and not journal.startswith("Cochrane"):
+        return {"publicationTitle": match[1], "volume": match[2], "issue": match[3] or "", "pages": match[4] or ""}
+    return {"publicationTitle": journal}
+
+
+def is_number(text: str) -> bool:
+    return re.fullmatch(r"[+-]?\d+(\.\d+)?", text.strip()) is not None
+
+
+def p(key: str, value: str) -> str:
+    if "\n" in value:
+        raise ValueError(f"multi-line value for {key!r}: {value!r}")
+    return f"<p>{html.escape(key)}: {html.escape(value, quote=False)}</p>"
+
+
+def note_item(key: str, parent: str, version: int, body: list[str], tag: str) -> dict:
+    return {
+        "key": key,
+        "version": version,
+        "library": LIBRARY,
+        "meta": {},
+        "data": {
+            "key": key,
+            "version": version,
+            "itemType": "note",
+            "parentItem": parent,
+            "note": '<div data-schema-version="9">' + "\n".join(body) + "</div>",
+            "tags": [{"tag": tag}],
+            "relations": {},
+            "dateAdded": IMPORTED,
+            "dateModified": IMPORTED,
+        },
+    }
+
+
+def parent_item(key: str, version: int, data: dict, tags: list[str]) -> dict:
+    base = {
+        "key": key,
+        "version": version,
+        "itemType": "journalArticle",
+        "title": "",
+        "creators": [],
+        "abstractNote": "",
+        "date": "",
+        "DOI": "",
+        "url": "",
+        "citationKey": "",
+        "extra": "",
+        "tags": [{"tag": t} for t in tags],
+        "collections": [],
+        "relations": {},
+        "dateAdded": IMPORTED,
+        "dateModified": IMPORTED,
+    }
+    base.update(data)
+    return {"key": key, "version": version, "library": LIBRARY, "meta": {}, "data": base}
+
+
+def study_items(rows: list[dict], version: int) -> tuple[list[dict], int]:
+    groups: "OrderedDict[str, list[dict]]" = OrderedDict()
+    for row in rows:
+        groups.setdefault(row["doi"] or row["title"], []).append(row)
+    items = []
+    for rows_of_study in groups.values():
+        first = rows_of_study[0]
+        key = item_key("study:" + first["id"])
+        people, flags = creators(first["authors"])
+        year = re.search(r"\d{4}", first["year"])
+        if not year or not re.fullmatch(r"\d{4}", first["year"]):
+            flags.append(f"year as recorded: {first['year']}")
+        review = "review" in first["design"].lower()
+        data = {
+            "title": first["title"],
+            "creators": people,
+            "date": year[0] if year else "",
+            "DOI": first["doi"],
+            "url": f"https://doi.org/{first['doi']}" if first["doi"] else first["source_url_read"],
+            **journal_fields(first["journal"]),
+        }
+        if first["authors"] and not people:
+            data["extra"] = f"Authors as recorded: {first['authors']}"
+        version += 1
+        items.append(parent_item(key, version, data, ["screen:TA:include", "screen:FT:include"]))
+        states = sorted({s.split(" (")[0] for r in rows_of_study if (s := r["us_state"])} & US_STATES)
+        body = [
+            "<h1>Extraction</h1>",
+            "<h2>Study</h2>",
+            p("study_type", "review" if review else "primary"),
+            p("design", first["design"]),
+            p("population", first["population"]),
+            p("population_group", classify(first["population"], POPULATION_RULES, "other")),
+            p("setting", first["setting"]),
+            p("country", first["country"]),
+            p("us_state", "; ".join(states)),
+            p("risk_of_bias", "not assessed"),
+            p("confidence", "low" if flags else "as recorded"),
+            p("confidence_reason", "; ".join(flags)),
+            p("coded_by", "evidencebook seed import (rule-based classification of the seed's wording)"),
+        ]
+        for row in rows_of_study:
+            effect = all(is_number(row[c]) for c in ("estimate", "ci_low", "ci_high"))
+            measure = row["effect_measure"]
+            base = re.match(r"(SMD|MD|RR|OR|HR|Hedges g)\b", measure)
+            if effect and not base:
+                raise ValueError(f"{row['id']}: unknown effect measure {measure!r}")
+            body += [
+                f"<h2>Outcome {html.escape(row['id'])}</h2>",
+                p("outcome", row["outcome"]),
+                p("domain", classify(row["outcome"], DOMAIN_RULES, "other")),
+                p("comparison", row["comparison"]),
+                p("measure", base[1] if effect else "narrative"),
+                p("measure_as_reported", measure if effect and measure != base[1] else ""),
+                p("estimate", row["estimate"] if effect else ""),
+                p("ci_low", row["ci_low"] if effect else ""),
+                p("ci_high", row["ci_high"] if effect else ""),
+                p("reported_statistic", "" if effect else " ".join(x for x in (measure, row["estimate"]) if x)),
+                p("n_studies", row["n_studies"]),
+                p("n_participants", row["n_participants"]),
+                p("direction", row["direction"]),
+                p("quote", row["quote"]),
+                p("source_url", row["source_url_read"]),
+                p("source_type", row["source_type"]),
+                p("notes", row["notes"]),
+            ]
+        version += 1
+        items.append(note_item(item_key("note:" + first["id"]), key, version, body, "extraction"))
+    return items, version
+
+
+def policy_items(rows: list[dict], version: int) -> tuple[list[dict], int]:
+    groups: "OrderedDict[str, list[dict]]" = OrderedDict()
+    for row in rows:
+        groups.setdefault(row["source_url"], []).append(row)
+    items = []
+    for url, facts in groups.items():
+        key = item_key("policy:" + url)
+        parsed = urlparse(url)
+        version += 1
+        data = {
+            "itemType": "webpage",
+            "title": (parsed.netloc + parsed.path).rstrip("/"),
+            "websiteTitle": parsed.netloc,
+            "url": url,
+        }
+        for field in ("publicationTitle", "DOI"):
+            data[field] = ""
+        items.append(parent_item(key, version, data, ["policy-source"]))
+        body = ["<h1>Policy facts</h1>"]
+        for fact in facts:
+            body += [f"<h2>Policy fact {html.escape(fact['id'])}</h2>"]
+            body += [p(k, fact[k]) for k in ("state", "fact", "value", "as_of", "quote", "source_type", "notes")]
+        version += 1
+        items.append(note_item(item_key("policy-note:" + url), key, version, body, "policy"))
+    return items, version
+
+
+# The five gray-literature documents: what each is, read from its own first lines.
+DOCUMENTS = {
+    "000_d4f1131c2a464b7e.txt": {
+        "itemType": "webpage",
+        "citationKey": "coreSouthernOregon",
+        "title": "CORE: Strengthening the peer workforce in Southern Oregon",
+        "websiteTitle": "Providence Center for Outcomes Research & Education (CORE)",
+        "study": {"us_state": "Oregon", "region": "southern-oregon",
+                  "design": "regional evidence review, interviews and focus groups (gray literature)"},
+        "findings": [
+            ("workforce", "peers and supervisors from 14 different agencies"),
+            ("workforce", "Encourage direct supervision by peers themselves and/or co-supervision models so that all "
+                          "peers have access to supervisors with experiential knowledge of peer services."),
+            ("workforce", "Give supervisors time and encouragement to meet individually with peer staff at least once "
+                          "a month."),
+        ],
+    },
+    "001_f150d3bfe41e8bd4.txt": {
+        "itemType": "blogPost",
+        "citationKey": "threnhauserOpenMinds",
+        "title": "OPEN MINDS article on adding peer support specialists to service delivery teams (title not captured)",
+        "creators": [{"creatorType": "author", "firstName": "Sarah C.", "lastName": "Threnhauser"}],
+        "study": {"design": "practice article (gray literature)"},
+        "findings": [],
+    },
+    "002_50f5f8cbdc16af86.txt": {
+        "itemType": "blogPost",
+        "citationKey": "omniRecoveryMonth",
+        "title": "National Recovery Month | Exploring the World of Peer Recovery Specialists",
+        "study": {"us_state": "Virginia", "design": "practice article (gray literature)"},
+        "findings": [],
+    },
+    "003_4232182b00191c6c.txt": {
+        "itemType": "presentation",
+        "citationKey": "peerStaffTrainingDeck",
+        "title": "Training deck on implementing peer staff: research, barriers and roles (title not captured)",
+        "study": {"design": "training presentation (gray literature)"},
+        "findings": [],
+    },
+    "004_b07fc98a3aee5f2b.txt": {
+        "itemType": "webpage",
+        "citationKey": "ucsfPeerLandscape",
+        "title": "The Peer Provider Workforce in Behavioral Health: A Landscape Analysis (announcement)",
+        "websiteTitle": "UCSF Health Workforce Research Center on Long-Term Care",
+        "study": {"design": "landscape analysis announcement (gray literature)"},
+        "findings": [],
+    },
+}
+
+
+def document_items(version: int) -> tuple[list[dict], int]:
+    items = []
+    for name, doc in DOCUMENTS.items():
+        text = (SEED / "documents" / name).read_text(encoding="utf-8")
+        key = item_key("document:" + name)
+        data = {k: v for k, v in doc.items() if k not in ("study", "findings")}
+        data["extra"] = f"Source file: evidence/seed/documents/{name}"
+        version += 1
+        items.append(parent_item(key, version, data, ["screen:FT:include", "gray-literature"]))
+        study = doc["study"]
+        body = [
+            "<h1>Extraction</h1>",
+            "<h2>Study</h2>",
+            p("study_type", "gray literature"),
+            p("design", study["design"]),
+            p("us_state", study.get("us_state", "")),
+            p("region", study.get("region", "")),
+            p("risk_of_bias", "not assessed"),
+            p("coded_by", "evidencebook seed import"),
+        ]
+        for i, (domain, quote) in enumerate(doc["findings"], start=1):
+            if " ".join(quote.split()) not in " ".join(text.split()):
+                raise ValueError(f"{name}: quote not found verbatim: {quote!r}")
+            body += [
+                f"<h2>Outcome {name[:3]}-{i}</h2>",
+                p("outcome", "implementation finding"),
+                p("domain", domain),
+                p("measure", "narrative"),
+                p("direction", "n/a (descriptive)"),
+                p("quote", quote),
+                p("source_type", "gray literature (organisation web page)"),
+            ]
+        version += 1
+        items.append(note_item(item_key("document-note:" + name), key, version, body, "extraction"))
+    return items, version
+
+
+def main() -> None:
+    outcomes = list(csv.DictReader((SEED / "outcomes.csv").open(encoding="utf-8")))
+    policy = list(csv.DictReader((SEED / "state_policy.csv").open(encoding="utf-8")))
+    items, version = study_items(outcomes, 0)
+    more, version = policy_items(policy, version)
+    items += more
+    more, version = document_items(version)
+    items += more
+    keys = [i["key"] for i in items]
+    assert len(keys) == len(set(keys)), "item key collision"
+    write_snapshot(SNAPSHOT, items, library={**LIBRARY, "version": version})
+    print(f"wrote {len(items)} items (library version {version}) to {SNAPSHOT.relative_to(ROOT)}")
+
+
+if __name__ == "__main__":
+    main()
