@@ -10,6 +10,10 @@ Notebooks and users only ever write ``import evidencebook as eb``.
 
 from __future__ import annotations
 
+from ._book import *  # noqa: F403
+from ._book import __all__ as _book_all
+from ._briefs import *  # noqa: F403
+from ._briefs import __all__ as _briefs_all
 from ._coding import *  # noqa: F403
 from ._coding import __all__ as _coding_all
 from ._config import *  # noqa: F403
@@ -20,8 +24,12 @@ from ._evidence import *  # noqa: F403
 from ._evidence import __all__ as _evidence_all
 from ._regions import *  # noqa: F403
 from ._regions import __all__ as _regions_all
+from ._display import *  # noqa: F403
+from ._display import __all__ as _display_all
+from ._synthesis import *  # noqa: F403
+from ._synthesis import __all__ as _synthesis_all
 from ._zotero import *  # noqa: F403
 from ._zotero import __all__ as _zotero_all
 
-__all__ = sorted({*_coding_all, *_config_all, *_errors_all, *_evidence_all, *_regions_all, *_zotero_all})
+__all__ = sorted({*_book_all, *_briefs_all, *_display_all, *_synthesis_all, *_coding_all, *_config_all, *_errors_all, *_evidence_all, *_regions_all, *_zotero_all})
 __version__ = "0.1.0"

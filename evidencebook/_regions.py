@@ -88,6 +88,6 @@ def resolve_region(name: str, regions: pd.DataFrame) -> pd.Series:
             names.setdefault(slugify(candidate), position)
     if wanted in names:
         return regions.iloc[names[wanted]]
-    close = difflib.get_close_matches(wanted, list(names), n=5, cutoff=0.6)
+    close = difflib.get_close_matches(wanted, list(names), n=8, cutoff=0.0)
     suggestions = list(dict.fromkeys(regions.iloc[names[c]]["region_id"] for c in close))[:3]
     raise RegionError(name, suggestions)

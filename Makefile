@@ -1,0 +1,28 @@
+# Two commands on a fresh machine: `make book` and `make test`. Both create .venv if missing.
+PYTHON ?= python3.11
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+
+.PHONY: book test briefs notebooks clean
+
+$(STAMP): requirements.txt pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check -r requirements.txt
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check --no-deps -e .
+	touch $(STAMP)
+
+book: $(STAMP)
+	$(BIN)/evidencebook build
+
+test: $(STAMP)
+	$(BIN)/python -m pytest
+
+# Re-execute the committed notebooks in place (after the evidence changed, so nbval passes again).
+notebooks: $(STAMP)
+	$(BIN)/python scripts/make_notebooks.py
+	for nb in book/outcomes/*.ipynb book/policy.ipynb book/briefs.ipynb notebooks/brief.ipynb; do \
+	  $(BIN)/jupyter nbconvert --to notebook --execute --inplace --ExecutePreprocessor.record_timing=False "$$nb" || exit 1; done
+
+clean:
+	rm -rf _build book/briefs .jupyter_cache

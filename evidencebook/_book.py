@@ -1,0 +1,141 @@
+"""The book: what each generated page shows, the Sphinx hook that stamps the evidence
+version on every page, and the build itself.
+
+Pages are notebooks that stay thin: each code cell calls one function here and displays
+the HTML it returns.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from ._config import Settings
+from ._display import HTML, e, html_table, link
+from ._errors import EvidencebookError
+from ._evidence import Evidence
+from ._plots import figure_html, forest_alt_text, forest_plot
+from ._synthesis import direction_counts, domain_findings, effect_rows
+
+__all__ = ["build_book", "findings_table", "forest_figure", "outcome_summary", "policy_table", "regions_index"]
+
+
+def _study_link(row: pd.Series) -> str:
+    url = f"https://doi.org/{row['doi']}" if row.get("doi") else row.get("url", "")
+    return link(f"{row['authors'] or row['title'][:40]} {row['year']}".strip(), url)
+
+
+def outcome_summary(evidence: Evidence, domains: list[str]) -> HTML:
+    """A plain-language summary written from the numbers of the findings in ``domains``."""
+    findings = domain_findings(evidence.outcomes, domains)
+    if findings.empty:
+        return HTML("<p>The evidence base has no findings in this domain yet.</p>")
+    n_studies = findings["study_id"].nunique()
+    reviews = findings.loc[findings["evidence_level"] == "review", "study_id"].nunique()
+    effects = int(findings["estimate"].notna().sum())
+    counts = direction_counts(findings)
+    said = ", ".join(f"{n} {d}" for d, n in counts.items())
+    secondary = int(findings["secondary"].sum())
+    return HTML(
+        f"<p><strong>{len(findings)} findings</strong> from <strong>{n_studies} sources</strong> "
+        f"({reviews} reviews, {n_studies - reviews} primary studies or reports). "
+        f"{effects} come with an effect estimate and its 95% confidence interval; the rest are narrative. "
+        f"By the direction each source reports: {e(said)}. "
+        f"{secondary} findings are read from another review's table or summary (marked <em>secondary</em>).</p>"
+        "<p>These counts are not a pooled result: review-level estimates share primary trials and are shown "
+        "side by side as an overview of reviews, never combined.</p>"
+    )
+
+
+def findings_table(evidence: Evidence, domains: list[str], narrative_only: bool = False) -> HTML:
+    """Every finding in ``domains``, with its study, estimate or statistic, and the quoted passage."""
+    findings = domain_findings(evidence.outcomes, domains)
+    if narrative_only:
+        findings = findings[findings["estimate"].isna()]
+    studies = evidence.studies.set_index("study_id")
+    rows = []
+    for r in findings.sort_values(["evidence_level", "finding_id"]).itertuples():
+        s = studies.loc[r.study_id]
+        result = (f"{r.measure} {r.estimate:.2f} ({r.ci_low:.2f} to {r.ci_high:.2f})" if pd.notna(r.estimate)
+                  else r.reported_statistic or "narrative")
+        flags = [f for f in ("secondary source" if r.secondary else "",
+                             f"low confidence: {s['confidence_reason']}" if s["confidence"] == "low" else "") if f]
+        rows.append({"study": _study_link(s.to_dict()), "finding": r.finding_id, "outcome": r.outcome,
+                     "level": r.evidence_level, "result": result, "direction": r.direction,
+                     "quote": r.quote, "flags": "; ".join(flags), "url": r.source_url})
+    table = pd.DataFrame(rows, columns=["study", "finding", "outcome", "level", "result", "direction", "quote", "flags", "url"])
+    headers = {"study": "Study", "finding": "Finding", "outcome": "Outcome", "level": "Level", "result": "Result",
+               "direction": "Direction (as reported)", "quote": "Quoted passage", "flags": "Flags"}
+    return html_table(table, headers, links={"quote": "url"}, safe=("study",))
+
+
+def forest_figure(evidence: Evidence, domains: list[str], scale: str, title: str) -> HTML:
+    """Forest plot of the estimates on one scale in ``domains``, with alt text from the numbers."""
+    effects = effect_rows(domain_findings(evidence.outcomes, domains), evidence.studies, scale)
+    if effects.empty:
+        return HTML(f"<p>No estimates on this scale ({e(scale)}) yet.</p>")
+    caption = (f"{title}. Each row is one estimate with its 95% CI as the source reports it; "
+               "nothing is pooled. Signs are as reported: check each finding's direction column.")
+    return figure_html(forest_plot(effects, scale, title), forest_alt_text(effects, title), caption)
+
+
+def policy_table(evidence: Evidence, state_codes: list[str] | None = None) -> HTML:
+    """State policy facts (newest first within a state and topic), each with its source and date."""
+    policy = evidence.policy if state_codes is None else evidence.policy[evidence.policy["state_code"].isin(state_codes)]
+    policy = policy.sort_values(["state_code", "topic", "as_of"], ascending=[True, True, False])
+    headers = {"state": "State", "topic": "Topic", "fact": "Fact", "value": "Value", "as_of": "As of",
+               "source_type": "Source"}
+    return html_table(policy, headers, links={"source_type": "source_url"})
+
+
+def regions_index(evidence: Evidence, href: str = "briefs/{region_id}.html") -> HTML:
+    """Every region with a link to its brief and what the evidence base holds for it."""
+    regions = evidence.regions.copy()
+    regions["brief"] = regions["name"]
+    regions["href"] = [href.format(region_id=r) for r in regions["region_id"]]
+    rows = "".join(
+        f"<tr><td><a href=\"{e(r.href)}\">{e(r.name)}</a></td><td>{e(r.kind)}</td><td>{e(r.state_code)}</td>"
+        f"<td>{r.n_local_studies}</td><td>{r.n_policy_facts}</td></tr>"
+        for r in regions.itertuples()
+    )
+    return HTML('<div class="eb-table" style="overflow-x:auto"><table><thead><tr><th scope="col">Region</th>'
+                '<th scope="col">Kind</th><th scope="col">State</th><th scope="col">Local studies</th>'
+                f'<th scope="col">Policy facts</th></tr></thead><tbody>{rows}</tbody></table></div>')
+
+
+# --- Sphinx: the evidence version on every page -----------------------------------------
+
+
+def _version_banner(app: Any, config: Any) -> None:
+    manifest_path = Path(app.srcdir) / "evidence" / "manifest.json"
+    manifest = json.loads(manifest_path.read_text(encoding="utf-8"))
+    label = (f"Evidence version {manifest['evidence_version']} ({manifest['date']}, "
+             f"{manifest['content_hash'][:12]}) · Zotero library version {manifest['zotero']['library_version']}")
+    options = dict(config.html_theme_options or {})
+    options["announcement"] = f'<span class="eb-evidence-version">{e(label)}</span>'
+    options["extra_footer"] = f'<p class="eb-evidence-version">Built from {e(label)}.</p>'
+    config.html_theme_options = options
+    config.html_context = {**(config.html_context or {}), "evidence_version": label}
+
+
+def setup(app: Any) -> dict[str, Any]:
+    """Sphinx extension entry point (listed in _config.yml under sphinx.extra_extensions)."""
+    app.connect("config-inited", _version_banner)
+    return {"parallel_read_safe": True, "parallel_write_safe": True}
+
+
+def build_book(settings: Settings, quiet: bool = False) -> Path:
+    """Run ``jupyter-book build`` on the project and return the path of the site's index."""
+    command = [str(Path(sys.executable).with_name("jupyter-book")), "build", str(settings.root), "--keep-going"]
+    if quiet:
+        command.append("--quiet")
+    result = subprocess.run(command, cwd=settings.root)
+    index = settings.root / "_build" / "html" / "index.html"
+    if result.returncode != 0 or not index.is_file():
+        raise EvidencebookError(f"jupyter-book build failed (exit {result.returncode}); see the log above.")
+    return index

@@ -1,0 +1,131 @@
+"""The command line: ``evidencebook sync | check | build | brief``, a thin shell over the package.
+
+Each command parses its options, loads the settings and calls one function.  Errors that
+evidencebook raises on purpose are printed as one message (no traceback unless --debug)
+with their exit code: 2 for a wrong argument such as an unknown region, 1 otherwise.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from typing import Any, Callable
+
+import click
+
+from ._config import load_settings
+from ._errors import EvidencebookError
+
+__all__ = ["main"]
+
+
+def _quiet() -> bool:
+    return os.environ.get("CI", "").lower() in ("1", "true", "yes")
+
+
+class _Group(click.Group):
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except EvidencebookError as exc:
+            if ctx.params.get("debug"):
+                raise
+            click.echo(f"error: {exc}", err=True)
+            ctx.exit(exc.exit_code)
+
+
+@click.group(cls=_Group)
+@click.option("--debug", is_flag=True, help="Show tracebacks.")
+def main(debug: bool) -> None:
+    """A living evidence review of the peer support workforce, from Zotero to book and briefs."""
+
+
+def _report_sync(report: Any) -> int:
+    for problem in report.problems:
+        click.echo(str(problem), err=True)
+    m = report.manifest
+    click.echo(f"evidence version {m['evidence_version']} ({m['content_hash'][:12]}): "
+               f"{m['counts']['studies']} studies, {m['counts']['outcomes']} findings, "
+               f"{m['counts']['policy_facts']} policy facts, {m['counts']['regions']} regions; "
+               f"{'changed: ' + ', '.join(report.changed) if report.changed else 'nothing changed'}")
+    errors = sum(p.severity == "error" for p in report.problems)
+    if errors:
+        click.echo(f"{errors} coding error(s): those findings were left out; see evidence/problems.csv", err=True)
+    return 1 if errors else 0
+
+
+@main.command()
+def sync() -> None:
+    """Rebuild the evidence tables from the Zotero library snapshot in evidence/zotero/."""
+    from ._evidence import build_evidence
+
+    sys.exit(_report_sync(build_evidence(load_settings())))
+
+
+@main.command()
+def check() -> None:
+    """Validate the evidence base: file hashes, schemas and coding problems."""
+    from ._evidence import load_evidence, validate_tables
+
+    evidence = load_evidence(load_settings())
+    tables = {"studies.csv": evidence.studies, "outcomes.csv": evidence.outcomes,
+              "state_policy.csv": evidence.policy, "regions.csv": evidence.regions}
+    failures = validate_tables(tables)
+    errors = evidence.problems[evidence.problems["severity"] == "error"]
+    click.echo(f"{evidence.version_label}: {len(evidence.studies)} studies, {len(evidence.outcomes)} findings, "
+               f"{len(evidence.policy)} policy facts; files match the manifest.")
+    if len(failures):
+        click.echo(failures.to_string(index=False))
+    for row in evidence.problems.itertuples():
+        click.echo(f"{row.severity}: item {row.item_key}, line {row.line} [{row.field}]: {row.message}")
+    sys.exit(1 if len(failures) or len(errors) else 0)
+
+
+def _run_briefs(settings: Any) -> int:
+    from ._briefs import render_all_briefs
+
+    done, failed = render_all_briefs(settings, progress=not _quiet())
+    click.echo(f"{len(done)} briefs written to {settings.briefs_dir} and {settings.brief_html_dir}")
+    for region_id, message in failed.items():
+        click.echo(f"failed: {region_id}: {message}", err=True)
+    return 1 if failed else 0
+
+
+@main.command()
+def build() -> None:
+    """Rebuild the tables, every brief and the book (into _build/html)."""
+    from ._book import build_book
+    from ._evidence import build_evidence
+
+    settings = load_settings()
+    status = _report_sync(build_evidence(settings))
+    status = _run_briefs(settings) or status
+    index = build_book(settings, quiet=_quiet())
+    click.echo(f"book: {index}")
+    sys.exit(status)
+
+
+@main.command()
+@click.argument("region", required=False)
+@click.option("--all", "all_regions", is_flag=True, help="Brief every region.")
+@click.option("--list", "list_regions", is_flag=True, help="List the regions and their aliases.")
+def brief(region: str | None, all_regions: bool, list_regions: bool) -> None:
+    """Write the brief for REGION (a state, postal code, DC or sub-state region id)."""
+    settings = load_settings()
+    if list_regions:
+        from ._evidence import load_evidence
+
+        for r in load_evidence(settings).regions.itertuples():
+            click.echo(f"{r.region_id:24} {r.name:24} {r.aliases}")
+        return
+    if all_regions:
+        sys.exit(_run_briefs(settings))
+    if not region:
+        raise click.UsageError("name a region (for example: evidencebook brief oregon), or use --all / --list")
+    from ._briefs import render_brief
+
+    out = render_brief(settings, region)
+    click.echo(f"brief for {out.region_id}:\n  notebook: {out.notebook}\n  html:     {out.html}")
+
+
+_: Callable[..., Any] = main
