@@ -171,6 +171,7 @@ class _Section:
     line: int
     values: dict[str, Any] = field(default_factory=dict)
     lines: dict[str, int] = field(default_factory=dict)
+    errors: int = 0  # field-level errors: a finding with any is left out
 
 
 def _sections(item_key: str, lines: list[NoteLine], problems: list[Problem]) -> list[_Section]:
@@ -197,6 +198,7 @@ def _sections(item_key: str, lines: list[NoteLine], problems: list[Problem]) -> 
             continue
         if name in section.values:
             problems.append(Problem(item_key, line.number, name, f"repeated (first on line {section.lines[name]})"))
+            section.errors += 1
             continue
         raw = pair[2].strip()
         if raw == "":
@@ -206,6 +208,7 @@ def _sections(item_key: str, lines: list[NoteLine], problems: list[Problem]) -> 
             section.lines[name] = line.number
         except _Bad as exc:
             problems.append(Problem(item_key, line.number, name, str(exc)))
+            section.errors += 1
     return sections
 
 
@@ -233,9 +236,9 @@ def _check_outcome(item_key: str, section: _Section, problems: list[Problem]) ->
             bad("estimate", f"{v['estimate']} lies outside its CI [{v['ci_low']}, {v['ci_high']}]")
         if measure in RATIO_MEASURES and min(v["ci_low"], v["estimate"]) <= 0:
             bad("estimate", f"a ratio measure ({measure}) must be positive")
-    elif v.get("measure") not in (None, "narrative"):
+    elif not numbers and v.get("measure") not in (None, "narrative"):
         bad("measure", f"measure {v['measure']} given without estimate and CI; use measure: narrative")
-    return len(problems) == before
+    return len(problems) == before and section.errors == 0
 
 
 # --- records ---------------------------------------------------------------------------
@@ -398,9 +401,13 @@ def code_items(items: list[dict[str, Any]]) -> Coding:
         studies.append(study)
 
     seen: dict[str, str] = {}
+    unique = []
     for record in outcomes:
         if record["finding_id"] in seen:
             problems.append(Problem(record["note_key"], record["note_line"], "id",
                                     f"finding id {record['finding_id']} also used in note {seen[record['finding_id']]}"))
+            continue
         seen[record["finding_id"]] = record["note_key"]
+        unique.append(record)
+    outcomes = unique
     return Coding(studies, outcomes, facts, sorted(set(problems)))

@@ -96,7 +96,7 @@ def _int_or_na(text: Any) -> Any:
 
 def derive_tables(coding: Coding, substate_regions: dict[str, dict[str, Any]]) -> dict[str, pd.DataFrame]:
     """Pure: the evidence tables from parsed coding, sorted and with fixed columns."""
-    studies = pd.DataFrame(coding.studies).reindex(columns=STUDY_COLUMNS).fillna("")
+    studies = pd.DataFrame(coding.studies).reindex(columns=STUDY_COLUMNS, fill_value="").fillna("")
     studies["state_codes"] = studies["us_state"].map(
         lambda s: "|".join(sorted({c for part in str(s).split(";") if (c := state_code(part)) and c != "US"}))
     )
@@ -121,7 +121,7 @@ def derive_tables(coding: Coding, substate_regions: dict[str, dict[str, Any]]) -
     outcomes[text_cols] = outcomes[text_cols].fillna("")
     outcomes = outcomes.sort_values(["study_id", "finding_id"], kind="stable")
 
-    policy = pd.DataFrame(coding.policy_facts).reindex(columns=POLICY_COLUMNS)
+    policy = pd.DataFrame(coding.policy_facts).reindex(columns=POLICY_COLUMNS, fill_value="")
     policy["state_code"] = policy["state"].map(state_code)
     policy["topic"] = policy["fact"].map(
         lambda f: next((t for pat, t in _TOPICS if re.search(pat, str(f), re.IGNORECASE)), "other")
@@ -185,6 +185,8 @@ def references_bib(items: list[dict[str, Any]], studies: pd.DataFrame) -> str:
     for study in studies.itertuples():
         data = by_key[study.study_id]
         kind = _BIB_TYPES.get(data["itemType"], "misc")
+        if kind == "article" and not study.journal:
+            kind = "misc"  # BibTeX styles require a journal for @article
         people = [c for c in data.get("creators", []) if c.get("creatorType", "author") == "author"]
         authors = " and ".join(
             f"{{{c['name']}}}" if c.get("name") else f"{c.get('lastName', '')}, {c.get('firstName', '')}".rstrip(", ")

@@ -313,10 +313,10 @@ DOCUMENTS = {
 }
 
 
-def document_items(version: int) -> tuple[list[dict], int]:
+def document_items(seed: Path, version: int) -> tuple[list[dict], int]:
     items = []
     for name, doc in DOCUMENTS.items():
-        text = (SEED / "documents" / name).read_text(encoding="utf-8")
+        text = (seed / "documents" / name).read_text(encoding="utf-8")
         key = item_key("document:" + name)
         data = {k: v for k, v in doc.items() if k not in ("study", "findings")}
         data["extra"] = f"Source file: evidence/seed/documents/{name}"
@@ -350,18 +350,20 @@ def document_items(version: int) -> tuple[list[dict], int]:
     return items, version
 
 
-def main() -> None:
-    outcomes = list(csv.DictReader((SEED / "outcomes.csv").open(encoding="utf-8")))
-    policy = list(csv.DictReader((SEED / "state_policy.csv").open(encoding="utf-8")))
+def main(seed: Path = SEED, snapshot: Path = SNAPSHOT) -> None:
+    with (seed / "outcomes.csv").open(encoding="utf-8") as f:
+        outcomes = list(csv.DictReader(f))
+    with (seed / "state_policy.csv").open(encoding="utf-8") as f:
+        policy = list(csv.DictReader(f))
     items, version = study_items(outcomes, 0)
     more, version = policy_items(policy, version)
     items += more
-    more, version = document_items(version)
+    more, version = document_items(seed, version)
     items += more
     keys = [i["key"] for i in items]
     assert len(keys) == len(set(keys)), "item key collision"
-    write_snapshot(SNAPSHOT, items, library={**LIBRARY, "version": version})
-    print(f"wrote {len(items)} items (library version {version}) to {SNAPSHOT.relative_to(ROOT)}")
+    write_snapshot(snapshot, items, library={**LIBRARY, "version": version})
+    print(f"wrote {len(items)} items (library version {version}) to {snapshot}")
 
 
 if __name__ == "__main__":

@@ -1,0 +1,144 @@
+"""The evidence base: tables derived from the bundled snapshot, traceable to the seed, versioned."""
+
+from __future__ import annotations
+
+import csv
+import datetime as dt
+import json
+import shutil
+from pathlib import Path
+
+import pandas as pd
+import pytest
+from conftest import GOOD_NOTE, ROOT, note, parent
+
+import evidencebook as eb
+
+
+def _seed(name: str) -> dict[str, dict[str, str]]:
+    with (ROOT / "evidence" / "seed" / name).open(encoding="utf-8") as f:
+        return {row["id"]: row for row in csv.DictReader(f)}
+
+
+@pytest.fixture(scope="module")
+def evidence() -> eb.Evidence:
+    return eb.load_evidence(eb.load_settings(ROOT))
+
+
+def test_bundled_evidence_counts(evidence: eb.Evidence) -> None:
+    counts = evidence.manifest["counts"]
+    assert counts == {**counts, "studies": 39, "included": 39, "outcomes": 62, "effect_estimates": 31,
+                      "policy_facts": 170, "regions": 52, "coding_errors": 0}
+    assert len(evidence.outcomes) == 62 and len(evidence.policy) == 170 and len(evidence.regions) == 52
+
+
+def test_every_seed_number_is_carried_over_unchanged(evidence: eb.Evidence) -> None:
+    seed = _seed("outcomes.csv")
+    findings = evidence.outcomes.set_index("finding_id")
+    assert set(seed) <= set(findings.index)
+    for finding_id, row in seed.items():
+        got = findings.loc[finding_id]
+        assert got["quote"] == row["quote"]
+        if pd.notna(got["estimate"]):
+            assert (got["estimate"], got["ci_low"], got["ci_high"]) == tuple(
+                float(row[c]) for c in ("estimate", "ci_low", "ci_high")), finding_id
+        else:  # narrative: its statistic, if any, is kept verbatim
+            assert row["estimate"] in got["reported_statistic"]
+
+
+def test_no_estimate_without_a_ci_and_narrative_rows_stay_narrative(evidence: eb.Evidence) -> None:
+    o = evidence.outcomes
+    has = o[["estimate", "ci_low", "ci_high"]].notna()
+    assert (has.all(axis=1) | ~has.any(axis=1)).all()
+    assert (o.loc[~has["estimate"], "measure"] == "narrative").all()
+    landers = o.set_index("finding_id").loc["O41"]  # odds of 1.345 without a CI
+    assert pd.isna(landers["estimate"]) and "1.345" in landers["reported_statistic"]
+
+
+def test_every_policy_fact_keeps_its_source_and_quote(evidence: eb.Evidence) -> None:
+    seed = _seed("state_policy.csv")
+    facts = evidence.policy.set_index("fact_id")
+    assert set(facts.index) == set(seed)
+    for fact_id, row in seed.items():
+        assert (facts.loc[fact_id, "quote"], facts.loc[fact_id, "source_url"], facts.loc[fact_id, "as_of"]) == (
+            row["quote"], row["source_url"], row["as_of"])
+
+
+def test_secondary_and_low_confidence_are_flagged(evidence: eb.Evidence) -> None:
+    o = evidence.outcomes.set_index("finding_id")
+    assert o.loc["O02", "secondary"] and not o.loc["O11", "secondary"]
+    low = set(evidence.studies.loc[evidence.studies["confidence"] == "low", "citation_key"])
+    assert {"peck2023captured", "egmose2023effectiveness"} <= low
+
+
+def test_rebuild_of_unchanged_snapshot_writes_nothing(project: eb.Settings) -> None:
+    before = eb.load_evidence(project).manifest
+    report = eb.build_evidence(project)
+    assert report.changed == [] and report.manifest == before
+
+
+def test_a_change_bumps_the_version_and_a_bad_note_loses_nothing_else(project: eb.Settings) -> None:
+    version = eb.load_evidence(project).manifest["evidence_version"]
+    snapshot = eb.read_snapshot(project.snapshot)
+    bad = [*GOOD_NOTE[:7], "outcome: x", "domain: hope", "estimate: oops", "quote: q"]
+    items = [*snapshot.items, parent("AAAAAAAA"), note("NNNNNNNN", "AAAAAAAA", bad)]
+    report = eb.build_evidence(project, eb.Snapshot(snapshot.library, items), today=dt.date(2030, 1, 2))
+    assert report.manifest["evidence_version"] == version + 1 and report.manifest["date"] == "2030-01-02"
+    assert [(p.item_key, p.line, p.field) for p in report.problems if p.severity == "error"] == [("NNNNNNNN", 10, "estimate")]
+    evidence = eb.load_evidence(project)
+    assert len(evidence.outcomes) == 62 and "AAAAAAAA" in set(evidence.studies["study_id"])
+    assert evidence.problems["item_key"].tolist() == ["NNNNNNNN"]
+
+
+def test_hand_edited_table_is_caught_and_named(project: eb.Settings) -> None:
+    path = project.evidence / "outcomes.csv"
+    path.write_text(path.read_text(encoding="utf-8").replace("-0.24", "-0.42", 1), encoding="utf-8")
+    with pytest.raises(eb.EvidenceError, match=r"outcomes\.csv: content does not match the manifest"):
+        eb.load_evidence(project)
+
+
+@pytest.mark.parametrize("name", ["studies.csv", "manifest.json"])
+def test_missing_file_is_named(project: eb.Settings, name: str) -> None:
+    (project.evidence / name).unlink()
+    with pytest.raises(eb.EvidenceError, match=name.replace(".", r"\.") + ": missing"):
+        eb.load_evidence(project)
+
+
+def test_corrupt_manifest_is_named(project: eb.Settings) -> None:
+    (project.evidence / "manifest.json").write_text("{", encoding="utf-8")
+    with pytest.raises(eb.EvidenceError, match=r"manifest\.json: corrupt"):
+        eb.load_evidence(project)
+
+
+def test_corrupt_snapshot_leaves_tables_untouched(project: eb.Settings) -> None:
+    before = {p.name: p.read_bytes() for p in project.evidence.glob("*.*")}
+    victim = next((project.snapshot / "items").glob("*.json"))
+    victim.write_text("[]", encoding="utf-8")
+    with pytest.raises(eb.EvidenceError, match=victim.name):
+        eb.build_evidence(project)
+    assert {p.name: p.read_bytes() for p in project.evidence.glob("*.*")} == before
+
+
+def test_references_bib_has_an_entry_per_study(evidence: eb.Evidence) -> None:
+    bib = (ROOT / "evidence/references.bib").read_text(encoding="utf-8")
+    for key in evidence.studies["citation_key"]:
+        assert f"{{{key}," in bib
+    assert "@article{lloydevans2014systematic," in bib
+
+
+def test_manifest_hashes_match_files() -> None:
+    manifest = json.loads((ROOT / "evidence/manifest.json").read_text(encoding="utf-8"))
+    import hashlib
+    for name, digest in manifest["files"].items():
+        assert hashlib.sha256((ROOT / "evidence" / name).read_bytes()).hexdigest() == digest, name
+
+
+def test_import_of_the_seed_is_reproducible(tmp_path: Path) -> None:
+    """Re-running the seed import yields the committed snapshot byte for byte."""
+    import runpy
+    main = runpy.run_path(str(ROOT / "scripts" / "import_seed.py"), run_name="import_seed")["main"]
+    main(ROOT / "evidence" / "seed", tmp_path / "zotero")
+    committed = sorted((ROOT / "evidence" / "zotero").rglob("*.json"))
+    assert len(committed) == 335
+    for path in committed:
+        assert (tmp_path / "zotero" / path.relative_to(ROOT / "evidence" / "zotero")).read_bytes() == path.read_bytes()
