@@ -1,0 +1,61 @@
+"""The whole path: `evidencebook build` in a copy of the project gives a site with every part."""
+
+from __future__ import annotations
+
+import re
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from conftest import ROOT
+
+
+@pytest.fixture(scope="module")
+def site(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    copy = tmp_path_factory.mktemp("project")
+    tracked = subprocess.run(["git", "ls-files"], cwd=ROOT, capture_output=True, text=True, check=True).stdout.split()
+    for name in tracked:
+        (copy / name).parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy2(ROOT / name, copy / name)
+    result = subprocess.run([str(Path(sys.executable).with_name("evidencebook")), "build"], cwd=copy,
+                            capture_output=True, text=True, env={"CI": "true", "PATH": "/usr/bin:/bin"})
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    return copy / "_build" / "html"
+
+
+@pytest.mark.book
+def test_site_has_every_chapter_with_the_evidence_version(site: Path) -> None:
+    version = re.search(r"Evidence version \d+ \([\d-]+, [0-9a-f]{12}\)",
+                        (site / "book" / "intro.html").read_text(encoding="utf-8"))[0]
+    pages = ["intro", "methods", "outcomes/recovery", "outcomes/service-use", "policy", "briefs", "contributing",
+             "references"]
+    for page in pages:
+        html = (site / "book" / f"{page}.html").read_text(encoding="utf-8")
+        assert version in html, page
+    assert (site / "index.html").is_file()
+
+
+@pytest.mark.book
+def test_site_has_a_brief_for_every_region(site: Path) -> None:
+    briefs = sorted(p.stem for p in (site / "book" / "briefs").glob("*.html"))
+    assert len(briefs) == 52 and "oregon" in briefs and "southern-oregon" in briefs
+    oregon = (site / "book" / "briefs" / "oregon.html").read_text(encoding="utf-8")
+    assert "Oregon: peer support services brief" in oregon and "Policy context" in oregon
+    assert (site.parent / "briefs" / "oregon.html").is_file()  # the standalone handout
+
+
+@pytest.mark.book
+def test_bibliography_and_citations_resolve(site: Path) -> None:
+    refs = (site / "book" / "references.html").read_text(encoding="utf-8")
+    assert "Lloyd-Evans" in refs and "Peer support for people with schizophrenia" in refs
+    intro = (site / "book" / "intro.html").read_text(encoding="utf-8")
+    assert 'href="references.html#id' in intro  # the {cite:p} in the introduction links to its entry
+
+
+@pytest.mark.book
+def test_outcome_chapter_has_table_and_forest_plot_with_alt_text(site: Path) -> None:
+    html = (site / "book" / "outcomes" / "recovery.html").read_text(encoding="utf-8")
+    assert 'alt="Forest plot: Recovery, hope, empowerment and quality of life' in html
+    assert "Quoted passage" in html and "&lt;" not in html.split("Quoted passage")[0][-200:]
