@@ -155,6 +155,9 @@ def _scrub(nb: nbformat.NotebookNode, title: str) -> nbformat.NotebookNode:
     papermill = nb.metadata.get("papermill", {})
     nb.metadata["papermill"] = {"parameters": papermill.get("parameters", {})}
     for cell in nb.cells:
+        tags = cell.metadata.get("tags", [])
+        if "parameters" in tags or "injected-parameters" in tags:
+            cell.metadata["tags"] = sorted({*tags, "remove-cell"})  # kept in the notebook, not shown
         cell.metadata.pop("papermill", None)
         cell.metadata.pop("execution", None)
     return nb

@@ -168,7 +168,9 @@ def parent_item(key: str, version: int, data: dict, tags: list[str]) -> dict:
 def study_items(rows: list[dict], version: int) -> tuple[list[dict], int]:
     groups: "OrderedDict[str, list[dict]]" = OrderedDict()
     for row in rows:
-        groups.setdefault(row["doi"] or row["title"], []).append(row)
+        # A publication is its DOI, title, authors and year together: several rows lack a DOI
+        # and a title ("(not captured)"), and must not merge into one study.
+        groups.setdefault((row["doi"], row["title"], row["authors"], row["year"]), []).append(row)
     items = []
     for rows_of_study in groups.values():
         first = rows_of_study[0]

@@ -24,7 +24,7 @@ def run(project: eb.Settings, monkeypatch: pytest.MonkeyPatch):
 def test_sync_of_the_bundled_snapshot_changes_nothing(run) -> None:
     result = run("sync")
     assert result.exit_code == 0, result.output
-    assert "39 studies, 62 findings, 170 policy facts, 52 regions; nothing changed" in result.output
+    assert "40 studies, 62 findings, 170 policy facts, 52 regions; nothing changed" in result.output
 
 
 def test_sync_with_a_malformed_note_reports_it_and_exits_1(run, project: eb.Settings) -> None:

@@ -27,7 +27,7 @@ def evidence() -> eb.Evidence:
 
 def test_bundled_evidence_counts(evidence: eb.Evidence) -> None:
     counts = evidence.manifest["counts"]
-    assert counts == {**counts, "studies": 39, "included": 39, "outcomes": 62, "effect_estimates": 31,
+    assert counts == {**counts, "studies": 40, "included": 40, "outcomes": 62, "effect_estimates": 31,
                       "policy_facts": 170, "regions": 52, "coding_errors": 0}
     assert len(evidence.outcomes) == 62 and len(evidence.policy) == 170 and len(evidence.regions) == 52
 
@@ -139,6 +139,6 @@ def test_import_of_the_seed_is_reproducible(tmp_path: Path) -> None:
     main = runpy.run_path(str(ROOT / "scripts" / "import_seed.py"), run_name="import_seed")["main"]
     main(ROOT / "evidence" / "seed", tmp_path / "zotero")
     committed = sorted((ROOT / "evidence" / "zotero").rglob("*.json"))
-    assert len(committed) == 335
+    assert len(committed) == 337
     for path in committed:
         assert (tmp_path / "zotero" / path.relative_to(ROOT / "evidence" / "zotero")).read_bytes() == path.read_bytes()

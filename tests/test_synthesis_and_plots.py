@@ -29,8 +29,8 @@ def test_forest_plot_has_title_axis_labels_and_one_row_per_estimate() -> None:
     effects = eb.effect_rows(eb.domain_findings(evidence.outcomes, ["recovery", "hope"]), evidence.studies, "standardised")
     fig = forest_plot(effects, "standardised", "Recovery and hope")
     ax = fig.axes[0]
-    assert ax.get_title(loc="left") == "Recovery and hope"
-    assert ax.get_xlabel().startswith("Standardised mean difference") and ax.get_ylabel()
+    assert fig.get_suptitle() == "Recovery and hope"
+    assert ax.get_xlabel().startswith("SMD / Hedges g") and ax.get_ylabel()
     assert len(ax.get_yticklabels()) == len(effects) == 12
 
 
