@@ -35,9 +35,9 @@ from ._config import Settings
 from ._errors import EvidenceError, Problem
 from ._regions import REGION_COLUMNS, region_table, state_code
 from ._schemas import OutcomeSchema, PolicyFactSchema, RegionSchema, StudySchema
-from ._zotero import Snapshot, read_snapshot
+from ._zotero import Snapshot, read_snapshot, write_snapshot_files
 
-__all__ = ["Evidence", "build_evidence", "derive_tables", "load_evidence", "validate_tables"]
+__all__ = ["BuildReport", "Evidence", "build_evidence", "changes_between", "derive_tables", "load_evidence", "validate_tables"]
 
 TABLES = ("studies.csv", "outcomes.csv", "state_policy.csv", "regions.csv", "problems.csv")
 FILES = (*TABLES, "references.bib")
@@ -215,67 +215,102 @@ def _sha256(text: str) -> str:
     return hashlib.sha256(text.encode("utf-8")).hexdigest()
 
 
-def _write_if_changed(path: Path, text: str) -> bool:
-    if path.is_file() and path.read_text(encoding="utf-8") == text:
-        return False
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(text, encoding="utf-8")
-    os.replace(tmp, path)
-    return True
+def _table(text: str | None) -> pd.DataFrame:
+    return pd.read_csv(io.StringIO(text), dtype=str, keep_default_na=False) if text else pd.DataFrame()
+
+
+def _diff_rows(old: pd.DataFrame, new: pd.DataFrame, key: str, label: str) -> dict[str, list[str]]:
+    old_rows = {r[key]: r for r in old.to_dict("records")} if len(old) else {}
+    new_rows = {r[key]: r for r in new.to_dict("records")}
+    name = (lambda r: f"{r[key]} ({r[label]})") if label else (lambda r: r[key])
+    return {
+        "added": sorted(name(new_rows[k]) for k in new_rows.keys() - old_rows.keys()),
+        "updated": sorted(name(new_rows[k]) for k in new_rows.keys() & old_rows.keys() if new_rows[k] != old_rows[k]),
+        "removed": sorted(name(old_rows[k]) for k in old_rows.keys() - new_rows.keys()),
+    }
+
+
+def changes_between(old: dict[str, str | None], new: dict[str, str]) -> dict[str, dict[str, list[str]]]:
+    """Studies and findings added, updated and removed between two sets of table texts."""
+    return {
+        "studies": _diff_rows(_table(old.get("studies.csv")), _table(new["studies.csv"]), "study_id", "citation_key"),
+        "outcomes": _diff_rows(_table(old.get("outcomes.csv")), _table(new["outcomes.csv"]), "finding_id", ""),
+    }
 
 
 @dataclass(frozen=True)
 class BuildReport:
-    """What :func:`build_evidence` did."""
+    """What :func:`build_evidence` did (or, with ``dry_run``, would do)."""
 
     manifest: dict[str, Any]
     changed: list[str]
     problems: list[Problem]
+    changes: dict[str, dict[str, list[str]]]
 
 
-def build_evidence(settings: Settings, snapshot: Snapshot | None = None, today: dt.date | None = None) -> BuildReport:
-    """Derive the evidence tables from the snapshot and write the ones that changed.
+def build_evidence(settings: Settings, snapshot: Snapshot | None = None, today: dt.date | None = None,
+                   write_snapshot: bool = False, dry_run: bool = False) -> BuildReport:
+    """Derive the evidence tables from a snapshot and swap in every file that changed.
 
-    Nothing is written unless every table validates; coding problems are reported in
-    ``problems.csv`` and returned, and the items they affect are left out of the tables.
+    With ``write_snapshot`` the snapshot itself (``evidence/zotero/``) is replaced too, in
+    the same atomic swap.  Nothing is written unless every table validates; coding problems
+    are reported in ``problems.csv`` and returned, and the findings they affect are left out.
+    An unchanged snapshot writes nothing at all.
     """
-    snapshot = snapshot or read_snapshot(settings.snapshot)
-    coding = code_items(snapshot.items)
-    tables = derive_tables(coding, settings.regions)
-    failures = validate_tables(tables)
-    if len(failures):
-        raise EvidenceError("The derived tables do not validate; nothing was written:\n" + failures.to_string(index=False))
-    texts = {name: _csv(table) for name, table in tables.items()}
-    texts["references.bib"] = references_bib(snapshot.items, tables["studies.csv"])
+    from ._store import commit_entries, evidence_lock
 
-    hashes = {name: _sha256(texts[name]) for name in FILES}
-    content_hash = _sha256(json.dumps(hashes, sort_keys=True) + str(snapshot.version))
-    manifest_path = settings.evidence / "manifest.json"
-    old = json.loads(manifest_path.read_text(encoding="utf-8")) if manifest_path.is_file() else {}
-    if old.get("content_hash") == content_hash:
-        manifest = old
-    else:
-        manifest = {
-            "evidence_version": int(old.get("evidence_version", 0)) + 1,
-            "date": (today or dt.datetime.now(dt.timezone.utc).date()).isoformat(),
-            "content_hash": content_hash,
-            "zotero": {"library_type": snapshot.library.get("type", settings.library_type),
-                       "library_id": snapshot.library.get("id", settings.library_id),
-                       "library_version": snapshot.version},
-            "counts": {"studies": int(len(tables["studies.csv"])),
-                       "included": int(tables["studies.csv"]["screening"].str.endswith(":include").sum()),
-                       "outcomes": int(len(tables["outcomes.csv"])),
-                       "effect_estimates": int(tables["outcomes.csv"]["estimate"].notna().sum()),
-                       "policy_facts": int(len(tables["state_policy.csv"])),
-                       "regions": int(len(tables["regions.csv"])),
-                       "coding_errors": len(coding.errors)},
-            "files": hashes,
-        }
-    settings.evidence.mkdir(parents=True, exist_ok=True)
-    changed = [name for name in FILES if _write_if_changed(settings.evidence / name, texts[name])]
-    if _write_if_changed(manifest_path, json.dumps(manifest, indent=2, sort_keys=True) + "\n"):
-        changed.append("manifest.json")
-    return BuildReport(manifest, changed, coding.problems)
+    folder = settings.evidence
+    with evidence_lock(folder):
+        if snapshot is None:
+            snapshot = read_snapshot(settings.snapshot)
+            write_snapshot = False
+        coding = code_items(snapshot.items)
+        tables = derive_tables(coding, settings.regions)
+        failures = validate_tables(tables)
+        if len(failures):
+            raise EvidenceError("The derived tables do not validate; nothing was written:\n"
+                                + failures.to_string(index=False))
+        texts = {name: _csv(table) for name, table in tables.items()}
+        texts["references.bib"] = references_bib(snapshot.items, tables["studies.csv"])
+        old_texts = {name: (folder / name).read_text(encoding="utf-8") if (folder / name).is_file() else None
+                     for name in FILES}
+
+        hashes = {name: _sha256(texts[name]) for name in FILES}
+        content_hash = _sha256(json.dumps(hashes, sort_keys=True) + str(snapshot.version))
+        manifest_path = folder / "manifest.json"
+        old = json.loads(manifest_path.read_text(encoding="utf-8")) if manifest_path.is_file() else {}
+        changes = changes_between(old_texts, texts)
+        writes: dict[str, Any] = {name: texts[name] for name in FILES if texts[name] != old_texts[name]}
+        if old.get("content_hash") == content_hash:
+            manifest = old
+        else:
+            manifest = {
+                "evidence_version": int(old.get("evidence_version", 0)) + 1,
+                "date": (today or dt.datetime.now(dt.timezone.utc).date()).isoformat(),
+                "content_hash": content_hash,
+                "zotero": {"library_type": snapshot.library.get("type", settings.library_type),
+                           "library_id": snapshot.library.get("id", settings.library_id),
+                           "library_version": snapshot.version},
+                "counts": {"studies": int(len(tables["studies.csv"])),
+                           "included": int(tables["studies.csv"]["screening"].str.endswith(":include").sum()),
+                           "outcomes": int(len(tables["outcomes.csv"])),
+                           "effect_estimates": int(tables["outcomes.csv"]["estimate"].notna().sum()),
+                           "policy_facts": int(len(tables["state_policy.csv"])),
+                           "regions": int(len(tables["regions.csv"])),
+                           "coding_errors": len(coding.errors)},
+                "files": hashes,
+            }
+            writes["manifest.json"] = json.dumps(manifest, indent=2, sort_keys=True) + "\n"
+            changelog_path = folder / "changelog.json"
+            changelog = json.loads(changelog_path.read_text(encoding="utf-8")) if changelog_path.is_file() else []
+            changelog.append({"evidence_version": manifest["evidence_version"], "date": manifest["date"],
+                              "zotero_library_version": snapshot.version, **changes})
+            writes["changelog.json"] = json.dumps(changelog, indent=2, ensure_ascii=False) + "\n"
+        if write_snapshot:
+            writes["zotero"] = lambda target: write_snapshot_files(target, snapshot.items, snapshot.library)
+        if not dry_run:
+            commit_entries(folder, writes)
+    return BuildReport(manifest, sorted(writes), coding.problems, changes)
 
 
 def load_evidence(settings: Settings) -> Evidence:
@@ -284,7 +319,12 @@ def load_evidence(settings: Settings) -> Evidence:
     Raises :class:`EvidenceError` naming the file that is missing, corrupt or was edited
     outside the pipeline.
     """
+    from ._store import JOURNAL, STAGING, evidence_lock
+
     folder = settings.evidence
+    if (folder / JOURNAL).exists() or (folder / STAGING).exists():
+        with evidence_lock(folder):  # finishes (or discards) an interrupted swap first
+            pass
     manifest_path = folder / "manifest.json"
     try:
         manifest = json.loads(manifest_path.read_text(encoding="utf-8"))

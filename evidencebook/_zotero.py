@@ -18,7 +18,7 @@ from typing import Any
 
 from ._errors import EvidenceError
 
-__all__ = ["Snapshot", "read_snapshot", "write_snapshot"]
+__all__ = ["Snapshot", "read_snapshot", "write_snapshot", "write_snapshot_files"]
 
 Item = dict[str, Any]
 
@@ -79,18 +79,24 @@ def _load_json(path: Path) -> Any:
         raise EvidenceError(f"{path}: corrupt ({exc}). Restore it from git or re-run 'evidencebook sync'.") from exc
 
 
+def write_snapshot_files(target: Path, items: list[Item], library: dict[str, Any]) -> None:
+    """Write a snapshot into the new folder ``target``: library.json and items/<KEY>.json."""
+    (target / "items").mkdir(parents=True)
+    (target / "library.json").write_text(_dumps(library), encoding="utf-8")
+    for item in sorted(items, key=lambda i: i["key"]):
+        (target / "items" / f"{item['key']}.json").write_text(_dumps(_nfc(item)), encoding="utf-8")
+
+
 def write_snapshot(folder: Path, items: list[Item], library: dict[str, Any]) -> None:
     """Write a snapshot deterministically, replacing any old one in a single directory swap."""
     folder.parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=".zotero-", dir=folder.parent))
-    (staging / "items").mkdir()
-    (staging / "library.json").write_text(_dumps(library), encoding="utf-8")
-    for item in sorted(items, key=lambda i: i["key"]):
-        (staging / "items" / f"{item['key']}.json").write_text(_dumps(_nfc(item)), encoding="utf-8")
+    staging = Path(tempfile.mkdtemp(prefix=".zotero-", dir=folder.parent)) / "zotero"
+    write_snapshot_files(staging, items, library)
     old = folder.with_name(folder.name + ".old")
     if old.exists():
         shutil.rmtree(old)
     if folder.exists():
         folder.rename(old)
     staging.rename(folder)
+    shutil.rmtree(staging.parent)
     shutil.rmtree(old, ignore_errors=True)

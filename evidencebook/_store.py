@@ -1,0 +1,109 @@
+"""Writing the evidence base safely: one lock, a staged copy, and a journaled swap.
+
+A sync or rebuild never edits ``evidence/`` in place.  It writes every changed entry (the
+``zotero/`` snapshot folder, tables, manifest, changelog) into ``evidence/.staging/``,
+validates it, then writes a journal listing the entries and swaps them in.  If the process
+is killed before the journal exists, the staging folder is thrown away and the old evidence
+base stands; once the journal exists, the next evidencebook command finishes the swap.
+Either way a reader that goes through :func:`recover` sees the old or the new evidence
+base, never a mix.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import json
+import os
+import shutil
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any, Iterator
+
+from ._errors import SyncError
+
+__all__ = ["commit_entries", "evidence_lock", "recover"]
+
+STAGING = ".staging"
+RETIRED = ".retired"
+JOURNAL = ".journal.json"
+LOCK = ".lock"
+
+
+def _fsync_dir(folder: Path) -> None:
+    fd = os.open(folder, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def recover(folder: Path) -> None:
+    """Finish a swap whose journal was written; discard one that never got that far."""
+    journal = folder / JOURNAL
+    if journal.is_file():
+        entries = json.loads(journal.read_text(encoding="utf-8"))["entries"]
+        _swap(folder, entries)
+        journal.unlink()
+        _fsync_dir(folder)
+    for leftover in (STAGING, RETIRED):
+        if (folder / leftover).exists():
+            shutil.rmtree(folder / leftover)
+
+
+def _swap(folder: Path, entries: list[str]) -> None:
+    """Move each staged entry into place; safe to run again after an interruption."""
+    (folder / RETIRED).mkdir(exist_ok=True)
+    for name in entries:
+        staged, live, retired = folder / STAGING / name, folder / name, folder / RETIRED / name
+        if not staged.exists():
+            continue  # already swapped before an interruption
+        if live.exists():
+            if retired.exists():
+                shutil.rmtree(retired) if retired.is_dir() else retired.unlink()
+            live.rename(retired)
+        staged.rename(live)
+
+
+@contextmanager
+def evidence_lock(folder: Path) -> Iterator[None]:
+    """Hold the evidence base's lock; a second holder gets a clear SyncError at once."""
+    folder.mkdir(parents=True, exist_ok=True)
+    handle = (folder / LOCK).open("a+")
+    try:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raise SyncError(f"Another evidencebook sync is writing {folder}; wait for it to finish.") from None
+        recover(folder)
+        yield
+    finally:
+        handle.close()
+
+
+def commit_entries(folder: Path, write: dict[str, Any]) -> None:
+    """Atomically replace the named entries of ``folder``.
+
+    ``write`` maps an entry name to its new text, or to a callable that writes the entry
+    (a file or folder) at the path it is given.  Call under :func:`evidence_lock`.
+    """
+    if not write:
+        return
+    staging = folder / STAGING
+    if staging.exists():
+        shutil.rmtree(staging)
+    staging.mkdir()
+    for name, content in write.items():
+        target = staging / name
+        if callable(content):
+            content(target)
+        else:
+            with target.open("w", encoding="utf-8", newline="\n") as handle:
+                handle.write(content)
+                handle.flush()
+                os.fsync(handle.fileno())
+    _fsync_dir(staging)
+    tmp = folder / (JOURNAL + ".tmp")
+    tmp.write_text(json.dumps({"entries": sorted(write)}), encoding="utf-8")
+    os.replace(tmp, folder / JOURNAL)  # the commit point
+    _fsync_dir(folder)
+    recover(folder)
