@@ -26,10 +26,12 @@ from ._regions import *  # noqa: F403
 from ._regions import __all__ as _regions_all
 from ._display import *  # noqa: F403
 from ._display import __all__ as _display_all
+from ._sync import *  # noqa: F403
+from ._sync import __all__ as _sync_all
 from ._synthesis import *  # noqa: F403
 from ._synthesis import __all__ as _synthesis_all
 from ._zotero import *  # noqa: F403
 from ._zotero import __all__ as _zotero_all
 
-__all__ = sorted({*_book_all, *_briefs_all, *_display_all, *_synthesis_all, *_coding_all, *_config_all, *_errors_all, *_evidence_all, *_regions_all, *_zotero_all})
+__all__ = sorted({*_book_all, *_briefs_all, *_display_all, *_synthesis_all, *_sync_all, *_coding_all, *_config_all, *_errors_all, *_evidence_all, *_regions_all, *_zotero_all})
 __version__ = "0.1.0"

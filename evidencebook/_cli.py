@@ -40,7 +40,8 @@ def main(debug: bool) -> None:
     """A living evidence review of the peer support workforce, from Zotero to book and briefs."""
 
 
-def _report_sync(report: Any) -> int:
+def _report_build(report: Any) -> int:
+    """Print a rebuild's problems and summary; return the number of coding errors."""
     for problem in report.problems:
         click.echo(str(problem), err=True)
     m = report.manifest
@@ -51,15 +52,44 @@ def _report_sync(report: Any) -> int:
     errors = sum(p.severity == "error" for p in report.problems)
     if errors:
         click.echo(f"{errors} coding error(s): those findings were left out; see evidence/problems.csv", err=True)
-    return 1 if errors else 0
+    return errors
 
 
 @main.command()
-def sync() -> None:
-    """Rebuild the evidence tables from the Zotero library snapshot in evidence/zotero/."""
-    from ._evidence import build_evidence
+@click.option("--offline", is_flag=True, help="Do not contact Zotero: rebuild the tables from evidence/zotero/.")
+@click.option("--local", is_flag=True, help="Read the Zotero desktop app's local API (port 23119) instead of the web.")
+@click.option("--endpoint", metavar="URL", help="Another Web API server (self-hosted, or a test emulator).")
+@click.option("--dry-run", is_flag=True, help="Show what would change; write nothing.")
+@click.option("--strict", is_flag=True, help="Exit 1 if any item's coding has errors.")
+def sync(offline: bool, local: bool, endpoint: str | None, dry_run: bool, strict: bool) -> None:
+    """Bring every change in the Zotero library into the evidence base.
 
-    sys.exit(_report_sync(build_evidence(load_settings())))
+    The API key is read from the ZOTERO_API_KEY environment variable (public libraries and
+    the local API need none).
+    """
+    from ._evidence import build_evidence
+    from ._sync import sync_library
+
+    settings = load_settings()
+    if offline:
+        report = build_evidence(settings, dry_run=dry_run)
+    else:
+        result = sync_library(settings, os.environ.get("ZOTERO_API_KEY") or None, local=local, endpoint=endpoint,
+                              dry_run=dry_run, progress=not _quiet())
+        click.echo(f"Zotero ({result.api}): library version {result.old_version} -> {result.new_version}, "
+                   f"{result.fetched} items fetched, {len(result.purged)} purged, {len(result.trashed)} trashed, "
+                   f"{result.requests} requests" + "".join(f"; {n}" for n in result.notes))
+        if result.build is None:
+            click.echo("nothing changed; nothing written")
+            return
+        report = result.build
+    errors = _report_build(report)
+    if dry_run:
+        for kind, change in report.changes.items():
+            for what, keys in change.items():
+                if keys:
+                    click.echo(f"would mark {len(keys)} {kind} {what}: {', '.join(keys[:10])}")
+    sys.exit(1 if strict and errors else 0)
 
 
 @main.command()
@@ -98,7 +128,7 @@ def build() -> None:
     from ._evidence import build_evidence
 
     settings = load_settings()
-    status = _report_sync(build_evidence(settings))
+    status = 1 if _report_build(build_evidence(settings)) else 0
     status = _run_briefs(settings) or status
     index = build_book(settings, quiet=_quiet())
     click.echo(f"book: {index}")

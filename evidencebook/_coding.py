@@ -23,7 +23,7 @@ import unicodedata
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
-from bs4 import BeautifulSoup
+import lxml.html
 
 from ._errors import Problem
 
@@ -61,31 +61,42 @@ class NoteLine:
     heading: bool
 
 
-_BLOCKS = ("h1", "h2", "h3", "h4", "h5", "h6", "p", "li", "tr", "pre", "blockquote")
+_BLOCKS = frozenset({"h1", "h2", "h3", "h4", "h5", "h6", "p", "li", "tr", "pre", "blockquote"})
 
 
 def note_lines(note_html: str) -> list[NoteLine]:
     """Split a Zotero note's HTML into the lines a reviewer sees, numbered from 1.
 
-    A two-cell table row reads as ``first cell: second cell``; ``<br>`` splits a paragraph.
+    A two-cell table row reads as ``first cell: second cell``; ``<br>`` splits a paragraph;
+    a block inside another block (a paragraph in a list item) counts with the outer one.
     """
-    soup = BeautifulSoup(note_html, "html.parser")
+    if not note_html.strip():
+        return []
+    root = lxml.html.fragment_fromstring(note_html, create_parent="div")
     lines: list[NoteLine] = []
-    for element in soup.find_all(_BLOCKS):
-        if element.find_parent(_BLOCKS) is not None:
-            continue  # counted with its outer block
-        if element.name == "tr":
-            cells = [c.get_text(" ", strip=True) for c in element.find_all(["td", "th"])]
-            texts = [": ".join(cells[:2])] if len(cells) >= 2 and cells[1] else cells[:1]
-        else:
-            for br in element.find_all("br"):
-                br.replace_with("\n")
-            texts = element.get_text().split("\n")
-        heading = element.name.startswith("h") and element.name != "html"
-        for text in texts:
-            text = " ".join(text.split())
-            if text:
-                lines.append(NoteLine(len(lines) + 1, unicodedata.normalize("NFC", text), heading))
+
+    def emit(text: str, heading: bool) -> None:
+        text = " ".join(text.split())
+        if text:
+            lines.append(NoteLine(len(lines) + 1, unicodedata.normalize("NFC", text), heading))
+
+    def walk(element: Any) -> None:
+        for child in element:
+            if not isinstance(child.tag, str):
+                continue  # comments and processing instructions
+            if child.tag not in _BLOCKS:
+                walk(child)
+                continue
+            if child.tag == "tr":
+                cells = [" ".join(c.text_content().split()) for c in child if c.tag in ("td", "th")]
+                emit(": ".join(cells[:2]) if len(cells) >= 2 and cells[1] else (cells[0] if cells else ""), False)
+                continue
+            for br in child.iter("br"):
+                br.tail = "\n" + (br.tail or "")
+            for text in child.text_content().split("\n"):
+                emit(text, child.tag.startswith("h"))
+
+    walk(root)
     return lines
 
 
@@ -275,18 +286,26 @@ def _citation_key(data: dict[str, Any]) -> str:
     return ""
 
 
-def _generated_key(data: dict[str, Any], taken: set[str]) -> str:
+def _generated_key(data: dict[str, Any]) -> str:
+    """firstauthorYEARword, e.g. lloydevans2014systematic (ASCII, lower case)."""
     creators = data.get("creators") or [{}]
     first = creators[0].get("lastName") or creators[0].get("name") or "anon"
     year = (re.search(r"\d{4}", data.get("date", "")) or [""])[0]
     word = next((w for w in re.findall(r"[A-Za-z]+", data.get("title", "")) if len(w) > 3), "item")
     ascii_name = unicodedata.normalize("NFKD", first).encode("ascii", "ignore").decode()
-    base = re.sub(r"[^a-z]", "", ascii_name.lower()) + year + word.lower()
-    key, n = base, 0
-    while key in taken:
-        n += 1
-        key = base + "abcdefghijklmnopqrstuvwxyz"[n - 1] if n <= 26 else f"{base}{n}"
-    return key
+    return re.sub(r"[^a-z]", "", ascii_name.lower()) + year + word.lower()
+
+
+def _citation_keys(parents: dict[str, dict[str, Any]]) -> dict[str, str]:
+    """Every item's citation key.  A generated key that two items share gets each item's own
+    key as a suffix, so that editing one item never renames another."""
+    pinned = {key: _citation_key(item["data"]) for key, item in parents.items()}
+    generated = {key: _generated_key(item["data"]) for key, item in parents.items() if not pinned[key]}
+    counts: dict[str, int] = {}
+    for base in [*generated.values(), *filter(None, pinned.values())]:
+        counts[base] = counts.get(base, 0) + 1
+    return {key: pinned[key] or (generated[key] if counts[generated[key]] == 1 else f"{generated[key]}-{key.lower()}")
+            for key in parents}
 
 
 def _authors(data: dict[str, Any]) -> tuple[str, str]:
@@ -316,6 +335,12 @@ class Coding:
         return [p for p in self.problems if p.severity == "error"]
 
 
+def _replaced_keys(data: dict[str, Any]) -> list[str]:
+    """Keys of the items this one replaced when duplicates were merged (``relations["dc:replaces"]``)."""
+    uris = data.get("relations", {}).get("dc:replaces", [])
+    return [uri.rstrip("/").rsplit("/", 1)[-1] for uri in ([uris] if isinstance(uris, str) else uris)]
+
+
 def _title_of(lines: list[NoteLine]) -> str:
     return lines[0].text.strip().lower() if lines else ""
 
@@ -329,23 +354,36 @@ def code_items(items: list[dict[str, Any]]) -> Coding:
     live = [i for i in items if not i["data"].get("deleted")]
     parents = {i["key"]: i for i in live if not i["data"].get("parentItem") and i["data"]["itemType"] not in ("note", "attachment", "annotation")}
     notes: dict[str, list[dict[str, Any]]] = {}
-    for item in live:
+    every_note: dict[str, list[dict[str, Any]]] = {}
+    for item in items:
         parent = item["data"].get("parentItem")
         if item["data"]["itemType"] == "note" and parent:
-            notes.setdefault(parent, []).append(item)
+            every_note.setdefault(parent, []).append(item)
+            if not item["data"].get("deleted"):
+                notes.setdefault(parent, []).append(item)
+    by_key = {i["key"]: i for i in items}
 
     problems: list[Problem] = []
     studies, outcomes, facts = [], [], []
+    citation_keys = _citation_keys(parents)
     taken_keys: set[str] = set()
-    pinned = {k for k in (_citation_key(i["data"]) for i in parents.values()) if k}
     for key in sorted(parents):
         data = parents[key]["data"]
         tags = {unicodedata.normalize("NFC", t.get("tag", "")).lower() for t in data.get("tags", [])}
         screening, reason = _screening(parents[key], problems)
-        citation = _citation_key(data) or _generated_key(data, pinned | taken_keys)
+        # Zotero's Merge Items trashes the duplicates and records them in dc:replaces on the
+        # survivor: their screening and extraction carry over when the survivor has none.
+        for lost in _replaced_keys(data):
+            if lost in parents or lost not in by_key:
+                continue
+            if screening == "unscreened":
+                screening, reason = _screening(by_key[lost], problems)
+            if not any(_title_of(note_lines(n["data"].get("note", ""))).startswith("extraction") for n in notes.get(key, [])):
+                notes.setdefault(key, []).extend(every_note.get(lost, []))
+        citation = citation_keys[key]
         if citation in taken_keys:
             problems.append(Problem(key, 0, "citationKey", f"citation key {citation!r} is used by another item"))
-            citation = _generated_key(data, pinned | taken_keys)
+            citation = f"{citation}-{key.lower()}"
         taken_keys.add(citation)
         extraction, policy_notes = [], []
         for note in sorted(notes.get(key, []), key=lambda n: n["key"]):

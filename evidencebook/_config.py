@@ -61,9 +61,9 @@ class Settings:
         return self.root / "notebooks" / "brief.ipynb"
 
 
-def find_project_root(start: Path | None = None) -> Path:
+def find_project_root(start: str | Path | None = None) -> Path:
     """The nearest folder at or above ``start`` whose pyproject.toml has [tool.evidencebook]."""
-    here = (start or Path.cwd()).resolve()
+    here = Path(start or Path.cwd()).resolve()
     for folder in (here, *here.parents):
         candidate = folder / "pyproject.toml"
         if candidate.is_file() and "[tool.evidencebook]" in candidate.read_text(encoding="utf-8"):
@@ -74,7 +74,7 @@ def find_project_root(start: Path | None = None) -> Path:
     )
 
 
-def load_settings(root: Path | None = None) -> Settings:
+def load_settings(root: str | Path | None = None) -> Settings:
     """Read ``[tool.evidencebook]`` from the project's pyproject.toml."""
     root = find_project_root(root)
     try:

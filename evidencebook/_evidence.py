@@ -94,39 +94,46 @@ def _int_or_na(text: Any) -> Any:
     return int(cleaned) if re.fullmatch(r"\d+", cleaned) else pd.NA
 
 
+def _records(records: list[dict[str, Any]], columns: list[str], numeric: tuple[str, ...] = ()) -> pd.DataFrame:
+    """A frame with exactly ``columns``: text columns as strings ('' when absent), numeric ones as floats."""
+    frame = pd.DataFrame.from_records(records, columns=columns)
+    for col in columns:
+        if col in numeric:
+            frame[col] = pd.to_numeric(frame[col])
+        else:
+            frame[col] = [("" if v is None or (isinstance(v, float) and v != v) else v) for v in frame[col]]
+    return frame
+
+
 def derive_tables(coding: Coding, substate_regions: dict[str, dict[str, Any]]) -> dict[str, pd.DataFrame]:
     """Pure: the evidence tables from parsed coding, sorted and with fixed columns."""
-    studies = pd.DataFrame(coding.studies).reindex(columns=STUDY_COLUMNS, fill_value="").fillna("")
+    studies = _records(coding.studies, STUDY_COLUMNS)
     studies["state_codes"] = studies["us_state"].map(
         lambda s: "|".join(sorted({c for part in str(s).split(";") if (c := state_code(part)) and c != "US"}))
     )
     studies = studies.sort_values("study_id", kind="stable")
 
-    outcomes = pd.DataFrame(coding.outcomes).reindex(columns=OUTCOME_COLUMNS)
+    outcomes = _records(coding.outcomes, OUTCOME_COLUMNS, numeric=("estimate", "ci_low", "ci_high", "note_line"))
     study_type = studies.set_index("study_id")["study_type"]
     outcomes["evidence_level"] = outcomes["study_id"].map(study_type).fillna("")
-    outcomes["secondary"] = outcomes["source_type"].fillna("").str.lower().str.startswith("secondary")
-    outcomes["measure"] = outcomes["measure"].fillna("narrative")
-    raw_n = outcomes[["n_studies", "n_participants"]].fillna("").astype(str)
+    outcomes["secondary"] = outcomes["source_type"].str.lower().str.startswith("secondary").astype(bool)
+    outcomes["measure"] = outcomes["measure"].replace("", "narrative")
+    raw_n = outcomes[["n_studies", "n_participants"]].astype(str)
     outcomes["sample_note"] = [
         "; ".join(f"{col}: {val}" for col, val in row.items() if val and pd.isna(_int_or_na(val)))
         for _, row in raw_n.iterrows()
     ]
     for col in ("n_studies", "n_participants"):
         outcomes[col] = pd.array([_int_or_na(v) for v in raw_n[col]], dtype="Int64")
-    for col in ("estimate", "ci_low", "ci_high"):
-        outcomes[col] = pd.to_numeric(outcomes[col])
     outcomes["note_line"] = outcomes["note_line"].astype("Int64")
-    text_cols = [c for c in OUTCOME_COLUMNS if outcomes[c].dtype == object]
-    outcomes[text_cols] = outcomes[text_cols].fillna("")
     outcomes = outcomes.sort_values(["study_id", "finding_id"], kind="stable")
 
-    policy = pd.DataFrame(coding.policy_facts).reindex(columns=POLICY_COLUMNS, fill_value="")
+    policy = _records(coding.policy_facts, POLICY_COLUMNS)
     policy["state_code"] = policy["state"].map(state_code)
     policy["topic"] = policy["fact"].map(
         lambda f: next((t for pat, t in _TOPICS if re.search(pat, str(f), re.IGNORECASE)), "other")
     )
-    policy = policy.fillna("").sort_values(["state_code", "fact_id"], kind="stable")
+    policy = policy.sort_values(["state_code", "fact_id"], kind="stable")
 
     regions = region_table(substate_regions)
     included = studies[studies["screening"].str.endswith(":include")]
@@ -249,11 +256,12 @@ class BuildReport:
 
 
 def build_evidence(settings: Settings, snapshot: Snapshot | None = None, today: dt.date | None = None,
-                   write_snapshot: bool = False, dry_run: bool = False) -> BuildReport:
+                   write_snapshot: bool = False, dry_run: bool = False,
+                   changed_items: set[str] | None = None) -> BuildReport:
     """Derive the evidence tables from a snapshot and swap in every file that changed.
 
     With ``write_snapshot`` the snapshot itself (``evidence/zotero/``) is replaced too, in
-    the same atomic swap.  Nothing is written unless every table validates; coding problems
+    the same atomic swap; ``changed_items`` (keys) lets unchanged item files be linked, not rewritten.  Nothing is written unless every table validates; coding problems
     are reported in ``problems.csv`` and returned, and the findings they affect are left out.
     An unchanged snapshot writes nothing at all.
     """
@@ -307,7 +315,9 @@ def build_evidence(settings: Settings, snapshot: Snapshot | None = None, today: 
                               "zotero_library_version": snapshot.version, **changes})
             writes["changelog.json"] = json.dumps(changelog, indent=2, ensure_ascii=False) + "\n"
         if write_snapshot:
-            writes["zotero"] = lambda target: write_snapshot_files(target, snapshot.items, snapshot.library)
+            writes["zotero"] = lambda target: write_snapshot_files(
+                target, snapshot.items, snapshot.library, settings.snapshot if changed_items is not None else None,
+                changed_items)
         if not dry_run:
             commit_entries(folder, writes)
     return BuildReport(manifest, sorted(writes), coding.problems, changes)

@@ -9,6 +9,7 @@ indents and UTF-8, so ``git diff`` shows exactly which item changed and how.
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import tempfile
 import unicodedata
@@ -18,7 +19,7 @@ from typing import Any
 
 from ._errors import EvidenceError
 
-__all__ = ["Snapshot", "read_snapshot", "write_snapshot", "write_snapshot_files"]
+__all__ = ["Snapshot", "read_library", "read_snapshot", "write_snapshot", "write_snapshot_files"]
 
 Item = dict[str, Any]
 
@@ -50,6 +51,12 @@ def _nfc(obj: Any) -> Any:
     return obj
 
 
+def read_library(folder: Path) -> dict[str, Any]:
+    """Only the snapshot's library.json (identity, version, watermarks): cheap to read."""
+    path = folder / "library.json"
+    return _load_json(path) if path.is_file() else {}
+
+
 def read_snapshot(folder: Path) -> Snapshot:
     """Read a library snapshot written by :func:`write_snapshot`.
 
@@ -79,12 +86,23 @@ def _load_json(path: Path) -> Any:
         raise EvidenceError(f"{path}: corrupt ({exc}). Restore it from git or re-run 'evidencebook sync'.") from exc
 
 
-def write_snapshot_files(target: Path, items: list[Item], library: dict[str, Any]) -> None:
-    """Write a snapshot into the new folder ``target``: library.json and items/<KEY>.json."""
+def write_snapshot_files(target: Path, items: list[Item], library: dict[str, Any],
+                         unchanged_from: Path | None = None, changed: set[str] | None = None) -> None:
+    """Write a snapshot into the new folder ``target``: library.json and items/<KEY>.json.
+
+    With ``unchanged_from`` (the current snapshot) and ``changed`` (the keys that differ),
+    unchanged item files are hard-linked rather than rewritten: a small sync of a large
+    library stays fast, and the folder is still swapped in as a whole.
+    """
     (target / "items").mkdir(parents=True)
     (target / "library.json").write_text(_dumps(library), encoding="utf-8")
-    for item in sorted(items, key=lambda i: i["key"]):
-        (target / "items" / f"{item['key']}.json").write_text(_dumps(_nfc(item)), encoding="utf-8")
+    for item in items:
+        path = target / "items" / f"{item['key']}.json"
+        old = unchanged_from / "items" / path.name if unchanged_from is not None else None
+        if old is not None and changed is not None and item["key"] not in changed and old.is_file():
+            os.link(old, path)
+        else:
+            path.write_text(_dumps(_nfc(item)), encoding="utf-8")
 
 
 def write_snapshot(folder: Path, items: list[Item], library: dict[str, Any]) -> None:

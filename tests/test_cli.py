@@ -22,19 +22,26 @@ def run(project: eb.Settings, monkeypatch: pytest.MonkeyPatch):
 
 
 def test_sync_of_the_bundled_snapshot_changes_nothing(run) -> None:
-    result = run("sync")
+    result = run("sync", "--offline")
     assert result.exit_code == 0, result.output
     assert "40 studies, 62 findings, 170 policy facts, 52 regions; nothing changed" in result.output
 
 
-def test_sync_with_a_malformed_note_reports_it_and_exits_1(run, project: eb.Settings) -> None:
+def test_sync_with_a_malformed_note_reports_it_and_exits_1_when_strict(run, project: eb.Settings) -> None:
     note = next(p for p in (project.snapshot / "items").glob("*.json") if '"parentItem"' in p.read_text("utf-8")
                 and "ci_low: " in p.read_text("utf-8"))
     note.write_text(note.read_text("utf-8").replace("ci_low: ", "ci_low: not-a-number ", 1), "utf-8")
-    result = run("sync")
+    result = run("sync", "--offline", "--strict")
     assert result.exit_code == 1
     assert f"item {note.stem}, line" in result.output and "[ci_low]" in result.output
     assert "61 findings" in result.output  # the other findings still built
+    assert run("check").exit_code == 1  # check says so too
+    assert run("sync", "--offline").exit_code == 0  # without --strict: reported, not fatal
+
+
+def test_sync_without_a_configured_library_says_what_to_do(run) -> None:
+    result = run("sync")
+    assert result.exit_code == 1 and "library_id = 0 is the bundled snapshot" in result.output
 
 
 def test_check_passes_on_the_bundled_evidence(run) -> None:

@@ -1,0 +1,306 @@
+"""Syncing from Zotero, end to end: the real pyzotero code path against a local Web API v3 emulator.
+
+Every scenario drives ``evidencebook.sync_library`` (and, for kills and the CLI, the
+``evidencebook`` command) against ``tests/zotero_emulator.py``; nothing is mocked.
+The library in these tests is synthetic.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+import unicodedata
+from pathlib import Path
+
+import pytest
+from zotero_emulator import Fault, ZoteroEmulator, make_item, make_note
+
+import evidencebook as eb
+
+KEY = "secret-key-1234"
+ALPHABET = "23456789ABCDEFGHIJKLMNPQRSTUVWXYZ"
+
+
+def k(n: int, prefix: str = "S") -> str:
+    """The n-th synthetic Zotero key (prefix + 7 characters of the key alphabet)."""
+    digits = ""
+    for _ in range(7):
+        n, r = divmod(n, len(ALPHABET))
+        digits = ALPHABET[r] + digits
+    return prefix + digits
+
+
+def make_project(root: Path, library_id: int = 4242, library_type: str = "group") -> eb.Settings:
+    root.mkdir(parents=True, exist_ok=True)
+    (root / "pyproject.toml").write_text(
+        f'[tool.evidencebook]\nlibrary_type = "{library_type}"\nlibrary_id = {library_id}\n', encoding="utf-8")
+    return eb.load_settings(root)
+
+
+def study(n: int, estimate: float = 0.5, **data) -> tuple[dict, dict]:
+    return make_item(k(n), **data), make_note(k(n, "N"), k(n), f"F{n}", estimate)
+
+
+@pytest.fixture
+def emu():
+    with ZoteroEmulator() as emulator:
+        for n in range(1, 4):
+            emulator.put(*study(n))
+        yield emulator
+
+
+@pytest.fixture
+def settings(tmp_path: Path) -> eb.Settings:
+    return make_project(tmp_path / "project")
+
+
+def sync(settings: eb.Settings, emu: ZoteroEmulator, **kwargs) -> eb.SyncReport:
+    kwargs.setdefault("api_key", KEY)
+    return eb.sync_library(settings, endpoint=emu.url, progress=False, sleep=lambda s: None,
+                           local=emu.local, **kwargs)
+
+
+def tree(folder: Path) -> dict[str, bytes]:
+    return {str(p.relative_to(folder)): p.read_bytes() for p in sorted(folder.rglob("*")) if p.is_file()
+            and p.name != ".lock"}
+
+
+def findings(settings: eb.Settings) -> dict[str, float]:
+    outcomes = eb.load_evidence(settings).outcomes
+    return dict(zip(outcomes["finding_id"], outcomes["estimate"]))
+
+
+def test_first_sync_uses_the_minimum_requests(settings, emu) -> None:
+    report = sync(settings, emu)
+    assert report.requests == 2  # versions + one batch of 6 items; no /deleted on a first sync
+    assert findings(settings) == {"F1": 0.5, "F2": 0.5, "F3": 0.5}
+    library = json.loads((settings.snapshot / "library.json").read_text(encoding="utf-8"))
+    assert library["version"] == emu.version and library["watermarks"] == {f"web:{emu.url}": emu.version}
+    assert eb.load_evidence(settings).manifest["zotero"]["library_version"] == emu.version
+
+
+def test_unchanged_library_is_one_request_and_writes_nothing(settings, emu) -> None:
+    sync(settings, emu)
+    before = tree(settings.evidence)
+    emu.requests.clear()
+    report = sync(settings, emu)
+    assert report.requests == 1 and len(emu.requests) == 1 and "since=" in emu.requests[0]
+    assert report.build is None and tree(settings.evidence) == before
+
+
+def test_add_edit_parent_and_edit_child_only(settings, emu) -> None:
+    sync(settings, emu)
+    emu.put(*study(9, estimate=0.8))
+    emu.edit(k(1), title="Retitled study")
+    child = emu.items[k(2, "N")]
+    emu.edit(k(2, "N"), note=child["data"]["note"].replace("estimate: 0.5", "estimate: 0.6"))
+    report = sync(settings, emu)
+    assert report.fetched == 4 and report.requests == 3  # versions, one batch, /deleted
+    assert findings(settings) == {"F1": 0.5, "F2": 0.6, "F3": 0.5, "F9": 0.8}
+    entry = json.loads((settings.evidence / "changelog.json").read_text(encoding="utf-8"))[-1]
+    assert entry["studies"]["added"] == [f"{k(9)} (tester2021synthetic-{k(9).lower()})"]
+    assert [s.split()[0] for s in entry["studies"]["updated"]] == [k(1)]  # only the retitled study
+    assert "F2" in entry["outcomes"]["updated"] and "F3" not in entry["outcomes"]["updated"]
+    assert eb.load_evidence(settings).manifest["evidence_version"] == 2
+
+
+def test_reparented_note_moves_its_finding(settings, emu) -> None:
+    emu.put(make_item(k(7)))
+    sync(settings, emu)
+    emu.edit(k(1, "N"), parentItem=k(7))
+    sync(settings, emu)
+    outcomes = eb.load_evidence(settings).outcomes.set_index("finding_id")
+    assert outcomes.loc["F1", "study_id"] == k(7)
+
+
+def test_trash_restore_and_purge(settings, emu) -> None:
+    sync(settings, emu)
+    emu.trash(k(1))
+    report = sync(settings, emu)
+    assert report.trashed == [k(1)]
+    assert k(1) not in set(eb.load_evidence(settings).studies["study_id"])
+    ledger = json.loads((settings.snapshot / "items" / f"{k(1)}.json").read_text(encoding="utf-8"))
+    assert ledger["data"]["deleted"] == 1  # kept in the ledger, out of the evidence
+    emu.restore(k(1))
+    sync(settings, emu)
+    assert "F1" in findings(settings)
+    emu.purge(k(3), k(3, "N"))
+    report = sync(settings, emu)
+    assert report.purged == sorted([k(3), k(3, "N")]) and "F3" not in findings(settings)
+    assert not (settings.snapshot / "items" / f"{k(3)}.json").exists()
+
+
+def test_merged_duplicate_carries_its_coding_to_the_survivor(settings, emu) -> None:
+    sync(settings, emu)
+    survivor = make_item(k(8), tags=[], relations={"dc:replaces": f"http://zotero.org/groups/4242/items/{k(2)}"})
+    emu.put(survivor)
+    emu.trash(k(2))
+    sync(settings, emu)
+    evidence = eb.load_evidence(settings)
+    assert set(evidence.studies["study_id"]) == {k(1), k(3), k(8)}
+    assert evidence.studies.set_index("study_id").loc[k(8), "screening"] == "FT:include"
+    assert evidence.outcomes.set_index("finding_id").loc["F2", "study_id"] == k(8)
+
+
+def test_version_race_restarts_from_the_old_version(settings, emu) -> None:
+    sync(settings, emu)
+    emu.put(*study(5))
+    emu.after_request[len(emu.requests) + 1] = lambda: emu.edit(k(5, "N"), note=emu.items[k(5, "N")]["data"]["note"]
+                                                                .replace("estimate: 0.5", "estimate: 0.7"))
+    report = sync(settings, emu)
+    assert findings(settings)["F5"] == 0.7
+    assert report.new_version == emu.version
+
+
+def test_delete_log_too_old_reconciles_by_key_set(settings, emu) -> None:
+    sync(settings, emu)
+    emu.purge(k(3), k(3, "N"))
+    emu.truncate_delete_log()
+    report = sync(settings, emu)
+    assert report.purged == sorted([k(3), k(3, "N")]) and "full key set" in " ".join(report.notes)
+
+
+@pytest.mark.parametrize("fault,expected", [
+    (Fault(429, {"Retry-After": "0.01"}), "ok"),
+    (Fault(429, {"Backoff": "0.01"}), "ok"),
+    (Fault(503, {"Retry-After": "1"}, times=2), "ok"),
+    (Fault(500, times=2), "ok"),
+    (Fault(503, {"Retry-After": "1"}, times=99), "Zotero answered 503"),
+    (Fault(429, {}), "ok"),  # no Retry-After: pyzotero gives up at once, the sync backs off and retries
+])
+def test_server_faults_are_retried_within_bounds(settings, emu, fault: Fault, expected: str) -> None:
+    emu.faults.append(fault)
+    if expected == "ok":
+        sync(settings, emu)
+        assert set(findings(settings)) == {"F1", "F2", "F3"}
+    else:
+        with pytest.raises(eb.SyncError, match=expected):
+            sync(settings, emu)
+        assert not settings.evidence.exists() or tree(settings.evidence) == {}
+
+
+def test_backoff_on_success_is_honoured(settings, emu) -> None:
+    emu.extra_headers["Backoff"] = "0.01"
+    sync(settings, emu)
+    assert set(findings(settings)) == {"F1", "F2", "F3"}
+
+
+def test_bad_key_is_one_sentence_exit_2_and_nothing_written(settings, emu) -> None:
+    sync(settings, emu)
+    before = tree(settings.evidence)
+    emu.put(*study(6))
+    with pytest.raises(eb.SyncError) as info:
+        sync(settings, emu, api_key="wrong-key-9999")
+    assert info.value.exit_code == 2 and "403" in str(info.value) and "wrong-key-9999" not in str(info.value)
+    assert tree(settings.evidence) == before
+
+
+def test_unknown_library_is_a_clear_404(tmp_path, emu) -> None:
+    with pytest.raises(eb.SyncError, match="has no group library 99 .404"):
+        sync(make_project(tmp_path / "other", library_id=99), emu)
+
+
+def test_network_down_writes_nothing(settings) -> None:
+    with ZoteroEmulator() as gone:
+        url = gone.url
+    with pytest.raises(eb.SyncError, match="Cannot reach Zotero"):
+        eb.sync_library(settings, api_key=KEY, endpoint=url, progress=False, sleep=lambda s: None)
+    assert not (settings.evidence / "manifest.json").exists()
+
+
+def test_dry_run_reports_without_writing(settings, emu) -> None:
+    sync(settings, emu)
+    before = tree(settings.evidence)
+    emu.put(*study(4))
+    report = sync(settings, emu, dry_run=True)
+    assert report.build.changes["outcomes"]["added"] == ["F4"] and tree(settings.evidence) == before
+
+
+def test_malformed_item_is_reported_and_the_rest_synced(settings, emu) -> None:
+    note = emu.items[k(2, "N")]
+    emu.edit(k(2, "N"), note=note["data"]["note"].replace("estimate: 0.5", "estimate: lots"))
+    report = sync(settings, emu)
+    errors = [p for p in report.build.problems if p.severity == "error"]
+    assert {p.item_key for p in errors} == {k(2, "N")} and "estimate" in {p.field for p in errors}
+    assert set(findings(settings)) == {"F1", "F3"}
+
+
+def test_unicode_is_normalised_to_nfc(settings, emu) -> None:
+    title = unicodedata.normalize("NFD", "Peer support in Ålesund – café workers")
+    emu.put(make_item(k(12), title=title, tags=[{"tag": unicodedata.normalize("NFD", "screen:FT:include")},
+                                                 {"tag": unicodedata.normalize("NFD", "Ålesund")}]))
+    sync(settings, emu)
+    text = (settings.snapshot / "items" / f"{k(12)}.json").read_text(encoding="utf-8")
+    assert unicodedata.normalize("NFC", title) in text and unicodedata.normalize("NFD", "Å") not in text
+    studies = eb.load_evidence(settings).studies.set_index("study_id")
+    assert studies.loc[k(12), "screening"] == "FT:include"
+
+
+def test_two_syncs_at_once_the_second_is_refused(settings, emu) -> None:
+    from evidencebook._store import evidence_lock
+    with evidence_lock(settings.evidence):
+        with pytest.raises(eb.SyncError, match="Another evidencebook sync"):
+            sync(settings, emu)
+
+
+def test_local_api_reconciles_by_key_set(tmp_path) -> None:
+    settings = make_project(tmp_path / "local", library_id=0, library_type="user")
+    with ZoteroEmulator(library_type="user", library_id=0, api_key=None, local=True) as emu:
+        for n in range(1, 3):
+            emu.put(*study(n))
+        report = sync(settings, emu, api_key=None)
+        assert report.api == "local" and set(findings(settings)) == {"F1", "F2"}
+        emu.purge(k(1), k(1, "N"))
+        report = sync(settings, emu, api_key=None)
+        assert report.purged == sorted([k(1), k(1, "N")]) and set(findings(settings)) == {"F2"}
+        assert not any("/deleted" in r for r in emu.requests)
+
+
+def test_the_api_key_never_reaches_a_file_or_the_output(settings, emu, capfd) -> None:
+    sync(settings, emu)
+    emu.faults.append(Fault(503, {"Retry-After": "0"}, times=99, body=f"echo {KEY}"))
+    with pytest.raises(eb.SyncError) as info:
+        sync(settings, emu)
+    assert KEY not in str(info.value)
+    for content in tree(settings.evidence).values():
+        assert KEY.encode() not in content
+    out, err = capfd.readouterr()
+    assert KEY not in out + err
+
+
+SYNC_SCRIPT = """
+import sys, evidencebook as eb
+settings = eb.load_settings(sys.argv[1])
+eb.sync_library(settings, api_key=sys.argv[3], endpoint=sys.argv[2], progress=False)
+"""
+
+
+def test_kill_9_at_many_points_leaves_old_or_new_and_the_next_sync_completes(settings, emu) -> None:
+    sync(settings, emu)
+    old = findings(settings)
+    for n in range(20, 40):
+        emu.put(*study(n, estimate=0.9))
+    new = {**old, **{f"F{n}": 0.9 for n in range(20, 40)}}
+    emu.delay = 0.2
+    env = {**os.environ, "CI": "true"}
+    killed_mid_sync = 0
+    for wait in (0.5, 1.0, 1.5, 2.0, 2.2, 2.4, 2.6, 2.8, 3.0, 3.3, 3.6, 4.0):
+        seen = len(emu.requests)
+        proc = subprocess.Popen([sys.executable, "-c", SYNC_SCRIPT, str(settings.root), emu.url, KEY], env=env)
+        time.sleep(wait)
+        proc.send_signal(signal.SIGKILL)
+        proc.wait()
+        state = findings(settings)  # recovers an interrupted swap first
+        assert state in (old, new), f"mixed evidence after kill at {wait}s"
+        if state == new:
+            break
+        killed_mid_sync += len(emu.requests) > seen
+    assert killed_mid_sync >= 2, "no kill landed after the sync had started talking to Zotero"
+    emu.delay = 0.0
+    sync(settings, emu)
+    assert findings(settings) == new
+    assert not (settings.evidence / ".staging").exists() and not (settings.evidence / ".journal.json").exists()
