@@ -304,3 +304,40 @@ def test_kill_9_at_many_points_leaves_old_or_new_and_the_next_sync_completes(set
     sync(settings, emu)
     assert findings(settings) == new
     assert not (settings.evidence / ".staging").exists() and not (settings.evidence / ".journal.json").exists()
+
+
+def run_cli(settings: eb.Settings, *args: str, key: str | None = KEY) -> subprocess.CompletedProcess:
+    env = {**os.environ, "CI": "true"}
+    env.pop("ZOTERO_API_KEY", None)
+    if key:
+        env["ZOTERO_API_KEY"] = key
+    return subprocess.run([str(Path(sys.executable).with_name("evidencebook")), "sync", *args],
+                          cwd=settings.root, env=env, capture_output=True, text=True)
+
+
+def test_cli_sync_reads_the_key_from_the_environment(settings, emu) -> None:
+    done = run_cli(settings, "--endpoint", emu.url)
+    assert done.returncode == 0, done.stderr
+    assert "3 items fetched" not in done.stdout and "6 items fetched" in done.stdout
+    assert "2 requests" in done.stdout and KEY not in done.stdout + done.stderr
+    again = run_cli(settings, "--endpoint", emu.url)
+    assert again.returncode == 0 and "nothing changed; nothing written" in again.stdout
+
+
+def test_cli_bad_key_exits_2_with_one_clear_sentence(settings, emu) -> None:
+    done = run_cli(settings, "--endpoint", emu.url, key="not-the-key")
+    assert done.returncode == 2
+    assert done.stderr.startswith("error: Zotero refused access to group library 4242 (403 Forbidden)")
+    assert "Traceback" not in done.stderr and "not-the-key" not in done.stderr
+    assert not (settings.evidence / "manifest.json").exists()
+
+
+def test_cli_dry_run_and_strict(settings, emu) -> None:
+    done = run_cli(settings, "--endpoint", emu.url, "--dry-run")
+    assert done.returncode == 0 and "would mark 3 outcomes added" in done.stdout
+    assert not (settings.evidence / "manifest.json").exists()
+    note = emu.items[k(1, "N")]
+    emu.edit(k(1, "N"), note=note["data"]["note"].replace("estimate: 0.5", "estimate: ?"))
+    done = run_cli(settings, "--endpoint", emu.url, "--strict")
+    assert done.returncode == 1 and f"item {k(1, 'N')}" in done.stderr
+    assert set(findings(settings)) == {"F2", "F3"}  # the rest still synced
