@@ -22,7 +22,8 @@ from ._evidence import Evidence
 from ._plots import figure_html, forest_alt_text, forest_plot
 from ._synthesis import direction_counts, domain_findings, effect_rows
 
-__all__ = ["build_book", "findings_table", "forest_figure", "outcome_summary", "policy_table", "regions_index"]
+__all__ = ["build_book", "findings_table", "forest_figure", "outcome_summary", "policy_table", "regions_index",
+           "whats_new"]
 
 
 def _study_link(row: pd.Series) -> str:
@@ -106,6 +107,28 @@ def regions_index(evidence: Evidence, href: str = "briefs/{region_id}.html") -> 
     return HTML('<div class="eb-table" style="overflow-x:auto"><table><thead><tr><th scope="col">Region</th>'
                 '<th scope="col">Kind</th><th scope="col">State</th><th scope="col">Local studies</th>'
                 f'<th scope="col">Policy facts</th></tr></thead><tbody>{rows}</tbody></table></div>')
+
+
+def whats_new(settings: Settings) -> HTML:
+    """Each evidence version, newest first: the studies and findings it added, updated and removed."""
+    path = settings.evidence / "changelog.json"
+    entries = json.loads(path.read_text(encoding="utf-8")) if path.is_file() else []
+    if not entries:
+        return HTML("<p>No evidence versions are recorded yet.</p>")
+    parts = []
+    for entry in reversed(entries):
+        rows = []
+        for kind in ("studies", "outcomes"):
+            for what in ("added", "updated", "removed"):
+                names = entry.get(kind, {}).get(what, [])
+                if names:
+                    shown = ", ".join(names[:12]) + (f" and {len(names) - 12} more" if len(names) > 12 else "")
+                    rows.append(f"<li><strong>{len(names)} {'findings' if kind == 'outcomes' else 'studies'} "
+                                f"{what}</strong>: {e(shown)}</li>")
+        parts.append(f"<h3>Evidence version {e(entry['evidence_version'])} ({e(entry['date'])})</h3>"
+                     f"<p>Synced from Zotero library version {e(entry['zotero_library_version'])}.</p>"
+                     f"<ul>{''.join(rows) or '<li>No study or finding changed.</li>'}</ul>")
+    return HTML("".join(parts))
 
 
 # --- Sphinx: the evidence version on every page -----------------------------------------

@@ -20,6 +20,8 @@ def code(source: str, *tags: str) -> nbformat.NotebookNode:
 
 
 def notebook(cells: list) -> nbformat.NotebookNode:
+    for number, cell in enumerate(cells):
+        cell.id = f"cell-{number}"  # stable ids keep diffs to real changes
     nb = new_notebook(cells=cells)
     nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
     nb.metadata["language_info"] = {"name": "python"}
@@ -71,6 +73,12 @@ PAGES = {
                           "`evidencebook brief <region>`."),
         code("import evidencebook as eb\n\nevidence = eb.load_evidence(eb.load_settings())"),
         code("eb.regions_index(evidence)"),
+    ]),
+    "book/whats-new.ipynb": notebook([
+        new_markdown_cell("# What's new\n\n"
+                          "Every evidence version, newest first, computed from the Zotero library at each sync: the "
+                          "studies and findings added, updated and removed."),
+        code("import evidencebook as eb\n\neb.whats_new(eb.load_settings())"),
     ]),
     "notebooks/brief.ipynb": notebook([
         new_markdown_cell("# Regional brief"),
