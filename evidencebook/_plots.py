@@ -6,6 +6,7 @@ is written from the same numbers that are drawn, so a screen-reader user gets th
 
 from __future__ import annotations
 
+from typing import Any
 import base64
 import io
 import textwrap
@@ -18,7 +19,7 @@ import pandas as pd  # noqa: E402
 
 from ._display import HTML, e  # noqa: E402
 
-__all__ = ["figure_html", "forest_plot", "forest_alt_text"]
+__all__ = ["figure_html", "forest_alt_text", "forest_plot", "gap_map_alt_text", "gap_map_plot", "prisma_alt_text", "prisma_plot"]
 
 _AXIS = {
     "standardised": ("SMD / Hedges g, as reported", 0.0, False),
@@ -73,3 +74,78 @@ def figure_html(fig: plt.Figure, alt: str, caption: str) -> HTML:
     data = base64.b64encode(buffer.getvalue()).decode("ascii")
     return HTML(f'<figure class="eb-figure"><img src="data:image/png;base64,{data}" alt="{e(alt)}" '
                 f'style="max-width:100%;height:auto"/><figcaption>{e(caption)}</figcaption></figure>')
+
+
+def gap_map_plot(cells: pd.DataFrame, domains: list[str], groups: list[str], title: str) -> plt.Figure:
+    """Bubble map: outcome domain (rows) x population group (columns); size = sources, colour = share favouring peers."""
+    groups = [g for g in [*groups, "not coded"] if g in set(cells["population_group"])]
+    domains = [d for d in domains if d in set(cells["domain"])]
+    fig, ax = plt.subplots(figsize=(6.4, 0.45 * len(domains) + 2.2), dpi=100)
+    xs = cells["population_group"].map({g: i for i, g in enumerate(groups)})
+    ys = cells["domain"].map({d: len(domains) - i for i, d in enumerate(domains)})
+    points = ax.scatter(xs, ys, s=60 + 90 * cells["sources"], c=cells["share_favouring"], cmap="viridis",
+                        vmin=0, vmax=1, edgecolors="#333333", linewidths=0.5)
+    for x, y, n in zip(xs, ys, cells["sources"]):
+        ax.annotate(str(n), (x, y), ha="center", va="center", fontsize=7, color="white")
+    ax.set_xticks(range(len(groups)), groups, rotation=30, ha="right", fontsize=8)
+    ax.set_yticks(range(len(domains), 0, -1), domains, fontsize=8)
+    ax.set_xlim(-0.6, len(groups) - 0.4)
+    ax.set_ylim(0.4, len(domains) + 0.6)
+    ax.set_xlabel("Population group", fontsize=9)
+    ax.set_ylabel("Outcome domain", fontsize=9)
+    fig.suptitle(textwrap.fill(title, 60), fontsize=10, x=0.02, ha="left")
+    bar = fig.colorbar(points, ax=ax, shrink=0.6)
+    bar.set_label("Share of findings reported as favouring peer support", fontsize=7)
+    bar.ax.tick_params(labelsize=7)
+    fig.tight_layout()
+    return fig
+
+
+def gap_map_alt_text(cells: pd.DataFrame, title: str) -> str:
+    parts = [f"Evidence gap map: {title}. Each bubble is an outcome domain and population group; its size is the "
+             "number of sources and its colour the share of findings reported as favouring peer support."]
+    parts += [f"{r.domain}, {r.population_group}: {r.sources} sources, {r.findings} findings, "
+              f"{round(100 * r.share_favouring)}% favouring peer support." for r in cells.itertuples()]
+    return " ".join(parts)
+
+
+def prisma_plot(counts: dict[str, Any], title: str) -> plt.Figure:
+    """A PRISMA 2020 flow diagram (identification, screening, included) drawn from screening counts."""
+    excluded_ft = counts["excluded_full_text"]
+    boxes = [
+        ("Identification", f"Records in the Zotero library\n(n = {counts['identified']})",
+         f"Not yet screened\n(n = {counts['unscreened']})"),
+        ("Screening", f"Records screened\n(n = {counts['screened']})",
+         f"Excluded at title/abstract\n(n = {counts['excluded_title_abstract']})\n"
+         f"Awaiting full text (n = {counts['awaiting_full_text']})"),
+        ("", f"Full texts assessed\n(n = {counts['assessed_full_text']})",
+         "Excluded at full text (n = {})\n{}".format(
+             sum(excluded_ft.values()),
+             "\n".join(f"{reason}: {n}" for reason, n in list(excluded_ft.items())[:4]) or "no exclusions")
+         + f"\nUndecided (n = {counts['undecided_full_text']})"),
+        ("Included", f"Studies and reports included\n(n = {counts['included']})", ""),
+    ]
+    fig, ax = plt.subplots(figsize=(6.4, 5.4), dpi=100)
+    ax.set_xlim(0, 10)
+    ax.set_ylim(1.2, 9.8)
+    ax.axis("off")
+    style = {"boxstyle": "round,pad=0.4", "facecolor": "#f4f7f6", "edgecolor": "#1b6f5a"}
+    for row, (stage, main, side) in enumerate(boxes):
+        y = 8.8 - row * 2.4
+        ax.text(0.2, y, stage, fontsize=8, fontweight="bold", va="center", rotation=90)
+        ax.text(2.9, y, main, fontsize=8, ha="center", va="center", bbox=style)
+        if side:
+            ax.text(7.4, y, side, fontsize=7, ha="center", va="center", bbox={**style, "facecolor": "#ffffff"})
+            ax.annotate("", xy=(5.4, y), xytext=(4.5, y), arrowprops={"arrowstyle": "->", "color": "#555555"})
+        if row < len(boxes) - 1:
+            ax.annotate("", xy=(2.9, y - 1.7), xytext=(2.9, y - 0.7), arrowprops={"arrowstyle": "->", "color": "#555555"})
+    ax.set_title(title, fontsize=10, loc="left")
+    return fig
+
+
+def prisma_alt_text(counts: dict[str, Any], title: str) -> str:
+    excluded = "; ".join(f"{k}: {v}" for k, v in counts["excluded_full_text"].items()) or "none"
+    return (f"PRISMA 2020 flow diagram: {title}. {counts['identified']} records in the library, "
+            f"{counts['unscreened']} not yet screened, {counts['screened']} screened, "
+            f"{counts['excluded_title_abstract']} excluded at title and abstract, {counts['assessed_full_text']} full "
+            f"texts assessed, excluded at full text: {excluded}; {counts['included']} included.")

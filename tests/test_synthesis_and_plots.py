@@ -39,3 +39,28 @@ def test_forest_figure_alt_text_carries_every_estimate() -> None:
     html = eb.forest_figure(evidence, ["hope"], "standardised", "Hope")
     assert 'alt="Forest plot: Hope. 4 estimates' in html
     assert "SMD 0.24 (0.02 to 0.46)" in html and "<figcaption>" in html
+
+
+def test_gap_map_counts_sources_per_domain_and_population() -> None:
+    from evidencebook._coding import DOMAINS, POPULATION_GROUPS
+    from evidencebook._plots import gap_map_alt_text, gap_map_plot
+    evidence = eb.load_evidence(eb.load_settings(ROOT))
+    cells = eb.gap_map_counts(evidence.outcomes, evidence.studies, list(DOMAINS), list(POPULATION_GROUPS))
+    recovery_smi = cells[(cells["domain"] == "recovery") & (cells["population_group"] == "SMI")].iloc[0]
+    assert (recovery_smi["sources"], recovery_smi["findings"], recovery_smi["share_favouring"]) == (5, 5, 1.0)
+    assert cells["findings"].sum() == len(evidence.outcomes)
+    fig = gap_map_plot(cells, list(DOMAINS), list(POPULATION_GROUPS), "Gap map")
+    assert fig.axes[0].get_xlabel() == "Population group" and fig.axes[0].get_ylabel() == "Outcome domain"
+    assert "recovery, SMI: 5 sources, 5 findings, 100% favouring" in gap_map_alt_text(cells, "Gap map")
+
+
+def test_prisma_counts_follow_the_screening_tags() -> None:
+    studies = pd.DataFrame({"study_id": list("ABCDEFG"), "screening": [
+        "FT:include", "FT:include", "FT:exclude", "FT:exclude", "TA:exclude", "TA:include", "unscreened"],
+        "exclusion_reason": ["", "", "wrong population", "", "", "", ""]})
+    counts = eb.prisma_counts(studies)
+    assert counts == {"identified": 7, "unscreened": 1, "screened": 6, "excluded_title_abstract": 1,
+                      "awaiting_full_text": 1, "assessed_full_text": 4,
+                      "excluded_full_text": {"wrong population": 1, "reason not given": 1},
+                      "undecided_full_text": 0, "included": 2}
+    assert eb.prisma_counts(studies, new_ids={"A", "E"})["identified"] == 2
