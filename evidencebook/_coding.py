@@ -29,11 +29,15 @@ from ._errors import Problem
 
 __all__ = [
     "Coding",
+    "DESIGN_TYPES",
     "DOMAINS",
     "MEASURES",
+    "PEER_ROLES",
     "NoteLine",
     "POPULATION_GROUPS",
     "RATIO_MEASURES",
+    "SETTING_TYPES",
+    "STUDY_TYPES",
     "code_items",
     "note_lines",
 ]
@@ -45,6 +49,21 @@ DOMAINS = (
 )
 POPULATION_GROUPS = ("SMI", "SUD", "co-occurring", "youth", "family", "mental health (mixed)", "other")
 STUDY_TYPES = ("review", "primary", "gray literature")
+DESIGN_TYPES = (
+    "umbrella review", "systematic review with meta-analysis", "systematic review", "RCT", "cluster RCT",
+    "quasi-experimental", "observational cohort", "pre-post or single group", "qualitative or mixed methods",
+    "gray literature", "other",
+)
+SETTING_TYPES = (
+    "community mental health", "inpatient and transition from hospital", "emergency department",
+    "substance use treatment and recovery support", "primary care", "criminal justice", "housing and homelessness",
+    "schools and youth services", "online", "mixed or not stated",
+)
+PEER_ROLES = (
+    "peer support specialist", "recovery coach or peer recovery specialist", "peer mentor", "peer navigator",
+    "peer case manager", "consumer-provider", "group or mutual support", "family peer", "youth peer",
+    "mixed or not stated",
+)
 RATIO_MEASURES = ("RR", "OR", "HR")
 MEASURES = ("SMD", "Hedges g", "MD", *RATIO_MEASURES, "RD", "narrative")
 _MEASURE_ALIASES = {m.lower(): m for m in MEASURES} | {
@@ -137,9 +156,12 @@ def _choice(options: tuple[str, ...], aliases: dict[str, str] | None = None) -> 
 STUDY_FIELDS: dict[str, Callable[[str], Any]] = {
     "study_type": _choice(STUDY_TYPES),
     "design": _text,
+    "design_type": _choice(DESIGN_TYPES),
     "population": _text,
     "population_group": _choice(POPULATION_GROUPS),
     "setting": _text,
+    "setting_type": _choice(SETTING_TYPES),
+    "peer_role": _choice(PEER_ROLES),
     "country": _text,
     "us_state": _text,
     "region": _text,

@@ -44,8 +44,8 @@ FILES = (*TABLES, "references.bib")
 
 STUDY_COLUMNS = [
     "study_id", "citation_key", "authors", "author_list", "year", "title", "journal", "doi", "url",
-    "item_type", "screening", "exclusion_reason", "study_type", "design", "population", "population_group",
-    "setting", "country", "us_state", "state_codes", "region", "risk_of_bias", "confidence",
+    "item_type", "screening", "exclusion_reason", "study_type", "design", "design_type", "population",
+    "population_group", "setting", "setting_type", "peer_role", "country", "us_state", "state_codes", "region", "risk_of_bias", "confidence",
     "confidence_reason", "coded_by", "extraction_note",
 ]
 OUTCOME_COLUMNS = [

@@ -10,7 +10,8 @@ import pandas as pd
 import pandera.pandas as pa
 from pandera.typing import Series
 
-from ._coding import DOMAINS, MEASURES, POPULATION_GROUPS, RATIO_MEASURES, STUDY_TYPES
+from ._coding import (DESIGN_TYPES, DOMAINS, MEASURES, PEER_ROLES, POPULATION_GROUPS, RATIO_MEASURES,
+                      SETTING_TYPES, STUDY_TYPES)
 
 __all__ = ["OutcomeSchema", "PolicyFactSchema", "RegionSchema", "StudySchema"]
 
@@ -28,6 +29,9 @@ class StudySchema(pa.DataFrameModel):
     screening: Series[str] = pa.Field(str_matches=r"^((TA|FT):(include|exclude|maybe)|unscreened)$")
     study_type: Series[str] = pa.Field(nullable=True, isin=[*STUDY_TYPES, ""])
     population_group: Series[str] = pa.Field(nullable=True, isin=[*POPULATION_GROUPS, ""])
+    design_type: Series[str] = pa.Field(nullable=True, isin=[*DESIGN_TYPES, ""])
+    setting_type: Series[str] = pa.Field(nullable=True, isin=[*SETTING_TYPES, ""])
+    peer_role: Series[str] = pa.Field(nullable=True, isin=[*PEER_ROLES, ""])
     state_codes: Series[str] = pa.Field(nullable=True, description="postal codes of the US states studied, '|'-separated")
 
     class Config:

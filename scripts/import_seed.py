@@ -63,6 +63,36 @@ POPULATION_RULES = [
     (r"mental|psychiatric|diagnoses", "mental health (mixed)"),
 ]
 
+DESIGN_RULES = [
+    (r"umbrella", "umbrella review"),
+    (r"meta-analysis", "systematic review with meta-analysis"),
+    (r"review", "systematic review"),
+    (r"cluster RCT", "cluster RCT"),
+    (r"RCT", "RCT"),
+    (r"quasi-experimental", "quasi-experimental"),
+    (r"pre-post|single-group", "pre-post or single group"),
+    (r"observational", "observational cohort"),
+]
+
+SETTING_RULES = [
+    (r"jail|criminal", "criminal justice"),
+    (r"emergency|\bEDs?\b", "emergency department"),
+    (r"inpatient|hospital|discharge|admission|crisis resolution", "inpatient and transition from hospital"),
+    (r"SUD|recovery support|recovery coach", "substance use treatment and recovery support"),
+    (r"case manag|ACT|statutory|Medicaid|community|mental health services|VHA", "community mental health"),
+]
+
+PEER_ROLE_RULES = [
+    (r"mutual support, peer support services", "mixed or not stated"),  # a review of several kinds
+    (r"recovery coach|recovery specialist|recovery support|PRSS|CPRS|OORP|recovery program", "recovery coach or peer recovery specialist"),
+    (r"wellness advocate|navigator", "peer navigator"),
+    (r"mentor", "peer mentor"),
+    (r"consumer-provider", "consumer-provider"),
+    (r"peer specialist|\bPSs\b|peer support services|peer support program|Friends Connection|Vet-to-Vet", "peer support specialist"),
+    (r"case manag", "peer case manager"),
+    (r"group peer|mutual support|citizenship group", "group or mutual support"),
+]
+
 US_STATES = {
     "New Jersey", "Georgia", "Connecticut", "Rhode Island", "New York", "Montana", "Oregon",
 }
@@ -198,9 +228,12 @@ def study_items(rows: list[dict], version: int) -> tuple[list[dict], int]:
             "<h2>Study</h2>",
             p("study_type", "review" if review else "primary"),
             p("design", first["design"]),
+            p("design_type", classify(first["design"], DESIGN_RULES, "other")),
             p("population", first["population"]),
             p("population_group", classify(first["population"], POPULATION_RULES, "other")),
             p("setting", first["setting"]),
+            p("setting_type", classify(first["setting"], SETTING_RULES, "mixed or not stated")),
+            p("peer_role", classify(first["setting"] + " " + first["comparison"], PEER_ROLE_RULES, "mixed or not stated")),
             p("country", first["country"]),
             p("us_state", "; ".join(states)),
             p("risk_of_bias", "not assessed"),
@@ -330,6 +363,7 @@ def document_items(seed: Path, version: int) -> tuple[list[dict], int]:
             "<h2>Study</h2>",
             p("study_type", "gray literature"),
             p("design", study["design"]),
+            p("design_type", "gray literature"),
             p("us_state", study.get("us_state", "")),
             p("region", study.get("region", "")),
             p("risk_of_bias", "not assessed"),
