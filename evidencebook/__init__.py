@@ -22,6 +22,8 @@ from ._errors import *  # noqa: F403
 from ._errors import __all__ as _errors_all
 from ._evidence import *  # noqa: F403
 from ._evidence import __all__ as _evidence_all
+from ._meta import *  # noqa: F403
+from ._meta import __all__ as _meta_all
 from ._regions import *  # noqa: F403
 from ._regions import __all__ as _regions_all
 from ._display import *  # noqa: F403
@@ -33,5 +35,5 @@ from ._synthesis import __all__ as _synthesis_all
 from ._zotero import *  # noqa: F403
 from ._zotero import __all__ as _zotero_all
 
-__all__ = sorted({*_book_all, *_briefs_all, *_display_all, *_synthesis_all, *_sync_all, *_coding_all, *_config_all, *_errors_all, *_evidence_all, *_regions_all, *_zotero_all})
+__all__ = sorted({*_meta_all, *_book_all, *_briefs_all, *_display_all, *_synthesis_all, *_sync_all, *_coding_all, *_config_all, *_errors_all, *_evidence_all, *_regions_all, *_zotero_all})
 __version__ = "0.1.0"

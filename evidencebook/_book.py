@@ -22,7 +22,7 @@ from ._evidence import Evidence
 from ._plots import figure_html, forest_alt_text, forest_plot
 from ._synthesis import direction_counts, domain_findings, effect_rows
 
-__all__ = ["build_book", "findings_table", "forest_figure", "outcome_summary", "policy_table", "regions_index",
+__all__ = ["build_book", "data_quality", "findings_table", "forest_figure", "outcome_summary", "policy_table", "regions_index",
            "whats_new"]
 
 
@@ -107,6 +107,50 @@ def regions_index(evidence: Evidence, href: str = "briefs/{region_id}.html") -> 
     return HTML('<div class="eb-table" style="overflow-x:auto"><table><thead><tr><th scope="col">Region</th>'
                 '<th scope="col">Kind</th><th scope="col">State</th><th scope="col">Local studies</th>'
                 f'<th scope="col">Policy facts</th></tr></thead><tbody>{rows}</tbody></table></div>')
+
+
+def data_quality(evidence: Evidence) -> HTML:
+    """What a reader should know about the state of the coding: problems, flags and gaps, from the tables."""
+    from ._evidence import validate_tables
+
+    tables = {"studies.csv": evidence.studies, "outcomes.csv": evidence.outcomes,
+              "state_policy.csv": evidence.policy, "regions.csv": evidence.regions}
+    failures = validate_tables(tables)
+    studies, outcomes = evidence.included, evidence.outcomes
+    errors = evidence.problems[evidence.problems["severity"] == "error"]
+    medicaid = evidence.policy[evidence.policy["topic"] == "Medicaid coverage"]
+    several = medicaid.groupby("state_code").size()
+    facts = [
+        ("Schema checks (declared types, vocabularies, CI contains the estimate, ratios positive)",
+         "all pass" if failures.empty else f"{len(failures)} failures"),
+        ("Coding errors in the Zotero library (findings left out until fixed)", f"{len(errors)}"),
+        ("Coding warnings", f"{int((evidence.problems['severity'] == 'warning').sum())}"),
+        ("Included sources", f"{len(studies)}"),
+        ("Sources flagged low confidence (authors or year not confirmed)",
+         f"{int((studies['confidence'] == 'low').sum())}"),
+        ("Sources whose risk of bias is not yet assessed",
+         f"{int(studies['risk_of_bias'].isin(['', 'not assessed']).sum())}"),
+        ("Findings read from another review or a summary (secondary)", f"{int(outcomes['secondary'].sum())}"),
+        ("Findings with an estimate and 95% CI / narrative only",
+         f"{int(outcomes['estimate'].notna().sum())} / {int(outcomes['estimate'].isna().sum())}"),
+        ("States with more than one Medicaid-coverage fact (shown newest first, never merged)",
+         ", ".join(sorted(several[several > 1].index)) or "none"),
+        ("States and DC with no Medicaid-coverage fact yet",
+         ", ".join(sorted(set(evidence.regions.loc[evidence.regions["kind"] != "sub-state", "state_code"])
+                          - set(medicaid["state_code"]))) or "none"),
+    ]
+    rows = "".join(f"<tr><td>{e(k)}</td><td>{e(v)}</td></tr>" for k, v in facts)
+    table = ('<div class="eb-table" style="overflow-x:auto"><table><thead><tr><th scope="col">Check</th>'
+             f'<th scope="col">Result</th></tr></thead><tbody>{rows}</tbody></table></div>')
+    if len(evidence.problems):
+        table += "<h3>Coding problems</h3>" + html_table(
+            evidence.problems, {"severity": "Severity", "item_key": "Zotero item", "line": "Note line",
+                                "field": "Field", "message": "Problem"})
+    low = studies[studies["confidence"] == "low"]
+    if len(low):
+        table += "<h3>Low-confidence sources</h3>" + html_table(
+            low, {"citation_key": "Source", "title": "Title", "confidence_reason": "Why"})
+    return HTML(table)
 
 
 def whats_new(settings: Settings) -> HTML:

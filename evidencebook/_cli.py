@@ -94,7 +94,7 @@ def sync(offline: bool, local: bool, endpoint: str | None, dry_run: bool, strict
 
 @main.command()
 def check() -> None:
-    """Validate the evidence base: file hashes, schemas and coding problems."""
+    """Validate the evidence base: file hashes, schemas and coding problems (exit 1 if any fail)."""
     from ._evidence import load_evidence, validate_tables
 
     evidence = load_evidence(load_settings())
@@ -102,12 +102,20 @@ def check() -> None:
               "state_policy.csv": evidence.policy, "regions.csv": evidence.regions}
     failures = validate_tables(tables)
     errors = evidence.problems[evidence.problems["severity"] == "error"]
-    click.echo(f"{evidence.version_label}: {len(evidence.studies)} studies, {len(evidence.outcomes)} findings, "
-               f"{len(evidence.policy)} policy facts; files match the manifest.")
-    if len(failures):
-        click.echo(failures.to_string(index=False))
+    click.echo(f"{evidence.version_label}")
+    click.echo(f"  files: every file matches the manifest's SHA-256")
+    for name, table in tables.items():
+        bad = failures[failures["file"] == name]
+        verdict = "ok" if bad.empty else f"{len(bad)} failing cell(s)"
+        click.echo(f"  {name:17} {len(table):5d} rows  schema {verdict}")
+        for (column, check_name), cases in bad.groupby(["column", "check"], dropna=False):
+            shown = ", ".join(str(c) for c in cases["failure_case"].head(5))
+            click.echo(f"      {column}: {check_name}: {len(cases)} (e.g. {shown}) at rows "
+                       f"{', '.join(str(i) for i in cases['index'].head(5))}")
+    counts = evidence.problems["severity"].value_counts()
+    click.echo(f"  coding: {counts.get('error', 0)} error(s), {counts.get('warning', 0)} warning(s)")
     for row in evidence.problems.itertuples():
-        click.echo(f"{row.severity}: item {row.item_key}, line {row.line} [{row.field}]: {row.message}")
+        click.echo(f"    {row.severity}: item {row.item_key}, line {row.line} [{row.field}]: {row.message}")
     sys.exit(1 if len(failures) or len(errors) else 0)
 
 

@@ -8,6 +8,7 @@ caller (or the CLI) can catch one class.  The tree::
     ├── SyncError               Zotero could not be read
     ├── EvidenceError           a file in evidence/ is missing, corrupt or inconsistent
     │   └── CodingError         items were read but some coding could not be parsed
+    ├── SynthesisError          findings cannot be pooled as asked (k = 1, no convergence)
     ├── RegionError             a region name matches no known region
     └── BriefError              a brief could not be produced
 """
@@ -25,6 +26,7 @@ __all__ = [
     "Problem",
     "RegionError",
     "SyncError",
+    "SynthesisError",
 ]
 
 
@@ -77,6 +79,10 @@ class CodingError(EvidenceError):
         errors = [p for p in problems if p.severity == "error"]
         head = f"{len(errors)} coding error(s) in {len({p.item_key for p in errors})} item(s):"
         super().__init__("\n".join([head, *(f"  {p}" for p in problems)]))
+
+
+class SynthesisError(EvidencebookError):
+    """Findings cannot be pooled as asked; the message names the outcome and k."""
 
 
 class RegionError(EvidencebookError):

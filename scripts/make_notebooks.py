@@ -74,6 +74,13 @@ PAGES = {
         code("import evidencebook as eb\n\nevidence = eb.load_evidence(eb.load_settings())"),
         code("eb.regions_index(evidence)"),
     ]),
+    "book/data-quality.ipynb": notebook([
+        new_markdown_cell("# Data quality\n\n"
+                          "The state of the coding behind this version of the review, computed from the evidence "
+                          "tables: schema checks, coding problems reported by the sync, and the flags a reader "
+                          "should weigh. `evidencebook check` prints the same report."),
+        code("import evidencebook as eb\n\neb.data_quality(eb.load_evidence(eb.load_settings()))"),
+    ]),
     "book/whats-new.ipynb": notebook([
         new_markdown_cell("# What's new\n\n"
                           "Every evidence version, newest first, computed from the Zotero library at each sync: the "

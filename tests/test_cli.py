@@ -46,7 +46,8 @@ def test_sync_without_a_configured_library_says_what_to_do(run) -> None:
 
 def test_check_passes_on_the_bundled_evidence(run) -> None:
     result = run("check")
-    assert result.exit_code == 0, result.output and "files match the manifest" in result.output
+    assert result.exit_code == 0, result.output
+    assert "every file matches the manifest" in result.output and "outcomes.csv         62 rows  schema ok" in result.output
 
 
 def test_check_names_a_corrupt_file(run, project: eb.Settings) -> None:
