@@ -20,9 +20,9 @@ from ._display import HTML, e, html_table, link
 from ._errors import EvidencebookError
 from ._evidence import Evidence
 from ._plots import figure_html, forest_alt_text, forest_plot
-from ._synthesis import direction_counts, domain_findings, effect_rows
+from ._synthesis import domain_findings, effect_rows, pooled_groups, summary_of_findings, vote_count
 
-__all__ = ["build_book", "data_quality", "findings_table", "forest_figure", "outcome_summary", "policy_table", "regions_index",
+__all__ = ["build_book", "data_quality", "evidence_map", "findings_table", "sof_table", "forest_figure", "outcome_summary", "policy_table", "regions_index",
            "whats_new"]
 
 
@@ -39,18 +39,32 @@ def outcome_summary(evidence: Evidence, domains: list[str]) -> HTML:
     n_studies = findings["study_id"].nunique()
     reviews = findings.loc[findings["evidence_level"] == "review", "study_id"].nunique()
     effects = int(findings["estimate"].notna().sum())
-    counts = direction_counts(findings)
-    said = ", ".join(f"{n} {d}" for d, n in counts.items())
+    votes = vote_count(findings)
     secondary = int(findings["secondary"].sum())
+    verdict = (f"<strong>{votes['benefit']} of {votes['total']}</strong> findings with a direction point towards "
+               f"benefit from peer support ({round(100 * votes['share'])}%, 95% CI {round(100 * votes['ci_low'])} to "
+               f"{round(100 * votes['ci_high'])}%; sign test p = {votes['p']:.3g})"
+               if votes["total"] else "No finding reports a direction of effect yet")
     return HTML(
         f"<p><strong>{len(findings)} findings</strong> from <strong>{n_studies} sources</strong> "
-        f"({reviews} reviews, {n_studies - reviews} primary studies or reports). "
-        f"{effects} come with an effect estimate and its 95% confidence interval; the rest are narrative. "
-        f"By the direction each source reports: {e(said)}. "
-        f"{secondary} findings are read from another review's table or summary (marked <em>secondary</em>).</p>"
-        "<p>These counts are not a pooled result: review-level estimates share primary trials and are shown "
-        "side by side as an overview of reviews, never combined.</p>"
+        f"({reviews} reviews, {n_studies - reviews} primary studies or reports). {verdict}. "
+        f"{effects} findings come with an effect estimate and its 95% confidence interval; the rest are narrative. "
+        f"{secondary} are read from another review's table or summary (marked <em>secondary</em>).</p>"
+        "<p>This is vote counting by direction of effect (SWiM), not a pooled effect size: review-level estimates "
+        "share primary trials and are shown side by side as an overview of reviews, never combined.</p>"
     )
+
+
+def sof_table(evidence: Evidence, domains: list[str]) -> HTML:
+    """Summary of findings with a proposed certainty per domain and a column for the reviewers' sign-off."""
+    table = summary_of_findings(evidence.outcomes, evidence.studies, domains)
+    if table.empty:
+        return HTML("<p>No findings yet.</p>")
+    table["votes"] = [f"{a} of {b}" for a, b in zip(table["votes_favouring"], table["votes_total"])]
+    return html_table(table, {"domain": "Outcome domain", "findings": "Findings", "sources": "Sources",
+                              "effect_estimates": "With estimate + CI", "votes": "Favouring peer support",
+                              "proposed_certainty": "Proposed certainty", "reasons": "Why",
+                              "reviewer_sign_off": "Reviewer sign-off"})
 
 
 def findings_table(evidence: Evidence, domains: list[str], narrative_only: bool = False) -> HTML:
@@ -76,13 +90,54 @@ def findings_table(evidence: Evidence, domains: list[str], narrative_only: bool 
 
 
 def forest_figure(evidence: Evidence, domains: list[str], scale: str, title: str) -> HTML:
-    """Forest plot of the estimates on one scale in ``domains``, with alt text from the numbers."""
+    """Forest plot of the estimates on one scale in ``domains``, pooled where primary studies allow."""
     effects = effect_rows(domain_findings(evidence.outcomes, domains), evidence.studies, scale)
+    unclear = effects[effects["h_estimate"].isna()]
+    effects = effects[effects["h_estimate"].notna()]
     if effects.empty:
         return HTML(f"<p>No estimates on this scale ({e(scale)}) yet.</p>")
-    caption = (f"{title}. Each row is one estimate with its 95% CI as the source reports it; "
-               "nothing is pooled. Signs are as reported: check each finding's direction column.")
-    return figure_html(forest_plot(effects, scale, title), forest_alt_text(effects, title), caption)
+    pooled = pooled_groups(effects)
+    pooled_note = (f"{len(pooled)} pooled estimate(s) (REML, Hartung-Knapp-Sidik-Jonkman CI, prediction interval "
+                   "with t(k-1))." if len(pooled) else
+                   "Nothing is pooled: pooling needs two or more primary studies coded with the same synthesis "
+                   "group and measure, and none are yet.")
+    caption = (f"{title}. Each row is one estimate with its 95% CI, turned so that values right of the dashed line "
+               f"favour peer support (for outcomes where lower is better, differences are negated and ratios "
+               f"inverted). {pooled_note}"
+               + (f" Not shown, direction unclear: {', '.join(unclear['finding_id'])}." if len(unclear) else ""))
+    return figure_html(forest_plot(effects, scale, title, pooled), forest_alt_text(effects, title, pooled), caption)
+
+
+def evidence_map(evidence: Evidence, settings: Settings | None = None) -> HTML:
+    """The evidence gap map (figure and a linked table) and the PRISMA 2020 flow, current version and cumulative."""
+    from ._coding import DOMAINS, POPULATION_GROUPS
+    from ._plots import gap_map_alt_text, gap_map_plot, prisma_alt_text, prisma_plot
+    from ._synthesis import gap_map_counts, prisma_counts
+
+    cells = gap_map_counts(evidence.outcomes, evidence.studies, list(DOMAINS), list(POPULATION_GROUPS))
+    title = "Evidence gap map: outcome domain by population"
+    figure = figure_html(gap_map_plot(cells, list(DOMAINS), list(POPULATION_GROUPS), title),
+                         gap_map_alt_text(cells, title),
+                         f"{title}. Bubble size: number of sources; colour: share of findings reported as favouring "
+                         "peer support. Empty cells are gaps.")
+    studies = evidence.studies.set_index("study_id")
+    cells["sources_linked"] = [
+        ", ".join(link(f"{studies.loc[k, 'authors'] or studies.loc[k, 'title'][:30]} {studies.loc[k, 'year']}".strip(),
+                       f"https://doi.org/{studies.loc[k, 'doi']}" if studies.loc[k, "doi"] else studies.loc[k, "url"])
+                  for k in ids.split("|"))
+        for ids in cells["study_ids"]
+    ]
+    table = html_table(cells, {"domain": "Outcome domain", "population_group": "Population", "findings": "Findings",
+                               "sources_linked": "Sources"}, safe=("sources_linked",))
+    changelog_path = (settings.evidence if settings else Path()) / "changelog.json"
+    latest = json.loads(changelog_path.read_text(encoding="utf-8"))[-1] if changelog_path.is_file() else {}
+    new_ids = {a.split()[0] for a in latest.get("studies", {}).get("added", [])}
+    flows = []
+    for label, counts in (("this evidence version (new records)", prisma_counts(evidence.studies, new_ids)),
+                          ("all evidence versions (cumulative)", prisma_counts(evidence.studies))):
+        flow_title = f"PRISMA 2020 flow: {label}"
+        flows.append(figure_html(prisma_plot(counts, flow_title), prisma_alt_text(counts, flow_title), flow_title))
+    return HTML("<h2>Gap map</h2>" + figure + table + "<h2>PRISMA 2020 flow</h2>" + "".join(flows))
 
 
 def policy_table(evidence: Evidence, state_codes: list[str] | None = None) -> HTML:

@@ -176,6 +176,8 @@ OUTCOME_FIELDS: dict[str, Callable[[str], Any]] = {
     "comparison": _text,
     "measure": _choice(MEASURES, _MEASURE_ALIASES),
     "measure_as_reported": _text,
+    "better": _choice(("higher", "lower", "unclear")),
+    "synthesis_group": _text,
     "estimate": _number,
     "ci_low": _number,
     "ci_high": _number,

@@ -49,7 +49,7 @@ STUDY_COLUMNS = [
     "confidence_reason", "coded_by", "extraction_note",
 ]
 OUTCOME_COLUMNS = [
-    "finding_id", "study_id", "citation_key", "outcome", "domain", "comparison", "measure", "measure_as_reported", "estimate",
+    "finding_id", "study_id", "citation_key", "outcome", "domain", "comparison", "measure", "measure_as_reported", "better", "synthesis_group", "estimate",
     "ci_low", "ci_high", "reported_statistic", "n_studies", "n_participants", "sample_note", "direction",
     "evidence_level", "secondary", "quote", "page", "source_url", "source_type", "notes", "note_key", "note_line",
 ]

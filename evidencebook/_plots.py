@@ -15,6 +15,7 @@ import matplotlib
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
+import matplotlib.ticker  # noqa: E402
 import pandas as pd  # noqa: E402
 
 from ._display import HTML, e  # noqa: E402
@@ -33,34 +34,51 @@ def _fmt(x: float) -> str:
     return f"{x:.2f}"
 
 
-def forest_alt_text(effects: pd.DataFrame, title: str) -> str:
-    parts = [f"Forest plot: {title}. {len(effects)} estimates, each with its 95% confidence interval, not pooled."]
+def forest_alt_text(effects: pd.DataFrame, title: str, pooled: pd.DataFrame | None = None) -> str:
+    parts = [f"Forest plot: {title}. {len(effects)} estimates, each with its 95% confidence interval, turned so that "
+             "values to the right of the line of no effect favour peer support."]
     for r in effects.itertuples():
-        parts.append(f"{r.label}, {r.outcome}: {r.measure} {_fmt(r.estimate)} ({_fmt(r.ci_low)} to {_fmt(r.ci_high)}).")
+        parts.append(f"{r.label}, {r.outcome}: {r.measure} {_fmt(r.estimate)} ({_fmt(r.ci_low)} to {_fmt(r.ci_high)}) "
+                     f"as reported, {_fmt(r.h_estimate)} ({_fmt(r.h_low)} to {_fmt(r.h_high)}) harmonised.")
+    for r in (pooled if pooled is not None else pd.DataFrame()).itertuples():
+        parts.append(f"Pooled {r.synthesis_group} ({r.k} studies): {r.measure} {_fmt(r.estimate)} "
+                     f"({_fmt(r.ci_low)} to {_fmt(r.ci_high)}), prediction interval {_fmt(r.pi_low)} to {_fmt(r.pi_high)}.")
     return " ".join(parts)
 
 
-def forest_plot(effects: pd.DataFrame, scale: str, title: str) -> plt.Figure:
-    """One row per estimate with its 95% CI; review-level rows drawn as squares, primary as circles."""
+def forest_plot(effects: pd.DataFrame, scale: str, title: str, pooled: pd.DataFrame | None = None) -> plt.Figure:
+    """One row per estimate with its 95% CI, harmonised so that right of the line favours peer support.
+
+    Review-level rows are squares, primary studies circles; a pooled estimate is a diamond with
+    its prediction interval as a thin bar.
+    """
     xlabel, null, log = _AXIS[scale]
-    n = len(effects)
-    fig, ax = plt.subplots(figsize=(6.4, 0.42 * n + 1.9), dpi=100)
+    pooled = pooled if pooled is not None else pd.DataFrame()
+    n = len(effects) + len(pooled)
+    fig, ax = plt.subplots(figsize=(6.4, 0.42 * n + 2.1), dpi=100)
     ys = list(range(n, 0, -1))
     for y, r in zip(ys, effects.itertuples()):
         colour = "#1b6f5a" if r.significant else "#555555"
-        ax.plot([r.ci_low, r.ci_high], [y, y], color=colour, linewidth=1.6)
-        ax.plot(r.estimate, y, marker="s" if r.study_type == "review" else "o", color=colour, markersize=6)
-    ax.axvline(null, color="#999999", linestyle="--", linewidth=1)
+        ax.plot([r.h_low, r.h_high], [y, y], color=colour, linewidth=1.6)
+        ax.plot(r.h_estimate, y, marker="s" if r.study_type == "review" else "o", color=colour, markersize=6)
     labels = [f"{r.label}\n{r.outcome[:34]}{'…' if len(r.outcome) > 34 else ''}" for r in effects.itertuples()]
+    for y, r in zip(ys[len(effects):], pooled.itertuples()):
+        ax.plot([r.pi_low, r.pi_high], [y, y], color="#b5651d", linewidth=1)
+        ax.fill([r.ci_low, r.estimate, r.ci_high, r.estimate], [y, y + 0.25, y, y - 0.25], color="#b5651d")
+        labels.append(f"Pooled: {r.synthesis_group}\n(k = {r.k}, REML + HKSJ)")
+    ax.axvline(null, color="#999999", linestyle="--", linewidth=1)
     ax.set_yticks(ys, labels, fontsize=7)
     if log:
         ax.set_xscale("log")
-    ax.set_xlabel(xlabel, fontsize=9)
+        ax.xaxis.set_major_locator(matplotlib.ticker.FixedLocator([0.125, 0.25, 0.5, 1, 2, 4, 8, 16]))
+        ax.xaxis.set_major_formatter(matplotlib.ticker.FuncFormatter(lambda v, _: f"{v:g}"))
+        ax.xaxis.set_minor_formatter(matplotlib.ticker.NullFormatter())
+    ax.set_xlabel(f"{xlabel}\n← favours comparison      favours peer support →", fontsize=8)
     ax.set_ylabel("Finding (first author, year; outcome)", fontsize=8)
     fig.suptitle(textwrap.fill(title, 60), fontsize=10, x=0.02, ha="left")
     ax.set_ylim(0.3, n + 0.7)
     ax.tick_params(axis="x", labelsize=8)
-    fig.text(0.01, 0.005, "■ review-level estimate   ● primary study   green: CI excludes no effect",
+    fig.text(0.01, 0.005, "■ review-level estimate   ● primary study   ◆ pooled   green: CI excludes no effect",
              fontsize=7, color="#333333")
     fig.tight_layout(rect=(0, 0.03, 1, 1))
     return fig

@@ -16,7 +16,8 @@ import pandas as pd
 
 from ._coding import RATIO_MEASURES
 
-__all__ = ["Z95", "direction_counts", "domain_findings", "effect_rows", "gap_map_counts", "prisma_counts", "standard_error"]
+__all__ = ["Z95", "direction_counts", "domain_findings", "effect_rows", "gap_map_counts", "harmonise", "pooled_groups",
+           "prisma_counts", "standard_error", "summary_of_findings", "vote_count"]
 
 Z95 = 1.959963984540054  # the normal quantile for a two-sided 95% interval
 
@@ -49,7 +50,133 @@ def effect_rows(findings: pd.DataFrame, studies: pd.DataFrame, scale: str) -> pd
     effects["se"] = [standard_error(r.estimate, r.ci_low, r.ci_high, r.measure) for r in effects.itertuples()]
     null = np.where(effects["measure"].isin(RATIO_MEASURES), 1.0, 0.0)
     effects["significant"] = (effects["ci_low"] > null) | (effects["ci_high"] < null)
+    effects = effects.join(harmonise(effects))
     return effects.sort_values(["year", "label", "finding_id"], ascending=[False, True, True])
+
+
+def harmonise(effects: pd.DataFrame) -> pd.DataFrame:
+    """Estimates turned so that larger always favours peer support.
+
+    The convention: where lower is better (readmissions, symptoms, overdoses), a difference
+    is negated and a ratio inverted, and the CI bounds swap.  Findings whose better
+    direction is ``unclear`` get no harmonised value.
+    """
+    ratio = effects["measure"].isin(RATIO_MEASURES)
+    lower = effects["better"].eq("lower")
+    unclear = ~effects["better"].isin(["higher", "lower"])
+
+    def flip(x: pd.Series) -> pd.Series:
+        return np.where(ratio, 1.0 / x, -x)
+
+    out = pd.DataFrame(index=effects.index)
+    out["h_estimate"] = np.where(lower, flip(effects["estimate"]), effects["estimate"])
+    out["h_low"] = np.where(lower, flip(effects["ci_high"]), effects["ci_low"])
+    out["h_high"] = np.where(lower, flip(effects["ci_low"]), effects["ci_high"])
+    out.loc[unclear, ["h_estimate", "h_low", "h_high"]] = np.nan
+    return out
+
+
+def pooled_groups(effects: pd.DataFrame) -> pd.DataFrame:
+    """Random-effects (REML) pooling of primary studies coded with the same ``synthesis_group`` and measure.
+
+    Review-level estimates are never pooled (they share trials); groups with k = 1 are left
+    out.  Works on harmonised values: ratios on the log scale, then back-transformed.
+    """
+    from ._meta import pool
+
+    primary = effects[(effects["evidence_level"] == "primary") & effects["synthesis_group"].ne("")
+                      & effects["h_estimate"].notna()]
+    rows = []
+    for (group, measure), cell in primary.groupby(["synthesis_group", "measure"]):
+        if len(cell) < 2:
+            continue
+        ratio = measure in RATIO_MEASURES
+        y = np.log(cell["h_estimate"]) if ratio else cell["h_estimate"]
+        se = (np.log(cell["h_high"]) - np.log(cell["h_low"])) / (2 * Z95) if ratio else (
+            cell["h_high"] - cell["h_low"]) / (2 * Z95)
+        result = pool(y.to_numpy(), (se ** 2).to_numpy(), method="REML", test="knha", pi_method="t(k-1)",
+                      outcome=str(group))
+        back = np.exp if ratio else (lambda v: v)
+        rows.append({"synthesis_group": group, "measure": measure, "k": result.k,
+                     "estimate": float(back(result.estimate)), "ci_low": float(back(result.ci_low)),
+                     "ci_high": float(back(result.ci_high)), "pi_low": float(back(result.pi_low)),
+                     "pi_high": float(back(result.pi_high)), "tau2": result.tau2, "I2": result.I2,
+                     "method": "REML, Hartung-Knapp-Sidik-Jonkman CI, prediction interval t(k-1)"})
+    return pd.DataFrame(rows, columns=["synthesis_group", "measure", "k", "estimate", "ci_low", "ci_high", "pi_low",
+                                       "pi_high", "tau2", "I2", "method"])
+
+
+def vote_count(findings: pd.DataFrame) -> dict[str, Any]:
+    """SWiM vote counting by direction of effect: a harmonised estimate's side of the null, else the
+    direction the source reports; 'no difference' findings without an estimate carry no vote.
+
+    Returns the votes, the share favouring peer support with its Wilson 95% CI, and a two-sided
+    sign-test p-value.  This is a count of directions, not an estimate of effect size.
+    """
+    from scipy.stats import binomtest
+
+    votes = []
+    for r in findings.itertuples():
+        if pd.notna(r.estimate) and getattr(r, "better", "") in ("higher", "lower"):
+            null = 1.0 if r.measure in RATIO_MEASURES else 0.0
+            above = r.estimate > null
+            if r.estimate != null:
+                votes.append(above == (r.better == "higher"))
+        elif str(r.direction).startswith("favours peer"):
+            votes.append(True)
+        elif str(r.direction).startswith("favours control"):
+            votes.append(False)
+    benefit, total = sum(votes), len(votes)
+    if total == 0:
+        return {"benefit": 0, "harm": 0, "total": 0, "share": float("nan"), "ci_low": float("nan"),
+                "ci_high": float("nan"), "p": float("nan")}
+    test = binomtest(benefit, total, 0.5)
+    ci = test.proportion_ci(confidence_level=0.95, method="wilson")
+    return {"benefit": benefit, "harm": total - benefit, "total": total, "share": benefit / total,
+            "ci_low": float(ci.low), "ci_high": float(ci.high), "p": float(test.pvalue)}
+
+
+_HIGH_START = ("RCT", "cluster RCT", "systematic review with meta-analysis", "systematic review", "umbrella review")
+
+
+def summary_of_findings(findings: pd.DataFrame, studies: pd.DataFrame, domains: list[str]) -> pd.DataFrame:
+    """One row per outcome domain: what the findings show and a *proposed* certainty (GRADE-like).
+
+    Start high for randomised evidence (or reviews of it), low otherwise; go down one level
+    each for risk of bias not assessed, inconsistency (findings disagree in direction, or a
+    pooled I² above 50% / a prediction interval crossing the null) and imprecision (every
+    estimate's CI crosses the null, or none has a CI).  Reviewers sign it off.
+    """
+    meta = studies.set_index("study_id")[["design_type", "risk_of_bias"]]
+    levels = ["very low", "low", "moderate", "high"]
+    rows = []
+    for domain in domains:
+        cell = findings[findings["domain"] == domain].join(meta, on="study_id")
+        if cell.empty:
+            continue
+        votes = vote_count(cell)
+        level = 3 if cell["design_type"].isin(_HIGH_START).mean() >= 0.5 else 1
+        reasons = []
+        if cell["risk_of_bias"].isin(["", "not assessed"]).any():
+            level -= 1
+            reasons.append("risk of bias not yet assessed")
+        if votes["total"] and 0 < votes["benefit"] < votes["total"] and min(votes["benefit"], votes["harm"]) / votes["total"] > 0.25:
+            level -= 1
+            reasons.append("findings disagree in direction")
+        with_ci = cell[cell["estimate"].notna()]
+        null = np.where(with_ci["measure"].isin(RATIO_MEASURES), 1.0, 0.0)
+        crosses = ((with_ci["ci_low"] <= null) & (with_ci["ci_high"] >= null))
+        if with_ci.empty or crosses.all():
+            level -= 1
+            reasons.append("no estimate with a CI" if with_ci.empty else "every CI includes no effect")
+        rows.append({
+            "domain": domain, "findings": len(cell), "sources": cell["study_id"].nunique(),
+            "effect_estimates": len(with_ci), "votes_favouring": votes["benefit"], "votes_total": votes["total"],
+            "proposed_certainty": levels[max(level, 0)], "reasons": "; ".join(reasons) or "no concerns found",
+            "reviewer_sign_off": "pending",
+        })
+    return pd.DataFrame(rows)
+
 
 
 def direction_counts(findings: pd.DataFrame) -> pd.Series:

@@ -115,6 +115,28 @@ def classify(text: str, rules: list[tuple[str, str]], default: str) -> str:
     return default
 
 
+LOWER_IS_BETTER = r"hospital|readmission|admission|crisis|emergency|acute care|symptom|anxiety|depression|overdose|" \
+    r"substance|drug|alcohol|relapse|adverse|attrition|cost|days"
+
+
+def better_direction(row: dict, effect: bool) -> str:
+    """Which way is better for this finding: the outcome's usual sense, corrected by the source.
+
+    Where the source reports a significant effect favouring one arm, its sign fixes the
+    direction (this is how the Lloyd-Evans SMDs tabulated as negative improvements get 'lower').
+    """
+    default = "lower" if re.search(LOWER_IS_BETTER, row["outcome"], re.IGNORECASE) else "higher"
+    if not effect:
+        return default
+    estimate, low, high = (float(row[c]) for c in ("estimate", "ci_low", "ci_high"))
+    null = 1.0 if re.match(r"(RR|OR|HR)\b", row["effect_measure"]) else 0.0
+    if (low > null or high < null) and row["direction"].startswith(("favours peer", "favours control")):
+        above = estimate > null
+        favours_peer = row["direction"].startswith("favours peer")
+        return "higher" if above == favours_peer else "lower"
+    return default
+
+
 def creators(authors: str) -> tuple[list[dict], list[str]]:
     """Parse 'Lloyd-Evans B, Mayo-Wilson E' into Zotero creators; report what could not be read."""
     people, flags = [], []
@@ -254,6 +276,7 @@ def study_items(rows: list[dict], version: int) -> tuple[list[dict], int]:
                 p("comparison", row["comparison"]),
                 p("measure", base[1] if effect else "narrative"),
                 p("measure_as_reported", measure if effect and measure != base[1] else ""),
+                p("better", better_direction(row, effect)),
                 p("estimate", row["estimate"] if effect else ""),
                 p("ci_low", row["ci_low"] if effect else ""),
                 p("ci_high", row["ci_high"] if effect else ""),

@@ -34,6 +34,11 @@ def outcome_chapter(title: str, intro: str, domains: list[str], scales: list[tup
         code(f"import evidencebook as eb\n\nevidence = eb.load_evidence(eb.load_settings())\ndomains = {domains!r}"),
         new_markdown_cell("## Summary"),
         code("eb.outcome_summary(evidence, domains)"),
+        new_markdown_cell("## Summary of findings\n\n"
+                          "A *proposed* certainty per outcome domain, computed from the coding (GRADE-like: start high for "
+                          "randomised evidence, go down for risk of bias not assessed, inconsistent directions and "
+                          "imprecision). It stands until the review team signs it off."),
+        code("eb.sof_table(evidence, domains)"),
         new_markdown_cell("## Estimates"),
     ]
     for scale, plot_title in scales:
@@ -59,6 +64,13 @@ PAGES = {
         [("ratio", "Hospitalisation, crisis care, engagement and substance use: ratio measures"),
          ("standardised", "Crisis care and service use: standardised effects")],
     ),
+    "book/evidence-map.ipynb": notebook([
+        new_markdown_cell("# Evidence map\n\n"
+                          "Where the evidence is and where it is missing: outcome domains by population, and how "
+                          "records flowed through screening (PRISMA 2020), for this evidence version and cumulatively."),
+        code("import evidencebook as eb\n\nsettings = eb.load_settings()\nevidence = eb.load_evidence(settings)"),
+        code("eb.evidence_map(evidence, settings)", "nbval-ignore-output"),
+    ]),
     "book/policy.ipynb": notebook([
         new_markdown_cell("# State policy landscape\n\n"
                           "Medicaid coverage, certification and workforce facts for every state, each with its "

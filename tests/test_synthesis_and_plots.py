@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import math
 
+import numpy as np
+
 import pandas as pd
 import pytest
 from conftest import ROOT
@@ -64,3 +66,53 @@ def test_prisma_counts_follow_the_screening_tags() -> None:
                       "excluded_full_text": {"wrong population": 1, "reason not given": 1},
                       "undecided_full_text": 0, "included": 2}
     assert eb.prisma_counts(studies, new_ids={"A", "E"})["identified"] == 2
+
+
+def _effects(**columns) -> pd.DataFrame:
+    base = {"measure": ["SMD", "RR"], "estimate": [-0.3, 0.5], "ci_low": [-0.5, 0.25], "ci_high": [-0.1, 1.0],
+            "better": ["lower", "lower"], "direction": ["favours peer", "no difference"]}
+    return pd.DataFrame({**base, **columns})
+
+
+def test_harmonise_negates_differences_and_inverts_ratios_when_lower_is_better() -> None:
+    out = eb.harmonise(_effects())
+    assert out.loc[0].tolist() == pytest.approx([0.3, 0.1, 0.5])
+    assert out.loc[1].tolist() == pytest.approx([2.0, 1.0, 4.0])
+    unclear = eb.harmonise(_effects(better=["unclear", "higher"]))
+    assert unclear.loc[0].isna().all() and unclear.loc[1].tolist() == pytest.approx([0.5, 0.25, 1.0])
+
+
+def test_vote_count_uses_harmonised_sides_and_reported_directions() -> None:
+    findings = pd.DataFrame({"measure": ["SMD", "RR", "narrative", "narrative", "narrative"],
+                             "estimate": [-0.3, 1.4, float("nan"), float("nan"), float("nan")],
+                             "better": ["lower", "lower", "", "", ""],
+                             "direction": ["", "", "favours peer", "no difference", "favours control"]})
+    votes = eb.vote_count(findings)
+    assert (votes["benefit"], votes["harm"], votes["total"]) == (2, 2, 4)
+    assert votes["p"] == pytest.approx(1.0)
+
+
+def test_pooled_groups_pool_primary_studies_with_a_shared_synthesis_group() -> None:
+    # Synthetic: three primary RCTs of readmission (RR) in one synthesis group, one review-level row.
+    effects = pd.DataFrame({
+        "measure": ["RR"] * 4, "evidence_level": ["primary", "primary", "primary", "review"],
+        "synthesis_group": ["readmission-12m"] * 4, "better": ["lower"] * 4,
+        "estimate": [0.7, 0.8, 0.6, 0.5], "ci_low": [0.5, 0.6, 0.4, 0.3], "ci_high": [0.98, 1.07, 0.9, 0.8]})
+    effects = effects.join(eb.harmonise(effects))
+    pooled = eb.pooled_groups(effects)
+    assert len(pooled) == 1 and pooled.loc[0, "k"] == 3  # the review-level row is not pooled
+    y = np.log(1 / effects["estimate"][:3])
+    v = ((np.log(effects["ci_high"][:3]) - np.log(effects["ci_low"][:3])) / (2 * eb.Z95)) ** 2
+    direct = eb.pool(y.to_numpy(), v.to_numpy(), method="REML", test="knha", pi_method="t(k-1)")
+    assert pooled.loc[0, "estimate"] == pytest.approx(math.exp(direct.estimate))
+    assert pooled.loc[0, "estimate"] > 1  # harmonised: fewer readmissions favour peer support
+    assert pooled.loc[0, "pi_low"] <= pooled.loc[0, "ci_low"]
+
+
+def test_summary_of_findings_proposes_certainty_with_reasons() -> None:
+    evidence = eb.load_evidence(eb.load_settings(ROOT))
+    sof = eb.summary_of_findings(evidence.outcomes, evidence.studies, ["recovery", "empowerment"]).set_index("domain")
+    assert sof.loc["recovery", "proposed_certainty"] == "moderate"
+    assert sof.loc["recovery", "reasons"] == "risk of bias not yet assessed"
+    assert sof.loc["empowerment", "proposed_certainty"] == "very low"
+    assert (sof["reviewer_sign_off"] == "pending").all()
