@@ -19,8 +19,9 @@ from ._config import Settings
 from ._display import HTML, e, html_table, link
 from ._errors import EvidencebookError
 from ._evidence import Evidence
-from ._plots import figure_html, forest_alt_text, forest_plot
-from ._synthesis import domain_findings, effect_rows, pooled_groups, summary_of_findings, vote_count
+from ._plots import figure_html, forest_alt_text, forest_plot, funnel_plot
+from ._synthesis import (cumulative_by_year, domain_findings, effect_rows, pooled_groups, summary_of_findings,
+                         vote_count)
 
 __all__ = ["build_book", "data_quality", "evidence_map", "findings_table", "sof_table", "forest_figure", "outcome_summary", "policy_table", "regions_index",
            "whats_new"]
@@ -105,7 +106,19 @@ def forest_figure(evidence: Evidence, domains: list[str], scale: str, title: str
                f"favour peer support (for outcomes where lower is better, differences are negated and ratios "
                f"inverted). {pooled_note}"
                + (f" Not shown, direction unclear: {', '.join(unclear['finding_id'])}." if len(unclear) else ""))
-    return figure_html(forest_plot(effects, scale, title, pooled), forest_alt_text(effects, title, pooled), caption)
+    parts = [figure_html(forest_plot(effects, scale, title, pooled), forest_alt_text(effects, title, pooled), caption)]
+    for r in pooled.itertuples():
+        group = effects[effects["synthesis_group"] == r.synthesis_group]
+        moves = cumulative_by_year(effects, r.synthesis_group)
+        parts.append(f"<h4>How the pooled estimate for {e(r.synthesis_group)} moved as studies arrived</h4>")
+        parts.append(html_table(moves.round(3), {"added": "Study added", "k": "k", "estimate": "Estimate",
+                                                 "ci_low": "CI low", "ci_high": "CI high"}))
+        if r.k >= 10:
+            funnel_title = f"Funnel plot: {r.synthesis_group}"
+            parts.append(figure_html(funnel_plot(group, r.estimate, scale, funnel_title),
+                                     f"{funnel_title}: {r.k} estimates plotted against their standard errors "
+                                     f"around the pooled estimate {r.estimate:.2f}.", funnel_title))
+    return HTML("".join(parts))
 
 
 def evidence_map(evidence: Evidence, settings: Settings | None = None) -> HTML:

@@ -20,7 +20,7 @@ import pandas as pd  # noqa: E402
 
 from ._display import HTML, e  # noqa: E402
 
-__all__ = ["figure_html", "forest_alt_text", "forest_plot", "gap_map_alt_text", "gap_map_plot", "prisma_alt_text", "prisma_plot"]
+__all__ = ["figure_html", "forest_alt_text", "forest_plot", "funnel_plot", "gap_map_alt_text", "gap_map_plot", "prisma_alt_text", "prisma_plot"]
 
 _AXIS = {
     "standardised": ("SMD / Hedges g, as reported", 0.0, False),
@@ -67,6 +67,13 @@ def forest_plot(effects: pd.DataFrame, scale: str, title: str, pooled: pd.DataFr
         ax.fill([r.ci_low, r.estimate, r.ci_high, r.estimate], [y, y + 0.25, y, y - 0.25], color="#b5651d")
         labels.append(f"Pooled: {r.synthesis_group}\n(k = {r.k}, REML + HKSJ)")
     ax.axvline(null, color="#999999", linestyle="--", linewidth=1)
+    # Right-hand column: risk of bias for each study ("?" until assessed), weight for pooled rows.
+    rob = [("?" if str(getattr(r, "risk_of_bias", "")) in ("", "not assessed") else str(r.risk_of_bias)[:10])
+           for r in effects.itertuples()]
+    rob += [f"I² {r.I2:.0f}%" for r in pooled.itertuples()]
+    right = ax.secondary_yaxis("right")
+    right.set_yticks(ys, rob, fontsize=7)
+    right.set_ylabel("Risk of bias (? = not assessed)", fontsize=7)
     ax.set_yticks(ys, labels, fontsize=7)
     if log:
         ax.set_xscale("log")
@@ -81,6 +88,29 @@ def forest_plot(effects: pd.DataFrame, scale: str, title: str, pooled: pd.DataFr
     fig.text(0.01, 0.005, "■ review-level estimate   ● primary study   ◆ pooled   green: CI excludes no effect",
              fontsize=7, color="#333333")
     fig.tight_layout(rect=(0, 0.03, 1, 1))
+    return fig
+
+
+def funnel_plot(effects: pd.DataFrame, pooled_estimate: float, scale: str, title: str) -> plt.Figure:
+    """Funnel plot (harmonised estimate against its standard error) with the pseudo 95% limits; for k >= 10."""
+    import numpy as np
+
+    if len(effects) < 10:
+        raise ValueError(f"a funnel plot needs at least 10 estimates, got {len(effects)}")
+    _, null, log = _AXIS[scale]
+    x = np.log(effects["h_estimate"]) if log else effects["h_estimate"]
+    centre = np.log(pooled_estimate) if log else pooled_estimate
+    fig, ax = plt.subplots(figsize=(6.4, 4.8), dpi=100)
+    se_max = float(effects["se"].max()) * 1.1
+    ax.plot([centre - 1.96 * se_max, centre, centre + 1.96 * se_max], [se_max, 0, se_max], color="#999999",
+            linestyle="--", linewidth=1)
+    ax.axvline(centre, color="#b5651d", linewidth=1)
+    ax.scatter(x, effects["se"], color="#1b6f5a", s=24)
+    ax.set_ylim(se_max, 0)
+    ax.set_xlabel(("log " if log else "") + "harmonised estimate (right favours peer support)", fontsize=8)
+    ax.set_ylabel("Standard error", fontsize=8)
+    fig.suptitle(textwrap.fill(title, 60), fontsize=10, x=0.02, ha="left")
+    fig.tight_layout()
     return fig
 
 

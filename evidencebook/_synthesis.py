@@ -17,7 +17,7 @@ import pandas as pd
 from ._coding import RATIO_MEASURES
 
 __all__ = ["Z95", "direction_counts", "domain_findings", "effect_rows", "gap_map_counts", "harmonise", "pooled_groups",
-           "prisma_counts", "standard_error", "summary_of_findings", "vote_count"]
+           "prisma_counts", "standard_error", "summary_of_findings", "vote_count", "cumulative_by_year"]
 
 Z95 = 1.959963984540054  # the normal quantile for a two-sided 95% interval
 
@@ -44,7 +44,7 @@ def effect_rows(findings: pd.DataFrame, studies: pd.DataFrame, scale: str) -> pd
     Adds ``label``, ``se`` and ``significant`` (the CI excludes the null).
     """
     effects = findings[findings["estimate"].notna() & findings["measure"].map(SCALES).eq(scale)].copy()
-    meta = studies.set_index("study_id")[["authors", "year", "study_type"]]
+    meta = studies.set_index("study_id")[["authors", "year", "study_type", "risk_of_bias"]]
     effects = effects.join(meta, on="study_id")
     effects["label"] = effects["authors"].str.replace(" et al.", " et al", regex=False) + " " + effects["year"]
     effects["se"] = [standard_error(r.estimate, r.ci_low, r.ci_high, r.measure) for r in effects.itertuples()]
@@ -104,6 +104,23 @@ def pooled_groups(effects: pd.DataFrame) -> pd.DataFrame:
                      "method": "REML, Hartung-Knapp-Sidik-Jonkman CI, prediction interval t(k-1)"})
     return pd.DataFrame(rows, columns=["synthesis_group", "measure", "k", "estimate", "ci_low", "ci_high", "pi_low",
                                        "pi_high", "tau2", "I2", "method"])
+
+
+def cumulative_by_year(effects: pd.DataFrame, group: str) -> pd.DataFrame:
+    """How a pooled estimate moved as studies arrived: REML re-pooled after each year's studies (a living view)."""
+    from ._meta import cumulative
+
+    cell = effects[(effects["synthesis_group"] == group) & (effects["evidence_level"] == "primary")]
+    cell = cell.sort_values(["year", "finding_id"])
+    ratio = cell["measure"].iloc[0] in RATIO_MEASURES
+    y = np.log(cell["h_estimate"]) if ratio else cell["h_estimate"]
+    se = (np.log(cell["h_high"]) - np.log(cell["h_low"])) / (2 * Z95) if ratio else (cell["h_high"] - cell["h_low"]) / (2 * Z95)
+    table = cumulative(y.to_numpy(), (se ** 2).to_numpy(), labels=list(cell["label"]), method="REML")
+    if ratio:
+        for col in ("estimate", "ci_low", "ci_high"):
+            if col in table:
+                table[col] = np.exp(table[col])
+    return table
 
 
 def vote_count(findings: pd.DataFrame) -> dict[str, Any]:

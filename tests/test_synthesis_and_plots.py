@@ -116,3 +116,39 @@ def test_summary_of_findings_proposes_certainty_with_reasons() -> None:
     assert sof.loc["recovery", "reasons"] == "risk of bias not yet assessed"
     assert sof.loc["empowerment", "proposed_certainty"] == "very low"
     assert (sof["reviewer_sign_off"] == "pending").all()
+
+
+def _synthetic_group(k: int) -> pd.DataFrame:
+    """Synthetic primary studies of one outcome (RR, lower is better) for plot tests."""
+    effects = pd.DataFrame({
+        "label": [f"Study{i} {2010 + i}" for i in range(k)], "year": [str(2010 + i) for i in range(k)],
+        "outcome": ["readmission"] * k, "study_type": ["primary"] * k, "risk_of_bias": ["low"] * k,
+        "finding_id": [f"F{i}" for i in range(k)], "measure": ["RR"] * k, "evidence_level": ["primary"] * k,
+        "synthesis_group": ["readmission"] * k, "better": ["lower"] * k,
+        "estimate": np.linspace(0.6, 0.95, k), "ci_low": np.linspace(0.4, 0.7, k), "ci_high": np.linspace(0.9, 1.3, k)})
+    effects = effects.join(eb.harmonise(effects))
+    effects["se"] = (np.log(effects["h_high"]) - np.log(effects["h_low"])) / (2 * eb.Z95)
+    effects["significant"] = effects["ci_high"] < 1
+    return effects
+
+
+def test_cumulative_by_year_starts_with_one_study_and_ends_at_the_pooled_estimate() -> None:
+    effects = _synthetic_group(6)
+    moves = eb.cumulative_by_year(effects, "readmission")
+    pooled = eb.pooled_groups(effects)
+    assert moves["k"].tolist() == [1, 2, 3, 4, 5, 6]
+    assert moves["estimate"].iloc[0] == pytest.approx(1 / 0.6)
+    assert moves["estimate"].iloc[-1] == pytest.approx(pooled.loc[0, "estimate"], rel=1e-6)
+
+
+def test_forest_with_pooled_diamond_and_funnel_from_ten_studies() -> None:
+    from evidencebook._plots import forest_plot, funnel_plot
+    effects = _synthetic_group(12)
+    pooled = eb.pooled_groups(effects)
+    fig = forest_plot(effects, "ratio", "Synthetic readmission", pooled)
+    labels = [t.get_text() for t in fig.axes[0].get_yticklabels()]
+    assert len(labels) == 13 and labels[-1].startswith("Pooled: readmission")
+    funnel = funnel_plot(effects, pooled.loc[0, "estimate"], "ratio", "Funnel")
+    assert funnel.axes[0].get_ylabel() == "Standard error"
+    with pytest.raises(ValueError, match="at least 10"):
+        funnel_plot(effects.head(5), 1.2, "ratio", "too few")
