@@ -46,6 +46,22 @@ def forest_alt_text(effects: pd.DataFrame, title: str, pooled: pd.DataFrame | No
     return " ".join(parts)
 
 
+def _pooling_weights(effects: pd.DataFrame, pooled: pd.DataFrame, log: bool) -> list[float]:
+    """Each row's random-effects weight (%) within its pooled group, NaN for rows not pooled."""
+    import numpy as np
+
+    out = [float("nan")] * len(effects)
+    for group in pooled.itertuples():
+        member = ((effects["synthesis_group"] == group.synthesis_group) & (effects["measure"] == group.measure)
+                  & (effects["evidence_level"] == "primary")).to_numpy()
+        low, high = effects["h_low"].to_numpy()[member], effects["h_high"].to_numpy()[member]
+        se = (np.log(high) - np.log(low)) / 3.919927969 if log else (high - low) / 3.919927969
+        w = 1.0 / (se ** 2 + group.tau2)
+        for position, share in zip(np.flatnonzero(member), 100 * w / w.sum()):
+            out[position] = float(share)
+    return out
+
+
 def forest_plot(effects: pd.DataFrame, scale: str, title: str, pooled: pd.DataFrame | None = None) -> plt.Figure:
     """One row per estimate with its 95% CI, harmonised so that right of the line favours peer support.
 
@@ -70,10 +86,12 @@ def forest_plot(effects: pd.DataFrame, scale: str, title: str, pooled: pd.DataFr
     # Right-hand column: risk of bias for each study ("?" until assessed), weight for pooled rows.
     rob = [("?" if str(getattr(r, "risk_of_bias", "")) in ("", "not assessed") else str(r.risk_of_bias)[:10])
            for r in effects.itertuples()]
+    weights = _pooling_weights(effects, pooled, log)
+    rob = [f"{w:.0f}% · {b}" if w == w else b for w, b in zip(weights, rob)]
     rob += [f"I² {r.I2:.0f}%" for r in pooled.itertuples()]
     right = ax.secondary_yaxis("right")
     right.set_yticks(ys, rob, fontsize=7)
-    right.set_ylabel("Risk of bias (? = not assessed)", fontsize=7)
+    right.set_ylabel("Weight in pooled estimate · risk of bias (? = not assessed)", fontsize=7)
     ax.set_yticks(ys, labels, fontsize=7)
     if log:
         ax.set_xscale("log")

@@ -148,6 +148,9 @@ def test_forest_with_pooled_diamond_and_funnel_from_ten_studies() -> None:
     fig = forest_plot(effects, "ratio", "Synthetic readmission", pooled)
     labels = [t.get_text() for t in fig.axes[0].get_yticklabels()]
     assert len(labels) == 13 and labels[-1].startswith("Pooled: readmission")
+    right = [t.get_text() for t in fig.axes[0].child_axes[0].get_yticklabels()]
+    weights = [float(t.split("%")[0]) for t in right[:12]]
+    assert sum(weights) == pytest.approx(100, abs=0.2) and right[0].endswith("· low")
     funnel = funnel_plot(effects, pooled.loc[0, "estimate"], "ratio", "Funnel")
     assert funnel.axes[0].get_ylabel() == "Standard error"
     with pytest.raises(ValueError, match="at least 10"):
