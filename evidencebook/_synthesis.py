@@ -80,30 +80,32 @@ def pooled_groups(effects: pd.DataFrame) -> pd.DataFrame:
     """Random-effects (REML) pooling of primary studies coded with the same ``synthesis_group`` and measure.
 
     Review-level estimates are never pooled (they share trials); groups with k = 1 are left
-    out.  Works on harmonised values: ratios on the log scale, then back-transformed.
+    out.  Works on harmonised values: ratios on the log scale, then back-transformed.  All
+    groups are pooled in one vectorised pass.
     """
-    from ._meta import pool
+    from ._meta import pool_groups
 
+    columns = ["synthesis_group", "measure", "k", "estimate", "ci_low", "ci_high", "pi_low", "pi_high", "tau2", "I2",
+               "method"]
     primary = effects[(effects["evidence_level"] == "primary") & effects["synthesis_group"].ne("")
                       & effects["h_estimate"].notna()]
-    rows = []
-    for (group, measure), cell in primary.groupby(["synthesis_group", "measure"]):
-        if len(cell) < 2:
-            continue
-        ratio = measure in RATIO_MEASURES
-        y = np.log(cell["h_estimate"]) if ratio else cell["h_estimate"]
-        se = (np.log(cell["h_high"]) - np.log(cell["h_low"])) / (2 * Z95) if ratio else (
-            cell["h_high"] - cell["h_low"]) / (2 * Z95)
-        result = pool(y.to_numpy(), (se ** 2).to_numpy(), method="REML", test="knha", pi_method="t(k-1)",
-                      outcome=str(group))
-        back = np.exp if ratio else (lambda v: v)
-        rows.append({"synthesis_group": group, "measure": measure, "k": result.k,
-                     "estimate": float(back(result.estimate)), "ci_low": float(back(result.ci_low)),
-                     "ci_high": float(back(result.ci_high)), "pi_low": float(back(result.pi_low)),
-                     "pi_high": float(back(result.pi_high)), "tau2": result.tau2, "I2": result.I2,
-                     "method": "REML, Hartung-Knapp-Sidik-Jonkman CI, prediction interval t(k-1)"})
-    return pd.DataFrame(rows, columns=["synthesis_group", "measure", "k", "estimate", "ci_low", "ci_high", "pi_low",
-                                       "pi_high", "tau2", "I2", "method"])
+    if primary.empty:
+        return pd.DataFrame(columns=columns)
+    ratio = primary["measure"].isin(RATIO_MEASURES)
+    log = lambda x: np.log(x.where(ratio, np.nan))  # noqa: E731
+    frame = pd.DataFrame({
+        "synthesis_group": primary["synthesis_group"], "measure": primary["measure"],
+        "yi": np.where(ratio, log(primary["h_estimate"]), primary["h_estimate"]),
+        "vi": (np.where(ratio, log(primary["h_high"]) - log(primary["h_low"]),
+                        primary["h_high"] - primary["h_low"]) / (2 * Z95)) ** 2,
+    })
+    pooled = pool_groups(frame, ["synthesis_group", "measure"], method="REML", test="knha", pi_method="t(k-1)")
+    pooled = pooled[pooled["status"] == "ok"].reset_index()
+    back = pooled["measure"].isin(RATIO_MEASURES)
+    for col in ("estimate", "ci_low", "ci_high", "pi_low", "pi_high"):
+        pooled[col] = np.where(back, np.exp(pooled[col]), pooled[col])
+    pooled["method"] = "REML, Hartung-Knapp-Sidik-Jonkman CI, prediction interval t(k-1)"
+    return pooled[columns].reset_index(drop=True)
 
 
 def cumulative_by_year(effects: pd.DataFrame, group: str) -> pd.DataFrame:
