@@ -23,7 +23,7 @@ from ._plots import figure_html, forest_alt_text, forest_plot, funnel_plot
 from ._synthesis import (cumulative_by_year, domain_findings, effect_rows, pooled_groups, summary_of_findings,
                          vote_count)
 
-__all__ = ["build_book", "data_quality", "evidence_map", "findings_table", "sof_table", "forest_figure", "outcome_summary", "policy_table", "regions_index",
+__all__ = ["BOOK_NOTEBOOKS", "build_book", "stamp_notebooks", "data_quality", "evidence_map", "findings_table", "sof_table", "forest_figure", "outcome_summary", "policy_table", "regions_index",
            "whats_new"]
 
 
@@ -264,8 +264,41 @@ def setup(app: Any) -> dict[str, Any]:
     return {"parallel_read_safe": True, "parallel_write_safe": True}
 
 
+BOOK_NOTEBOOKS = ("book/outcomes/recovery.ipynb", "book/outcomes/service-use.ipynb", "book/evidence-map.ipynb",
+                  "book/policy.ipynb", "book/briefs.ipynb", "book/whats-new.ipynb", "book/data-quality.ipynb")
+
+
+def stamp_notebooks(settings: Settings) -> list[str]:
+    """Write the evidence hash into the first code cell's metadata of every book notebook.
+
+    jupyter-cache keys on code cells (source and metadata) only, so without this a page that
+    reads evidence/ would be served stale after a sync.  Only notebooks whose stamp differs are
+    rewritten, so an unchanged rebuild executes nothing.  Returns the notebooks rewritten.
+    """
+    import nbformat
+
+    digest = json.loads((settings.evidence / "manifest.json").read_text(encoding="utf-8"))["content_hash"]
+    changed = []
+    for name in BOOK_NOTEBOOKS:
+        path = settings.root / name
+        if not path.is_file():
+            continue
+        nb = nbformat.read(path, as_version=4)
+        cell = next(c for c in nb.cells if c.cell_type == "code")
+        if cell.metadata.get("evidencebook", {}).get("evidence_hash") != digest:
+            cell.metadata["evidencebook"] = {"evidence_hash": digest}
+            nbformat.write(nb, path)
+            changed.append(name)
+    return changed
+
+
 def build_book(settings: Settings, quiet: bool = False) -> Path:
-    """Run ``jupyter-book build`` on the project and return the path of the site's index."""
+    """Run ``jupyter-book build`` on the project and return the path of the site's index.
+
+    Every book notebook is stamped with the evidence hash first, so pages that read a changed
+    evidence base are re-executed (see :func:`stamp_notebooks`).
+    """
+    stamp_notebooks(settings)
     command = [str(Path(sys.executable).with_name("jupyter-book")), "build", str(settings.root), "--keep-going"]
     if quiet:
         command.append("--quiet")

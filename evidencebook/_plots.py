@@ -151,8 +151,8 @@ def gap_map_plot(cells: pd.DataFrame, domains: list[str], groups: list[str], tit
     ys = cells["domain"].map({d: len(domains) - i for i, d in enumerate(domains)})
     points = ax.scatter(xs, ys, s=60 + 90 * cells["sources"], c=cells["share_favouring"], cmap="viridis",
                         vmin=0, vmax=1, edgecolors="#333333", linewidths=0.5)
-    for x, y, n in zip(xs, ys, cells["sources"]):
-        ax.annotate(str(n), (x, y), ha="center", va="center", fontsize=7, color="white")
+    for x, y, n, share in zip(xs, ys, cells["sources"], cells["share_favouring"]):
+        ax.annotate(str(n), (x, y), ha="center", va="center", fontsize=7, color="black" if share > 0.6 else "white")
     ax.set_xticks(range(len(groups)), groups, rotation=30, ha="right", fontsize=8)
     ax.set_yticks(range(len(domains), 0, -1), domains, fontsize=8)
     ax.set_xlim(-0.6, len(groups) - 0.4)

@@ -59,3 +59,16 @@ def test_outcome_chapter_has_table_and_forest_plot_with_alt_text(site: Path) -> 
     html = (site / "book" / "outcomes" / "recovery.html").read_text(encoding="utf-8")
     assert 'alt="Forest plot: Recovery, hope, empowerment and quality of life' in html
     assert "Quoted passage" in html and "&lt;" not in html.split("Quoted passage")[0][-200:]
+
+
+def test_stamp_changes_notebooks_only_when_the_evidence_changes(project) -> None:
+    import json
+
+    import evidencebook as eb
+    assert eb.stamp_notebooks(project) == []  # committed notebooks carry the committed evidence's hash
+    manifest = project.evidence / "manifest.json"
+    data = json.loads(manifest.read_text(encoding="utf-8"))
+    data["content_hash"] = "0" * 64
+    manifest.write_text(json.dumps(data), encoding="utf-8")
+    assert sorted(eb.stamp_notebooks(project)) == sorted(eb.BOOK_NOTEBOOKS)
+    assert eb.stamp_notebooks(project) == []
