@@ -10,10 +10,11 @@ from __future__ import annotations
 import copy
 import os
 import tempfile
+import time
+from concurrent.futures import Executor
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
-from typing import Callable
 
 import nbformat
 import pandas as pd
@@ -23,7 +24,7 @@ from ._display import HTML, e, html_table, link
 from ._errors import BriefError
 from ._evidence import Evidence, load_evidence
 from ._regions import resolve_region
-from ._synthesis import direction_counts
+from ._synthesis import summary_of_findings
 
 __all__ = ["Brief", "BriefOutput", "render_all_briefs", "render_brief"]
 
@@ -65,22 +66,15 @@ class Brief:
                     f"for {scope}.</p><p><strong>{e(self.evidence.version_label)}</strong></p>")
 
     def headline(self) -> HTML:
-        outcomes = self.evidence.outcomes
-        rows = []
-        for domain in HEADLINE_DOMAINS:
-            findings = outcomes[outcomes["domain"] == domain]
-            if findings.empty:
-                continue
-            counts = direction_counts(findings)
-            rows.append({"domain": domain, "findings": len(findings), "sources": findings["study_id"].nunique(),
-                         "favour": int(counts.get("favours peer", 0)), "none": int(counts.get("no difference", 0)),
-                         "other": int(len(findings) - counts.get("favours peer", 0) - counts.get("no difference", 0))})
-        table = html_table(pd.DataFrame(rows), {"domain": "Outcome domain", "findings": "Findings",
-                                                "sources": "Sources", "favour": "Favour peer support",
-                                                "none": "No difference", "other": "Other / not stated"})
-        return HTML("<p>Findings from reviews and studies in the United States and elsewhere, counted by the "
-                    "direction each source reports. This is a map of the evidence, not a pooled estimate; "
-                    "certainty ratings are not yet assigned.</p>" + table)
+        outcomes, studies = self.evidence.outcomes, self.evidence.studies
+        sof = summary_of_findings(outcomes, studies, [d for d in HEADLINE_DOMAINS if d in set(outcomes["domain"])])
+        sof["votes"] = [f"{a} of {b}" for a, b in zip(sof["votes_favouring"], sof["votes_total"])]
+        table = html_table(sof, {"domain": "Outcome domain", "findings": "Findings", "sources": "Sources",
+                                 "votes": "Point to benefit", "proposed_certainty": "Certainty (proposed)"})
+        return HTML("<p>Findings from reviews and studies in the United States and elsewhere. <em>Point to "
+                    "benefit</em> counts the findings whose direction favours peer support (vote counting, not a "
+                    "pooled effect). Certainty is proposed from the coding and awaits the review team's sign-off; "
+                    "it is lowered for every domain because risk of bias is not yet assessed.</p>" + table)
 
     def local_studies(self) -> pd.DataFrame:
         studies = self.evidence.included
@@ -154,7 +148,14 @@ def _scrub(nb: nbformat.NotebookNode, title: str) -> nbformat.NotebookNode:
     nb.cells[0].source = f"# {title}"
     papermill = nb.metadata.get("papermill", {})
     nb.metadata["papermill"] = {"parameters": papermill.get("parameters", {})}
+    count = 0
     for cell in nb.cells:
+        if cell.cell_type == "code":  # a reused kernel counts on: number this brief's cells from 1
+            count += 1
+            cell.execution_count = count
+            for output in cell.get("outputs", []):
+                if "execution_count" in output:
+                    output["execution_count"] = count
         tags = cell.metadata.get("tags", [])
         if "parameters" in tags or "injected-parameters" in tags:
             cell.metadata["tags"] = sorted({*tags, "remove-cell"})  # kept in the notebook, not shown
@@ -171,9 +172,11 @@ def _write_atomic(path: Path, text: str) -> None:
     os.replace(tmp, path)
 
 
-def render_brief(settings: Settings, name: str, execute: Callable[..., object] | None = None) -> BriefOutput:
+def render_brief(settings: Settings, name: str, km: object | None = None) -> BriefOutput:
     """Execute the brief template for the region ``name`` means; write its notebook and HTML page.
 
+    ``km`` is an already started ``jupyter_client.KernelManager`` to reuse (the fan-out passes
+    one per worker); without it papermill starts and stops a kernel for this brief.
     Raises :class:`RegionError` (nothing written) for an unknown region, and
     :class:`BriefError` if the notebook fails to execute.
     """
@@ -185,12 +188,14 @@ def render_brief(settings: Settings, name: str, execute: Callable[..., object] |
     with tempfile.TemporaryDirectory() as tmp:
         out = Path(tmp) / f"{region_id}.ipynb"
         try:
-            (execute or papermill.execute_notebook)(
+            papermill.execute_notebook(
                 str(settings.brief_template), str(out), parameters={"region": region_id}, cwd=str(settings.root),
-                kernel_name="python3", progress_bar=False, log_output=False,
+                kernel_name="python3", progress_bar=False, log_output=False, **({"km": km} if km else {}),
             )
         except papermill.PapermillExecutionError as exc:
             raise BriefError(f"brief for {region_id}: cell {exc.cell_index} failed: {exc.ename}: {exc.evalue}") from exc
+        except Exception as exc:  # a dead or unreachable kernel: reported per region, the fan-out goes on
+            raise BriefError(f"brief for {region_id}: the kernel failed: {type(exc).__name__}: {exc}") from exc
         nb = _scrub(nbformat.read(out, as_version=4), f"{region['name']}: peer support services brief")
     notebook_path = settings.briefs_dir / f"{region_id}.ipynb"
     html_path = settings.brief_html_dir / f"{region_id}.html"
@@ -202,15 +207,67 @@ def render_brief(settings: Settings, name: str, execute: Callable[..., object] |
     return BriefOutput(region_id, notebook_path, html_path)
 
 
-def render_all_briefs(settings: Settings, progress: bool = True) -> tuple[list[BriefOutput], dict[str, str]]:
-    """Every region's brief; keeps going past a failing region and returns the failures."""
+# --- fan-out: each worker process keeps one kernel and runs many briefs on it -------------
+
+_worker: dict[str, object] = {}
+
+
+def _start_worker(root: str) -> None:
+    """Worker initialiser: start one kernel in the project folder, shut it down when the worker exits."""
+    from multiprocessing import util
+
+    from jupyter_client import KernelManager
+
+    for attempt in range(3):  # kernels starting at once can race for ports (papermill #511)
+        try:
+            km = KernelManager(kernel_name="python3")
+            km.start_kernel(cwd=root)
+            break
+        except Exception:
+            if attempt == 2:
+                raise
+            time.sleep(0.5 * (attempt + 1))
+    _worker.update(km=km, settings=load_settings(Path(root)))
+    util.Finalize(None, km.shutdown_kernel, kwargs={"now": True}, exitpriority=10)
+
+
+def _brief_in_worker(region_id: str) -> BriefOutput:
+    km = _worker["km"]
+    if not km.is_alive():  # a brief killed its kernel: start a fresh one and go on
+        km.restart_kernel(now=True)
+    return render_brief(_worker["settings"], region_id, km=km)
+
+
+def render_all_briefs(settings: Settings, progress: bool = True, workers: int = 2,
+                      executor: Executor | None = None,
+                      regions: list[str] | None = None) -> tuple[list[BriefOutput], dict[str, str]]:
+    """Every region's brief, on ``workers`` processes that each reuse one kernel.
+
+    Every brief is still a complete papermill execution of the template; what is shared is
+    the kernel (and, inside it, the evidence loaded once).  Keeps going past a failing region
+    and returns the failures.  ``regions`` limits the run to some regions (any of their names).
+    Pass any ``concurrent.futures.Executor`` whose workers ran :func:`_start_worker` to run elsewhere.
+    """
+    from concurrent.futures import ProcessPoolExecutor, as_completed
+
     from tqdm import tqdm
 
-    regions = load_evidence(settings).regions["region_id"].tolist()
+    known = load_evidence(settings).regions
+    regions = known["region_id"].tolist() if regions is None else [
+        str(resolve_region(name, known)["region_id"]) for name in regions]
+    own = executor is None
+    pool = executor or ProcessPoolExecutor(max_workers=workers, initializer=_start_worker,
+                                           initargs=(str(settings.root),))
     done, failed = [], {}
-    for region_id in tqdm(regions, desc="briefs", unit="region", disable=not progress):
-        try:
-            done.append(render_brief(settings, region_id))
-        except BriefError as exc:
-            failed[region_id] = str(exc)
-    return done, failed
+    try:
+        futures = {pool.submit(_brief_in_worker, region_id): region_id for region_id in regions}
+        for future in tqdm(as_completed(futures), total=len(futures), desc="briefs", unit="region",
+                           disable=not progress):
+            try:
+                done.append(future.result())
+            except Exception as exc:  # one region's failure never stops the others
+                failed[futures[future]] = str(exc)
+    finally:
+        if own:
+            pool.shutdown(wait=True)
+    return sorted(done, key=lambda o: o.region_id), dict(sorted(failed.items()))

@@ -119,10 +119,10 @@ def check() -> None:
     sys.exit(1 if len(failures) or len(errors) else 0)
 
 
-def _run_briefs(settings: Any) -> int:
+def _run_briefs(settings: Any, workers: int = 2) -> int:
     from ._briefs import render_all_briefs
 
-    done, failed = render_all_briefs(settings, progress=not _quiet())
+    done, failed = render_all_briefs(settings, progress=not _quiet(), workers=workers)
     click.echo(f"{len(done)} briefs written to {settings.briefs_dir} and {settings.brief_html_dir}")
     for region_id, message in failed.items():
         click.echo(f"failed: {region_id}: {message}", err=True)
@@ -147,7 +147,8 @@ def build() -> None:
 @click.argument("region", required=False)
 @click.option("--all", "all_regions", is_flag=True, help="Brief every region.")
 @click.option("--list", "list_regions", is_flag=True, help="List the regions and their aliases.")
-def brief(region: str | None, all_regions: bool, list_regions: bool) -> None:
+@click.option("--workers", default=2, show_default=True, help="With --all: worker processes, each reusing one kernel.")
+def brief(region: str | None, all_regions: bool, list_regions: bool, workers: int) -> None:
     """Write the brief for REGION (a state, postal code, DC or sub-state region id)."""
     settings = load_settings()
     if list_regions:
@@ -157,7 +158,7 @@ def brief(region: str | None, all_regions: bool, list_regions: bool) -> None:
             click.echo(f"{r.region_id:24} {r.name:24} {r.aliases}")
         return
     if all_regions:
-        sys.exit(_run_briefs(settings))
+        sys.exit(_run_briefs(settings, workers))
     if not region:
         raise click.UsageError("name a region (for example: evidencebook brief oregon), or use --all / --list")
     from ._briefs import render_brief

@@ -66,3 +66,17 @@ def test_unknown_region_writes_nothing(project: eb.Settings) -> None:
     with pytest.raises(eb.RegionError):
         eb.render_brief(project, "atlantis")
     assert not project.briefs_dir.exists() and not project.brief_html_dir.exists()
+
+
+def test_fan_out_keeps_going_past_a_failing_region_and_reuses_kernels(project: eb.Settings) -> None:
+    import nbformat
+    template = nbformat.read(project.brief_template, as_version=4)
+    template.cells.append(nbformat.v4.new_code_cell('assert region != "wyoming", "synthetic failure for the test"'))
+    nbformat.write(template, project.brief_template)
+    done, failed = eb.render_all_briefs(project, progress=False, workers=2,
+                                        regions=["OR", "WY", "southern-oregon", "DC", "Texas"])
+    assert [o.region_id for o in done] == ["district-of-columbia", "oregon", "southern-oregon", "texas"]
+    assert list(failed) == ["wyoming"] and "synthetic failure" in failed["wyoming"]
+    counts = [c.get("execution_count") for c in json.loads(done[0].notebook.read_text())["cells"]
+              if c["cell_type"] == "code"]
+    assert counts == list(range(1, len(counts) + 1))  # numbered per brief, though the kernel was reused
