@@ -23,6 +23,7 @@ import unicodedata
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
+import lxml.etree
 import lxml.html
 
 from ._errors import Problem
@@ -86,34 +87,60 @@ _BLOCKS = frozenset({"h1", "h2", "h3", "h4", "h5", "h6", "p", "li", "tr", "pre",
 def note_lines(note_html: str) -> list[NoteLine]:
     """Split a Zotero note's HTML into the lines a reviewer sees, numbered from 1.
 
-    A two-cell table row reads as ``first cell: second cell``; ``<br>`` splits a paragraph;
-    a block inside another block (a paragraph in a list item) counts with the outer one.
+    A paragraph, heading, list item or table row is a line (an empty paragraph too, so that
+    line numbers match what the reviewer counts); a two-cell table row reads as
+    ``first cell: second cell``; ``<br>`` splits a line; blocks nested in a block join its
+    line with a space; text outside any block (a plain-text note) still counts.
+    Raises ``ValueError`` for HTML that cannot be read at all.
     """
     if not note_html.strip():
         return []
-    root = lxml.html.fragment_fromstring(note_html, create_parent="div")
+    try:
+        root = lxml.html.fragment_fromstring(note_html, create_parent="div")
+    except (lxml.etree.ParserError, AssertionError) as exc:  # e.g. a bare <html> document with no body
+        raise ValueError(f"note HTML could not be read ({type(exc).__name__})") from None
     lines: list[NoteLine] = []
+    number = 0
 
-    def emit(text: str, heading: bool) -> None:
-        text = " ".join(text.split())
-        if text:
-            lines.append(NoteLine(len(lines) + 1, unicodedata.normalize("NFC", text), heading))
+    def emit(text: str, heading: bool, counts: bool = True) -> None:
+        nonlocal number
+        parts = text.split("\n")
+        for part in parts:
+            part = " ".join(part.split())
+            if part or (counts and len(parts) == 1):
+                number += 1
+            if part:
+                lines.append(NoteLine(number, unicodedata.normalize("NFC", part), heading))
+
+    def has_block(element: Any) -> bool:
+        return any(isinstance(d.tag, str) and d.tag in _BLOCKS for d in element.iterdescendants())
+
+    def text_of(element: Any) -> str:
+        for br in element.iter("br"):
+            br.tail = "\n" + (br.tail or "")
+        for inner in element.iterdescendants():
+            if isinstance(inner.tag, str) and inner.tag in _BLOCKS:
+                inner.tail = " " + (inner.tail or "")
+                if inner.text:
+                    inner.text = " " + inner.text
+        return element.text_content()
 
     def walk(element: Any) -> None:
+        if element.text and element.text.strip():
+            emit(element.text, False, counts=False)
         for child in element:
-            if not isinstance(child.tag, str):
-                continue  # comments and processing instructions
-            if child.tag not in _BLOCKS:
-                walk(child)
-                continue
-            if child.tag == "tr":
-                cells = [" ".join(c.text_content().split()) for c in child if c.tag in ("td", "th")]
-                emit(": ".join(cells[:2]) if len(cells) >= 2 and cells[1] else (cells[0] if cells else ""), False)
-                continue
-            for br in child.iter("br"):
-                br.tail = "\n" + (br.tail or "")
-            for text in child.text_content().split("\n"):
-                emit(text, child.tag.startswith("h"))
+            if isinstance(child.tag, str):
+                if child.tag == "tr":
+                    cells = [" ".join(c.text_content().split()) for c in child if c.tag in ("td", "th")]
+                    emit(": ".join(cells[:2]) if len(cells) >= 2 and cells[1] else (cells[0] if cells else ""), False)
+                elif child.tag in _BLOCKS:
+                    emit(text_of(child), child.tag in ("h1", "h2", "h3", "h4", "h5", "h6"))
+                elif has_block(child):
+                    walk(child)
+                else:
+                    emit(text_of(child), False, counts=False)
+            if child.tail and child.tail.strip():
+                emit(child.tail, False, counts=False)
 
     walk(root)
     return lines
@@ -365,6 +392,13 @@ def _replaced_keys(data: dict[str, Any]) -> list[str]:
     return [uri.rstrip("/").rsplit("/", 1)[-1] for uri in ([uris] if isinstance(uris, str) else uris)]
 
 
+def _is_extraction(note: dict[str, Any]) -> bool:
+    try:
+        return _title_of(note_lines(note["data"].get("note", ""))).startswith("extraction")
+    except ValueError:
+        return False
+
+
 def _title_of(lines: list[NoteLine]) -> str:
     return lines[0].text.strip().lower() if lines else ""
 
@@ -391,6 +425,7 @@ def code_items(items: list[dict[str, Any]]) -> Coding:
     studies, outcomes, facts = [], [], []
     citation_keys = _citation_keys(parents)
     taken_keys: set[str] = set()
+    seen_facts: dict[str, str] = {}
     for key in sorted(parents):
         data = parents[key]["data"]
         tags = {unicodedata.normalize("NFC", t.get("tag", "")).lower() for t in data.get("tags", [])}
@@ -402,7 +437,7 @@ def code_items(items: list[dict[str, Any]]) -> Coding:
                 continue
             if screening == "unscreened":
                 screening, reason = _screening(by_key[lost], problems)
-            if not any(_title_of(note_lines(n["data"].get("note", ""))).startswith("extraction") for n in notes.get(key, [])):
+            if not any(_is_extraction(n) for n in notes.get(key, [])):
                 notes.setdefault(key, []).extend(every_note.get(lost, []))
         citation = citation_keys[key]
         if citation in taken_keys:
@@ -411,7 +446,11 @@ def code_items(items: list[dict[str, Any]]) -> Coding:
         taken_keys.add(citation)
         extraction, policy_notes = [], []
         for note in sorted(notes.get(key, []), key=lambda n: n["key"]):
-            lines = note_lines(note["data"].get("note", ""))
+            try:
+                lines = note_lines(note["data"].get("note", ""))
+            except ValueError as exc:
+                problems.append(Problem(note["key"], 1, "note", str(exc)))
+                continue
             title = _title_of(lines)
             if title.startswith("extraction"):
                 extraction.append((note["key"], lines))
@@ -429,6 +468,11 @@ def code_items(items: list[dict[str, Any]]) -> Coding:
                         problems.append(Problem(note_key, section.line, ",".join(missing) or "id",
                                                 "a policy fact needs an id, a state, the fact and the quoted passage"))
                         continue
+                    if section.label in seen_facts:
+                        problems.append(Problem(note_key, section.line, "id", f"policy fact id {section.label} also "
+                                                f"used in note {seen_facts[section.label]}; this one was left out"))
+                        continue
+                    seen_facts[section.label] = note_key
                     facts.append({"fact_id": section.label, **{f: section.values.get(f, "") for f in POLICY_FIELDS},
                                   "source_url": data.get("url", ""), "source_item": key, "note_key": note_key,
                                   "note_line": section.line})

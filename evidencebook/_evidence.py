@@ -100,8 +100,9 @@ def _records(records: list[dict[str, Any]], columns: list[str], numeric: tuple[s
     for col in columns:
         if col in numeric:
             frame[col] = pd.to_numeric(frame[col])
-        else:
-            frame[col] = [("" if v is None or (isinstance(v, float) and v != v) else v) for v in frame[col]]
+        else:  # object dtype even when empty, so that .str works on a table with no rows
+            frame[col] = pd.Series([("" if v is None or (isinstance(v, float) and v != v) else v) for v in frame[col]],
+                                   index=frame.index, dtype=object)
     return frame
 
 
@@ -284,13 +285,18 @@ def build_evidence(settings: Settings, snapshot: Snapshot | None = None, today: 
                      for name in FILES}
 
         hashes = {name: _sha256(texts[name]) for name in FILES}
-        content_hash = _sha256(json.dumps(hashes, sort_keys=True) + str(snapshot.version))
+        # The evidence is what the files say: a Zotero edit that changes no table (an abstract, a PDF
+        # annotation) is not a new evidence version; the library version is kept as provenance.
+        content_hash = _sha256(json.dumps(hashes, sort_keys=True))
         manifest_path = folder / "manifest.json"
         old = json.loads(manifest_path.read_text(encoding="utf-8")) if manifest_path.is_file() else {}
         changes = changes_between(old_texts, texts)
         writes: dict[str, Any] = {name: texts[name] for name in FILES if texts[name] != old_texts[name]}
         if old.get("content_hash") == content_hash:
             manifest = old
+            if old.get("zotero", {}).get("library_version") != snapshot.version:
+                manifest = {**old, "zotero": {**old["zotero"], "library_version": snapshot.version}}
+                writes["manifest.json"] = json.dumps(manifest, indent=2, sort_keys=True) + "\n"
         else:
             manifest = {
                 "evidence_version": int(old.get("evidence_version", 0)) + 1,

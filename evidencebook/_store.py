@@ -41,7 +41,12 @@ def recover(folder: Path) -> None:
     """Finish a swap whose journal was written; discard one that never got that far."""
     journal = folder / JOURNAL
     if journal.is_file():
-        entries = json.loads(journal.read_text(encoding="utf-8"))["entries"]
+        try:
+            entries = json.loads(journal.read_text(encoding="utf-8"))["entries"]
+        except (ValueError, KeyError, TypeError):
+            # A journal that never reached the disk whole: the swap had not begun (the journal is
+            # synced before any rename), so the old evidence stands and the staging is discarded.
+            entries = []
         _swap(folder, entries)
         journal.unlink()
         _fsync_dir(folder)
@@ -97,13 +102,13 @@ def commit_entries(folder: Path, write: dict[str, Any]) -> None:
         if callable(content):
             content(target)
         else:
-            with target.open("w", encoding="utf-8", newline="\n") as handle:
-                handle.write(content)
-                handle.flush()
-                os.fsync(handle.fileno())
-    _fsync_dir(staging)
+            target.write_text(content, encoding="utf-8")
+    os.sync()  # every staged file and folder on disk before the commit point (one call, not one per file)
     tmp = folder / (JOURNAL + ".tmp")
-    tmp.write_text(json.dumps({"entries": sorted(write)}), encoding="utf-8")
+    with tmp.open("w", encoding="utf-8") as handle:
+        handle.write(json.dumps({"entries": sorted(write)}))
+        handle.flush()
+        os.fsync(handle.fileno())
     os.replace(tmp, folder / JOURNAL)  # the commit point
     _fsync_dir(folder)
     recover(folder)

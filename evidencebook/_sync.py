@@ -100,7 +100,7 @@ class _Client:
     def _redact(self, text: str) -> str:
         return text.replace(self.secret, "***") if self.secret else text
 
-    def call(self, method: str, **params: Any) -> Any:
+    def call(self, method: str, conflict_ok: bool = False, **params: Any) -> Any:
         """One pyzotero read, retried on 429/5xx/network errors, checked against the base version."""
         import httpx2
         from pyzotero import errors as ze
@@ -121,7 +121,10 @@ class _Client:
                     "library_type in [tool.evidencebook]. Nothing was written.") from None
             except ze.ConflictError:
                 self._count(before)
-                raise
+                if conflict_ok:
+                    raise
+                raise SyncError(f"Zotero answered 409 Conflict for {self.library} (the library is locked); try again "
+                                "later. Nothing was written.") from None
             except (ze.HTTPError, ze.TooManyRetriesError) as exc:
                 self._count(before)
                 status = getattr(self.zot.request, "status_code", 0)
@@ -136,6 +139,10 @@ class _Client:
                                     "network or the endpoint. Nothing was written.") from None
                 self._wait(attempt)
                 continue
+            except ze.PyZoteroError as exc:  # anything else Zotero refused: one redacted sentence
+                self._count(before)
+                raise SyncError(f"Zotero refused the request for {self.library}: {self._redact(str(exc))[:300]}. "
+                                "Nothing was written.") from None
             finally:
                 self.zot.url_params = None  # pyzotero leaks query parameters after an error
             self._count(before)
@@ -198,7 +205,7 @@ def _pull(client: _Client, since: int, stored: dict[str, int], known: set[str],
     if client.base == since:
         return fetched, set(), False  # purging bumps the version: nothing can be gone
     try:
-        deleted = client.call("deleted", since=since)
+        deleted = client.call("deleted", conflict_ok=True, since=since)
         return fetched, set(deleted.get("items", [])) & known, False
     except ze.ConflictError:  # 'since' predates the delete log: compare the full key sets
         return fetched, known - set(client.call("item_versions", includeTrashed=1)), True

@@ -109,3 +109,32 @@ def test_duplicate_finding_ids_are_reported() -> None:
                             parent("BBBBBBBB"), note("NNNNNNN2", "BBBBBBBB", GOOD_NOTE)])
     assert any("also used" in p.message for p in coding.errors)
     assert len(coding.outcomes) == 1
+
+
+def test_line_numbers_count_empty_paragraphs_and_nested_blocks_keep_a_space() -> None:
+    html = ("<h1>Extraction</h1><p></p><h2>Study</h2><p>design: RCT</p>"
+            "<ul><li><p>country: US</p><p>(two sites)</p></li></ul>")
+    lines = eb.note_lines(html)
+    assert [(l.number, l.text) for l in lines] == [(1, "Extraction"), (3, "Study"), (4, "design: RCT"),
+                                                  (5, "country: US (two sites)")]
+
+
+def test_plain_text_note_still_reads() -> None:
+    lines = eb.note_lines("<div>Extraction<br>Study<br>design: RCT</div>")
+    assert [l.text for l in lines] == ["Extraction", "Study", "design: RCT"]
+
+
+def test_unreadable_note_html_is_a_reported_problem_not_a_crash() -> None:
+    bad = note("NNNNNNNN", "AAAAAAAA", [])
+    bad["data"]["note"] = "<html><head><title>clipped page</title></head></html>"
+    coding = eb.code_items([parent("AAAAAAAA"), bad, parent("BBBBBBBB"), note("MMMMMMMM", "BBBBBBBB", GOOD_NOTE)])
+    assert [(p.item_key, p.field) for p in coding.errors] == [("NNNNNNNN", "note")]
+    assert [o["finding_id"] for o in coding.outcomes] == ["T1"]
+
+
+def test_duplicate_policy_fact_ids_are_reported_and_left_out() -> None:
+    lines = ["Policy facts", "# Policy fact P1", "state: Oregon", "fact: f", "quote: q",
+             "# Policy fact P1", "state: Ohio", "fact: g", "quote: r"]
+    coding = eb.code_items([parent("AAAAAAAA", tags=("policy-source",)), note("NNNNNNNN", "AAAAAAAA", lines)])
+    assert [f["state"] for f in coding.policy_facts] == ["Oregon"]
+    assert coding.errors[0].line == 6 and "also used" in coding.errors[0].message

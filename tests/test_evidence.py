@@ -145,3 +145,13 @@ def test_import_of_the_seed_is_reproducible(tmp_path: Path) -> None:
     assert len(committed) == 337
     for path in committed:
         assert (tmp_path / "zotero" / path.relative_to(ROOT / "evidence" / "zotero")).read_bytes() == path.read_bytes()
+
+
+def test_a_library_with_no_findings_yet_still_builds(tmp_path: Path) -> None:
+    (tmp_path / "pyproject.toml").write_text("[tool.evidencebook]\nlibrary_id = 0\n", encoding="utf-8")
+    settings = eb.load_settings(tmp_path)
+    lines = [*GOOD_NOTE[:7], "outcome: x", "domain: hope"]  # its only finding lacks a quote
+    report = eb.build_evidence(settings, eb.Snapshot({"version": 1}, [parent("AAAAAAAA"), note("NNNNNNNN", "AAAAAAAA", lines)]))
+    assert report.manifest["counts"]["outcomes"] == 0 and report.manifest["counts"]["studies"] == 1
+    assert [p.field for p in report.problems] == ["quote"]
+    assert len(eb.load_evidence(settings).outcomes) == 0

@@ -341,3 +341,31 @@ def test_cli_dry_run_and_strict(settings, emu) -> None:
     done = run_cli(settings, "--endpoint", emu.url, "--strict")
     assert done.returncode == 1 and f"item {k(1, 'N')}" in done.stderr
     assert set(findings(settings)) == {"F2", "F3"}  # the rest still synced
+
+
+def test_an_edit_that_changes_no_table_is_not_a_new_evidence_version(settings, emu) -> None:
+    sync(settings, emu)
+    emu.edit(k(1), abstractNote="A longer abstract.")
+    report = sync(settings, emu)
+    manifest = eb.load_evidence(settings).manifest
+    assert manifest["evidence_version"] == 1 and manifest["zotero"]["library_version"] == emu.version
+    assert report.build.changed == ["manifest.json", "zotero"]
+    assert len(json.loads((settings.evidence / "changelog.json").read_text(encoding="utf-8"))) == 1
+
+
+def test_a_locked_library_is_a_clear_error(settings, emu) -> None:
+    emu.faults.append(Fault(409, path="/items", body=f"locked {KEY}"))
+    with pytest.raises(eb.SyncError, match="409 Conflict") as info:
+        sync(settings, emu)
+    assert KEY not in str(info.value)
+
+
+def test_an_unreadable_journal_means_the_swap_never_began(tmp_path) -> None:
+    from evidencebook._store import JOURNAL, STAGING, recover
+    folder = tmp_path / "evidence"
+    (folder / STAGING).mkdir(parents=True)
+    (folder / STAGING / "a.txt").write_text("new")
+    (folder / "a.txt").write_text("old")
+    (folder / JOURNAL).write_text("")  # power lost before the journal reached the disk
+    recover(folder)
+    assert (folder / "a.txt").read_text() == "old" and not (folder / STAGING).exists()
