@@ -191,18 +191,20 @@ class ZoteroEmulator:
         if rest not in ("/items", "/items/top", "/items/trash"):
             return 404, {**base, "Content-Type": "text/plain"}, "Not found"
         trashed = query.get("includeTrashed") == "1" or (not self.local and query.get("includeTrashed") == "true")
-        selected = [i for i in self.items.values() if i["version"] > since]
+        if "itemKey" in query:  # look the keys up rather than scanning the library (a server uses an index)
+            wanted = [k for k in query["itemKey"].split(",") if k]
+            if len(wanted) > 50:
+                return 400, {**base, "Content-Type": "text/plain"}, "Cannot specify more than 50 item keys"
+            candidates = [self.items[k] for k in wanted if k in self.items]
+        else:
+            candidates = list(self.items.values())
+        selected = [i for i in candidates if i["version"] > since]
         if rest == "/items/trash":
             selected = [i for i in selected if i["data"].get("deleted")]
         elif not trashed:
             selected = [i for i in selected if not i["data"].get("deleted")]
         if rest == "/items/top":
             selected = [i for i in selected if not i["data"].get("parentItem")]
-        if "itemKey" in query:
-            keys = [k for k in query["itemKey"].split(",") if k]
-            if len(keys) > 50:
-                return 400, {**base, "Content-Type": "text/plain"}, "Cannot specify more than 50 item keys"
-            selected = [i for i in selected if i["key"] in keys]
         item_type = query.get("itemType", "")
         if item_type.startswith("-"):
             selected = [i for i in selected if i["data"]["itemType"] != item_type[1:]]
