@@ -23,13 +23,58 @@ from ._plots import figure_html, forest_alt_text, forest_plot, funnel_plot
 from ._synthesis import (cumulative_by_year, domain_findings, effect_rows, pooled_groups, summary_of_findings,
                          vote_count)
 
-__all__ = ["BOOK_NOTEBOOKS", "build_book", "stamp_notebooks", "data_quality", "evidence_map", "findings_table", "sof_table", "forest_figure", "outcome_summary", "policy_table", "regions_index",
+__all__ = ["BOOK_NOTEBOOKS", "build_book", "stamp_notebooks", "study_anchor", "study_entries", "data_quality", "evidence_map", "findings_table", "sof_table", "forest_figure", "outcome_summary", "policy_table", "regions_index",
            "whats_new"]
 
 
-def _study_link(row: pd.Series) -> str:
-    url = f"https://doi.org/{row['doi']}" if row.get("doi") else row.get("url", "")
-    return link(f"{row['authors'] or row['title'][:40]} {row['year']}".strip(), url)
+def _study_label(row: Any) -> str:
+    return f"{row['authors'] or row['title'][:40]} {row['year']}".strip()
+
+
+def study_anchor(citation_key: str) -> str:
+    """The id of a study's entry on the Studies page (stable: the citation key)."""
+    return "study-" + "".join(c if c.isalnum() or c in "-_" else "-" for c in citation_key)
+
+
+def _study_link(row: Any, studies_page: str = "../studies.html") -> str:
+    """A link to the study's entry (its coding and quotes) on the Studies page."""
+    return f'<a href="{e(studies_page)}#{e(study_anchor(row["citation_key"]))}">{e(_study_label(row))}</a>'
+
+
+def study_entries(evidence: Evidence, library: dict[str, Any] | None = None) -> HTML:
+    """Every included study with its coding, its Zotero item and each finding with the quoted passage.
+
+    Each entry has a stable anchor (see :func:`study_anchor`) that tables elsewhere link to.
+    """
+    library = library or evidence.manifest.get("zotero", {})
+    online = library.get("library_id") not in (None, 0)
+    prefix = f"https://www.zotero.org/{library.get('library_type', 'group')}s/{library.get('library_id')}/items/"
+    outcomes = evidence.outcomes
+    fields = [("design", "Design"), ("design_type", "Design type"), ("population", "Population"),
+              ("population_group", "Population group"), ("setting", "Setting"), ("peer_role", "Peer role"),
+              ("country", "Country"), ("us_state", "US state"), ("risk_of_bias", "Risk of bias"),
+              ("screening", "Screening"), ("confidence", "Confidence")]
+    parts = []
+    for study in evidence.included.sort_values(["authors", "year"]).itertuples():
+        row = study._asdict()
+        item = (f'<a href="{e(prefix + study.study_id)}" rel="noopener">Zotero item {e(study.study_id)}</a>'
+                if online else f"Zotero item {e(study.study_id)}")
+        source = link("full text / record", f"https://doi.org/{study.doi}" if study.doi else study.url)
+        coding = "".join(f"<dt>{e(label)}</dt><dd>{e(row[name])}</dd>" for name, label in fields if row.get(name))
+        if study.confidence == "low":
+            coding += f"<dt>Why low confidence</dt><dd>{e(study.confidence_reason)}</dd>"
+        items = []
+        for f in outcomes[outcomes["study_id"] == study.study_id].itertuples():
+            result = (f"{f.measure} {f.estimate:.2f} (95% CI {f.ci_low:.2f} to {f.ci_high:.2f})" if pd.notna(f.estimate)
+                      else f.reported_statistic or "narrative finding")
+            items.append(f'<li id="finding-{e(f.finding_id)}"><strong>{e(f.finding_id)}</strong> {e(f.outcome)} '
+                         f"({e(f.domain)}): {e(result)}. “{e(f.quote)}” "
+                         f"({link(f.source_type or 'source', f.source_url)}; note line {e(f.note_line)})</li>")
+        parts.append(f'<section class="eb-study" id="{e(study_anchor(study.citation_key))}">'
+                     f"<h3>{e(_study_label(row))}: {e(study.title)}</h3><p>{item} · {source} · "
+                     f"cite as <code>{e(study.citation_key)}</code></p><dl>{coding}</dl>"
+                     f"<ul>{''.join(items) or '<li>No findings coded.</li>'}</ul></section>")
+    return HTML("".join(parts))
 
 
 def outcome_summary(evidence: Evidence, domains: list[str]) -> HTML:
@@ -68,7 +113,8 @@ def sof_table(evidence: Evidence, domains: list[str]) -> HTML:
                               "reviewer_sign_off": "Reviewer sign-off"})
 
 
-def findings_table(evidence: Evidence, domains: list[str], narrative_only: bool = False) -> HTML:
+def findings_table(evidence: Evidence, domains: list[str], narrative_only: bool = False,
+                   studies_page: str = "../studies.html") -> HTML:
     """Every finding in ``domains``, with its study, estimate or statistic, and the quoted passage."""
     findings = domain_findings(evidence.outcomes, domains)
     if narrative_only:
@@ -81,7 +127,7 @@ def findings_table(evidence: Evidence, domains: list[str], narrative_only: bool 
                   else r.reported_statistic or "narrative")
         flags = [f for f in ("secondary source" if r.secondary else "",
                              f"low confidence: {s['confidence_reason']}" if s["confidence"] == "low" else "") if f]
-        rows.append({"study": _study_link(s.to_dict()), "finding": r.finding_id, "outcome": r.outcome,
+        rows.append({"study": _study_link(s.to_dict(), studies_page), "finding": r.finding_id, "outcome": r.outcome,
                      "level": r.evidence_level, "result": result, "direction": r.direction,
                      "quote": r.quote, "flags": "; ".join(flags), "url": r.source_url})
     table = pd.DataFrame(rows, columns=["study", "finding", "outcome", "level", "result", "direction", "quote", "flags", "url"])
@@ -265,7 +311,8 @@ def setup(app: Any) -> dict[str, Any]:
 
 
 BOOK_NOTEBOOKS = ("book/outcomes/recovery.ipynb", "book/outcomes/service-use.ipynb", "book/evidence-map.ipynb",
-                  "book/policy.ipynb", "book/briefs.ipynb", "book/whats-new.ipynb", "book/data-quality.ipynb")
+                  "book/studies.ipynb", "book/policy.ipynb", "book/briefs.ipynb", "book/whats-new.ipynb",
+                  "book/data-quality.ipynb")
 
 
 def stamp_notebooks(settings: Settings) -> list[str]:

@@ -64,6 +64,12 @@ PAGES = {
         [("ratio", "Hospitalisation, crisis care, engagement and substance use: ratio measures"),
          ("standardised", "Crisis care and service use: standardised effects")],
     ),
+    "book/studies.ipynb": notebook([
+        new_markdown_cell("# Studies\n\n"
+                          "Every included study and report: how it was coded in Zotero, and each finding with the passage "
+                          "it was read from. Tables elsewhere in the book link here."),
+        code("import evidencebook as eb\n\neb.study_entries(eb.load_evidence(eb.load_settings()))"),
+    ]),
     "book/evidence-map.ipynb": notebook([
         new_markdown_cell("# Evidence map\n\n"
                           "Where the evidence is and where it is missing: outcome domains by population, and how "

@@ -29,7 +29,7 @@ def site(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def test_site_has_every_chapter_with_the_evidence_version(site: Path) -> None:
     version = re.search(r"Evidence version \d+ \([\d-]+, [0-9a-f]{12}\)",
                         (site / "book" / "intro.html").read_text(encoding="utf-8"))[0]
-    pages = ["intro", "methods", "outcomes/recovery", "outcomes/service-use", "evidence-map", "policy", "whats-new", "briefs", "contributing", "data-quality",
+    pages = ["intro", "methods", "outcomes/recovery", "outcomes/service-use", "evidence-map", "studies", "policy", "whats-new", "briefs", "contributing", "data-quality",
              "references"]
     for page in pages:
         html = (site / "book" / f"{page}.html").read_text(encoding="utf-8")
@@ -72,3 +72,11 @@ def test_stamp_changes_notebooks_only_when_the_evidence_changes(project) -> None
     manifest.write_text(json.dumps(data), encoding="utf-8")
     assert sorted(eb.stamp_notebooks(project)) == sorted(eb.BOOK_NOTEBOOKS)
     assert eb.stamp_notebooks(project) == []
+
+
+@pytest.mark.book
+def test_findings_link_to_their_study_entry(site: Path) -> None:
+    recovery = (site / "book" / "outcomes" / "recovery.html").read_text(encoding="utf-8")
+    studies = (site / "book" / "studies.html").read_text(encoding="utf-8")
+    anchors = set(re.findall(r'href="\.\./studies\.html#(study-[\w-]+)"', recovery))
+    assert anchors and all(f'id="{a}"' in studies for a in anchors)

@@ -25,3 +25,15 @@ def test_http_links_are_kept_and_attribute_quotes_escaped() -> None:
 def test_safe_url_and_escape() -> None:
     assert eb.safe_url(" data:text/html,x") == "" and eb.safe_url("http://a.b") == "http://a.b"
     assert eb.e(float("nan")) == "" and eb.e('"') == "&quot;"
+
+
+def test_study_entries_carry_anchors_quotes_and_zotero_links() -> None:
+    from conftest import ROOT
+    evidence = eb.load_evidence(eb.load_settings(ROOT))
+    html = eb.study_entries(evidence)
+    assert f'id="{eb.study_anchor("lloydevans2014systematic")}"' in html and 'id="finding-O02"' in html
+    assert "Zotero item XN33W4LG" in html and "zotero.org" not in html  # the bundled library is not online
+    online = eb.study_entries(evidence, {"library_type": "group", "library_id": 4242})
+    assert 'href="https://www.zotero.org/groups/4242/items/' in online
+    table = eb.findings_table(evidence, ["hope"])
+    assert f'href="../studies.html#{eb.study_anchor("fuhr2014effectiveness")}"' in table
