@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -279,27 +280,45 @@ eb.sync_library(settings, api_key=sys.argv[3], endpoint=sys.argv[2], progress=Fa
 """
 
 
-def test_kill_9_at_many_points_leaves_old_or_new_and_the_next_sync_completes(settings, emu) -> None:
+def _timed_run(root: Path, emu: ZoteroEmulator, env: dict) -> tuple[float, float]:
+    """Run a sync subprocess to the end: seconds until its first request reached the server, and in all."""
+    seen, start = len(emu.requests), time.monotonic()
+    proc = subprocess.Popen([sys.executable, "-c", SYNC_SCRIPT, str(root), emu.url, KEY], env=env)
+    first = None
+    while proc.poll() is None:
+        if first is None and len(emu.requests) > seen:
+            first = time.monotonic() - start
+        time.sleep(0.01)
+    assert proc.returncode == 0
+    return (first if first is not None else 0.0), time.monotonic() - start
+
+
+def test_kill_9_at_many_points_leaves_old_or_new_and_the_next_sync_completes(settings, emu, tmp_path) -> None:
     sync(settings, emu)
     old = findings(settings)
-    for n in range(20, 40):
+    for n in range(20, 60):
         emu.put(*study(n, estimate=0.9))
-    new = {**old, **{f"F{n}": 0.9 for n in range(20, 40)}}
-    emu.delay = 0.2
+    new = {**old, **{f"F{n}": 0.9 for n in range(20, 60)}}
+    emu.delay = 0.3  # each request takes a while, so kills can land while the sync talks to the server
     env = {**os.environ, "CI": "true"}
+    # Time one complete run on a copy, then aim the kills across that run (machines differ in speed).
+    probe = tmp_path / "probe"
+    shutil.copytree(settings.root, probe)
+    first, total = _timed_run(probe, emu, env)
+    waits = [first * 0.5, *[first + (total - first) * f for f in (0.05, 0.2, 0.35, 0.5, 0.65, 0.8, 0.9, 0.97)]]
     killed_mid_sync = 0
-    for wait in (0.5, 1.0, 1.5, 2.0, 2.2, 2.4, 2.6, 2.8, 3.0, 3.3, 3.6, 4.0):
+    for wait in waits:
         seen = len(emu.requests)
         proc = subprocess.Popen([sys.executable, "-c", SYNC_SCRIPT, str(settings.root), emu.url, KEY], env=env)
         time.sleep(wait)
         proc.send_signal(signal.SIGKILL)
         proc.wait()
         state = findings(settings)  # recovers an interrupted swap first
-        assert state in (old, new), f"mixed evidence after kill at {wait}s"
+        assert state in (old, new), f"mixed evidence after kill at {wait:.2f}s"
         if state == new:
             break
         killed_mid_sync += len(emu.requests) > seen
-    assert killed_mid_sync >= 2, "no kill landed after the sync had started talking to Zotero"
+    assert killed_mid_sync >= 2, "fewer than two kills landed after the sync had started talking to Zotero"
     emu.delay = 0.0
     sync(settings, emu)
     assert findings(settings) == new
