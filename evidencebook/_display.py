@@ -8,11 +8,11 @@ each value is escaped before it is placed in HTML, and links are only made from
 from __future__ import annotations
 
 import html
-from typing import Any, Iterable
+from typing import Any
 
 import pandas as pd
 
-__all__ = ["HTML", "e", "html_table", "link", "paragraphs", "safe_url"]
+__all__ = ["HTML", "e", "html_table", "link", "safe_url"]
 
 
 class HTML(str):
@@ -57,7 +57,3 @@ def html_table(rows: pd.DataFrame, columns: dict[str, str], links: dict[str, str
     cap = f"<caption>{e(caption)}</caption>" if caption else ""
     return HTML(f'<div class="{css_class}" style="overflow-x:auto"><table>{cap}<thead><tr>{head}</tr></thead>'
                 f"<tbody>{''.join(body)}</tbody></table></div>")
-
-
-def paragraphs(texts: Iterable[str], tag: str = "p") -> HTML:
-    return HTML("".join(f"<{tag}>{e(t)}</{tag}>" for t in texts))
