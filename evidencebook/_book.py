@@ -211,7 +211,6 @@ def policy_table(evidence: Evidence, state_codes: list[str] | None = None) -> HT
 def regions_index(evidence: Evidence, href: str = "briefs/{region_id}.html") -> HTML:
     """Every region with a link to its brief and what the evidence base holds for it."""
     regions = evidence.regions.copy()
-    regions["brief"] = regions["name"]
     regions["href"] = [href.format(region_id=r) for r in regions["region_id"]]
     rows = "".join(
         f"<tr><td><a href=\"{e(r.href)}\">{e(r.name)}</a></td><td>{e(r.kind)}</td><td>{e(r.state_code)}</td>"
