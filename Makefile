@@ -4,7 +4,9 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: book test briefs notebooks clean
+SUDO := $(if $(filter 0,$(shell id -u)),,sudo)
+
+.PHONY: book test briefs notebooks clean chromium
 
 $(STAMP): requirements.txt pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -12,10 +14,15 @@ $(STAMP): requirements.txt pyproject.toml
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check --no-deps -e .
 	touch $(STAMP)
 
-book: $(STAMP)
+# Briefs are printed to PDF, and the site is tested, in Debian's Chromium (driven by Playwright, no browser download).
+chromium:
+	@command -v chromium >/dev/null || { $(SUDO) apt-get update -qq && \
+	  $(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium fonts-liberation >/dev/null; }
+
+book: $(STAMP) chromium
 	$(BIN)/evidencebook build
 
-test: $(STAMP)
+test: $(STAMP) chromium
 	$(BIN)/python -m pytest
 
 # Re-execute the committed notebooks in place (after the evidence changed, so nbval passes again).
