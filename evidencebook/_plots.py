@@ -2,6 +2,8 @@
 
 The image is embedded as a PNG (so a brief stays one self-contained file) and its alt text
 is written from the same numbers that are drawn, so a screen-reader user gets the data.
+Text from Zotero is drawn as plain text (:func:`_plain`): a ``$...$`` in a title is never
+parsed as mathtext, so it can neither break the figure nor be interpreted.
 """
 
 from __future__ import annotations
@@ -9,6 +11,7 @@ from __future__ import annotations
 from typing import Any
 import base64
 import io
+import re
 import textwrap
 
 import matplotlib
@@ -28,6 +31,20 @@ _AXIS = {
     "mean difference": ("Mean difference, as reported", 0.0, False),
     "risk difference": ("Risk difference", 0.0, False),
 }
+
+
+_CONTROL = re.compile(r"[\x00-\x09\x0b-\x1f\x7f]")
+
+
+def _plain(text: Any) -> str:
+    """Text for matplotlib drawn literally: every '$' escaped (no mathtext), control characters dropped."""
+    return _CONTROL.sub("", str(text)).replace("$", r"\$")
+
+
+def _short(text: Any, width: int = 34) -> str:
+    """At most ``width`` characters (an ellipsis marks a cut): a long name cannot squeeze the plot away."""
+    text = str(text)
+    return text if len(text) <= width else text[:width] + "…"
 
 
 def _fmt(x: float) -> str:
@@ -77,11 +94,11 @@ def forest_plot(effects: pd.DataFrame, scale: str, title: str, pooled: pd.DataFr
         colour = "#1b6f5a" if r.significant else "#555555"
         ax.plot([r.h_low, r.h_high], [y, y], color=colour, linewidth=1.6)
         ax.plot(r.h_estimate, y, marker="s" if r.study_type == "review" else "o", color=colour, markersize=6)
-    labels = [f"{r.label}\n{r.outcome[:34]}{'…' if len(r.outcome) > 34 else ''}" for r in effects.itertuples()]
+    labels = [_plain(f"{_short(r.label)}\n{_short(r.outcome)}") for r in effects.itertuples()]
     for y, r in zip(ys[len(effects):], pooled.itertuples()):
         ax.plot([r.pi_low, r.pi_high], [y, y], color="#b5651d", linewidth=1)
         ax.fill([r.ci_low, r.estimate, r.ci_high, r.estimate], [y, y + 0.25, y, y - 0.25], color="#b5651d")
-        labels.append(f"Pooled: {r.synthesis_group}\n(k = {r.k}, REML + HKSJ)")
+        labels.append(_plain(f"Pooled: {_short(r.synthesis_group, 26)}\n(k = {r.k}, REML + HKSJ)"))
     ax.axvline(null, color="#999999", linestyle="--", linewidth=1)
     # Right-hand column: risk of bias for each study ("?" until assessed), weight for pooled rows.
     rob = [("?" if str(getattr(r, "risk_of_bias", "")) in ("", "not assessed") else str(r.risk_of_bias)[:10])
@@ -90,7 +107,7 @@ def forest_plot(effects: pd.DataFrame, scale: str, title: str, pooled: pd.DataFr
     rob = [f"{w:.0f}% · {b}" if w == w else b for w, b in zip(weights, rob)]
     rob += [f"I² {r.I2:.0f}%" for r in pooled.itertuples()]
     right = ax.secondary_yaxis("right")
-    right.set_yticks(ys, rob, fontsize=7)
+    right.set_yticks(ys, [_plain(t) for t in rob], fontsize=7)
     right.set_ylabel("Weight in pooled estimate · risk of bias (? = not assessed)", fontsize=7)
     ax.set_yticks(ys, labels, fontsize=7)
     if log:
@@ -100,7 +117,7 @@ def forest_plot(effects: pd.DataFrame, scale: str, title: str, pooled: pd.DataFr
         ax.xaxis.set_minor_formatter(matplotlib.ticker.NullFormatter())
     ax.set_xlabel(f"{xlabel}\n← favours comparison      favours peer support →", fontsize=8)
     ax.set_ylabel("Finding (first author, year; outcome)", fontsize=8)
-    fig.suptitle(textwrap.fill(title, 60), fontsize=10, x=0.02, ha="left")
+    fig.suptitle(_plain(textwrap.fill(title, 60)), fontsize=10, x=0.02, ha="left")
     ax.set_ylim(0.3, n + 0.7)
     ax.tick_params(axis="x", labelsize=8)
     fig.text(0.01, 0.005, "■ review-level estimate   ● primary study   ◆ pooled   green: CI excludes no effect",
@@ -127,7 +144,7 @@ def funnel_plot(effects: pd.DataFrame, pooled_estimate: float, scale: str, title
     ax.set_ylim(se_max, 0)
     ax.set_xlabel(("log " if log else "") + "harmonised estimate (right favours peer support)", fontsize=8)
     ax.set_ylabel("Standard error", fontsize=8)
-    fig.suptitle(textwrap.fill(title, 60), fontsize=10, x=0.02, ha="left")
+    fig.suptitle(_plain(textwrap.fill(title, 60)), fontsize=10, x=0.02, ha="left")
     fig.tight_layout()
     return fig
 
@@ -153,13 +170,13 @@ def gap_map_plot(cells: pd.DataFrame, domains: list[str], groups: list[str], tit
                         vmin=0, vmax=1, edgecolors="#333333", linewidths=0.5)
     for x, y, n, share in zip(xs, ys, cells["sources"], cells["share_favouring"]):
         ax.annotate(str(n), (x, y), ha="center", va="center", fontsize=7, color="black" if share > 0.6 else "white")
-    ax.set_xticks(range(len(groups)), groups, rotation=30, ha="right", fontsize=8)
-    ax.set_yticks(range(len(domains), 0, -1), domains, fontsize=8)
+    ax.set_xticks(range(len(groups)), [_plain(g) for g in groups], rotation=30, ha="right", fontsize=8)
+    ax.set_yticks(range(len(domains), 0, -1), [_plain(d) for d in domains], fontsize=8)
     ax.set_xlim(-0.6, len(groups) - 0.4)
     ax.set_ylim(0.4, len(domains) + 0.6)
     ax.set_xlabel("Population group", fontsize=9)
     ax.set_ylabel("Outcome domain", fontsize=9)
-    fig.suptitle(textwrap.fill(title, 60), fontsize=10, x=0.02, ha="left")
+    fig.suptitle(_plain(textwrap.fill(title, 60)), fontsize=10, x=0.02, ha="left")
     bar = fig.colorbar(points, ax=ax, shrink=0.6)
     bar.set_label("Share of findings reported as favouring peer support", fontsize=7)
     bar.ax.tick_params(labelsize=7)
@@ -187,7 +204,7 @@ def prisma_plot(counts: dict[str, Any], title: str) -> plt.Figure:
         ("", f"Full texts assessed\n(n = {counts['assessed_full_text']})",
          "Excluded at full text (n = {})\n{}".format(
              sum(excluded_ft.values()),
-             "\n".join(f"{reason}: {n}" for reason, n in list(excluded_ft.items())[:4]) or "no exclusions")
+             "\n".join(f"{_short(reason, 40)}: {n}" for reason, n in list(excluded_ft.items())[:4]) or "no exclusions")
          + f"\nUndecided (n = {counts['undecided_full_text']})"),
         ("Included", f"Studies and reports included\n(n = {counts['included']})", ""),
     ]
@@ -198,14 +215,14 @@ def prisma_plot(counts: dict[str, Any], title: str) -> plt.Figure:
     style = {"boxstyle": "round,pad=0.4", "facecolor": "#f4f7f6", "edgecolor": "#1b6f5a"}
     for row, (stage, main, side) in enumerate(boxes):
         y = 8.8 - row * 2.4
-        ax.text(0.2, y, stage, fontsize=8, fontweight="bold", va="center", rotation=90)
-        ax.text(2.9, y, main, fontsize=8, ha="center", va="center", bbox=style)
+        ax.text(0.2, y, _plain(stage), fontsize=8, fontweight="bold", va="center", rotation=90)
+        ax.text(2.9, y, _plain(main), fontsize=8, ha="center", va="center", bbox=style)
         if side:
-            ax.text(7.4, y, side, fontsize=7, ha="center", va="center", bbox={**style, "facecolor": "#ffffff"})
+            ax.text(7.4, y, _plain(side), fontsize=7, ha="center", va="center", bbox={**style, "facecolor": "#ffffff"})
             ax.annotate("", xy=(5.4, y), xytext=(4.5, y), arrowprops={"arrowstyle": "->", "color": "#555555"})
         if row < len(boxes) - 1:
             ax.annotate("", xy=(2.9, y - 1.7), xytext=(2.9, y - 0.7), arrowprops={"arrowstyle": "->", "color": "#555555"})
-    ax.set_title(title, fontsize=10, loc="left")
+    ax.set_title(_plain(title), fontsize=10, loc="left")
     return fig
 
 
