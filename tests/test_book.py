@@ -3,26 +3,11 @@
 from __future__ import annotations
 
 import re
-import shutil
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
-from conftest import ROOT
 
-
-@pytest.fixture(scope="module")
-def site(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    copy = tmp_path_factory.mktemp("project")
-    tracked = subprocess.run(["git", "ls-files"], cwd=ROOT, capture_output=True, text=True, check=True).stdout.split()
-    for name in tracked:
-        (copy / name).parent.mkdir(parents=True, exist_ok=True)
-        shutil.copy2(ROOT / name, copy / name)
-    result = subprocess.run([str(Path(sys.executable).with_name("evidencebook")), "build"], cwd=copy,
-                            capture_output=True, text=True, env={"CI": "true", "PATH": "/usr/bin:/bin"})
-    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
-    return copy / "_build" / "html"
+pytest_plugins = ["site_fixture"]  # the `site` fixture: one `evidencebook build` per session, shared with test_browser.py
 
 
 @pytest.mark.book

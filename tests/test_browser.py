@@ -1,0 +1,331 @@
+"""The built site in a real browser: Debian's Chromium, driven by Playwright (no browser download).
+
+Every page of the site is served from a local web server and opened at desktop and at phone width. The tests
+check that no page logs a console error, throws, or fails to load one of its own files; that every internal link
+and anchor resolves; that every image has alt text; that search finds a study by its author; and that at phone
+width no page scrolls sideways and the navigation opens. Screenshots of an outcome page are saved in
+`test-artifacts/browser/` (gitignored).
+"""
+
+from __future__ import annotations
+
+import csv
+import functools
+import http.server
+import re
+import shutil
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+from urllib.parse import unquote, urlsplit
+
+import pytest
+
+pytest_plugins = ["site_fixture"]  # the `site` fixture: one `evidencebook build` per session, shared with test_book.py
+
+ROOT = Path(__file__).resolve().parents[1]
+ARTIFACTS = ROOT / "test-artifacts" / "browser"
+# Without the background-networking flags Chromium opens connections of its own, which a closed network refuses.
+CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
+                 "--disable-component-update", "--disable-sync"]
+DESKTOP = {"viewport": {"width": 1280, "height": 900}}
+PHONE = {"viewport": {"width": 390, "height": 844}, "device_scale_factor": 2, "is_mobile": True, "has_touch": True}
+
+pytestmark = pytest.mark.book
+
+
+def site_pages(site: Path) -> list[str]:
+    """Every HTML page of the site, relative to its root (Sphinx's copied assets and sources excluded)."""
+    pages = sorted(p.relative_to(site).as_posix() for p in site.rglob("*.html")
+                   if p.relative_to(site).parts[0] not in ("_static", "_sources"))
+    assert len(pages) > 60, pages  # chapters, search, index and a brief for every region
+    return pages
+
+
+# --- static checks (lxml over the files) ----------------------------------------------------------------------
+
+
+@functools.cache
+def _ids(path: Path) -> frozenset[str]:
+    import lxml.html
+
+    tree = lxml.html.fromstring(path.read_bytes())
+    return frozenset(tree.xpath("//@id") + tree.xpath("//a/@name"))
+
+
+def test_every_internal_link_and_anchor_resolves(site: Path) -> None:
+    import lxml.html
+
+    root = site.resolve()
+    broken = []
+    for name in site_pages(site):
+        page = root / name
+        tree = lxml.html.fromstring(page.read_bytes())
+        refs = [(el.tag, el.get("href")) for el in tree.xpath("//a[@href] | //link[@href]")]
+        refs += [(el.tag, el.get("src")) for el in tree.xpath("//img[@src] | //script[@src] | //iframe[@src]")]
+        for tag, ref in refs:
+            parts = urlsplit(ref.strip())
+            if parts.scheme or parts.netloc:  # external (https:, mailto:, data:...): not the site's to resolve
+                continue
+            target = (page.parent / unquote(parts.path)).resolve() if parts.path else page
+            if target.is_dir():
+                target = target / "index.html"
+            if not target.is_relative_to(root) or not target.is_file():
+                broken.append(f"{name}: <{tag}> {ref!r} -> no such file")
+                continue
+            fragment = unquote(parts.fragment)
+            if fragment and target.suffix == ".html" and fragment not in _ids(target):
+                broken.append(f"{name}: <{tag}> {ref!r} -> no element with id {fragment!r} in "
+                              f"{target.relative_to(root).as_posix()}")
+    assert not broken, f"{len(broken)} broken internal links:\n" + "\n".join(broken[:60])
+
+
+# --- the browser ----------------------------------------------------------------------------------------------
+
+
+class _QuietHandler(http.server.SimpleHTTPRequestHandler):
+    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 (the base class's name)
+        pass
+
+
+class _Server(http.server.ThreadingHTTPServer):
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        import sys
+
+        if not isinstance(sys.exc_info()[1], ConnectionError):  # the browser left before a reply: not an error
+            super().handle_error(request, client_address)
+
+
+@pytest.fixture(scope="module")
+def base_url(site: Path) -> Iterator[str]:
+    """The site served on 127.0.0.1 at an ephemeral port, from a thread of this process."""
+    server = _Server(("127.0.0.1", 0), functools.partial(_QuietHandler, directory=str(site)))
+    thread = threading.Thread(target=server.serve_forever, name="site-server", daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}"
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join(timeout=10)
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Any]:
+    from playwright.sync_api import sync_playwright
+
+    executable = shutil.which("chromium")
+    if executable is None:
+        pytest.fail("No `chromium` on PATH: `make test` installs Debian's chromium (apt-get install chromium)")
+    with sync_playwright() as playwright:
+        chromium = playwright.chromium.launch(executable_path=executable, headless=True, args=CHROMIUM_ARGS)
+        try:
+            yield chromium
+        finally:
+            chromium.close()
+
+
+class Session:
+    """A browser context on the site that records, page by page, whatever went wrong.
+
+    Requests to any other origin are recorded as problems: the site must work offline and from any host. (They
+    are not intercepted: routing requests would turn off the browser's cache and make every page slow.)
+    The browser's own probe for `/favicon.ico` at the server root is not a request the site makes (on GitHub
+    Pages a project site does not own that path) and is not counted.
+    """
+
+    def __init__(self, browser: Any, base_url: str, **options: Any) -> None:
+        self.base = base_url
+        self.context = browser.new_context(**options)
+        self.context.set_default_timeout(20_000)
+        self.problems: dict[str, list[str]] = {}
+        self.current = ""
+        favicon = f"{base_url}/favicon.ico"
+        own = re.compile(rf"^{re.escape(base_url)}/")
+
+        def note(problem: str) -> None:
+            self.problems.setdefault(self.current, []).append(problem)
+
+        def request(request: Any) -> None:
+            if not own.match(request.url) and request.url.split(":")[0] in ("http", "https", "ws", "wss"):
+                note(f"request to another origin: {request.url}")
+
+        def console(message: Any) -> None:
+            if message.type == "error" and message.location.get("url") != favicon:
+                where = message.location.get("url", "")
+                note(f"console error: {message.text} ({where}:{message.location.get('lineNumber')})")
+
+        def response(response: Any) -> None:
+            if own.match(response.url) and response.status >= 400 and response.url != favicon:
+                note(f"HTTP {response.status}: {response.url}")
+
+        def failed(request: Any) -> None:
+            if own.match(request.url) and request.url != favicon:
+                note(f"request failed: {request.url} ({request.failure})")
+
+        self.page = self.context.new_page()
+        self.page.on("request", request)
+        self.page.on("console", console)
+        self.page.on("pageerror", lambda error: note(f"uncaught exception: {error}"))
+        self.page.on("response", response)
+        self.page.on("requestfailed", failed)
+
+    def open(self, name: str) -> Any:
+        """Load a page (relative to the site root) and wait until it and everything it loads is in."""
+        self.current = name
+        self.page.goto(f"{self.base}/{name}", wait_until="load")
+        if name == "index.html":  # a redirect to the first chapter: let it finish before the next page
+            self.page.wait_for_url(f"{self.base}/book/intro.html", wait_until="load")
+        return self.page
+
+    def close(self) -> None:
+        self.context.close()
+
+
+IMAGES_WITHOUT_ALT = """() => Array.from(document.images)
+    .filter(img => !(img.getAttribute('alt') || '').trim())
+    .map(img => img.outerHTML.slice(0, 160))"""
+
+FITS_WIDTH = """() => {
+  const width = window.innerWidth;
+  const describe = el => el.tagName.toLowerCase() + (el.id ? '#' + el.id : '')
+      + (el.classList.length ? '.' + Array.from(el.classList).join('.') : '')
+      + ' "' + (el.textContent || '').trim().replace(/\\s+/g, ' ').slice(0, 50) + '"'
+      + ' right=' + Math.round(el.getBoundingClientRect().right);
+  const clipped = el => {
+    for (let p = el.parentElement; p && p !== document.body; p = p.parentElement) {
+      if (getComputedStyle(p).overflowX !== 'visible') return true;
+    }
+    return false;
+  };
+  const wide = [];
+  if (document.documentElement.scrollWidth > width + 1) {
+    for (const el of document.body.querySelectorAll('*')) {
+      if (wide.length >= 5) break;
+      const right = el.getBoundingClientRect().right;
+      const parent = el.parentElement.getBoundingClientRect().right;
+      if (right > width + 1 && parent <= width + 1 && !clipped(el)) wide.push(describe(el));
+    }
+  }
+  const toggles = Array.from(document.querySelectorAll('.primary-toggle')).filter(b => {
+    const r = b.getBoundingClientRect();
+    return b.checkVisibility({visibilityProperty: true}) && r.width > 0 && r.left >= 0 && r.right <= width
+        && r.top >= 0 && r.bottom <= window.innerHeight;
+  });
+  return {scrollWidth: document.documentElement.scrollWidth, width, wide, toggles: toggles.length};
+}"""
+
+
+@pytest.fixture(scope="module")
+def desktop_visit(site: Path, base_url: str, browser: Any) -> dict[str, Any]:
+    """Every page opened once at desktop width: the problems recorded and the images without alt text."""
+    session = Session(browser, base_url, **DESKTOP)
+    pages = site_pages(site)
+    images: dict[str, list[str]] = {}
+    try:
+        for name in pages:
+            missing = session.open(name).evaluate(IMAGES_WITHOUT_ALT)
+            if missing:
+                images[name] = missing
+        session.current = "(after the last page)"
+        session.page.evaluate("() => 0")  # let any event still in flight arrive
+    finally:
+        session.close()
+    return {"pages": pages, "problems": session.problems, "images_without_alt": images}
+
+
+def _listing(found: dict[str, list[str]]) -> str:
+    return "\n".join(f"{page}: {item}" for page, items in sorted(found.items()) for item in items[:8])
+
+
+def test_no_page_logs_an_error_or_fails_to_load_a_file(desktop_visit: dict[str, Any]) -> None:
+    problems = desktop_visit["problems"]
+    assert len(desktop_visit["pages"]) > 60
+    assert not problems, f"{len(problems)} of {len(desktop_visit['pages'])} pages had problems:\n{_listing(problems)}"
+
+
+def test_every_image_has_alt_text(desktop_visit: dict[str, Any]) -> None:
+    missing = desktop_visit["images_without_alt"]
+    assert not missing, f"images without alt text on {len(missing)} pages:\n{_listing(missing)}"
+
+
+def _a_study_author(site: Path) -> str:
+    """The surname of the first author of an included study (from the built copy's evidence/studies.csv)."""
+    with open(site.parents[1] / "evidence" / "studies.csv", encoding="utf-8", newline="") as handle:
+        rows = sorted(csv.DictReader(handle), key=lambda row: row["study_id"])
+    for row in rows:
+        surname = row["author_list"].split(",")[0].split(";")[0].strip()
+        if row["screening"] == "FT:include" and re.fullmatch(r"[A-Za-z]{6,}", surname):
+            return surname
+    raise AssertionError("no included study with a plain surname of six letters or more")
+
+
+def test_search_finds_a_study_by_its_author(site: Path, base_url: str, browser: Any) -> None:
+    author = _a_study_author(site)
+    session = Session(browser, base_url, **DESKTOP)
+    try:
+        page = session.open(f"search.html?q={author}")
+        page.wait_for_function("() => (document.querySelector('#search-results .search-summary') || {})"
+                               ".textContent")  # set when the search has finished
+        summary = page.inner_text("#search-results .search-summary")
+        hrefs = page.eval_on_selector_all("#search-results ul.search li a", "links => links.map(a => a.getAttribute('href'))")
+    finally:
+        session.close()
+    results = sorted({urlsplit(href).path for href in hrefs})
+    assert "book/studies.html" in results, f"search for {author!r}: {summary} {results}"
+    for result in results:  # and every page it offers does mention the author
+        assert author.lower() in (site / result).read_text(encoding="utf-8").lower(), (author, result)
+    assert not session.problems, _listing(session.problems)
+
+
+def test_every_page_fits_a_phone_and_shows_the_navigation_button(site: Path, base_url: str, browser: Any) -> None:
+    session = Session(browser, base_url, **PHONE)
+    overflow, no_toggle = {}, []
+    try:
+        for name in site_pages(site):
+            found = session.open(name).evaluate(FITS_WIDTH)
+            if found["scrollWidth"] > found["width"] + 1:
+                overflow[name] = [f"page is {found['scrollWidth']}px wide at {found['width']}px"] + found["wide"]
+            if not found["toggles"]:
+                no_toggle.append(name)
+    finally:
+        session.close()
+    assert not overflow, f"{len(overflow)} pages scroll sideways on a phone:\n{_listing(overflow)}"
+    assert not no_toggle, f"no visible navigation button on a phone: {no_toggle}"
+    assert not session.problems, _listing(session.problems)
+
+
+def test_the_navigation_opens_on_a_phone_and_leads_to_a_chapter(base_url: str, browser: Any) -> None:
+    session = Session(browser, base_url, **PHONE)
+    try:
+        page = session.open("book/intro.html")
+        studies = page.get_by_role("navigation", name="Main").get_by_role("link", name="Studies", exact=True)
+        assert not studies.is_visible()  # the navigation is folded away on a phone...
+        page.locator(".primary-toggle").filter(visible=True).first.click()
+        studies.wait_for(state="visible", timeout=5_000)  # ...until the button opens it
+        studies.click()
+        page.wait_for_url(f"{base_url}/book/studies.html", wait_until="load")
+    finally:
+        session.close()
+    assert not session.problems, _listing(session.problems)
+
+
+@pytest.mark.parametrize("device", ["desktop", "phone"])
+def test_screenshot_of_an_outcome_page(base_url: str, browser: Any, device: str) -> None:
+    options = DESKTOP if device == "desktop" else PHONE
+    session = Session(browser, base_url, **options)
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    path = ARTIFACTS / f"recovery-{device}.png"
+    try:
+        page = session.open("book/outcomes/recovery.html")
+        page.locator("img[alt^='Forest plot']").first.wait_for(state="visible")
+        page.screenshot(path=str(path), full_page=True)
+    finally:
+        session.close()
+    png = path.read_bytes()
+    width = int.from_bytes(png[16:20], "big")
+    scale = options.get("device_scale_factor", 1)
+    assert png[:8] == b"\x89PNG\r\n\x1a\n" and width == options["viewport"]["width"] * scale
+    assert int.from_bytes(png[20:24], "big") > options["viewport"]["height"] * scale  # the full page, not the window
+    print(f"screenshot: {path}")
