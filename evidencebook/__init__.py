@@ -6,34 +6,47 @@ The pipeline reads in one direction, one module per stage::
         -> _plots / _display -> _briefs and _book
 
 Notebooks and users only ever write ``import evidencebook as eb``.
+
+Names are imported on first use (PEP 562): ``import evidencebook`` itself is cheap, and a
+notebook pays only for what it touches (a brief never loads scipy or matplotlib).  That
+matters because every papermill run of the brief template starts a kernel that imports
+this package.  ``__all__`` is read from each module's own ``__all__`` without importing it.
 """
 
 from __future__ import annotations
 
-from ._book import *  # noqa: F403
-from ._book import __all__ as _book_all
-from ._briefs import *  # noqa: F403
-from ._briefs import __all__ as _briefs_all
-from ._coding import *  # noqa: F403
-from ._coding import __all__ as _coding_all
-from ._config import *  # noqa: F403
-from ._config import __all__ as _config_all
-from ._errors import *  # noqa: F403
-from ._errors import __all__ as _errors_all
-from ._evidence import *  # noqa: F403
-from ._evidence import __all__ as _evidence_all
-from ._meta import *  # noqa: F403
-from ._meta import __all__ as _meta_all
-from ._regions import *  # noqa: F403
-from ._regions import __all__ as _regions_all
-from ._display import *  # noqa: F403
-from ._display import __all__ as _display_all
-from ._sync import *  # noqa: F403
-from ._sync import __all__ as _sync_all
-from ._synthesis import *  # noqa: F403
-from ._synthesis import __all__ as _synthesis_all
-from ._zotero import *  # noqa: F403
-from ._zotero import __all__ as _zotero_all
+import ast as _ast
+import importlib as _importlib
+import re as _re
+from pathlib import Path as _Path
+from typing import Any as _Any
 
-__all__ = sorted({*_meta_all, *_book_all, *_briefs_all, *_display_all, *_synthesis_all, *_sync_all, *_coding_all, *_config_all, *_errors_all, *_evidence_all, *_regions_all, *_zotero_all})
+_MODULES = ("_book", "_briefs", "_coding", "_config", "_display", "_errors", "_evidence", "_meta", "_regions",
+            "_sync", "_synthesis", "_zotero")
+
+
+def _declared_exports(module: str) -> list[str]:
+    """The literal ``__all__ = [...]`` of a module of this package, read from its source."""
+    source = _Path(__file__).with_name(f"{module}.py").read_text(encoding="utf-8")
+    found = _re.search(r"^__all__\s*=\s*(\[[^\]]*\])", source, _re.MULTILINE)
+    if not found:
+        raise ImportError(f"evidencebook.{module} has no literal __all__ list")
+    return list(_ast.literal_eval(found.group(1)))
+
+
+_HOME = {name: module for module in _MODULES for name in _declared_exports(module)}
+__all__ = sorted(_HOME)
 __version__ = "0.1.0"
+
+
+def __getattr__(name: str) -> _Any:
+    module = _HOME.get(name)
+    if module is None:
+        raise AttributeError(f"module 'evidencebook' has no attribute {name!r}")
+    value = getattr(_importlib.import_module(f"{__name__}.{module}"), name)
+    globals()[name] = value  # later look-ups skip this function
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted({*globals(), *__all__})

@@ -1,149 +1,352 @@
 """Regional briefs: one parameterised notebook, executed by papermill for each region.
 
 ``Brief`` computes what a brief shows (pure functions over the evidence); the template
-``notebooks/brief.ipynb`` only calls it.  ``render_brief`` executes the template for one
-region into the book's briefs section and writes a standalone HTML page beside the book.
+``notebooks/brief.ipynb`` only calls it.  :func:`render_brief` executes the template for one
+region into the book's briefs section (``book/briefs/<id>.ipynb``) and writes a standalone
+HTML page and its PDF beside the book (``_build/briefs/<id>.html`` and ``.pdf``).
+
+:func:`render_all_briefs` fans the regions out over workers that each keep one kernel (and
+one headless Chromium) for all their briefs: every brief is still a complete papermill
+execution of the template, but no brief pays for starting a kernel, importing the package,
+loading the evidence or computing the summary of findings, which are done once per worker
+and evidence version.  The workers run on any ``concurrent.futures`` executor: a process
+pool by default, or a Dask cluster (:func:`dask_executor`).
+
+Heavy imports (pandas, papermill, nbconvert, Playwright) happen inside the functions that
+need them, so that naming a region, and a worker's start, stay cheap.
 """
 
 from __future__ import annotations
 
 import copy
+import html as _html
+import json
 import os
+import re
+import shutil
 import tempfile
+import threading
 import time
-from concurrent.futures import Executor
+from concurrent.futures import Executor, Future, ThreadPoolExecutor
+from contextlib import contextmanager
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
-
-import nbformat
-import pandas as pd
+from typing import TYPE_CHECKING, Any, Callable, Iterator, Mapping, TypeVar
 
 from ._config import Settings, load_settings
-from ._display import HTML, e, html_table, link
 from ._errors import BriefError
-from ._evidence import Evidence, load_evidence
-from ._regions import resolve_region
-from ._synthesis import summary_of_findings
+from ._regions import STATE_NAMES, find_region, region_records
 
-__all__ = ["Brief", "BriefOutput", "render_all_briefs", "render_brief"]
+if TYPE_CHECKING:
+    import nbformat
+    import pandas as pd
+
+    from ._display import HTML
+    from ._evidence import Evidence
+
+__all__ = ["Brief", "BriefOutput", "dask_executor", "render_all_briefs", "render_brief"]
 
 HEADLINE_DOMAINS = ["recovery", "hope", "empowerment", "quality of life", "hospitalisation", "crisis/ED use",
                     "engagement", "substance use", "symptoms", "cost"]
+POLICY_TOPICS = ["Medicaid coverage", "certification and training", "workforce", "programmes", "other"]
+# Two printed pages hold about this much; the rest is one link away, in the full review.
+MAX_LOCAL_STUDIES = 6
+MAX_POLICY_FACTS = 14
+MAX_RECOMMENDATIONS = 5
+CELL_TIMEOUT = 300  # seconds: a hung cell fails its region instead of holding a worker for ever
+# Debian's Chromium, headless; no network features that would phone out while printing.
+CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+                 "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+# Environment variables a brief's kernel never inherits: briefs need no secret.
+_SECRET_NAMES = re.compile(r"API_KEY|TOKEN|SECRET|PASSWORD|PASSWD", re.IGNORECASE)
+
+T = TypeVar("T")
 
 
-@lru_cache(maxsize=4)
-def _evidence_at(root: str) -> Evidence:
-    return load_evidence(load_settings(Path(root)))
+# --- the evidence, loaded once per evidence version in each kernel -----------------------
 
+_CACHE: dict[tuple[str, ...], Any] = {}
+
+
+def _content_hash(settings: Settings) -> str:
+    try:
+        return str(json.loads((settings.evidence / "manifest.json").read_text(encoding="utf-8"))["content_hash"])
+    except (OSError, ValueError, KeyError):
+        return ""  # load_evidence will say what is wrong
+
+
+def _cached(key: tuple[str, ...], make: Callable[[], T]) -> T:
+    """``make()`` once per key; keys carry the evidence hash, so a new version is recomputed."""
+    if key not in _CACHE:
+        if len(_CACHE) > 32:  # a long-lived kernel that saw many versions: forget the old ones
+            _CACHE.clear()
+        _CACHE[key] = make()
+    return _CACHE[key]
+
+
+def _evidence_for(settings: Settings) -> "Evidence":
+    from ._evidence import load_evidence
+
+    digest = _content_hash(settings)
+    if not digest:
+        return load_evidence(settings)
+    return _cached(("evidence", str(settings.root), digest), lambda: load_evidence(settings))
+
+
+def _truncate(text: str, limit: int) -> str:
+    text = str(text)
+    return text if len(text) <= limit else text[: limit - 1].rstrip() + "…"
+
+
+def _more(count: int, what: str, href: str) -> str:
+    return (f'<p class="eb-more">And {count} more {what} in <a class="eb-book-link" href="{_html.escape(href)}">'
+            "the full review</a>.</p>") if count > 0 else ""
+
+
+# --- what a brief shows -------------------------------------------------------------------
 
 @dataclass(frozen=True)
 class Brief:
-    """What the brief for one region shows."""
+    """What the brief for one region shows.
 
-    region: pd.Series
-    evidence: Evidence
+    ``region`` is a row of the regions table (a state, DC or sub-state region); a sub-state
+    region inherits its state's policy facts and includes its state's studies.
+    """
+
+    region: "pd.Series | Mapping[str, Any]"
+    evidence: "Evidence"
     site_url: str = ""
 
     @classmethod
     def for_region(cls, name: str, root: Path | None = None) -> "Brief":
-        settings = load_settings(root)
-        evidence = _evidence_at(str(settings.root))
-        return cls(resolve_region(name, evidence.regions), evidence, settings.site_url)
+        import pandas as pd
 
-    # -- the parts of the brief -------------------------------------------------------
+        settings = load_settings(root)
+        region = pd.Series(find_region(name, region_records(settings.regions)))
+        return cls(region, _evidence_for(settings), settings.site_url)
+
+    # -- small facts ------------------------------------------------------------------------
+
+    @property
+    def region_id(self) -> str:
+        return str(self.region["region_id"])
 
     @property
     def state_name(self) -> str:
-        regions = self.evidence.regions
-        return str(regions.loc[regions["region_id"] == (self.region["parent"] or self.region["region_id"]), "name"].iloc[0])
+        return STATE_NAMES[str(self.region["state_code"])]
 
-    def header(self) -> HTML:
+    @property
+    def counties(self) -> list[str]:
+        return [c for c in str(self.region.get("counties", "") or "").split("|") if c]
+
+    @property
+    def title(self) -> str:
+        return f"{self.region['name']}: peer support services brief"
+
+    def book_href(self, page: str) -> str:
+        """A page of the full review: on the published site if configured, else relative to the book's briefs."""
+        if self.site_url:
+            return f"{self.site_url.rstrip('/')}/book/{page}"
+        return f"../{page}"
+
+    # -- the parts of the brief ---------------------------------------------------------------
+
+    def header(self) -> "HTML":
+        from ._display import HTML, e
+
         r = self.region
-        scope = (f"{e(r['name'])}, a region of {e(self.state_name)}" if r["kind"] == "sub-state" else e(r["name"]))
+        if r["kind"] == "sub-state":
+            scope = f"{e(r['name'])}, a region of {e(self.state_name)}"
+            if self.counties:
+                scope += f" ({e(', '.join(self.counties))} {'county' if len(self.counties) == 1 else 'counties'})"
+        else:
+            scope = e(r["name"])
         return HTML(f'<p class="eb-brief-lede">What the evidence says about peer support services in behavioral '
                     f"health (peer support specialists, recovery coaches, family and youth peers), and what is known "
-                    f"for {scope}.</p><p><strong>{e(self.evidence.version_label)}</strong></p>")
+                    f"for {scope}.</p><p class=\"eb-version\"><strong>{e(self.evidence.version_label)}</strong></p>")
 
-    def headline(self) -> HTML:
-        outcomes, studies = self.evidence.outcomes, self.evidence.studies
-        sof = summary_of_findings(outcomes, studies, [d for d in HEADLINE_DOMAINS if d in set(outcomes["domain"])])
-        sof["votes"] = [f"{a} of {b}" for a, b in zip(sof["votes_favouring"], sof["votes_total"])]
-        table = html_table(sof, {"domain": "Outcome domain", "findings": "Findings", "sources": "Sources",
-                                 "votes": "Point to benefit", "proposed_certainty": "Certainty (proposed)"})
-        return HTML("<p>Findings from reviews and studies in the United States and elsewhere. <em>Point to "
-                    "benefit</em> counts the findings whose direction favours peer support (vote counting, not a "
-                    "pooled effect). Certainty is proposed from the coding and awaits the review team's sign-off; "
-                    "it is lowered for every domain because risk of bias is not yet assessed.</p>" + table)
+    def headline(self) -> "HTML":
+        """The summary of findings: the same for every region, so computed once per evidence version."""
+        digest = str(self.evidence.manifest.get("content_hash", ""))
+        if not digest:
+            return _headline(self.evidence)
+        return _cached(("headline", digest), lambda: _headline(self.evidence))
 
-    def local_studies(self) -> pd.DataFrame:
+    def local_studies(self) -> "pd.DataFrame":
         studies = self.evidence.included
-        local = studies[studies["state_codes"].str.split("|").map(lambda codes: self.region["state_code"] in codes)]
+        code = self.region["state_code"]
+        local = studies[studies["state_codes"].str.split("|").map(lambda codes: code in codes)]
         if self.region["kind"] == "sub-state":
-            local = local.assign(in_region=local["region"].eq(self.region["region_id"]))
-            local = local.sort_values("in_region", ascending=False)
+            local = local.assign(in_region=local["region"].eq(self.region_id))
+            local = local.sort_values("in_region", ascending=False, kind="stable")
         return local
 
-    def local_evidence(self) -> HTML:
+    def local_evidence(self) -> "HTML":
+        import pandas as pd
+
+        from ._display import HTML, e, html_table, link
+
         local = self.local_studies()
         if local.empty:
             return HTML(f"<p><strong>No studies from {e(self.state_name)} are in the evidence base yet.</strong> "
                         "The findings above come from other states and countries and are the best available "
                         "guide.</p>")
+        shown = local.head(MAX_LOCAL_STUDIES)
         outcomes = self.evidence.outcomes
+        own = shown["in_region"] if "in_region" in shown else pd.Series(False, index=shown.index)
         rows = pd.DataFrame({
-            "source": [link(f"{s.authors or s.title} {s.year}".strip(), s.url) for s in local.itertuples()],
-            "design": local["design"],
-            "findings": ["; ".join(outcomes.loc[outcomes["study_id"] == k, "outcome"]) for k in local["study_id"]],
+            "source": [link(f"{s.authors or s.title} {s.year}".strip(), s.url) + (" (this region)" if mine else "")
+                       for s, mine in zip(shown.itertuples(), own)],
+            "design": shown["design"].map(lambda d: _truncate(d, 90)),
+            "findings": [_truncate("; ".join(dict.fromkeys(outcomes.loc[outcomes["study_id"] == k, "outcome"])), 140)
+                         for k in shown["study_id"]],
         })
-        return html_table(rows, {"source": "Source", "design": "Design", "findings": "Outcomes studied"},
-                          safe=("source",))
+        return HTML(html_table(rows, {"source": "Source", "design": "Design", "findings": "Outcomes studied"},
+                               safe=("source",))
+                    + _more(len(local) - len(shown), f"studies from {self.state_name}", self.book_href("studies.html")))
 
-    def policy_context(self) -> HTML:
+    def policy_facts(self) -> "pd.DataFrame":
+        """The state's facts, by topic (Medicaid first), newest first within a topic."""
         policy = self.evidence.policy
         facts = policy[policy["state_code"] == self.region["state_code"]]
-        notes = []
-        if not (facts["topic"] == "Medicaid coverage").any():
-            notes.append(f"Medicaid coverage of peer support in {self.state_name} is not yet documented in the "
-                         "evidence base.")
+        order = {t: i for i, t in enumerate(POLICY_TOPICS)}
+        return facts.assign(_order=facts["topic"].map(lambda t: order.get(t, len(order)))).sort_values(
+            ["_order", "as_of"], ascending=[True, False], kind="stable").drop(columns="_order")
+
+    def policy_context(self) -> "HTML":
+        from ._display import HTML, e, html_table
+
+        facts = self.policy_facts()
+        notes = [f"Medicaid coverage of peer support in {self.state_name} is not yet documented in the evidence base."
+                 ] if not (facts["topic"] == "Medicaid coverage").any() else []
         if facts.empty:
             return HTML("".join(f"<p>{e(n)}</p>" for n in notes) + "<p>No state policy facts are recorded yet.</p>")
-        facts = facts.sort_values(["topic", "as_of"], ascending=[True, False])
-        table = html_table(facts, {"topic": "Topic", "fact": "Fact", "value": "Value", "as_of": "As of",
+        shown = facts.head(MAX_POLICY_FACTS).assign(value=lambda f: f["value"].map(lambda v: _truncate(v, 130)))
+        table = html_table(shown, {"topic": "Topic", "fact": "Fact", "value": "Value", "as_of": "As of",
                                    "source_type": "Source"}, links={"source_type": "source_url"})
-        return HTML("".join(f"<p>{e(n)}</p>" for n in notes) +
-                    "<p>Every fact is shown with its date; where sources disagree, all are listed, newest first.</p>"
-                    + table)
+        return HTML("".join(f"<p>{e(n)}</p>" for n in notes)
+                    + "<p>Every fact is shown with its source and date; where sources disagree, all are listed, "
+                    "newest first.</p>" + table
+                    + _more(len(facts) - len(shown), f"policy facts for {self.state_name}", self.book_href("policy.html")))
 
-    def implementation(self) -> HTML:
+    def recommendations(self) -> "pd.DataFrame":
+        """Implementation findings, those that fit this region first.
+
+        Fit, in order: from this sub-state region; from this state; on a theme where the
+        state's policy record has a gap (no documented Medicaid coverage: funding and billing;
+        no certification facts: training and certification); then the rest.
+        """
         outcomes = self.evidence.outcomes
-        workforce = outcomes[outcomes["domain"] == "workforce"].join(
-            self.evidence.studies.set_index("study_id")[["title", "region", "url"]], on="study_id")
-        if workforce.empty:
+        themed = outcomes["theme"].ne("") if "theme" in outcomes else False
+        found = outcomes[(outcomes["domain"] == "workforce") | themed]
+        if found.empty:
+            return found.assign(fit="", title="", url="")
+        studies = self.evidence.studies.set_index("study_id")
+        found = found.join(studies[["title", "region", "state_codes", "url"]], on="study_id")
+        topics = set(self.policy_facts()["topic"])
+        gaps = ({"funding and billing"} if "Medicaid coverage" not in topics else set()) | (
+            {"training and certification"} if "certification and training" not in topics else set())
+        themes = found["theme"] if "theme" in found else [""] * len(found)
+        in_state = found["state_codes"].fillna("").str.split("|").map(lambda c: self.region["state_code"] in c)
+        fit, rank = [], []
+        for region, state, theme in zip(found["region"], in_state, themes):
+            reason, level = ((f"from {self.region['name']}", 0) if region == self.region_id
+                             else (f"from {self.state_name}", 1) if state
+                             else (f"{self.state_name} has no documented policy on {theme}", 2) if theme in gaps
+                             else ("", 3))
+            fit.append(reason)
+            rank.append(level)
+        return found.assign(fit=fit, _rank=rank).sort_values(["_rank", "finding_id"], kind="stable").drop(columns="_rank")
+
+    def implementation(self) -> "HTML":
+        from ._display import HTML, e, link
+
+        found = self.recommendations()
+        if found.empty:
             return HTML("<p>No implementation findings are coded yet.</p>")
-        workforce = workforce.assign(local=workforce["region"].eq(self.region["region_id"]))
-        items = "".join(f"<li>“{e(r.quote)}” ({link(r.title, r.url)})</li>"
-                        for r in workforce.sort_values("local", ascending=False).itertuples())
-        return HTML("<p>What regional work on the peer workforce recommends:</p><ul>" + items + "</ul>")
+        shown = found.head(MAX_RECOMMENDATIONS)
+        items = "".join(f"<li>“{e(_truncate(r.quote, 260))}” ({link(r.title, r.source_url or r.url)}"
+                        f"{'; ' + e(r.fit) if r.fit else ''})</li>" for r in shown.itertuples())
+        return HTML("<p>What studies and regional work on the peer workforce recommend, those that fit "
+                    f"{e(self.region['name'])} first:</p><ul>{items}</ul>"
+                    + _more(len(found) - len(shown), "recommendations", self.book_href("intro.html")))
 
-    def sources(self) -> HTML:
-        review_url = (self.site_url.rstrip("/") + "/intro.html") if self.site_url else "../intro.html"
-        return HTML(f"<p>{e(self.evidence.version_label)}. Counts: {self.evidence.manifest['counts']['included']} "
-                    f"included sources, {self.evidence.manifest['counts']['outcomes']} findings, "
-                    f"{self.evidence.manifest['counts']['policy_facts']} policy facts. "
-                    f'The full review, with every study, quote and reference: <a href="{e(review_url)}">'
-                    "Peer support workforce: a living evidence review</a>.</p>")
+    def sources(self) -> "HTML":
+        from ._display import HTML, e
 
+        m = self.evidence.manifest
+        review = self.book_href("intro.html") if not self.site_url else self.site_url.rstrip("/") + "/"
+        cite = (f"Peer support workforce: a living evidence review. {self.title}. {self.evidence.version_label}."
+                + (f" {self.site_url.rstrip('/')}/" if self.site_url else ""))
+        return HTML(f"<p>{e(self.evidence.version_label)}. This brief is built from {m['counts']['included']} "
+                    f"included sources, {m['counts']['outcomes']} findings and {m['counts']['policy_facts']} "
+                    "policy facts, each with its quoted source. The full review, with every study, quote and "
+                    f'reference: <a class="eb-book-link eb-review-link" href="{e(review)}">Peer support workforce: '
+                    "a living evidence review</a>.</p>"
+                    f'<p class="eb-cite"><strong>Cite as:</strong> {e(cite)}</p>'
+                    f'<p class="eb-screen-only"><a class="eb-pdf-link" href="{e(self.region_id)}.pdf">'
+                    "Download this brief as a PDF (two pages)</a></p>")
+
+
+def _headline(evidence: "Evidence") -> "HTML":
+    from ._display import HTML, html_table
+    from ._synthesis import summary_of_findings
+
+    outcomes, studies = evidence.outcomes, evidence.studies
+    sof = summary_of_findings(outcomes, studies, [d for d in HEADLINE_DOMAINS if d in set(outcomes["domain"])])
+    if sof.empty:
+        return HTML("<p>No findings are coded yet.</p>")
+    sof["findings"] = [f"{f} ({s})" for f, s in zip(sof["findings"], sof["sources"])]
+    sof["votes"] = [f"{a} of {b}" for a, b in zip(sof["votes_favouring"], sof["votes_total"])]
+    table = html_table(sof, {"domain": "Outcome domain", "findings": "Findings (sources)",
+                             "votes": "Point to benefit", "proposed_certainty": "Certainty (proposed)"})
+    return HTML("<p>Findings from reviews and studies in the United States and elsewhere. <em>Point to "
+                "benefit</em> counts the findings whose direction favours peer support (vote counting, not a "
+                "pooled effect). Certainty is proposed from the coding and awaits the review team's sign-off; "
+                "it is lowered for every domain because risk of bias is not yet assessed.</p>" + table)
+
+
+# --- outputs ---------------------------------------------------------------------------------
 
 @dataclass(frozen=True)
 class BriefOutput:
     region_id: str
     notebook: Path
     html: Path
+    pdf: Path | None = None
 
 
-def _scrub(nb: nbformat.NotebookNode, title: str) -> nbformat.NotebookNode:
-    """Title the brief, and keep only metadata a reader needs (no paths of the build machine)."""
+_PRINT_CSS = """
+body { font-family: "Liberation Sans", Arial, Helvetica, sans-serif; color: #1b1b1b; line-height: 1.45;
+       max-width: 54rem; margin: 2rem auto; padding: 0 1rem; }
+h1 { font-size: 1.6rem; margin: 0 0 .4rem; }
+h2 { font-size: 1.15rem; margin: 1.3rem 0 .4rem; padding-bottom: .15rem; border-bottom: 1px solid #c8c8c8; }
+table { border-collapse: collapse; width: 100%; font-size: .9rem; }
+th, td { text-align: left; vertical-align: top; padding: .25rem .45rem; border-bottom: 1px solid #dedede; }
+th { background: #f1f1f1; }
+a { color: #0b57a4; }
+.anchor-link { display: none; }
+.eb-more, .eb-cite { font-size: .9rem; color: #444; }
+@page { size: Letter; margin: 0.45in 0.5in 0.55in; }
+@media print {
+  body { font-size: 8.4pt; line-height: 1.28; max-width: none; margin: 0; padding: 0; }
+  h1 { font-size: 14.5pt; margin: 0 0 3pt; }
+  h2 { font-size: 10.5pt; margin: 7pt 0 3pt; break-after: avoid; }
+  p, ul { margin: 2.5pt 0; } ul { padding-left: 13pt; } li { margin: 1pt 0; }
+  table { font-size: 7.4pt; } th, td { padding: 1.2pt 3pt; }
+  tr, li { break-inside: avoid; }
+  .eb-table { overflow: visible !important; }
+  .eb-screen-only { display: none; }
+  .eb-review-link[href^="http"]::after { content: " (" attr(href) ")"; }
+  .eb-more, .eb-cite { font-size: 7.6pt; }
+}
+"""
+
+
+def _scrub(nb: "nbformat.NotebookNode", title: str) -> "nbformat.NotebookNode":
+    """Title the brief, and keep only what a reader needs: no paths of the build machine,
+    no papermill metadata but the parameters, no kernel warnings (build logs, not content)."""
     nb = copy.deepcopy(nb)
     nb.cells[0].source = f"# {title}"
     papermill = nb.metadata.get("papermill", {})
@@ -153,114 +356,387 @@ def _scrub(nb: nbformat.NotebookNode, title: str) -> nbformat.NotebookNode:
         if cell.cell_type == "code":  # a reused kernel counts on: number this brief's cells from 1
             count += 1
             cell.execution_count = count
-            for output in cell.get("outputs", []):
+            cell.outputs = [o for o in cell.get("outputs", [])
+                            if not (o.get("output_type") == "stream" and o.get("name") == "stderr")]
+            for output in cell.outputs:
                 if "execution_count" in output:
                     output["execution_count"] = count
         tags = cell.metadata.get("tags", [])
-        if "parameters" in tags or "injected-parameters" in tags:
+        if "parameters" in tags or "injected-parameters" in tags or "reset" in tags:
             cell.metadata["tags"] = sorted({*tags, "remove-cell"})  # kept in the notebook, not shown
         cell.metadata.pop("papermill", None)
         cell.metadata.pop("execution", None)
     return nb
 
 
-def _write_atomic(path: Path, text: str) -> None:
+def standalone_links(body: str, book_prefix: str) -> str:
+    """Point the brief's relative links into the book (``../page.html``) at the built book from where
+    the standalone page sits (``book_prefix``, e.g. ``../html/book/``); absolute links stay."""
+    return re.sub(r'(class="eb-book-link[^"]*" href=")\.\./', lambda m: m.group(1) + book_prefix, body)
+
+
+def standalone_page(title: str, body: str) -> str:
+    """A complete, self-contained HTML page (no scripts, no network) that prints on two Letter pages."""
+    return (f'<!DOCTYPE html>\n<html lang="en">\n<head>\n<meta charset="utf-8">\n'
+            f'<meta name="viewport" content="width=device-width, initial-scale=1">\n'
+            f"<title>{_html.escape(title)}</title>\n<style>{_PRINT_CSS}</style>\n</head>\n"
+            f"<body>\n<main>\n{body}\n</main>\n</body>\n</html>\n")
+
+
+def _footer(title: str) -> str:
+    return (f'<div style="font-size:7pt;width:100%;text-align:center;color:#555">{_html.escape(title)} · page '
+            '<span class="pageNumber"></span> of <span class="totalPages"></span></div>')
+
+
+def _publishable(region_id: str, texts: list[str], settings: Settings) -> None:
+    """Refuse to publish a brief that carries a path of the build machine or a secret."""
+    secrets = [v for k, v in os.environ.items() if _SECRET_NAMES.search(k) and len(v) >= 8]
+    home = str(Path.home())
+    for text in texts:
+        leaks = [str(settings.root), *([home + "/"] if len(home) > 1 else []), *secrets, "ZOTERO_API_KEY"]
+        found = next((leak for leak in leaks if leak in text), None)
+        if found is not None:
+            what = "a secret" if found in secrets else repr(found)
+            raise BriefError(f"brief for {region_id}: its output would publish {what}; nothing written")
+
+
+def _write_atomic(path: Path, data: str | bytes) -> None:
+    """Write beside the target, then rename: a reader (or the book) never sees half a file."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    with os.fdopen(fd, "w", encoding="utf-8") as handle:
-        handle.write(text)
-    os.replace(tmp, path)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.{threading.get_ident()}.tmp")
+    try:
+        with open(tmp, "xb") as handle:  # "x": a fresh file with the user's umask, never another's
+            handle.write(data.encode("utf-8") if isinstance(data, str) else data)
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
 
 
-def render_brief(settings: Settings, name: str, km: object | None = None) -> BriefOutput:
-    """Execute the brief template for the region ``name`` means; write its notebook and HTML page.
+# --- the machinery: a kernel, a browser, an exporter -----------------------------------------
 
-    ``km`` is an already started ``jupyter_client.KernelManager`` to reuse (the fan-out passes
-    one per worker); without it papermill starts and stops a kernel for this brief.
-    Raises :class:`RegionError` (nothing written) for an unknown region, and
-    :class:`BriefError` if the notebook fails to execute.
-    """
-    import papermill
-    from nbconvert import HTMLExporter
+def chromium_path(region_id: str = "") -> str:
+    """Debian's Chromium on PATH, or a BriefError telling the user how to install it."""
+    found = shutil.which("chromium")
+    if not found:
+        who = f"brief for {region_id}: " if region_id else ""
+        raise BriefError(f"{who}cannot print the PDF: Chromium is not installed (no 'chromium' on PATH). "
+                         "Run 'make chromium' (Debian's package), or leave the PDF out with --no-pdf.")
+    return found
 
-    region = resolve_region(name, load_evidence(settings).regions)
-    region_id = str(region["region_id"])
-    with tempfile.TemporaryDirectory() as tmp:
-        out = Path(tmp) / f"{region_id}.ipynb"
+
+class _Printer:
+    """One headless Chromium, started in the background and driven from one thread of its own
+    (Playwright's sync API belongs to the thread that started it; briefs run on any thread)."""
+
+    def __init__(self, executable: str) -> None:
+        self._thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="evidencebook-printer")
+        self._executable = executable
+        self._state: dict[str, Any] = {}
+        self._started = self._thread.submit(self._launch)
+
+    def _launch(self) -> None:
+        from playwright.sync_api import sync_playwright
+
+        playwright = self._state.get("playwright") or sync_playwright().start()
+        self._state["playwright"] = playwright
+        browser = playwright.chromium.launch(executable_path=self._executable, args=CHROMIUM_ARGS)
+        self._state.update(browser=browser, page=browser.new_page())
+
+    def _print(self, page_html: str, title: str) -> bytes:
+        if not self._state["browser"].is_connected():  # Chromium crashed under an earlier brief
+            self._launch()
+        page = self._state["page"]
+        page.set_content(page_html, wait_until="load")  # from memory: no file:// path in the PDF
+        return page.pdf(format="Letter", print_background=True, prefer_css_page_size=True, tagged=True,
+                        outline=True, display_header_footer=True, header_template="<span></span>",
+                        footer_template=_footer(title))
+
+    def pdf(self, page_html: str, title: str) -> bytes:
+        self._started.result()
+        return self._thread.submit(self._print, page_html, title).result()
+
+    def _stop(self) -> None:
+        for name in ("browser", "playwright"):
+            try:
+                thing = self._state.pop(name, None)
+                if thing is not None:
+                    thing.close() if name == "browser" else thing.stop()
+            except Exception:  # already gone: nothing left to stop
+                pass
+
+    def close(self) -> None:
         try:
-            papermill.execute_notebook(
-                str(settings.brief_template), str(out), parameters={"region": region_id}, cwd=str(settings.root),
-                kernel_name="python3", progress_bar=False, log_output=False, **({"km": km} if km else {}),
-            )
-        except papermill.PapermillExecutionError as exc:
-            raise BriefError(f"brief for {region_id}: cell {exc.cell_index} failed: {exc.ename}: {exc.evalue}") from exc
-        except Exception as exc:  # a dead or unreachable kernel: reported per region, the fan-out goes on
-            raise BriefError(f"brief for {region_id}: the kernel failed: {type(exc).__name__}: {exc}") from exc
-        nb = _scrub(nbformat.read(out, as_version=4), f"{region['name']}: peer support services brief")
-    notebook_path = settings.briefs_dir / f"{region_id}.ipynb"
-    html_path = settings.brief_html_dir / f"{region_id}.html"
-    exporter = HTMLExporter(template_name="lab", exclude_input=True, exclude_input_prompt=True,
-                            exclude_output_prompt=True)
-    body, _ = exporter.from_notebook_node(nb, resources={"metadata": {"name": f"{region['name']} brief"}})
-    _write_atomic(notebook_path, nbformat.writes(nb))
-    _write_atomic(html_path, body)
-    return BriefOutput(region_id, notebook_path, html_path)
+            self._thread.submit(self._stop).result(timeout=30)
+        finally:
+            self._thread.shutdown(wait=False)
 
 
-# --- fan-out: each worker process keeps one kernel and runs many briefs on it -------------
+def _kernel_env(environ: Mapping[str, str]) -> dict[str, str]:
+    """The environment a brief's kernel gets: the caller's, without anything that looks like a secret."""
+    return {k: v for k, v in environ.items() if not _SECRET_NAMES.search(k)}
 
-_worker: dict[str, object] = {}
 
+def _start_kernel(root: Path) -> Any:
+    """Start a Python kernel in the project folder; returns once it is launched (not yet ready).
 
-def _start_worker(root: str) -> None:
-    """Worker initialiser: start one kernel in the project folder, shut it down when the worker exits."""
-    from multiprocessing import util
-
+    IPC sockets in a private folder: no TCP ports to race for when workers start together
+    (papermill #511), and no unencrypted TCP kernel.
+    """
     from jupyter_client import KernelManager
 
-    for attempt in range(3):  # kernels starting at once can race for ports (papermill #511)
+    sockets = tempfile.mkdtemp(prefix="eb-kernel-")
+    for attempt in range(3):
+        km = KernelManager(kernel_name="python3", transport="ipc", ip=os.path.join(sockets, f"k{attempt}"))
         try:
-            km = KernelManager(kernel_name="python3")
-            km.start_kernel(cwd=root)
-            break
+            km.start_kernel(cwd=str(root), env=_kernel_env(os.environ))
+            km._evidencebook_sockets = sockets  # removed when the kernel is shut down
+            return km
         except Exception:
             if attempt == 2:
+                shutil.rmtree(sockets, ignore_errors=True)
                 raise
             time.sleep(0.5 * (attempt + 1))
-    _worker.update(km=km, settings=load_settings(Path(root)))
-    util.Finalize(None, km.shutdown_kernel, kwargs={"now": True}, exitpriority=10)
 
 
-def _brief_in_worker(region_id: str) -> BriefOutput:
-    km = _worker["km"]
-    if not km.is_alive():  # a brief killed its kernel: start a fresh one and go on
-        km.restart_kernel(now=True)
-    return render_brief(_worker["settings"], region_id, km=km)
+@lru_cache(maxsize=1)
+def _papermill_engine() -> str:
+    """papermill's nbclient engine, but its kernel client closes its sockets after each notebook.
+
+    With a kernel it did not start, nbclient keeps the client's channels open when it is done
+    (it assumes the caller goes on with them): a worker that briefs thousands of regions on
+    one kernel would leak five ZMQ sockets a brief.  Registered once, by name.
+    """
+    from papermill.clientwrap import PapermillNotebookClient
+    from papermill.engines import NBClientEngine, papermill_engines
+
+    class Client(PapermillNotebookClient):  # type: ignore[misc]
+        def execute(self, **kwargs: Any) -> Any:
+            try:
+                return super().execute(**kwargs)
+            finally:
+                if self.kc is not None:
+                    self.kc.stop_channels()
+                    self.kc = None
+
+    class Engine(NBClientEngine):  # type: ignore[misc]
+        @classmethod
+        def execute_managed_notebook(cls, nb_man: Any, kernel_name: str, log_output: bool = False,
+                                     stdout_file: Any = None, stderr_file: Any = None, start_timeout: int = 60,
+                                     execution_timeout: int | None = None, **kwargs: Any) -> Any:
+            kwargs = {k: v for k, v in kwargs.items() if k not in ("input_path", "timeout", "startup_timeout")}
+            return Client(nb_man, timeout=execution_timeout, startup_timeout=start_timeout, kernel_name=kernel_name,
+                          log_output=log_output, stdout_file=stdout_file, stderr_file=stderr_file, **kwargs).execute()
+
+    papermill_engines.register("evidencebook", Engine)
+    return "evidencebook"
+
+
+def _background(make: Callable[[], T]) -> "Future[T]":
+    """Run ``make`` on a thread of its own now; the Future holds its result or its exception."""
+    future: Future[T] = Future()
+
+    def run() -> None:
+        try:
+            future.set_result(make())
+        except BaseException as exc:  # handed to whoever waits for the result
+            future.set_exception(exc)
+
+    threading.Thread(target=run, name="evidencebook-warm-up", daemon=True).start()
+    return future
+
+
+def _exporter() -> Any:
+    """nbconvert's HTML exporter for a brief's body (inputs and hidden cells left out), templates compiled."""
+    import nbformat
+    from nbconvert import HTMLExporter
+    from traitlets.config import Config
+
+    config = Config()
+    config.TagRemovePreprocessor.enabled = True
+    config.TagRemovePreprocessor.remove_cell_tags = ("remove-cell",)
+    exporter = HTMLExporter(config=config, template_name="basic", exclude_input=True, exclude_input_prompt=True,
+                            exclude_output_prompt=True, anchor_link_text="")
+    exporter.from_notebook_node(nbformat.v4.new_notebook())  # the first export compiles the templates (~1 s)
+    return exporter
+
+
+class _Worker:
+    """A kernel, an HTML exporter and (for PDFs) a browser that brief region after region."""
+
+    def __init__(self, settings: Settings, pdf: bool) -> None:
+        self.settings = settings
+        self.records = region_records(settings.regions)
+        self.printer = _Printer(chromium_path()) if pdf else None  # Chromium starts while the kernel does
+        try:
+            self.km = _start_kernel(settings.root)
+        except BaseException:
+            if self.printer is not None:
+                self.printer.close()
+            raise
+        # Built while the kernel starts and runs the first brief (this thread mostly waits on it).
+        self._exporter = _background(_exporter)
+
+    def _execute(self, region_id: str) -> "nbformat.NotebookNode":
+        import papermill
+
+        for attempt in (1, 2):
+            if not self.km.is_alive():  # an earlier brief killed the kernel: start it afresh
+                self.km.restart_kernel(now=True)
+            try:
+                # No cwd: the kernel already runs in the project, and papermill would chdir this process.
+                return papermill.execute_notebook(
+                    str(self.settings.brief_template), None, parameters={"region": region_id},
+                    engine_name=_papermill_engine(), kernel_name="python3", progress_bar=False, log_output=False,
+                    execution_timeout=CELL_TIMEOUT, km=self.km)
+            except papermill.PapermillExecutionError as exc:
+                raise BriefError(f"brief for {region_id}: cell {exc.cell_index} failed: {exc.ename}: "
+                                 f"{exc.evalue}") from exc
+            except Exception as exc:  # the kernel died or hung: one more try on a fresh kernel
+                if attempt == 2 or self.km.is_alive():
+                    raise BriefError(f"brief for {region_id}: the kernel failed: {type(exc).__name__}: "
+                                     f"{exc}") from exc
+        raise AssertionError("unreachable")
+
+    def brief(self, name: str) -> BriefOutput:
+        import nbformat
+
+        region = find_region(name, self.records)
+        region_id, title = str(region["region_id"]), f"{region['name']}: peer support services brief"
+        nb = _scrub(self._execute(region_id), title)
+        body, _ = self._exporter.result().from_notebook_node(nb)
+        s = self.settings
+        book_prefix = Path(os.path.relpath(s.book_html_dir / "book", s.brief_html_dir)).as_posix() + "/"
+        page = standalone_page(title, standalone_links(body, book_prefix))
+        notebook_text = nbformat.writes(nb)
+        _publishable(region_id, [notebook_text, page], s)
+        out = BriefOutput(region_id, s.briefs_dir / f"{region_id}.ipynb", s.brief_html_dir / f"{region_id}.html",
+                          s.brief_html_dir / f"{region_id}.pdf" if self.printer is not None else None)
+        _write_atomic(out.notebook, notebook_text)
+        _write_atomic(out.html, page)  # readable now; the PDF follows
+        if out.pdf is not None and self.printer is not None:
+            try:
+                _write_atomic(out.pdf, self.printer.pdf(page, title))
+            except Exception as exc:
+                raise BriefError(f"brief for {region_id}: printing the PDF failed: {type(exc).__name__}: "
+                                 f"{exc}") from exc
+        return out
+
+    def close(self) -> None:
+        try:
+            if self.printer is not None:
+                self.printer.close()
+        finally:
+            try:
+                self.km.shutdown_kernel(now=True)
+            finally:
+                shutil.rmtree(getattr(self.km, "_evidencebook_sockets", ""), ignore_errors=True)
+
+
+def render_brief(settings: Settings, name: str, pdf: bool = True) -> BriefOutput:
+    """Execute the brief template for the region ``name`` means; write its notebook, HTML page and PDF.
+
+    Raises :class:`RegionError` (nothing written, no kernel started) for an unknown region,
+    and :class:`BriefError` naming the region if Chromium is missing (before any work), the
+    notebook fails to execute, or its output would carry a path or secret of this machine.
+    """
+    region_id = str(find_region(name, region_records(settings.regions))["region_id"])
+    if pdf:
+        chromium_path(region_id)
+    worker = _Worker(settings, pdf)
+    try:
+        return worker.brief(region_id)
+    finally:
+        worker.close()
+
+
+# --- fan-out: each worker keeps one kernel (and browser) and runs many briefs on it --------
+
+_WORKERS: dict[tuple[int, str, bool], _Worker] = {}
+_WORKERS_LOCK = threading.Lock()
+
+
+def _close_workers(root: str | None = None) -> int:
+    """Shut down this process's brief workers (those of the project at ``root``, or all)."""
+    with _WORKERS_LOCK:
+        keys = [k for k in _WORKERS if root is None or k[1] == root]
+        workers = [_WORKERS.pop(k) for k in keys]
+    for worker in workers:
+        try:
+            worker.close()
+        except Exception:  # a kernel already gone at exit
+            pass
+    return len(workers)
+
+
+def _worker_for(root: str, pdf: bool) -> _Worker:
+    """This thread's worker for the project at ``root``, started on first use and kept for the next brief.
+
+    One per thread, so that a Dask worker with several threads never shares a kernel.
+    """
+    from multiprocessing import util
+
+    key = (threading.get_ident(), root, pdf)
+    with _WORKERS_LOCK:
+        worker = _WORKERS.get(key)
+        first = not _WORKERS
+    if worker is None:
+        worker = _Worker(load_settings(Path(root)), pdf)
+        with _WORKERS_LOCK:
+            _WORKERS[key] = worker
+        if first:  # stop kernels and browsers when this process ends (pool workers skip atexit)
+            util.Finalize(None, _close_workers, exitpriority=10)
+    return worker
+
+
+def _start_pool_worker(root: str, pdf: bool) -> None:
+    """Process-pool initialiser: start the kernel and browser before the first brief arrives."""
+    _worker_for(root, pdf)
+
+
+def _brief_task(root: str, region_id: str, pdf: bool) -> BriefOutput:
+    """One brief, on the calling worker's kernel: what every executor runs."""
+    return _worker_for(root, pdf).brief(region_id)
+
+
+def _prune(settings: Settings, keep: set[str]) -> None:
+    """Remove briefs of regions that no longer exist, so the book only shows current regions."""
+    for folder, suffixes in ((settings.briefs_dir, (".ipynb",)), (settings.brief_html_dir, (".html", ".pdf"))):
+        if folder.is_dir():
+            for path in folder.iterdir():
+                if path.suffix in suffixes and path.stem not in keep and not path.name.startswith("."):
+                    path.unlink()
 
 
 def render_all_briefs(settings: Settings, progress: bool = True, workers: int = 2,
-                      executor: Executor | None = None,
-                      regions: list[str] | None = None) -> tuple[list[BriefOutput], dict[str, str]]:
-    """Every region's brief, on ``workers`` processes that each reuse one kernel.
+                      executor: Executor | None = None, regions: list[str] | None = None,
+                      pdf: bool = True) -> tuple[list[BriefOutput], dict[str, str]]:
+    """Every region's brief (or those ``regions`` name), on workers that each reuse one kernel.
 
-    Every brief is still a complete papermill execution of the template; what is shared is
-    the kernel (and, inside it, the evidence loaded once).  Keeps going past a failing region
-    and returns the failures.  ``regions`` limits the run to some regions (any of their names).
-    Pass any ``concurrent.futures.Executor`` whose workers ran :func:`_start_worker` to run elsewhere.
+    By default ``workers`` processes; pass any ``concurrent.futures.Executor`` (for example
+    :func:`dask_executor`) to run elsewhere: its workers start their kernel on their first
+    brief.  Keeps going past a failing region; returns the briefs written and, per failed
+    region, why.  A full run also removes briefs of regions no longer configured.
     """
     from concurrent.futures import ProcessPoolExecutor, as_completed
+    from multiprocessing import get_context
 
     from tqdm import tqdm
 
-    known = load_evidence(settings).regions
-    regions = known["region_id"].tolist() if regions is None else [
-        str(resolve_region(name, known)["region_id"]) for name in regions]
+    records = region_records(settings.regions)
+    wanted = ([r["region_id"] for r in records] if regions is None
+              else list(dict.fromkeys(find_region(n, records)["region_id"] for n in regions)))
+    if pdf:
+        chromium_path()
+    root = str(settings.root)
     own = executor is None
-    pool = executor or ProcessPoolExecutor(max_workers=workers, initializer=_start_worker,
-                                           initargs=(str(settings.root),))
+    # forkserver: workers start clean, whatever threads this process runs (a Dask client, tqdm).
+    pool = executor or ProcessPoolExecutor(max_workers=max(1, min(workers, len(wanted))),
+                                           mp_context=get_context("forkserver"),
+                                           initializer=_start_pool_worker, initargs=(root, pdf))
     done, failed = [], {}
     try:
-        futures = {pool.submit(_brief_in_worker, region_id): region_id for region_id in regions}
+        futures = {pool.submit(_brief_task, root, region_id, pdf): region_id for region_id in wanted}
         for future in tqdm(as_completed(futures), total=len(futures), desc="briefs", unit="region",
                            disable=not progress):
             try:
@@ -270,4 +746,29 @@ def render_all_briefs(settings: Settings, progress: bool = True, workers: int = 
     finally:
         if own:
             pool.shutdown(wait=True)
+    if regions is None:
+        _prune(settings, set(wanted))
     return sorted(done, key=lambda o: o.region_id), dict(sorted(failed.items()))
+
+
+@contextmanager
+def dask_executor(address: str, settings: Settings, timeout: float = 20) -> Iterator[Executor]:
+    """A ``concurrent.futures`` executor on the Dask cluster whose scheduler is at ``address``.
+
+    Each Dask worker thread starts one kernel (and browser) on its first brief and keeps it
+    for the next; they are shut down when the block ends.  The workers must see the project
+    folder at the same path (a shared file system, as on a LocalCluster or an HPC cluster).
+    """
+    from distributed import Client
+
+    try:
+        client = Client(address, timeout=timeout, set_as_default=False)
+    except (OSError, TimeoutError, ValueError) as exc:
+        raise BriefError(f"cannot reach the Dask scheduler at {address}: {exc}") from exc
+    try:
+        yield client.get_executor(pure=False)  # a brief writes files: never reuse a result by key
+    finally:
+        try:
+            client.run(_close_workers, str(settings.root))
+        finally:
+            client.close()

@@ -119,52 +119,81 @@ def check() -> None:
     sys.exit(1 if len(failures) or len(errors) else 0)
 
 
-def _run_briefs(settings: Any, workers: int = 2) -> int:
-    from ._briefs import render_all_briefs
+def _run_briefs(settings: Any, workers: int = 2, dask: str | None = None, pdf: bool = True,
+                regions: list[str] | None = None) -> int:
+    """Briefs for every region (or those named), fanned out; print the failures; 1 if any region failed."""
+    from contextlib import nullcontext
 
-    done, failed = render_all_briefs(settings, progress=not _quiet(), workers=workers)
-    click.echo(f"{len(done)} briefs written to {settings.briefs_dir} and {settings.brief_html_dir}")
+    from ._briefs import dask_executor, render_all_briefs
+
+    with dask_executor(dask, settings) if dask else nullcontext() as executor:
+        done, failed = render_all_briefs(settings, progress=not _quiet(), workers=workers, executor=executor,
+                                         regions=regions, pdf=pdf)
+    kinds = "notebook, HTML, PDF" if pdf else "notebook, HTML"
+    click.echo(f"{len(done)} briefs written to {settings.briefs_dir} and {settings.brief_html_dir} ({kinds})")
+    if failed:
+        click.echo(f"{len(failed)} region(s) failed:", err=True)
     for region_id, message in failed.items():
-        click.echo(f"failed: {region_id}: {message}", err=True)
+        click.echo(f"  {region_id}: {message}", err=True)
     return 1 if failed else 0
 
 
 @main.command()
-def build() -> None:
+@click.option("--no-pdf", is_flag=True, help="Leave out the briefs' PDFs (no Chromium needed).")
+def build(no_pdf: bool) -> None:
     """Rebuild the tables, every brief and the book (into _build/html)."""
     from ._book import build_book
     from ._evidence import build_evidence
 
     settings = load_settings()
     status = 1 if _report_build(build_evidence(settings)) else 0
-    status = _run_briefs(settings) or status
+    status = _run_briefs(settings, pdf=not no_pdf) or status
     index = build_book(settings, quiet=_quiet())
     click.echo(f"book: {index}")
     sys.exit(status)
 
 
 @main.command()
-@click.argument("region", required=False)
-@click.option("--all", "all_regions", is_flag=True, help="Brief every region.")
+@click.argument("regions", nargs=-1, metavar="[REGION]...")
+@click.option("--all", "all_regions", is_flag=True, help="Brief every region (keeps going past a failing one).")
 @click.option("--list", "list_regions", is_flag=True, help="List the regions and their aliases.")
-@click.option("--workers", default=2, show_default=True, help="With --all: worker processes, each reusing one kernel.")
-def brief(region: str | None, all_regions: bool, list_regions: bool, workers: int) -> None:
-    """Write the brief for REGION (a state, postal code, DC or sub-state region id)."""
+@click.option("--workers", type=click.IntRange(min=1), default=None,
+              help="Several regions: worker processes, each reusing one kernel  [default: 2].")
+@click.option("--dask", metavar="ADDRESS", help="Several regions: run on the Dask cluster whose scheduler is at ADDRESS.")
+@click.option("--no-pdf", is_flag=True, help="Write the notebook and HTML only (no Chromium needed).")
+def brief(regions: tuple[str, ...], all_regions: bool, list_regions: bool, workers: int | None, dask: str | None,
+          no_pdf: bool) -> None:
+    """Write the brief for REGION (a state, postal code, DC or sub-state region id): its notebook, HTML and PDF.
+
+    Name several regions, or use --all, to fan them out over workers that each reuse one kernel.
+    """
     settings = load_settings()
     if list_regions:
-        from ._evidence import load_evidence
+        from ._regions import region_records
 
-        for r in load_evidence(settings).regions.itertuples():
-            click.echo(f"{r.region_id:24} {r.name:24} {r.aliases}")
+        for r in region_records(settings.regions):
+            click.echo(f"{r['region_id']:24} {r['name']:24} {r['aliases']}")
         return
-    if all_regions:
-        sys.exit(_run_briefs(settings, workers))
-    if not region:
+    if regions and all_regions:
+        raise click.UsageError("name regions or use --all, not both")
+    if not regions and not all_regions:
         raise click.UsageError("name a region (for example: evidencebook brief oregon), or use --all / --list")
+    if workers and dask:
+        raise click.UsageError("--workers sets local worker processes; with --dask the cluster decides")
+    if all_regions or len(regions) > 1:
+        from ._regions import find_region, region_records
+
+        records = region_records(settings.regions)
+        for name in regions:  # every name checked before any work: exit 2, nothing written
+            find_region(name, records)
+        sys.exit(_run_briefs(settings, workers or 2, dask, pdf=not no_pdf, regions=list(regions) or None))
+    if workers or dask:
+        raise click.UsageError("--workers and --dask fan several regions out: name more than one, or use --all")
     from ._briefs import render_brief
 
-    out = render_brief(settings, region)
-    click.echo(f"brief for {out.region_id}:\n  notebook: {out.notebook}\n  html:     {out.html}")
+    out = render_brief(settings, regions[0], pdf=not no_pdf)
+    click.echo(f"brief for {out.region_id}:\n  notebook: {out.notebook}\n  html:     {out.html}"
+               + (f"\n  pdf:      {out.pdf}" if out.pdf else ""))
 
 
 _: Callable[..., Any] = main

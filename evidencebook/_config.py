@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from ._errors import ConfigError
+from ._regions import validate_regions
 
 __all__ = ["Settings", "find_project_root", "load_settings"]
 
@@ -26,9 +27,10 @@ class Settings:
     ``library_type``  ``"user"`` or ``"group"`` (the Zotero library the review lives in)
     ``library_id``    the numeric Zotero library ID (0 for the bundled snapshot)
     ``evidence_dir``  the versioned evidence base, default ``evidence``
-    ``site_url``      where the published book lives; briefs link to it
+    ``site_url``      where the published book lives (``https://...``); briefs link to it
     ``regions``       sub-state regions: a table per region id with ``name``, ``state``
-                      (postal code), ``aliases`` and ``counties``
+                      (name or postal code), ``aliases`` and ``counties`` (checked on load:
+                      see :func:`evidencebook.validate_regions`)
     """
 
     root: Path
@@ -53,8 +55,13 @@ class Settings:
 
     @property
     def brief_html_dir(self) -> Path:
-        """Standalone brief pages to hand on (build output, git-ignored)."""
+        """Standalone brief pages and their PDFs, to hand on (build output, git-ignored)."""
         return self.root / "_build" / "briefs"
+
+    @property
+    def book_html_dir(self) -> Path:
+        """Where ``jupyter-book build`` writes the site (its pages sit under ``book/``)."""
+        return self.root / "_build" / "html"
 
     @property
     def brief_template(self) -> Path:
@@ -89,4 +96,8 @@ def load_settings(root: str | Path | None = None) -> Settings:
         raise ConfigError(f"library_type must be 'user' or 'group', got {table['library_type']!r}")
     if "evidence_dir" in table:
         table["evidence_dir"] = Path(table["evidence_dir"])
+    site_url = table.get("site_url", "")
+    if not isinstance(site_url, str) or (site_url and not site_url.startswith(("https://", "http://"))):
+        raise ConfigError(f"site_url must be empty or an http(s) address, got {site_url!r}")
+    table["regions"] = validate_regions(table.get("regions", {}))
     return Settings(root=root, **table)

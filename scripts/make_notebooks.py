@@ -107,6 +107,8 @@ PAGES = {
     ]),
     "notebooks/brief.ipynb": notebook([
         new_markdown_cell("# Regional brief"),
+        new_code_cell("# A kernel reused for brief after brief: each brief starts from an empty namespace.\n"
+                      "%reset -f", metadata={"tags": ["reset", "remove-input"]}),
         new_code_cell('# The region to brief: a state, "DC", a postal code or a sub-state region id.\n'
                       'region = "oregon"', metadata={"tags": ["parameters", "remove-input"]}),
         code("import evidencebook as eb\n\nbrief = eb.Brief.for_region(region)\nbrief.header()"),

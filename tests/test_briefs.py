@@ -1,13 +1,22 @@
-"""Briefs: the content for a region, and the executed notebook and HTML page for one region."""
+"""Briefs: the content for a region; the notebook, HTML and PDF for one region; the fan-out on
+a process pool and on a Dask cluster; and what a published brief must never carry."""
 
 from __future__ import annotations
 
 import json
+import re
+import uuid
+from pathlib import Path
 
+import nbformat
+import pypdf
 import pytest
+from click.testing import CliRunner
 from conftest import ROOT
 
 import evidencebook as eb
+from evidencebook._briefs import _prune, standalone_links
+from evidencebook._cli import main
 
 
 @pytest.fixture(scope="module")
@@ -15,14 +24,41 @@ def evidence() -> eb.Evidence:
     return eb.load_evidence(eb.load_settings(ROOT))
 
 
-def brief(evidence: eb.Evidence, name: str) -> eb.Brief:
-    return eb.Brief(eb.resolve_region(name, evidence.regions), evidence)
+def brief(evidence: eb.Evidence, name: str, site_url: str = "") -> eb.Brief:
+    return eb.Brief(eb.resolve_region(name, evidence.regions), evidence, site_url)
 
+
+def add_cells(settings: eb.Settings, *sources: str) -> None:
+    """Append code cells to the project's brief template (a failing region, a probe of the kernel)."""
+    template = nbformat.read(settings.brief_template, as_version=4)
+    template.cells += [nbformat.v4.new_code_cell(source) for source in sources]
+    nbformat.write(template, settings.brief_template)
+
+
+def kernel_pid(notebook: Path) -> str:
+    """The pid printed by the probe cell ``print("kernel pid", os.getpid())``."""
+    text = notebook.read_text(encoding="utf-8")
+    return re.search(r"kernel pid (\d+)", text).group(1)
+
+
+def pdf_text(path: Path) -> str:
+    """Everything a PDF shows or links to: page text, link targets and document metadata."""
+    reader = pypdf.PdfReader(path)
+    parts = [page.extract_text() or "" for page in reader.pages]
+    for page in reader.pages:
+        for annotation in page.get("/Annots") or []:
+            parts.append(str(annotation.get_object().get("/A", {}).get("/URI", "")))
+    parts += [str(v) for v in (reader.metadata or {}).values()]
+    return "\n".join(parts)
+
+
+# --- what a brief shows -------------------------------------------------------------------
 
 def test_a_state_without_local_studies_says_so_and_still_shows_national_evidence(evidence: eb.Evidence) -> None:
     b = brief(evidence, "WY")
     assert "No studies from Wyoming are in the evidence base yet" in b.local_evidence()
     assert "recovery" in b.headline() and "Wyoming" in b.header()
+    assert "Certainty (proposed)" in b.headline() and "moderate" in b.headline()
 
 
 def test_states_without_a_medicaid_fact_say_it_is_not_documented(evidence: eb.Evidence) -> None:
@@ -30,9 +66,14 @@ def test_states_without_a_medicaid_fact_say_it_is_not_documented(evidence: eb.Ev
         assert "not yet documented in the evidence base" in brief(evidence, code).policy_context(), code
 
 
-def test_conflicting_facts_are_all_shown_newest_first(evidence: eb.Evidence) -> None:
-    ct = brief(evidence, "CT").policy_context()
-    assert ct.count("Medicaid") >= 2 and "newest first" in ct
+def test_conflicting_facts_are_all_shown_newest_first_with_source_and_date(evidence: eb.Evidence) -> None:
+    ct = brief(evidence, "CT")
+    context = ct.policy_context()
+    assert context.count("Medicaid") >= 2 and "newest first" in context
+    medicaid = ct.policy_facts().query("topic == 'Medicaid coverage'")
+    assert len(medicaid) >= 2 and ct.policy_facts()["topic"].iloc[0] == "Medicaid coverage"
+    for fact in medicaid.itertuples():  # each fact with its date and a link to its source
+        assert fact.as_of in context and f'href="{fact.source_url}"' in context
 
 
 def test_substate_region_inherits_its_state_and_shows_its_own_sources_first(evidence: eb.Evidence) -> None:
@@ -41,6 +82,8 @@ def test_substate_region_inherits_its_state_and_shows_its_own_sources_first(evid
     assert so.policy_context() == brief(evidence, "oregon").policy_context()
     assert "14 different agencies" in so.implementation()
     assert so.local_studies()["region"].iloc[0] == "southern-oregon"
+    assert "(this region)" in so.local_evidence()
+    assert so.recommendations()["fit"].iloc[0] == "from Southern Oregon"
 
 
 def test_local_studies_are_listed_for_a_state_that_has_them(evidence: eb.Evidence) -> None:
@@ -48,35 +91,156 @@ def test_local_studies_are_listed_for_a_state_that_has_them(evidence: eb.Evidenc
     assert "Treitler" in nj and "No studies" not in nj
 
 
-def test_render_brief_writes_a_clean_notebook_and_html(project: eb.Settings) -> None:
+def test_long_lists_are_capped_with_a_pointer_to_the_full_review(evidence: eb.Evidence) -> None:
+    oregon = brief(evidence, "oregon")
+    facts = oregon.policy_facts()
+    assert len(facts) > eb._briefs.MAX_POLICY_FACTS  # Oregon has more facts than two pages hold
+    hidden = len(facts) - eb._briefs.MAX_POLICY_FACTS
+    assert f"And {hidden} more policy facts for Oregon in" in oregon.policy_context()
+    assert "more policy facts" not in brief(evidence, "CT").policy_context()
+
+
+def test_the_full_review_link_uses_site_url_or_a_relative_link(evidence: eb.Evidence) -> None:
+    assert 'href="../intro.html"' in brief(evidence, "OR").sources()
+    published = brief(evidence, "OR", site_url="https://example.org/review/").sources()
+    assert 'href="https://example.org/review/"' in published and "oregon.pdf" in published
+    body = brief(evidence, "OR").sources()
+    assert 'href="../html/book/intro.html"' in standalone_links(body, "../html/book/")
+    assert 'href="https://example.org/review/"' in standalone_links(published, "../html/book/")
+
+
+# --- one brief: notebook, HTML and PDF -------------------------------------------------------
+
+def test_render_brief_writes_a_clean_notebook_html_and_a_two_page_pdf(project: eb.Settings) -> None:
     out = eb.render_brief(project, "OR")
     assert out.region_id == "oregon"
+    assert (out.notebook, out.html, out.pdf) == (project.briefs_dir / "oregon.ipynb",
+                                                 project.brief_html_dir / "oregon.html",
+                                                 project.brief_html_dir / "oregon.pdf")
     text = out.notebook.read_text(encoding="utf-8")
     nb = json.loads(text)
     assert "".join(nb["cells"][0]["source"]) == "# Oregon: peer support services brief"
     assert nb["metadata"]["papermill"] == {"parameters": {"region": "oregon"}}
-    assert str(project.root) not in text and "/root" not in text and "ZOTERO" not in text
     assert not any(o.get("output_type") == "error" for c in nb["cells"] for o in c.get("outputs", []))
     html = out.html.read_text(encoding="utf-8")
-    assert "Oregon: peer support services brief" in html and "Evidence version" in html
-    assert "brief.headline()" not in html  # inputs are hidden in the handout
+    assert "<title>Oregon: peer support services brief</title>" in html and "Evidence version" in html
+    assert "brief.headline()" not in html and "<script" not in html  # inputs hidden; no script, no network
+    assert 'href="../html/book/intro.html"' in html  # the full review, from _build/briefs/
+    reader = pypdf.PdfReader(out.pdf)
+    assert len(reader.pages) == 2 and reader.metadata.title == "Oregon: peer support services brief"
+    assert "Policy context" in pdf_text(out.pdf) and "Download this brief" not in pdf_text(out.pdf)
 
 
 def test_unknown_region_writes_nothing(project: eb.Settings) -> None:
-    with pytest.raises(eb.RegionError):
+    with pytest.raises(eb.RegionError) as info:
         eb.render_brief(project, "atlantis")
+    assert info.value.exit_code == 2
     assert not project.briefs_dir.exists() and not project.brief_html_dir.exists()
 
 
-def test_fan_out_keeps_going_past_a_failing_region_and_reuses_kernels(project: eb.Settings) -> None:
-    import nbformat
-    template = nbformat.read(project.brief_template, as_version=4)
-    template.cells.append(nbformat.v4.new_code_cell('assert region != "wyoming", "synthetic failure for the test"'))
-    nbformat.write(template, project.brief_template)
+def test_missing_chromium_names_the_region_and_the_fix_and_writes_nothing(
+        project: eb.Settings, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    monkeypatch.setenv("PATH", str(tmp_path / "empty"))
+    with pytest.raises(eb.BriefError, match=r"brief for oregon: .*Chromium is not installed.*make chromium"):
+        eb.render_brief(project, "Oregon")
+    assert not project.briefs_dir.exists() and not project.brief_html_dir.exists()
+
+
+def test_a_user_region_by_counties_inherits_its_state(project: eb.Settings) -> None:
+    pyproject = project.root / "pyproject.toml"
+    pyproject.write_text(pyproject.read_text(encoding="utf-8") + (
+        '\n[tool.evidencebook.regions.rogue-valley]\nname = "Rogue Valley"\nstate = "Oregon"\n'
+        'aliases = ["Rogue Valley OR"]\ncounties = ["Jackson", "Josephine"]\n'), encoding="utf-8")
+    settings = eb.load_settings(project.root)
+    rogue = eb.Brief.for_region("rogue valley or", project.root)
+    oregon = eb.Brief.for_region("OR", project.root)
+    assert rogue.region_id == "rogue-valley" and rogue.counties == ["Jackson", "Josephine"]
+    assert rogue.policy_context() == oregon.policy_context()  # the state's policy facts
+    assert set(rogue.local_studies()["study_id"]) == set(oregon.local_studies()["study_id"]) != set()
+    out = eb.render_brief(settings, "rogue-valley", pdf=False)
+    html = out.html.read_text(encoding="utf-8")
+    assert "Rogue Valley, a region of Oregon (Jackson, Josephine counties)" in html
+    assert "CORE: Strengthening the peer" in html and out.pdf is None
+
+
+# --- the fan-out ---------------------------------------------------------------------------------
+
+FAIL_WYOMING = 'assert region != "wyoming", "synthetic failure for the test"'
+PID_PROBE = 'import os\nprint("kernel pid", os.getpid())'
+
+
+def test_fan_out_keeps_going_past_a_failing_region_reuses_kernels_and_fits_two_pages(project: eb.Settings) -> None:
+    add_cells(project, PID_PROBE, FAIL_WYOMING)
     done, failed = eb.render_all_briefs(project, progress=False, workers=2,
-                                        regions=["OR", "WY", "southern-oregon", "DC", "Texas"])
-    assert [o.region_id for o in done] == ["district-of-columbia", "oregon", "southern-oregon", "texas"]
+                                        regions=["OR", "WY", "southern-oregon", "CT", "Texas", "VA", "DC"])
+    assert [o.region_id for o in done] == ["connecticut", "district-of-columbia", "oregon", "southern-oregon",
+                                           "texas", "virginia"]
     assert list(failed) == ["wyoming"] and "synthetic failure" in failed["wyoming"]
+    assert not (project.briefs_dir / "wyoming.ipynb").exists()
+    assert len({kernel_pid(o.notebook) for o in done}) <= 2  # six briefs, two kernels
     counts = [c.get("execution_count") for c in json.loads(done[0].notebook.read_text())["cells"]
               if c["cell_type"] == "code"]
     assert counts == list(range(1, len(counts) + 1))  # numbered per brief, though the kernel was reused
+    for out in done:
+        reader = pypdf.PdfReader(out.pdf)
+        assert len(reader.pages) <= 2, (out.region_id, len(reader.pages))
+        assert reader.metadata.title.endswith(": peer support services brief")
+
+
+def test_fan_out_on_a_dask_cluster(project: eb.Settings) -> None:
+    from distributed import LocalCluster
+
+    add_cells(project, PID_PROBE, FAIL_WYOMING)
+    with LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None) as cluster:
+        with eb.dask_executor(cluster.scheduler_address, project) as executor:
+            done, failed = eb.render_all_briefs(project, progress=False, executor=executor,
+                                                regions=["oregon", "wyoming", "texas", "DC", "ME"])
+    assert [o.region_id for o in done] == ["district-of-columbia", "maine", "oregon", "texas"]
+    assert list(failed) == ["wyoming"] and "synthetic failure" in failed["wyoming"]
+    assert len({kernel_pid(o.notebook) for o in done}) <= 2  # each Dask worker reused its kernel
+    assert all(len(pypdf.PdfReader(o.pdf).pages) <= 2 for o in done)
+
+
+def test_an_unreachable_dask_scheduler_is_a_brief_error(project: eb.Settings) -> None:
+    with pytest.raises(eb.BriefError, match="cannot reach the Dask scheduler"):
+        with eb.dask_executor("tcp://127.0.0.1:9", project, timeout=1):
+            pass
+
+
+def test_a_full_run_removes_briefs_of_regions_no_longer_configured(project: eb.Settings) -> None:
+    for path in (project.briefs_dir / "atlantis.ipynb", project.brief_html_dir / "atlantis.pdf",
+                 project.briefs_dir / "oregon.ipynb", project.brief_html_dir / "notes.txt"):
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text("x", encoding="utf-8")
+    _prune(project, {"oregon"})
+    assert sorted(p.name for p in [*project.briefs_dir.iterdir(), *project.brief_html_dir.iterdir()]) == [
+        "notes.txt", "oregon.ipynb"]
+
+
+# --- what a published brief never carries ---------------------------------------------------------
+
+def test_outputs_carry_no_secret_no_machine_path_and_no_papermill_run_metadata(
+        project: eb.Settings, monkeypatch: pytest.MonkeyPatch) -> None:
+    sentinel = f"zk-{uuid.uuid4().hex}"
+    monkeypatch.setenv("ZOTERO_API_KEY", sentinel)  # after conftest's fixture removed any real one
+    monkeypatch.chdir(project.root)
+    add_cells(project, 'import os\nprint("key in kernel:", "ZOTERO_" "API_KEY" in os.environ)')
+    result = CliRunner().invoke(main, ["brief", "oregon"])
+    assert result.exit_code == 0, result.output
+    done, failed = eb.render_all_briefs(project, progress=False, workers=2, regions=["DC", "southern-oregon"])
+    assert len(done) == 2 and not failed
+    outputs = sorted([*project.briefs_dir.iterdir(), *project.brief_html_dir.iterdir()])
+    assert len(outputs) == 9  # three regions: notebook, HTML, PDF each
+    forbidden = [sentinel, str(project.root), str(Path.home()) + "/", "ZOTERO_API_KEY"]
+    for path in outputs:
+        text = pdf_text(path) if path.suffix == ".pdf" else path.read_text(encoding="utf-8")
+        raw = path.read_bytes().decode("latin-1")
+        for leak in forbidden:
+            assert leak not in text and leak not in raw, (path.name, leak)
+        if path.suffix == ".ipynb":
+            nb = json.loads(text)
+            assert set(nb["metadata"]["papermill"]) == {"parameters"}
+            assert set(nb["metadata"]["papermill"]["parameters"]) == {"region"}
+            for key in ("input_path", "output_path", "environment_variables", "duration", "start_time"):
+                assert key not in text, (path.name, key)
+            assert "key in kernel: False" in text  # the kernel never saw the secret

@@ -24,7 +24,7 @@ def run(project: eb.Settings, monkeypatch: pytest.MonkeyPatch):
 def test_sync_of_the_bundled_snapshot_changes_nothing(run) -> None:
     result = run("sync", "--offline")
     assert result.exit_code == 0, result.output
-    assert "40 studies, 62 findings, 170 policy facts, 52 regions; nothing changed" in result.output
+    assert "40 studies, 89 findings, 170 policy facts, 52 regions; nothing changed" in result.output
 
 
 def test_sync_with_a_malformed_note_reports_it_and_exits_1_when_strict(run, project: eb.Settings) -> None:
@@ -34,7 +34,7 @@ def test_sync_with_a_malformed_note_reports_it_and_exits_1_when_strict(run, proj
     result = run("sync", "--offline", "--strict")
     assert result.exit_code == 1
     assert f"item {note.stem}, line" in result.output and "[ci_low]" in result.output
-    assert "61 findings" in result.output  # the other findings still built
+    assert "88 findings" in result.output  # the other findings still built
     assert run("check").exit_code == 1  # check says so too
     assert run("sync", "--offline").exit_code == 0  # without --strict: reported, not fatal
 
@@ -47,7 +47,7 @@ def test_sync_without_a_configured_library_says_what_to_do(run) -> None:
 def test_check_passes_on_the_bundled_evidence(run) -> None:
     result = run("check")
     assert result.exit_code == 0, result.output
-    assert "every file matches the manifest" in result.output and "outcomes.csv         62 rows  schema ok" in result.output
+    assert "every file matches the manifest" in result.output and "outcomes.csv         89 rows  schema ok" in result.output
 
 
 def test_check_names_a_corrupt_file(run, project: eb.Settings) -> None:
@@ -61,6 +61,54 @@ def test_unknown_region_exits_2_with_suggestions_and_writes_nothing(run, project
     assert result.exit_code == 2
     assert "Unknown region 'oregan'" in result.output and "oregon" in result.output
     assert not Path(project.briefs_dir).exists()
+
+
+@pytest.mark.parametrize("args,message", [
+    (("brief",), "name a region"),
+    (("brief", "oregon", "--all"), "not both"),
+    (("brief", "oregon", "--workers", "2"), "name more than one, or use --all"),
+    (("brief", "oregon", "--dask", "tcp://127.0.0.1:8786"), "name more than one, or use --all"),
+    (("brief", "--all", "--workers", "0"), "0 is not in the range x>=1"),
+    (("brief", "--all", "--workers", "2", "--dask", "tcp://127.0.0.1:8786"), "the cluster decides"),
+    (("brief", "oregon", "atlantis", "--no-pdf"), "Unknown region 'atlantis'"),
+])
+def test_bad_brief_arguments_exit_2_and_write_nothing(run, project: eb.Settings, args: tuple[str, ...],
+                                                      message: str) -> None:
+    result = run(*args)
+    assert result.exit_code == 2, result.output
+    assert message in result.output
+    assert not project.briefs_dir.exists() and not project.brief_html_dir.exists()
+
+
+def test_brief_prints_where_its_notebook_html_and_pdf_are(run, project: eb.Settings) -> None:
+    result = run("brief", "Oregon")
+    assert result.exit_code == 0, result.output
+    assert result.output.splitlines() == [
+        "brief for oregon:", f"  notebook: {project.briefs_dir / 'oregon.ipynb'}",
+        f"  html:     {project.brief_html_dir / 'oregon.html'}", f"  pdf:      {project.brief_html_dir / 'oregon.pdf'}"]
+    assert all((project.root / p).is_file() for p in ("book/briefs/oregon.ipynb", "_build/briefs/oregon.html",
+                                                      "_build/briefs/oregon.pdf"))
+
+
+def test_brief_without_chromium_exits_1_naming_the_region_and_the_fix(run, monkeypatch: pytest.MonkeyPatch,
+                                                                      tmp_path: Path) -> None:
+    monkeypatch.setenv("PATH", str(tmp_path / "empty"))
+    result = run("brief", "TX")
+    assert result.exit_code == 1
+    assert "brief for texas" in result.output and "make chromium" in result.output
+
+
+def test_several_regions_fan_out_list_the_failures_and_exit_1(run, project: eb.Settings) -> None:
+    import nbformat
+
+    template = nbformat.read(project.brief_template, as_version=4)
+    template.cells.append(nbformat.v4.new_code_cell('assert region != "wyoming", "synthetic failure for the test"'))
+    nbformat.write(template, project.brief_template)
+    result = run("brief", "WY", "oregon", "DC", "--no-pdf", "--workers", "2")
+    assert result.exit_code == 1
+    assert "2 briefs written to" in result.output and "(notebook, HTML)" in result.output
+    assert "1 region(s) failed:" in result.output and "wyoming: brief for wyoming: cell" in result.output
+    assert sorted(p.name for p in project.briefs_dir.iterdir()) == ["district-of-columbia.ipynb", "oregon.ipynb"]
 
 
 def test_brief_list(run) -> None:
