@@ -29,8 +29,8 @@ ARTIFACTS = ROOT / "test-artifacts" / "browser"
 # Without the background-networking flags Chromium opens connections of its own, which a closed network refuses.
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
                  "--disable-component-update", "--disable-sync"]
-DESKTOP = {"viewport": {"width": 1280, "height": 900}}
-PHONE = {"viewport": {"width": 390, "height": 844}, "device_scale_factor": 2, "is_mobile": True, "has_touch": True}
+DESKTOP: dict[str, Any] = {"viewport": {"width": 1280, "height": 900}}
+PHONE: dict[str, Any] = {"viewport": {"width": 390, "height": 844}, "device_scale_factor": 2, "is_mobile": True, "has_touch": True}
 
 pytestmark = pytest.mark.book
 
@@ -187,15 +187,19 @@ IMAGES_WITHOUT_ALT = """() => Array.from(document.images)
     .filter(img => !(img.getAttribute('alt') || '').trim())
     .map(img => img.outerHTML.slice(0, 160))"""
 
+# The layout viewport's width (clientWidth), not window.innerWidth: on a phone the browser zooms out to show content
+# that overflows, and innerWidth (the visual viewport) then grows with the page and hides the overflow.
 FITS_WIDTH = """() => {
-  const width = window.innerWidth;
+  const width = document.documentElement.clientWidth;
   const describe = el => el.tagName.toLowerCase() + (el.id ? '#' + el.id : '')
       + (el.classList.length ? '.' + Array.from(el.classList).join('.') : '')
       + ' "' + (el.textContent || '').trim().replace(/\\s+/g, ' ').slice(0, 50) + '"'
       + ' right=' + Math.round(el.getBoundingClientRect().right);
-  const clipped = el => {
+  const harmless = el => {  // inside a box that scrolls or clips, or fixed to the screen: cannot widen the page
+    if (getComputedStyle(el).position === 'fixed') return true;
     for (let p = el.parentElement; p && p !== document.body; p = p.parentElement) {
-      if (getComputedStyle(p).overflowX !== 'visible') return true;
+      const style = getComputedStyle(p);
+      if (style.overflowX !== 'visible' || style.position === 'fixed') return true;
     }
     return false;
   };
@@ -205,15 +209,16 @@ FITS_WIDTH = """() => {
       if (wide.length >= 5) break;
       const right = el.getBoundingClientRect().right;
       const parent = el.parentElement.getBoundingClientRect().right;
-      if (right > width + 1 && parent <= width + 1 && !clipped(el)) wide.push(describe(el));
+      if (right > width + 1 && parent <= width + 1 && !harmless(el)) wide.push(describe(el));
     }
   }
   const toggles = Array.from(document.querySelectorAll('.primary-toggle')).filter(b => {
     const r = b.getBoundingClientRect();
     return b.checkVisibility({visibilityProperty: true}) && r.width > 0 && r.left >= 0 && r.right <= width
-        && r.top >= 0 && r.bottom <= window.innerHeight;
+        && r.top >= 0 && r.bottom <= document.documentElement.clientHeight;
   });
-  return {scrollWidth: document.documentElement.scrollWidth, width, wide, toggles: toggles.length};
+  return {scrollWidth: document.documentElement.scrollWidth, width, innerWidth: window.innerWidth, wide,
+          toggles: toggles.length};
 }"""
 
 
@@ -281,12 +286,14 @@ def test_search_finds_a_study_by_its_author(site: Path, base_url: str, browser: 
 
 def test_every_page_fits_a_phone_and_shows_the_navigation_button(site: Path, base_url: str, browser: Any) -> None:
     session = Session(browser, base_url, **PHONE)
-    overflow, no_toggle = {}, []
+    overflow: dict[str, list[str]] = {}
+    no_toggle: list[str] = []
     try:
         for name in site_pages(site):
             found = session.open(name).evaluate(FITS_WIDTH)
-            if found["scrollWidth"] > found["width"] + 1:
-                overflow[name] = [f"page is {found['scrollWidth']}px wide at {found['width']}px"] + found["wide"]
+            if max(found["scrollWidth"], found["innerWidth"]) > found["width"] + 1:
+                overflow[name] = [f"page is {found['scrollWidth']}px wide on a {found['width']}px screen (zoomed out "
+                                  f"to {found['innerWidth']}px)"] + found["wide"]
             if not found["toggles"]:
                 no_toggle.append(name)
     finally:
