@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -23,7 +24,8 @@ from ._plots import figure_html, forest_alt_text, forest_plot, funnel_plot
 from ._synthesis import (cumulative_by_year, domain_findings, effect_rows, pooled_groups, summary_of_findings,
                          vote_count)
 
-__all__ = ["BOOK_NOTEBOOKS", "build_book", "stamp_notebooks", "study_anchor", "study_entries", "data_quality", "evidence_map", "findings_table", "sof_table", "forest_figure", "outcome_summary", "policy_table", "regions_index",
+__all__ = ["BOOK_NOTEBOOKS", "BOOK_PAGES", "OUTCOME_CHAPTERS", "PageReads", "page_stamp", "build_book", "stamp_notebooks", "study_anchor", "study_entries", "data_quality", "evidence_map", "findings_table", "sof_table", "forest_figure", "outcome_summary", "policy_table", "regions_index",
+           "implementation_themes", "policy_landscape",
            "whats_new"]
 
 
@@ -208,6 +210,55 @@ def policy_table(evidence: Evidence, state_codes: list[str] | None = None) -> HT
     return html_table(policy, headers, links={"source_type": "source_url"})
 
 
+def policy_landscape(evidence: Evidence, briefs_href: str = "briefs/{region_id}.html") -> HTML:
+    """The tile map of what is recorded per state, and a per-state summary linking each state's brief."""
+    from ._maps import policy_tile_counts, tile_map, tile_map_alt_text
+
+    counts = policy_tile_counts(evidence.policy)
+    title = "Medicaid coverage of peer support recorded, by state"
+    figure = figure_html(tile_map(counts, title), tile_map_alt_text(counts, title),
+                         f"{title}. Each tile is a state; the number is how many sourced facts the evidence base "
+                         "holds for it (Medicaid coverage, certification and training, workforce and other). A grey "
+                         "tile means no Medicaid coverage fact is recorded yet, not that there is no coverage.")
+    regions = evidence.regions.set_index("state_code")
+    states = regions[regions["kind"] != "sub-state"]
+    counts["state"] = [f'<a href="{e(briefs_href.format(region_id=states.loc[c, "region_id"]))}">'
+                       f'{e(states.loc[c, "name"])}</a>' if c in states.index else e(c) for c in counts["state_code"]]
+    table = html_table(counts, {"state": "State (brief)", "medicaid": "Medicaid coverage",
+                                "certification": "Certification and training", "workforce": "Workforce",
+                                "other": "Other", "total": "All facts"}, safe=("state",))
+    return HTML(figure + "<h2>Facts recorded per state</h2>" + table)
+
+
+def implementation_themes(evidence: Evidence, studies_page: str = "studies.html") -> HTML:
+    """The qualitative findings on putting peers to work, grouped by theme, each quote with its source."""
+    from ._coding import THEMES
+
+    coded = evidence.outcomes[evidence.outcomes["theme"].ne("")]
+    if coded.empty:
+        return HTML("<p>No implementation findings are coded with a theme yet.</p>")
+    studies = evidence.studies.set_index("study_id")
+    summary = coded.groupby("theme").agg(findings=("finding_id", "size"), sources=("study_id", "nunique"))
+    summary = summary.reindex([t for t in THEMES if t in summary.index]).reset_index()
+    summary["theme_link"] = [f'<a href="#theme-{e(t.replace(" ", "-"))}">{e(t)}</a>' for t in summary["theme"]]
+    parts = [html_table(summary, {"theme_link": "Theme", "findings": "Findings", "sources": "Sources"},
+                        safe=("theme_link",))]
+    missing = [t for t in THEMES if t not in set(summary["theme"]) and t != "other"]
+    if missing:
+        parts.append(f"<p>No coded source speaks to: {e(', '.join(missing))}. These are gaps in the evidence "
+                     "base, not findings that the theme does not matter.</p>")
+    for theme in summary["theme"]:
+        items = []
+        for r in coded[coded["theme"] == theme].sort_values("finding_id").itertuples():
+            s = studies.loc[r.study_id]
+            items.append(f'<li><strong>{e(r.outcome)}</strong>: “{e(r.quote)}” '
+                         f"({_study_link(s.to_dict(), studies_page)}, finding "
+                         f'<a href="{e(studies_page)}#finding-{e(r.finding_id)}">{e(r.finding_id)}</a>; '
+                         f"{link(r.source_type or 'source', r.source_url or s['url'])})</li>")
+        parts.append(f'<h2 id="theme-{e(theme.replace(" ", "-"))}">{e(theme.capitalize())}</h2><ul>{"".join(items)}</ul>')
+    return HTML("".join(parts))
+
+
 def regions_index(evidence: Evidence, href: str = "briefs/{region_id}.html") -> HTML:
     """Every region with a link to its brief and what the evidence base holds for it."""
     regions = evidence.regions.copy()
@@ -266,14 +317,47 @@ def data_quality(evidence: Evidence) -> HTML:
     return HTML(table)
 
 
-def whats_new(settings: Settings) -> HTML:
-    """Each evidence version, newest first: the studies and findings it added, updated and removed."""
+def _interval(low: Any, high: Any) -> str:
+    return f"{low:.2f} to {high:.2f}" if pd.notna(low) and pd.notna(high) else ""
+
+
+def _stance(r: dict[str, Any], side: str) -> str:
+    """One version's standing of an outcome, in a table cell: estimate (CI; PI), k, direction, certainty."""
+    k = r.get(f"k_{side}")
+    if pd.isna(k):
+        return ""
+    parts = [f"{int(k)} source(s)" if r.get("kind") == "domain" else f"k = {int(k)}"]
+    if pd.notna(r.get(f"estimate_{side}")):
+        parts.insert(0, f"{r[f'estimate_{side}']:.2f} (95% CI {_interval(r[f'ci_low_{side}'], r[f'ci_high_{side}'])}"
+                        + (f"; PI {_interval(r[f'pi_low_{side}'], r[f'pi_high_{side}'])}" if pd.notna(r.get(f"pi_low_{side}")) else "")
+                        + (f"; tau² {r[f'tau2_{side}']:.3g}" if pd.notna(r.get(f"tau2_{side}")) else "") + ")")
+    parts += [str(r.get(f"direction_{side}") or ""), f"certainty {r.get(f'certainty_{side}') or 'not rated'}"]
+    return ", ".join(p for p in parts if p)
+
+
+def whats_new(settings: Settings, archive_href: str = "../evidence-versions") -> HTML:
+    """Each evidence version, newest first: the studies and findings it added, updated and removed, and
+    for each outcome the change in pooled estimate, CI, PI, tau², k and certainty, with the changes
+    Cochrane treats as triggers for a new citable version flagged.
+
+    Versions are compared through their archived tables (``evidence/versions/``), which the site
+    also publishes under ``archive_href`` so that old versions stay readable.
+    """
+    from ._evidence import evidence_versions, load_version
+    from ._synthesis import outcome_status, version_changes
+
     path = settings.evidence / "changelog.json"
     entries = json.loads(path.read_text(encoding="utf-8")) if path.is_file() else []
     if not entries:
         return HTML("<p>No evidence versions are recorded yet.</p>")
+    kept = set(evidence_versions(settings))
+    status: dict[int, pd.DataFrame] = {}
+    for number in kept:
+        version = load_version(settings, number)
+        status[number] = outcome_status(version.outcomes, version.studies)
     parts = []
     for entry in reversed(entries):
+        number = int(entry["evidence_version"])
         rows = []
         for kind in ("studies", "outcomes"):
             for what in ("added", "updated", "removed"):
@@ -282,9 +366,37 @@ def whats_new(settings: Settings) -> HTML:
                     shown = ", ".join(names[:12]) + (f" and {len(names) - 12} more" if len(names) > 12 else "")
                     rows.append(f"<li><strong>{len(names)} {'findings' if kind == 'outcomes' else 'studies'} "
                                 f"{what}</strong>: {e(shown)}</li>")
-        parts.append(f"<h3>Evidence version {e(entry['evidence_version'])} ({e(entry['date'])})</h3>"
-                     f"<p>Synced from Zotero library version {e(entry['zotero_library_version'])}.</p>"
-                     f"<ul>{''.join(rows) or '<li>No study or finding changed.</li>'}</ul>")
+        section = [f'<section class="eb-version" id="version-{number}">'
+                   f"<h2>Evidence version {number} ({e(entry['date'])})</h2>"
+                   f"<p>Synced from Zotero library version {e(entry['zotero_library_version'])}.</p>"
+                   f"<ul>{''.join(rows) or '<li>No study or finding changed.</li>'}</ul>"]
+        if number in status and (number - 1) in status:
+            changes = version_changes(status[number - 1], status[number])
+            moved = changes[changes["change"] != "unchanged"]
+            triggers = moved[moved["triggers"] != ""]
+            verdict = (f'<p class="eb-trigger"><strong>New citable version:</strong> {len(triggers)} outcome(s) changed '
+                       "in a way Cochrane's living-review guidance treats as a trigger (a CI that now includes or "
+                       "excludes no effect, a change of direction or of certainty).</p>" if len(triggers) else
+                       "<p>No outcome changed in a way that calls for a new citable version.</p>")
+            table = moved.assign(before=[_stance(r, "old") for r in moved.to_dict("records")],
+                                 after=[_stance(r, "new") for r in moved.to_dict("records")])
+            section.append(verdict + (html_table(table, {"outcome": "Outcome", "kind": "Level", "change": "Change",
+                                                         "before": f"Version {number - 1}", "after": f"Version {number}",
+                                                         "triggers": "Trigger", "notes": "Other changes"})
+                                      if len(moved) else "<p>No outcome's estimate, k or certainty moved.</p>"))
+        elif number in status:
+            first = status[number].rename(columns={c: f"{c}_new" for c in status[number].columns if c not in ("outcome", "kind")})
+            first["stance"] = [_stance(r, "new") for r in first.to_dict("records")]
+            section.append(f"<p>Where each outcome stood in this version (the first kept for comparison):</p>"
+                           + html_table(first, {"outcome": "Outcome", "kind": "Level", "stance": f"Version {number}"}))
+        else:
+            section.append("<p>This version's tables were not kept, so its outcomes cannot be compared.</p>")
+        if number in kept:
+            base = f"{archive_href}/v{number:04d}"
+            section.append(f'<p>Read this version as published: <a href="{e(base)}/studies.csv">studies.csv</a>, '
+                           f'<a href="{e(base)}/outcomes.csv">outcomes.csv</a>, '
+                           f'<a href="{e(base)}/manifest.json">manifest.json</a> (with the SHA-256 of every file).</p>')
+        parts.append("".join(section) + "</section>")
     return HTML("".join(parts))
 
 
@@ -303,36 +415,104 @@ def _version_banner(app: Any, config: Any) -> None:
     config.html_context = {**(config.html_context or {}), "evidence_version": label}
 
 
+def _publish_versions(app: Any, exception: Exception | None) -> None:
+    """Copy every kept evidence version into the site (What's new links to them)."""
+    import shutil
+
+    source = Path(app.srcdir) / "evidence" / "versions"
+    if exception is None and app.builder.format == "html" and source.is_dir():
+        shutil.copytree(source, Path(app.outdir) / "evidence-versions", dirs_exist_ok=True)
+
+
 def setup(app: Any) -> dict[str, Any]:
     """Sphinx extension entry point (listed in _config.yml under sphinx.extra_extensions)."""
     app.connect("config-inited", _version_banner)
+    app.connect("build-finished", _publish_versions)
     return {"parallel_read_safe": True, "parallel_write_safe": True}
 
 
-BOOK_NOTEBOOKS = ("book/outcomes/recovery.ipynb", "book/outcomes/service-use.ipynb", "book/evidence-map.ipynb",
-                  "book/studies.ipynb", "book/policy.ipynb", "book/briefs.ipynb", "book/whats-new.ipynb",
-                  "book/data-quality.ipynb")
+@dataclass(frozen=True)
+class PageReads:
+    """What one book page reads from ``evidence/``: its cache key is a hash of exactly that.
+
+    ``tables`` maps a table to the columns read (``None``: every column); ``domains`` keeps
+    only the findings in those outcome domains (and their studies); ``files`` are read whole;
+    ``library`` means the Zotero library's identity (for item links).
+    """
+
+    tables: dict[str, tuple[str, ...] | None]
+    domains: tuple[str, ...] | None = None
+    files: tuple[str, ...] = ()
+    library: bool = False
+
+
+OUTCOME_CHAPTERS = {
+    "book/outcomes/recovery.ipynb": ("recovery", "hope", "empowerment", "quality of life"),
+    "book/outcomes/service-use.ipynb": ("hospitalisation", "crisis/ED use", "engagement", "service use", "substance use"),
+}
+_STUDY_LINK = ("study_id", "citation_key", "authors", "title", "year", "url", "doi")
+BOOK_PAGES: dict[str, PageReads] = {
+    **{page: PageReads({"outcomes.csv": None, "studies.csv": None}, domains=domains)
+       for page, domains in OUTCOME_CHAPTERS.items()},
+    "book/evidence-map.ipynb": PageReads({"outcomes.csv": ("study_id", "domain", "direction"),
+                                          "studies.csv": (*_STUDY_LINK, "screening", "exclusion_reason",
+                                                          "population_group")}, files=("changelog.json",)),
+    "book/studies.ipynb": PageReads({"studies.csv": None, "outcomes.csv": None}, library=True),
+    "book/implementation.ipynb": PageReads({"outcomes.csv": ("finding_id", "study_id", "theme", "outcome", "quote",
+                                                             "source_type", "source_url"),
+                                            "studies.csv": _STUDY_LINK}),
+    "book/policy.ipynb": PageReads({"state_policy.csv": None, "regions.csv": None}),
+    "book/briefs.ipynb": PageReads({"regions.csv": None}),
+    "book/whats-new.ipynb": PageReads({}, files=("changelog.json",)),
+    "book/data-quality.ipynb": PageReads({name: None for name in ("studies.csv", "outcomes.csv", "state_policy.csv",
+                                                                  "regions.csv", "problems.csv")}),
+}
+BOOK_NOTEBOOKS = tuple(BOOK_PAGES)
+
+
+def page_stamp(settings: Settings, reads: PageReads) -> str:
+    """SHA-256 of exactly what a page reads from the evidence base (see :class:`PageReads`)."""
+    import hashlib
+
+    folder = settings.evidence
+    digest = hashlib.sha256()
+    tables = {name: pd.read_csv(folder / name, dtype=str, keep_default_na=False) for name in reads.tables}
+    if reads.domains is not None and "outcomes.csv" in tables:
+        outcomes = tables["outcomes.csv"] = tables["outcomes.csv"][tables["outcomes.csv"]["domain"].isin(reads.domains)]
+        if "studies.csv" in tables:
+            tables["studies.csv"] = tables["studies.csv"][tables["studies.csv"]["study_id"].isin(outcomes["study_id"])]
+    for name, columns in sorted(reads.tables.items()):
+        table = tables[name] if columns is None else tables[name][[c for c in columns if c in tables[name].columns]]
+        digest.update(name.encode() + b"\0" + table.to_csv(index=False).encode("utf-8"))
+    for name in reads.files:
+        path = folder / name
+        digest.update(name.encode() + b"\0" + (path.read_bytes() if path.is_file() else b""))
+    if reads.library:
+        library = json.loads((folder / "manifest.json").read_text(encoding="utf-8")).get("zotero", {})
+        digest.update(json.dumps([library.get("library_type"), library.get("library_id")]).encode())
+    return digest.hexdigest()
 
 
 def stamp_notebooks(settings: Settings) -> list[str]:
-    """Write the evidence hash into the first code cell's metadata of every book notebook.
+    """Write into the first code cell's metadata of every book page the hash of what it reads.
 
     jupyter-cache keys on code cells (source and metadata) only, so without this a page that
-    reads evidence/ would be served stale after a sync.  Only notebooks whose stamp differs are
-    rewritten, so an unchanged rebuild executes nothing.  Returns the notebooks rewritten.
+    reads evidence/ would be served stale after a sync.  Only pages whose stamp differs are
+    rewritten, so an unchanged rebuild executes nothing and a change re-executes only the pages
+    that read it.  Returns the notebooks rewritten.
     """
     import nbformat
 
-    digest = json.loads((settings.evidence / "manifest.json").read_text(encoding="utf-8"))["content_hash"]
     changed = []
-    for name in BOOK_NOTEBOOKS:
+    for name, reads in BOOK_PAGES.items():
         path = settings.root / name
         if not path.is_file():
             continue
+        stamp = page_stamp(settings, reads)
         nb = nbformat.read(path, as_version=4)
         cell = next(c for c in nb.cells if c.cell_type == "code")
-        if cell.metadata.get("evidencebook", {}).get("evidence_hash") != digest:
-            cell.metadata["evidencebook"] = {"evidence_hash": digest}
+        if cell.metadata.get("evidencebook", {}).get("reads") != stamp:
+            cell.metadata["evidencebook"] = {"reads": stamp}
             nbformat.write(nb, path)
             changed.append(name)
     return changed

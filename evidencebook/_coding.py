@@ -39,6 +39,7 @@ __all__ = [
     "RATIO_MEASURES",
     "SETTING_TYPES",
     "STUDY_TYPES",
+    "THEMES",
     "code_items",
     "note_lines",
 ]
@@ -64,6 +65,12 @@ PEER_ROLES = (
     "peer support specialist", "recovery coach or peer recovery specialist", "peer mentor", "peer navigator",
     "peer case manager", "consumer-provider", "group or mutual support", "family peer", "youth peer",
     "mixed or not stated",
+)
+# Implementation themes (qualitative findings on putting peers to work), for the Implementation chapter.
+THEMES = (
+    "role clarity", "supervision by peers", "pay and benefits", "training and certification", "career paths",
+    "integration into teams", "stigma and organisational culture", "culturally specific services",
+    "funding and billing", "other",
 )
 RATIO_MEASURES = ("RR", "OR", "HR")
 MEASURES = ("SMD", "Hedges g", "MD", *RATIO_MEASURES, "RD", "narrative")
@@ -205,6 +212,7 @@ OUTCOME_FIELDS: dict[str, Callable[[str], Any]] = {
     "measure_as_reported": _text,
     "better": _choice(("higher", "lower", "unclear")),
     "synthesis_group": _text,
+    "theme": _choice(THEMES),
     "estimate": _number,
     "ci_low": _number,
     "ci_high": _number,

@@ -9,6 +9,8 @@
 ``problems.csv``      every coding problem found in the snapshot
 ``references.bib``    the bibliography, generated from the items
 ``manifest.json``     evidence version, Zotero library version, and a hash of every file
+``versions/vNNNN/``   each evidence version's studies and findings with its manifest, kept so
+                      that old versions stay readable and What's new can compare them
 
 Files are only rewritten when their content changes, so an unchanged rebuild leaves the
 tree (and every timestamp) as it was.  The evidence version goes up by one each time the
@@ -37,10 +39,17 @@ from ._regions import REGION_COLUMNS, region_table, state_code
 from ._schemas import OutcomeSchema, PolicyFactSchema, RegionSchema, StudySchema
 from ._zotero import Snapshot, read_snapshot, write_snapshot_files
 
-__all__ = ["BuildReport", "Evidence", "build_evidence", "changes_between", "derive_tables", "load_evidence", "validate_tables"]
+__all__ = ["BuildReport", "Evidence", "EvidenceVersion", "build_evidence", "changes_between", "derive_tables",
+           "evidence_versions", "load_evidence", "load_version", "validate_tables"]
 
 TABLES = ("studies.csv", "outcomes.csv", "state_policy.csv", "regions.csv", "problems.csv")
 FILES = (*TABLES, "references.bib")
+ARCHIVED = ("studies.csv", "outcomes.csv")  # what a later version is compared with
+
+
+def version_folder(number: int) -> str:
+    """The entry of ``evidence/`` that keeps evidence version ``number``."""
+    return f"versions/v{number:04d}"
 
 STUDY_COLUMNS = [
     "study_id", "citation_key", "authors", "author_list", "year", "title", "journal", "doi", "url",
@@ -49,7 +58,7 @@ STUDY_COLUMNS = [
     "confidence_reason", "coded_by", "extraction_note",
 ]
 OUTCOME_COLUMNS = [
-    "finding_id", "study_id", "citation_key", "outcome", "domain", "comparison", "measure", "measure_as_reported", "better", "synthesis_group", "estimate",
+    "finding_id", "study_id", "citation_key", "outcome", "domain", "comparison", "measure", "measure_as_reported", "better", "synthesis_group", "theme", "estimate",
     "ci_low", "ci_high", "reported_statistic", "n_studies", "n_participants", "sample_note", "direction",
     "evidence_level", "secondary", "quote", "page", "source_url", "source_type", "notes", "note_key", "note_line",
 ]
@@ -228,7 +237,9 @@ def _table(text: str | None) -> pd.DataFrame:
 
 
 def _diff_rows(old: pd.DataFrame, new: pd.DataFrame, key: str, label: str) -> dict[str, list[str]]:
-    old_rows = {r[key]: r for r in old.to_dict("records")} if len(old) else {}
+    # A column added since the old version counts as empty there: not a change to every row.
+    columns = list(new.columns)
+    old_rows = {r[key]: {c: r.get(c, "") for c in columns} for r in old.to_dict("records")} if len(old) else {}
     new_rows = {r[key]: r for r in new.to_dict("records")}
     name = (lambda r: f"{r[key]} ({r[label]})") if label else (lambda r: r[key])
     return {
@@ -320,6 +331,9 @@ def build_evidence(settings: Settings, snapshot: Snapshot | None = None, today: 
             changelog.append({"evidence_version": manifest["evidence_version"], "date": manifest["date"],
                               "zotero_library_version": snapshot.version, **changes})
             writes["changelog.json"] = json.dumps(changelog, indent=2, ensure_ascii=False) + "\n"
+        archive = version_folder(int(manifest["evidence_version"]))
+        if old.get("content_hash") != content_hash or not (folder / archive / "manifest.json").is_file():
+            writes[archive] = _archive_writer(manifest, texts)
         if write_snapshot:
             writes["zotero"] = lambda target: write_snapshot_files(
                 target, snapshot.items, snapshot.library, settings.snapshot if changed_items is not None else None,
@@ -327,6 +341,66 @@ def build_evidence(settings: Settings, snapshot: Snapshot | None = None, today: 
         if not dry_run:
             commit_entries(folder, writes)
     return BuildReport(manifest, sorted(writes), coding.problems, changes)
+
+
+def _archive_writer(manifest: dict[str, Any], texts: dict[str, str]) -> Any:
+    def write(target: Path) -> None:
+        target.mkdir(parents=True)
+        for name in ARCHIVED:
+            (target / name).write_text(texts[name], encoding="utf-8")
+        (target / "manifest.json").write_text(json.dumps(manifest, indent=2, sort_keys=True) + "\n", encoding="utf-8")
+    return write
+
+
+def _read_checked(path: Path, expected: str | None) -> str:
+    if not path.is_file():
+        raise EvidenceError(f"{path}: missing. Run 'evidencebook sync' to rebuild it from the Zotero snapshot.")
+    text = path.read_text(encoding="utf-8")
+    if _sha256(text) != expected:
+        raise EvidenceError(
+            f"{path}: content does not match the manifest (sha256 {_sha256(text)[:12]}, expected "
+            f"{str(expected)[:12]}). The file is corrupt or was edited by hand; tables are derived "
+            "from the Zotero snapshot: run 'evidencebook sync', or restore it from git."
+        )
+    return text
+
+
+def _typed_outcomes(outcomes: pd.DataFrame) -> pd.DataFrame:
+    for col in ("estimate", "ci_low", "ci_high"):
+        outcomes[col] = pd.to_numeric(outcomes[col].replace("", None))
+    for col in ("n_studies", "n_participants", "note_line"):
+        outcomes[col] = pd.to_numeric(outcomes[col].replace("", None)).astype("Int64")
+    outcomes["secondary"] = outcomes["secondary"] == "True"
+    return outcomes
+
+
+@dataclass(frozen=True)
+class EvidenceVersion:
+    """An earlier (or the current) evidence version's studies and findings, as archived."""
+
+    number: int
+    manifest: dict[str, Any]
+    studies: pd.DataFrame
+    outcomes: pd.DataFrame
+
+
+def evidence_versions(settings: Settings) -> list[int]:
+    """The evidence versions kept in ``evidence/versions/``, oldest first."""
+    folder = settings.evidence / "versions"
+    found = (re.fullmatch(r"v(\d+)", p.name) for p in folder.iterdir()) if folder.is_dir() else ()
+    return sorted(int(m[1]) for m in found if m)
+
+
+def load_version(settings: Settings, number: int) -> EvidenceVersion:
+    """Evidence version ``number`` as it was published, checked against its own manifest's hashes."""
+    folder = settings.evidence / version_folder(number)
+    try:
+        manifest = json.loads((folder / "manifest.json").read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise EvidenceError(f"evidence version {number} is not kept in {folder.parent}") from None
+    frames = {name: pd.read_csv(io.StringIO(_read_checked(folder / name, manifest["files"].get(name))), dtype=str,
+                                keep_default_na=False) for name in ARCHIVED}
+    return EvidenceVersion(number, manifest, frames["studies.csv"], _typed_outcomes(frames["outcomes.csv"]))
 
 
 def load_evidence(settings: Settings) -> Evidence:
@@ -351,23 +425,9 @@ def load_evidence(settings: Settings) -> Evidence:
         raise EvidenceError(f"{manifest_path}: corrupt ({exc}). Restore it with 'git checkout -- {manifest_path}'.") from exc
     frames = {}
     for name in TABLES:
-        path = folder / name
-        if not path.is_file():
-            raise EvidenceError(f"{path}: missing. Run 'evidencebook sync' to rebuild it from the Zotero snapshot.")
-        text = path.read_text(encoding="utf-8")
-        if _sha256(text) != expected.get(name):
-            raise EvidenceError(
-                f"{path}: content does not match the manifest (sha256 {_sha256(text)[:12]}, expected "
-                f"{str(expected.get(name))[:12]}). The file is corrupt or was edited by hand; tables are derived "
-                "from the Zotero snapshot: run 'evidencebook sync', or restore it from git."
-            )
+        text = _read_checked(folder / name, expected.get(name))
         frames[name] = pd.read_csv(io.StringIO(text), dtype=str, keep_default_na=False)
-    outcomes = frames["outcomes.csv"]
-    for col in ("estimate", "ci_low", "ci_high"):
-        outcomes[col] = pd.to_numeric(outcomes[col].replace("", None))
-    for col in ("n_studies", "n_participants", "note_line"):
-        outcomes[col] = pd.to_numeric(outcomes[col].replace("", None)).astype("Int64")
-    outcomes["secondary"] = outcomes["secondary"] == "True"
+    outcomes = _typed_outcomes(frames["outcomes.csv"])
     regions = frames["regions.csv"]
     for col in ("n_local_studies", "n_policy_facts"):
         regions[col] = regions[col].astype(int)

@@ -10,7 +10,7 @@ import pandas as pd
 import pandera.pandas as pa
 from pandera.typing import Series
 
-from ._coding import (DESIGN_TYPES, DOMAINS, MEASURES, PEER_ROLES, POPULATION_GROUPS, RATIO_MEASURES,
+from ._coding import (DESIGN_TYPES, DOMAINS, MEASURES, PEER_ROLES, POPULATION_GROUPS, RATIO_MEASURES, THEMES,
                       SETTING_TYPES, STUDY_TYPES)
 
 __all__ = ["OutcomeSchema", "PolicyFactSchema", "RegionSchema", "StudySchema"]
@@ -46,6 +46,7 @@ class OutcomeSchema(pa.DataFrameModel):
     study_id: Series[str] = pa.Field(str_matches=_KEY)
     domain: Series[str] = pa.Field(isin=list(DOMAINS))
     measure: Series[str] = pa.Field(isin=list(MEASURES))
+    theme: Series[str] = pa.Field(isin=["", *THEMES])
     estimate: Series[float] = pa.Field(nullable=True)
     ci_low: Series[float] = pa.Field(nullable=True)
     ci_high: Series[float] = pa.Field(nullable=True)

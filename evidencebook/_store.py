@@ -62,6 +62,8 @@ def _swap(folder: Path, entries: list[str]) -> None:
         staged, live, retired = folder / STAGING / name, folder / name, folder / RETIRED / name
         if not staged.exists():
             continue  # already swapped before an interruption
+        live.parent.mkdir(parents=True, exist_ok=True)  # entries may be nested (versions/v0002)
+        retired.parent.mkdir(parents=True, exist_ok=True)
         if live.exists():
             if retired.exists():
                 shutil.rmtree(retired) if retired.is_dir() else retired.unlink()
@@ -99,6 +101,7 @@ def commit_entries(folder: Path, write: dict[str, Any]) -> None:
     staging.mkdir()
     for name, content in write.items():
         target = staging / name
+        target.parent.mkdir(parents=True, exist_ok=True)
         if callable(content):
             content(target)
         else:

@@ -16,7 +16,7 @@ import pandas as pd
 
 from ._coding import RATIO_MEASURES
 
-__all__ = ["Z95", "direction_counts", "domain_findings", "effect_rows", "gap_map_counts", "harmonise", "pooled_groups",
+__all__ = ["Z95", "TRIGGERS", "direction_counts", "outcome_status", "version_changes", "domain_findings", "effect_rows", "gap_map_counts", "harmonise", "pooled_groups",
            "prisma_counts", "standard_error", "summary_of_findings", "vote_count", "cumulative_by_year"]
 
 Z95 = 1.959963984540054  # the normal quantile for a two-sided 95% interval
@@ -246,3 +246,90 @@ def prisma_counts(studies: pd.DataFrame, new_ids: set[str] | None = None) -> dic
         "undecided_full_text": int(((stage == "FT") & (decision == "maybe")).sum()),
         "included": int(((stage == "FT") & (decision == "include")).sum()),
     }
+
+
+# --- living review: what changed between two evidence versions --------------------------
+
+STATUS_COLUMNS = ["outcome", "domain", "kind", "measure", "k", "estimate", "ci_low", "ci_high", "pi_low", "pi_high",
+                  "tau2", "direction", "ci_crosses_null", "certainty"]
+
+# Cochrane's living-review guidance: changes that call for a new citable version.
+TRIGGERS = ("CI now includes no effect", "CI now excludes no effect", "direction changed", "certainty changed")
+
+
+def _side(estimate: float, null: float) -> str:
+    return "favours peer support" if estimate > null else "favours control" if estimate < null else "no difference"
+
+
+def outcome_status(outcomes: pd.DataFrame, studies: pd.DataFrame) -> pd.DataFrame:
+    """Where each outcome stands in one evidence version: one row per outcome domain, and one
+    per pooled group (random-effects estimate, CI, PI, tau², k).
+
+    ``direction`` is the pooled estimate's side of the null for a pooled group (estimates are
+    harmonised, so larger favours peer support) and the majority of vote-counted directions
+    for a domain; ``certainty`` is the domain's proposed certainty.
+    """
+    domains = sorted(set(outcomes["domain"]) - {""})
+    sof = summary_of_findings(outcomes, studies, domains).set_index("domain") if domains else pd.DataFrame()
+    rows = []
+    for domain in domains:
+        cell = outcomes[outcomes["domain"] == domain]
+        votes = vote_count(cell)
+        lean = ("no direction reported" if votes["total"] == 0 else "favours peer support" if votes["benefit"] > votes["harm"]
+                else "favours control" if votes["harm"] > votes["benefit"] else "evenly split")
+        rows.append({"outcome": domain, "domain": domain, "kind": "domain", "measure": "", "k": int(cell["study_id"].nunique()),
+                     "direction": lean, "certainty": sof.loc[domain, "proposed_certainty"]})
+    for scale in sorted(set(SCALES.values())):
+        effects = effect_rows(outcomes, studies, scale)
+        for r in pooled_groups(effects).itertuples():
+            domain = effects.loc[effects["synthesis_group"] == r.synthesis_group, "domain"].iloc[0]
+            null = 1.0 if r.measure in RATIO_MEASURES else 0.0
+            rows.append({"outcome": f"{r.synthesis_group} ({r.measure})", "domain": domain, "kind": "pooled",
+                         "measure": r.measure, "k": int(r.k), "estimate": r.estimate, "ci_low": r.ci_low,
+                         "ci_high": r.ci_high, "pi_low": r.pi_low, "pi_high": r.pi_high, "tau2": r.tau2,
+                         "direction": _side(r.estimate, null), "ci_crosses_null": bool(r.ci_low <= null <= r.ci_high),
+                         "certainty": sof.loc[domain, "proposed_certainty"] if domain in sof.index else ""})
+    return pd.DataFrame(rows, columns=STATUS_COLUMNS).sort_values(["domain", "kind", "outcome"]).reset_index(drop=True)
+
+
+def version_changes(old: pd.DataFrame, new: pd.DataFrame) -> pd.DataFrame:
+    """Per outcome, what moved from one version's :func:`outcome_status` to the next, with the
+    changes Cochrane treats as triggers for a new citable version (:data:`TRIGGERS`) flagged.
+
+    Columns: the outcome, ``change`` (new, removed, changed, unchanged), old_/new_ values,
+    ``triggers`` (a '; '-joined list, empty when none) and ``notes`` (other changes worth reading).
+    """
+    merged = old.merge(new, on=["outcome", "kind"], how="outer", suffixes=("_old", "_new"), indicator=True)
+    rows = []
+    for r in merged.to_dict("records"):
+        triggers, notes = [], []
+        if r["_merge"] == "right_only":
+            change = "new"
+        elif r["_merge"] == "left_only":
+            change = "removed"
+        else:
+            if r["kind"] == "pooled" and r["ci_crosses_null_old"] != r["ci_crosses_null_new"]:
+                triggers.append(TRIGGERS[0] if r["ci_crosses_null_new"] else TRIGGERS[1])
+            if r["direction_old"] != r["direction_new"]:
+                triggers.append(f"{TRIGGERS[2]}: {r['direction_old']} → {r['direction_new']}")
+            if r["certainty_old"] != r["certainty_new"]:
+                triggers.append(f"{TRIGGERS[3]}: {r['certainty_old']} → {r['certainty_new']}")
+            if r["k_old"] != r["k_new"]:
+                notes.append(f"k {r['k_old']} → {r['k_new']}")
+            for col, label in (("estimate", "estimate"), ("tau2", "tau²")):
+                a, b = r[f"{col}_old"], r[f"{col}_new"]
+                if pd.notna(a) and pd.notna(b) and not math.isclose(a, b, rel_tol=1e-9, abs_tol=1e-12):
+                    notes.append(f"{label} {a:.3g} → {b:.3g}")
+            for col, label in (("ci", "95% CI"), ("pi", "PI")):
+                a = (r[f"{col}_low_old"], r[f"{col}_high_old"])
+                b = (r[f"{col}_low_new"], r[f"{col}_high_new"])
+                if all(pd.notna(x) for x in (*a, *b)) and not all(math.isclose(x, y, rel_tol=1e-9) for x, y in zip(a, b)):
+                    notes.append(f"{label} {a[0]:.3g} to {a[1]:.3g} → {b[0]:.3g} to {b[1]:.3g}")
+            change = "changed" if triggers or notes else "unchanged"
+        domain = r["domain_new"] if isinstance(r.get("domain_new"), str) else r["domain_old"]
+        rows.append({"outcome": r["outcome"], "domain": domain, "kind": r["kind"], "change": change,
+                     **{f"{c}_{v}": r.get(f"{c}_{v}") for c in ("k", "estimate", "ci_low", "ci_high", "pi_low", "pi_high",
+                                                                "tau2", "direction", "certainty") for v in ("old", "new")},
+                     "triggers": "; ".join(triggers), "notes": "; ".join(notes)})
+    return pd.DataFrame(rows).sort_values(["domain", "kind", "outcome"]).reset_index(drop=True) if rows else pd.DataFrame(
+        columns=["outcome", "domain", "kind", "change", "triggers", "notes"])

@@ -29,6 +29,7 @@ from urllib.parse import urlparse
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from evidencebook._coding import THEMES  # noqa: E402
 from evidencebook._zotero import write_snapshot  # noqa: E402
 
 SEED = ROOT / "evidence" / "seed"
@@ -322,6 +323,16 @@ def policy_items(rows: list[dict], version: int) -> tuple[list[dict], int]:
 
 
 # The five gray-literature documents: what each is, read from its own first lines.
+#
+# Each finding is (domain, quote, theme, outcome): the quote is verbatim from the document (a
+# sentence or bullet; whitespace is normalised when it is checked, so a quote may run across the
+# line breaks of the slide deck), the theme is one of evidencebook._coding.THEMES, and the outcome
+# label says whether the passage states a barrier, a recommendation or a description.  Finding ids
+# are <document>-<position>: new findings go at the end of a document's list, never in between.
+#
+# "note_edit" marks a document whose extraction note was edited after the first import (the
+# themes and outcome labels were coded then): the number is the edit, i.e. the sync that uploaded
+# it (see NOTE_EDITS).
 DOCUMENTS = {
     "000_d4f1131c2a464b7e.txt": {
         "itemType": "webpage",
@@ -330,12 +341,35 @@ DOCUMENTS = {
         "websiteTitle": "Providence Center for Outcomes Research & Education (CORE)",
         "study": {"us_state": "Oregon", "region": "southern-oregon",
                   "design": "regional evidence review, interviews and focus groups (gray literature)"},
+        "source_type": "gray literature (organisation web page)",
+        "note_edit": 1,
         "findings": [
-            ("workforce", "peers and supervisors from 14 different agencies"),
+            ("workforce", "peers and supervisors from 14 different agencies",
+             "other", "description: who took part"),
             ("workforce", "Encourage direct supervision by peers themselves and/or co-supervision models so that all "
-                          "peers have access to supervisors with experiential knowledge of peer services."),
+                          "peers have access to supervisors with experiential knowledge of peer services.",
+             "supervision by peers", "recommendation: supervision by peers"),
             ("workforce", "Give supervisors time and encouragement to meet individually with peer staff at least once "
-                          "a month."),
+                          "a month.",
+             "supervision by peers", "recommendation: monthly one-to-one supervision"),
+            ("workforce", "In 2007, the Centers for Medicare and Medicaid Services recognized peer support services as "
+                          "an evidence-based model of care for mental and behavioral health and approved coverage for "
+                          "the provision of peer services.",
+             "funding and billing", "description: Medicaid coverage of peer services since 2007"),
+            ("workforce", "Invest in training and cultivate a culture that supports professional development and "
+                          "continuous learning.",
+             "training and certification", "recommendation: invest in training"),
+            ("workforce", "Educate leaders and decision-makers about peers\u2019 roles and scope.",
+             "role clarity", "recommendation: educate leaders about peer roles"),
+            ("workforce", "Provide peers with opportunities for growth and leadership and link them to training and "
+                          "skill development for those future roles.",
+             "career paths", "recommendation: growth and leadership opportunities"),
+            ("workforce", "Identify community-centered care networks already in existence to increase access to "
+                          "culturally and linguistically specific peer services.",
+             "culturally specific services", "recommendation: culturally and linguistically specific services"),
+            ("workforce", "I feel like the reason that we don't reach the Spanish as a first language population is "
+                          "because we offer everything in English and then they have to try and fit in.",
+             "culturally specific services", "barrier: services offered only in English"),
         ],
     },
     "001_f150d3bfe41e8bd4.txt": {
@@ -344,21 +378,91 @@ DOCUMENTS = {
         "title": "OPEN MINDS article on adding peer support specialists to service delivery teams (title not captured)",
         "creators": [{"creatorType": "author", "firstName": "Sarah C.", "lastName": "Threnhauser"}],
         "study": {"design": "practice article (gray literature)"},
-        "findings": [],
+        "source_type": "gray literature (practice article, blog post)",
+        "note_edit": 1,
+        "findings": [
+            ("workforce", "Involve peers as you would other staff in the organization\u2019s decision-making process.",
+             "integration into teams", "recommendation: involve peers in decision-making"),
+            ("workforce", "Pay them a fair wage and offer them access to continuing education so they can continue to "
+                          "build skills and serve your clients.",
+             "pay and benefits", "recommendation: pay a fair wage"),
+            ("workforce", "Role confusion\u2014Often job descriptions are unclear, and staff does not know what to do "
+                          "with peer staff.",
+             "role clarity", "barrier: unclear job descriptions"),
+            ("workforce", "Because the staff team has usually not had any orientation to the work of peers, often "
+                          "peers are not invited to the table, not involved in committees, not involved in meetings, "
+                          "not informed or asked about organizational changes.",
+             "integration into teams", "barrier: peers left out of the team"),
+            ("workforce", "Peers are sometimes treated as fragile and the company might make special allowance for "
+                          "behavior not acceptable in other staff.",
+             "stigma and organisational culture", "barrier: peers treated as fragile"),
+            ("workforce", "It is not unusual for the peer to mistakenly be supervised as a \u201cmini therapist\u201d "
+                          "or \u201cjunior social worker\u201d because that is the field the supervisor knows best.",
+             "supervision by peers", "barrier: supervisors who do not know peer work"),
+            ("workforce", "Hiring peers as supervisors is an effective way to ensure peer roles remain peer and are "
+                          "optimized for success.",
+             "supervision by peers", "recommendation: hire peers as supervisors"),
+            ("workforce", "Successful peers should also be considered for other leadership and administrative roles "
+                          "as they demonstrate their effectiveness",
+             "career paths", "recommendation: leadership and administrative roles"),
+        ],
     },
     "002_50f5f8cbdc16af86.txt": {
         "itemType": "blogPost",
         "citationKey": "omniRecoveryMonth",
         "title": "National Recovery Month | Exploring the World of Peer Recovery Specialists",
         "study": {"us_state": "Virginia", "design": "practice article (gray literature)"},
-        "findings": [],
+        "source_type": "gray literature (organisation blog post)",
+        "note_edit": 1,
+        "findings": [
+            ("workforce", "However, peers are still relatively new to the behavioral health scene, and there isn't "
+                          "yet a clear roadmap for how to effectively integrate peers into existing provider "
+                          "organizations.",
+             "integration into teams", "barrier: no roadmap for integrating peers"),
+            ("workforce", "Administrators, clinicians, and other traditionally educated or trained staff can be wary "
+                          "of peers in their organization, since peers, though trained for their role, often "
+                          "don\u2019t have the same professional education or naturally fit in with established "
+                          "organizational hierarchies.",
+             "stigma and organisational culture", "barrier: staff wary of peers"),
+            ("workforce", "Peers and clinical staff come from different worlds and use different terminology which "
+                          "can result in barriers to respectful communication between the two groups.",
+             "integration into teams", "barrier: different terminology"),
+            ("workforce", "People often hold on to prejudices that peers can't get the job done, or that they oppose "
+                          "the use of prescribed medication in recovery, Others worry that adding peers to the team "
+                          "will take up too many already scarce resources.",
+             "stigma and organisational culture", "barrier: prejudice against peers"),
+        ],
     },
     "003_4232182b00191c6c.txt": {
         "itemType": "presentation",
         "citationKey": "peerStaffTrainingDeck",
         "title": "Training deck on implementing peer staff: research, barriers and roles (title not captured)",
         "study": {"design": "training presentation (gray literature)"},
-        "findings": [],
+        "source_type": "gray literature (training presentation slides)",
+        "note_edit": 1,
+        "findings": [
+            ("workforce", "Changing culture is more than hiring staff \u2013 it takes a team",
+             "stigma and organisational culture", "recommendation: organisational buy-in"),
+            ("workforce", "Provide a comprehensive training program - communicate role and responsibilities of peer "
+                          "workforce, concepts of recovery and self- help to; non-peer staff including supervisors, "
+                          "administration, and management",
+             "role clarity", "recommendation: train non-peer staff in the peer role"),
+            ("workforce", "Develop Clear Job Descriptions If you understand peer support the job description will "
+                          "reflect that. One strategy to prevent drift to the mean\u2014peer support staff ending up "
+                          "filing papers",
+             "role clarity", "recommendation: clear job descriptions"),
+            ("workforce", "Salary has a huge impact on success of peer support staff: \u2022 Coming off of benefits "
+                          "can be a scary thing",
+             "pay and benefits", "barrier: salary and loss of benefits"),
+            ("workforce", "Increase success by providing health insurance and a living",
+             "pay and benefits", "recommendation: health insurance and a living"),
+            ("workforce", "Involve all staff in understanding the principles and values of peer support services, "
+                          "competencies taught the peer workforce, and their code of ethics",
+             "integration into teams", "recommendation: involve all staff in peer values"),
+            ("workforce", "Supervision: Cultural Humility and Confronting Internal Bias No matter how supportive you "
+                          "are of peer support you will find your own rough edges",
+             "stigma and organisational culture", "recommendation: supervisors confront internal bias"),
+        ],
     },
     "004_b07fc98a3aee5f2b.txt": {
         "itemType": "webpage",
@@ -366,17 +470,34 @@ DOCUMENTS = {
         "title": "The Peer Provider Workforce in Behavioral Health: A Landscape Analysis (announcement)",
         "websiteTitle": "UCSF Health Workforce Research Center on Long-Term Care",
         "study": {"design": "landscape analysis announcement (gray literature)"},
-        "findings": [],
+        "source_type": "gray literature (announcement of a literature review, web page)",
+        "note_edit": 1,
+        "findings": [
+            ("workforce", "This stigma creates challenges in employing peer providers alongside non-peer colleagues, "
+                          "especially in traditional treatment settings and the friction between traditional and "
+                          "recovery-oriented systems of care is an additional barrier to integrating peer providers.",
+             "stigma and organisational culture", "barrier: stigma and friction with traditional care"),
+            ("workforce", "Concerns have been raised that standardization and professionalization of the role might "
+                          "jeopardize the special components of peer support that speak to lived experience, despite "
+                          "the potential benefits of such professionalization, including expansion of roles, greater "
+                          "capacity to serve people in need, and paid employment.",
+             "training and certification", "barrier: professionalisation may dilute lived experience"),
+        ],
     },
 }
+# Edits made in Zotero after the first import, by number: the date each was made.  Zotero gives
+# every item uploaded in one write the same new library version, so the notes changed in edit N
+# get version (last imported version + N), and the library version follows.
+NOTE_EDITS = {1: "2026-11-29T00:00:00Z"}
+_NOT_ITEM_FIELDS = ("study", "findings", "source_type", "note_edit")
 
 
 def document_items(seed: Path, version: int) -> tuple[list[dict], int]:
-    items = []
+    items, edited = [], []
     for name, doc in DOCUMENTS.items():
         text = (seed / "documents" / name).read_text(encoding="utf-8")
         key = item_key("document:" + name)
-        data = {k: v for k, v in doc.items() if k not in ("study", "findings")}
+        data = {k: v for k, v in doc.items() if k not in _NOT_ITEM_FIELDS}
         data["extra"] = f"Source file: evidence/seed/documents/{name}"
         version += 1
         items.append(parent_item(key, version, data, ["screen:FT:include", "gray-literature"]))
@@ -392,20 +513,33 @@ def document_items(seed: Path, version: int) -> tuple[list[dict], int]:
             p("risk_of_bias", "not assessed"),
             p("coded_by", "evidencebook seed import"),
         ]
-        for i, (domain, quote) in enumerate(doc["findings"], start=1):
+        for i, (domain, quote, theme, outcome) in enumerate(doc["findings"], start=1):
             if " ".join(quote.split()) not in " ".join(text.split()):
                 raise ValueError(f"{name}: quote not found verbatim: {quote!r}")
+            if theme not in THEMES:
+                raise ValueError(f"{name}: theme {theme!r} is not one of {THEMES}")
+            if not re.match(r"(barrier|recommendation|description)\b", outcome):
+                raise ValueError(f"{name}: outcome {outcome!r} should say barrier, recommendation or description")
             body += [
                 f"<h2>Outcome {name[:3]}-{i}</h2>",
-                p("outcome", "implementation finding"),
+                p("outcome", outcome),
                 p("domain", domain),
+                p("theme", theme),
                 p("measure", "narrative"),
                 p("direction", "n/a (descriptive)"),
                 p("quote", quote),
-                p("source_type", "gray literature (organisation web page)"),
+                p("source_type", doc["source_type"]),
             ]
         version += 1
-        items.append(note_item(item_key("document-note:" + name), key, version, body, "extraction"))
+        note = note_item(item_key("document-note:" + name), key, version, body, "extraction")
+        items.append(note)
+        if doc.get("note_edit"):
+            edited.append((note, doc["note_edit"]))
+    imported = version
+    for note, edit in edited:
+        note["version"] = note["data"]["version"] = imported + edit
+        note["data"]["dateModified"] = NOTE_EDITS[edit]
+        version = max(version, imported + edit)
     return items, version
 
 

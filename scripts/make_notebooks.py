@@ -11,6 +11,8 @@ from pathlib import Path
 import nbformat
 from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook
 
+from evidencebook import BOOK_PAGES, OUTCOME_CHAPTERS, load_settings, page_stamp
+
 ROOT = Path(__file__).resolve().parents[1]
 HIDE = {"tags": ["remove-input"]}
 
@@ -28,7 +30,8 @@ def notebook(cells: list) -> nbformat.NotebookNode:
     return nb
 
 
-def outcome_chapter(title: str, intro: str, domains: list[str], scales: list[tuple[str, str]]) -> nbformat.NotebookNode:
+def outcome_chapter(page: str, title: str, intro: str, scales: list[tuple[str, str]]) -> nbformat.NotebookNode:
+    domains = list(OUTCOME_CHAPTERS[page])  # one list, shared with the page's cache stamp
     cells = [
         new_markdown_cell(f"# {title}\n\n{intro}"),
         code(f"import evidencebook as eb\n\nevidence = eb.load_evidence(eb.load_settings())\ndomains = {domains!r}"),
@@ -52,15 +55,13 @@ def outcome_chapter(title: str, intro: str, domains: list[str], scales: list[tup
 
 PAGES = {
     "book/outcomes/recovery.ipynb": outcome_chapter(
-        "Recovery, hope and empowerment",
+        "book/outcomes/recovery.ipynb", "Recovery, hope and empowerment",
         "Does peer support help people towards personal recovery, hope and a sense of agency?",
-        ["recovery", "hope", "empowerment", "quality of life"],
         [("standardised", "Recovery, hope, empowerment and quality of life: standardised effects")],
     ),
     "book/outcomes/service-use.ipynb": outcome_chapter(
-        "Hospitalisation, crisis care and engagement",
+        "book/outcomes/service-use.ipynb", "Hospitalisation, crisis care and engagement",
         "Does peer support change how people use hospitals, crisis and emergency services, and treatment?",
-        ["hospitalisation", "crisis/ED use", "engagement", "service use", "substance use"],
         [("ratio", "Hospitalisation, crisis care, engagement and substance use: ratio measures"),
          ("standardised", "Crisis care and service use: standardised effects")],
     ),
@@ -82,7 +83,19 @@ PAGES = {
                           "Medicaid coverage, certification and workforce facts for every state, each with its "
                           "source and date. Where sources disagree, every fact is kept, newest first."),
         code("import evidencebook as eb\n\nevidence = eb.load_evidence(eb.load_settings())"),
+        new_markdown_cell("## Map"),
+        code("eb.policy_landscape(evidence)", "nbval-ignore-output"),
+        new_markdown_cell("## Every fact, with its source and date"),
         code("eb.policy_table(evidence)"),
+    ]),
+    "book/implementation.ipynb": notebook([
+        new_markdown_cell("# Implementation: barriers and recommendations\n\n"
+                          "What the sources say about putting peers to work well: role clarity, supervision by "
+                          "peers, pay, training, career paths, integration into teams, stigma and culturally "
+                          "specific services. Each passage is quoted as coded in Zotero, under the theme it was "
+                          "coded with, and links to its source and its entry on the Studies page. These are "
+                          "qualitative findings: they are grouped, never counted as effects."),
+        code("import evidencebook as eb\n\neb.implementation_themes(eb.load_evidence(eb.load_settings()))"),
     ]),
     "book/briefs.ipynb": notebook([
         new_markdown_cell("# Regional briefs\n\n"
@@ -102,13 +115,16 @@ PAGES = {
     "book/whats-new.ipynb": notebook([
         new_markdown_cell("# What's new\n\n"
                           "Every evidence version, newest first, computed from the Zotero library at each sync: the "
-                          "studies and findings added, updated and removed."),
+                          "studies and findings added, updated and removed, and for each outcome how its pooled "
+                          "estimate, confidence and prediction intervals, tau², number of studies (k) and certainty "
+                          "moved. Changes that Cochrane's guidance for living reviews treats as a reason for a new "
+                          "citable version are flagged: a confidence interval that now includes or excludes no "
+                          "effect, a change of direction, a change of certainty. Every version's tables stay "
+                          "readable: each section links to them."),
         code("import evidencebook as eb\n\neb.whats_new(eb.load_settings())"),
     ]),
     "notebooks/brief.ipynb": notebook([
         new_markdown_cell("# Regional brief"),
-        new_code_cell("# A kernel reused for brief after brief: each brief starts from an empty namespace.\n"
-                      "%reset -f", metadata={"tags": ["reset", "remove-input"]}),
         new_code_cell('# The region to brief: a state, "DC", a postal code or a sub-state region id.\n'
                       'region = "oregon"', metadata={"tags": ["parameters", "remove-input"]}),
         code("import evidencebook as eb\n\nbrief = eb.Brief.for_region(region)\nbrief.header()"),
@@ -127,12 +143,11 @@ PAGES = {
 
 
 def main() -> None:
-    import json
-
-    digest = json.loads((ROOT / "evidence" / "manifest.json").read_text(encoding="utf-8"))["content_hash"]
+    settings = load_settings(ROOT)
     for path, nb in PAGES.items():
-        if path.startswith("book/"):  # the evidence hash keys the execution cache (see eb.stamp_notebooks)
-            next(c for c in nb.cells if c.cell_type == "code").metadata["evidencebook"] = {"evidence_hash": digest}
+        if path in BOOK_PAGES:  # what the page reads keys its execution cache (see eb.stamp_notebooks)
+            stamp = page_stamp(settings, BOOK_PAGES[path])
+            next(c for c in nb.cells if c.cell_type == "code").metadata["evidencebook"] = {"reads": stamp}
         target = ROOT / path
         target.parent.mkdir(parents=True, exist_ok=True)
         nbformat.write(nb, target)

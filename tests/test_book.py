@@ -14,7 +14,7 @@ pytest_plugins = ["site_fixture"]  # the `site` fixture: one `evidencebook build
 def test_site_has_every_chapter_with_the_evidence_version(site: Path) -> None:
     version = re.search(r"Evidence version \d+ \([\d-]+, [0-9a-f]{12}\)",
                         (site / "book" / "intro.html").read_text(encoding="utf-8"))[0]
-    pages = ["intro", "methods", "outcomes/recovery", "outcomes/service-use", "evidence-map", "studies", "policy", "whats-new", "briefs", "contributing", "data-quality",
+    pages = ["intro", "methods", "outcomes/recovery", "outcomes/service-use", "implementation", "evidence-map", "studies", "policy", "whats-new", "briefs", "contributing", "data-quality",
              "references"]
     for page in pages:
         html = (site / "book" / f"{page}.html").read_text(encoding="utf-8")
@@ -46,22 +46,26 @@ def test_outcome_chapter_has_table_and_forest_plot_with_alt_text(site: Path) -> 
     assert "Quoted passage" in html and "&lt;" not in html.split("Quoted passage")[0][-200:]
 
 
-def test_stamp_changes_notebooks_only_when_the_evidence_changes(project) -> None:
-    import json
-
-    import evidencebook as eb
-    assert eb.stamp_notebooks(project) == []  # committed notebooks carry the committed evidence's hash
-    manifest = project.evidence / "manifest.json"
-    data = json.loads(manifest.read_text(encoding="utf-8"))
-    data["content_hash"] = "0" * 64
-    manifest.write_text(json.dumps(data), encoding="utf-8")
-    assert sorted(eb.stamp_notebooks(project)) == sorted(eb.BOOK_NOTEBOOKS)
-    assert eb.stamp_notebooks(project) == []
-
-
 @pytest.mark.book
 def test_findings_link_to_their_study_entry(site: Path) -> None:
     recovery = (site / "book" / "outcomes" / "recovery.html").read_text(encoding="utf-8")
     studies = (site / "book" / "studies.html").read_text(encoding="utf-8")
     anchors = set(re.findall(r'href="\.\./studies\.html#(study-[\w-]+)"', recovery))
     assert anchors and all(f'id="{a}"' in studies for a in anchors)
+
+
+@pytest.mark.book
+def test_whats_new_compares_versions_and_publishes_each_one(site: Path) -> None:
+    html = (site / "book" / "whats-new.html").read_text(encoding="utf-8")
+    assert 'id="version-2"' in html and 'id="version-1"' in html
+    assert "27 findings added" in html and "k 1 → 5" in html  # version 2 coded the implementation themes
+    for link in re.findall(r'href="\.\./(evidence-versions/v\d{4}/[\w.]+)"', html):
+        assert (site / link).is_file(), link
+
+
+@pytest.mark.book
+def test_policy_page_has_the_tile_map_and_implementation_its_themes(site: Path) -> None:
+    policy = (site / "book" / "policy.html").read_text(encoding="utf-8")
+    assert 'alt="Medicaid coverage of peer support recorded, by state. Tile map of the 50 states and DC.' in policy
+    themes = (site / "book" / "implementation.html").read_text(encoding="utf-8")
+    assert 'id="theme-supervision-by-peers"' in themes and "Encourage direct supervision by peers" in themes

@@ -27,9 +27,9 @@ def evidence() -> eb.Evidence:
 
 def test_bundled_evidence_counts(evidence: eb.Evidence) -> None:
     counts = evidence.manifest["counts"]
-    assert counts == {**counts, "studies": 40, "included": 40, "outcomes": 62, "effect_estimates": 31,
+    assert counts == {**counts, "studies": 40, "included": 40, "outcomes": 89, "effect_estimates": 31,
                       "policy_facts": 170, "regions": 52, "coding_errors": 0}
-    assert len(evidence.outcomes) == 62 and len(evidence.policy) == 170 and len(evidence.regions) == 52
+    assert len(evidence.outcomes) == 89 and len(evidence.policy) == 170 and len(evidence.regions) == 52
 
 
 def test_every_seed_number_is_carried_over_unchanged(evidence: eb.Evidence) -> None:
@@ -86,7 +86,7 @@ def test_a_change_bumps_the_version_and_a_bad_note_loses_nothing_else(project: e
     assert report.manifest["evidence_version"] == version + 1 and report.manifest["date"] == "2030-01-02"
     assert [(p.item_key, p.line, p.field) for p in report.problems if p.severity == "error"] == [("NNNNNNNN", 10, "estimate")]
     evidence = eb.load_evidence(project)
-    assert len(evidence.outcomes) == 62 and "AAAAAAAA" in set(evidence.studies["study_id"])
+    assert len(evidence.outcomes) == 89 and "AAAAAAAA" in set(evidence.studies["study_id"])
     assert evidence.problems["item_key"].tolist() == ["NNNNNNNN"]
 
 
@@ -155,3 +155,21 @@ def test_a_library_with_no_findings_yet_still_builds(tmp_path: Path) -> None:
     assert report.manifest["counts"]["outcomes"] == 0 and report.manifest["counts"]["studies"] == 1
     assert [p.field for p in report.problems] == ["quote"]
     assert len(eb.load_evidence(settings).outcomes) == 0
+
+
+def test_every_version_is_kept_readable_and_checked(project: eb.Settings) -> None:
+    current = eb.load_evidence(project).manifest["evidence_version"]
+    assert eb.evidence_versions(project) == list(range(1, current + 1))
+    snapshot = eb.read_snapshot(project.snapshot)
+    items = [*snapshot.items, parent("AAAAAAAA"), note("NNNNNNNN", "AAAAAAAA", GOOD_NOTE)]
+    eb.build_evidence(project, eb.Snapshot(snapshot.library, items), today=dt.date(2030, 1, 2))
+    assert eb.evidence_versions(project) == list(range(1, current + 2))
+    first, second = eb.load_version(project, current), eb.load_version(project, current + 1)
+    assert len(second.outcomes) == len(first.outcomes) + 1 and "T1" in set(second.outcomes["finding_id"])
+    assert second.manifest == eb.load_evidence(project).manifest
+    kept = project.evidence / "versions" / "v0001" / "outcomes.csv"
+    kept.write_text(kept.read_text(encoding="utf-8").replace("-0.24", "-0.42", 1), encoding="utf-8")
+    with pytest.raises(eb.EvidenceError, match=r"v0001/outcomes\.csv: content does not match"):
+        eb.load_version(project, 1)
+    with pytest.raises(eb.EvidenceError, match="evidence version 7 is not kept"):
+        eb.load_version(project, 7)

@@ -155,3 +155,42 @@ def test_forest_with_pooled_diamond_and_funnel_from_ten_studies() -> None:
     assert funnel.axes[0].get_ylabel() == "Standard error"
     with pytest.raises(ValueError, match="at least 10"):
         funnel_plot(effects.head(5), 1.2, "ratio", "too few")
+
+
+def _version(rows: list[tuple[str, float, float, float, str]]) -> pd.DataFrame:
+    """The outcome status of a synthetic evidence version: (study, RR, CI low, CI high, design) readmission findings."""
+    ids = [r[0] for r in rows]
+    studies = pd.DataFrame({"study_id": ids, "authors": [f"Author{i}" for i in ids], "year": ["2020"] * len(rows),
+                            "study_type": ["primary"] * len(rows), "risk_of_bias": ["low"] * len(rows),
+                            "design_type": [r[4] for r in rows]})
+    outcomes = pd.DataFrame({"finding_id": [f"F{i}" for i in ids], "study_id": ids, "domain": ["hospitalisation"] * len(rows),
+                             "measure": ["RR"] * len(rows), "estimate": [r[1] for r in rows],
+                             "ci_low": [r[2] for r in rows], "ci_high": [r[3] for r in rows],
+                             "better": ["lower"] * len(rows), "evidence_level": ["primary"] * len(rows),
+                             "synthesis_group": ["readmission-12m"] * len(rows), "direction": [""] * len(rows)})
+    return eb.outcome_status(outcomes, studies)
+
+
+def test_version_changes_flag_what_cochrane_treats_as_a_new_citable_version() -> None:
+    trials = [("A", 0.5, 0.4, 0.62, "RCT"), ("B", 0.6, 0.5, 0.72, "RCT"), ("C", 0.55, 0.45, 0.67, "RCT")]
+    v1 = _version(trials)
+    pooled = v1[v1["kind"] == "pooled"].iloc[0]
+    assert (pooled["k"], pooled["direction"], pooled["ci_crosses_null"]) == (3, "favours peer support", False)
+    # two discordant studies arrive: the pooled CI now includes no effect and certainty drops a level
+    v2 = _version([*trials, ("D", 1.9, 1.6, 2.3, "RCT"), ("E", 1.7, 1.4, 2.1, "cohort")])
+    changes = eb.version_changes(v1, v2).set_index("outcome")
+    row = changes.loc["readmission-12m (RR)"]
+    assert row["change"] == "changed" and (row["k_old"], row["k_new"]) == (3, 5)
+    assert row["triggers"] == "CI now includes no effect; certainty changed: high → moderate"
+    assert "tau² 0 → 0.418" in row["notes"] and row["pi_high_new"] > row["ci_high_new"]
+    # nothing moved: nothing flagged; a version that drops the outcome says so
+    same = eb.version_changes(v2, v2)
+    assert set(same["change"]) == {"unchanged"} and (same["triggers"] == "").all()
+    assert set(eb.version_changes(v2, v2.iloc[:0])["change"]) == {"removed"}
+
+
+def test_a_change_of_direction_is_a_trigger() -> None:
+    v1 = _version([("A", 0.5, 0.4, 0.62, "RCT"), ("B", 0.6, 0.5, 0.72, "RCT")])
+    v2 = _version([("A", 2.0, 1.6, 2.5, "RCT"), ("B", 1.8, 1.5, 2.2, "RCT")])
+    row = eb.version_changes(v1, v2).set_index("outcome").loc["readmission-12m (RR)"]
+    assert "direction changed: favours peer support → favours control" in row["triggers"]
