@@ -362,7 +362,7 @@ def _scrub(nb: "nbformat.NotebookNode", title: str) -> "nbformat.NotebookNode":
                 if "execution_count" in output:
                     output["execution_count"] = count
         tags = cell.metadata.get("tags", [])
-        if "parameters" in tags or "injected-parameters" in tags or "reset" in tags:
+        if "parameters" in tags or "injected-parameters" in tags:
             cell.metadata["tags"] = sorted({*tags, "remove-cell"})  # kept in the notebook, not shown
         cell.metadata.pop("papermill", None)
         cell.metadata.pop("execution", None)
@@ -388,16 +388,31 @@ def _footer(title: str) -> str:
             '<span class="pageNumber"></span> of <span class="totalPages"></span></div>')
 
 
+def leaked(text: str, root: Path, home: Path, secrets: list[str]) -> str:
+    """What in ``text`` would publish the build machine (its project path, home folder) or a secret; '' if nothing.
+
+    The home folder counts as a path only where it starts one (``/root/x``, ``file:///root/x``),
+    not inside a web address (``https://example.org/root/x``).
+    """
+    for secret in secrets:
+        if secret and secret in text:
+            return "a secret from the environment"
+    if str(root) in text:
+        return f"the project's path {root}"
+    if len(str(home)) > 1 and re.search(r"(?<![\w.:-])" + re.escape(str(home)) + r"/", text):
+        return f"the home folder {home}"
+    if "ZOTERO_API_KEY" in text:
+        return "the name of the Zotero key's variable"
+    return ""
+
+
 def _publishable(region_id: str, texts: list[str], settings: Settings) -> None:
     """Refuse to publish a brief that carries a path of the build machine or a secret."""
     secrets = [v for k, v in os.environ.items() if _SECRET_NAMES.search(k) and len(v) >= 8]
-    home = str(Path.home())
     for text in texts:
-        leaks = [str(settings.root), *([home + "/"] if len(home) > 1 else []), *secrets, "ZOTERO_API_KEY"]
-        found = next((leak for leak in leaks if leak in text), None)
-        if found is not None:
-            what = "a secret" if found in secrets else repr(found)
-            raise BriefError(f"brief for {region_id}: its output would publish {what}; nothing written")
+        found = leaked(text, settings.root, Path.home(), secrets)
+        if found:
+            raise BriefError(f"brief for {region_id}: its output would publish {found}; nothing written")
 
 
 def _write_atomic(path: Path, data: str | bytes) -> None:
@@ -489,7 +504,9 @@ def _start_kernel(root: Path) -> Any:
     for attempt in range(3):
         km = KernelManager(kernel_name="python3", transport="ipc", ip=os.path.join(sockets, f"k{attempt}"))
         try:
-            km.start_kernel(cwd=str(root), env=_kernel_env(os.environ))
+            # No output history: a kernel that runs thousands of briefs keeps none of them.
+            km.start_kernel(cwd=str(root), env=_kernel_env(os.environ),
+                            extra_arguments=["--InteractiveShell.cache_size=0"])
             km._evidencebook_sockets = sockets  # removed when the kernel is shut down
             return km
         except Exception:

@@ -15,7 +15,7 @@ from click.testing import CliRunner
 from conftest import ROOT
 
 import evidencebook as eb
-from evidencebook._briefs import _prune, standalone_links
+from evidencebook._briefs import _prune, leaked, standalone_links
 from evidencebook._cli import main
 
 
@@ -218,6 +218,17 @@ def test_a_full_run_removes_briefs_of_regions_no_longer_configured(project: eb.S
 
 
 # --- what a published brief never carries ---------------------------------------------------------
+
+@pytest.mark.parametrize("text,found", [
+    ("read at /home/ana/.venv/lib/site.py", "the home folder"), ("file:///home/ana/x.html", "the home folder"),
+    ("built in /srv/review/book", "the project's path"), ("key s3cr3t-value-1", "a secret"),
+    ("set ZOTERO_API_KEY first", "the name of the Zotero key"),
+    ("source: https://example.org/home/ana/report", ""), ("nothing to see", ""),
+])
+def test_the_leak_check_finds_machine_paths_and_secrets_but_not_web_addresses(text: str, found: str) -> None:
+    result = leaked(text, Path("/srv/review"), Path("/home/ana"), ["s3cr3t-value-1"])
+    assert (found in result) if found else result == ""
+
 
 def test_outputs_carry_no_secret_no_machine_path_and_no_papermill_run_metadata(
         project: eb.Settings, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -1,0 +1,140 @@
+"""Brief fan-out benchmark: a plain sequential papermill loop against ``evidencebook brief --all``,
+over the same regions and the same template, in the same run; and one brief on demand.
+
+Run from the project folder (needs ``make chromium`` for the PDF parts)::
+
+    .venv/bin/python benchmarks/briefs.py              # every region (52), about 5-10 minutes
+    .venv/bin/python benchmarks/briefs.py --regions 20 # the first 20 regions only
+
+Everything runs in a temporary copy of the project (pyproject, evidence, notebooks, book), so
+the working tree is never touched.  It measures, with wall clocks:
+
+(a) baseline: ``papermill notebooks/brief.ipynb out/<id>.ipynb -p region <id>``, one CLI process
+    per region, one after another (each starts its own kernel, as a plain loop would);
+(b) ``evidencebook brief --all --no-pdf`` (notebook + HTML per region) and ``evidencebook brief
+    --all`` (notebook + HTML + PDF), with ``--workers`` worker processes each reusing one kernel;
+    ratio = (a) / (b), PASS at >= 5x;
+(c) ``evidencebook brief oregon`` on demand, from launching the command to the HTML file
+    (target < 5 s), to the PDF file (target < 10 s), and to the command's exit; ``--repeat``
+    times, median reported.  The HTML and PDF times are the files' modification times (each is
+    written once, by a rename) measured from the moment the command was launched.
+
+The machine's load average is printed before and after: other work on the machine slows both
+sides of the ratio, but not by the same factor, so read the ratio with it.
+Exits 1 if a target is missed or a command fails.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+BIN = Path(sys.executable).parent
+RATIO_TARGET = 5.0
+HTML_TARGET, PDF_TARGET = 5.0, 10.0
+
+
+def copy_project(target: Path) -> None:
+    """The project's configuration, evidence, template and book pages (no built briefs)."""
+    for name in ("pyproject.toml", "_config.yml", "_toc.yml"):
+        shutil.copy(ROOT / name, target / name)
+    for name in ("evidence", "notebooks", "book"):
+        shutil.copytree(ROOT / name, target / name, ignore=shutil.ignore_patterns("briefs", "seed"))
+
+
+def region_ids(project: Path) -> list[str]:
+    sys.path.insert(0, str(ROOT))
+    from evidencebook import load_settings, region_records
+
+    return [r["region_id"] for r in region_records(load_settings(project).regions)]
+
+
+def run(command: list[str], cwd: Path) -> float:
+    """Wall seconds of one command; stops the benchmark if it fails."""
+    start = time.perf_counter()
+    result = subprocess.run(command, cwd=cwd, capture_output=True, text=True, env={**os.environ, "CI": "1"})
+    elapsed = time.perf_counter() - start
+    if result.returncode != 0:
+        sys.exit(f"FAILED ({result.returncode}): {' '.join(command)}\n{result.stdout[-2000:]}\n{result.stderr[-4000:]}")
+    return elapsed
+
+
+def papermill_loop(project: Path, regions: list[str]) -> float:
+    out = project / "papermill-out"
+    out.mkdir(exist_ok=True)
+    start = time.perf_counter()
+    for region in regions:
+        run([str(BIN / "papermill"), "notebooks/brief.ipynb", str(out / f"{region}.ipynb"), "-p", "region", region],
+            project)
+    return time.perf_counter() - start
+
+
+def on_demand(project: Path, region: str) -> tuple[float, float, float]:
+    """Seconds from launching ``evidencebook brief <region>`` to its HTML file, its PDF file and its exit."""
+    html = project / "_build" / "briefs" / f"{region}.html"
+    pdf = html.with_suffix(".pdf")
+    for path in (html, pdf):
+        path.unlink(missing_ok=True)
+    launched = time.time()
+    total = run([str(BIN / "evidencebook"), "brief", region], project)
+    return html.stat().st_mtime - launched, pdf.stat().st_mtime - launched, total
+
+
+def verdict(ok: bool) -> str:
+    return "PASS" if ok else "FAIL"
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--regions", type=int, default=0, help="only the first N regions (default: all)")
+    parser.add_argument("--workers", type=int, default=2, help="fan-out worker processes (default: 2)")
+    parser.add_argument("--repeat", type=int, default=3, help="on-demand runs of one brief (default: 3)")
+    args = parser.parse_args()
+    if not shutil.which("chromium"):
+        sys.exit("Chromium is not installed: run 'make chromium' first.")
+
+    with tempfile.TemporaryDirectory(prefix="eb-bench-briefs-") as tmp:
+        project = Path(tmp)
+        copy_project(project)
+        regions = region_ids(project)
+        regions = regions[: args.regions] if args.regions else regions
+        print(f"{len(regions)} regions, {os.cpu_count()} cores, {args.workers} fan-out workers; "
+              f"load average before: {os.getloadavg()[0]:.1f}")
+        fan_out = [str(BIN / "evidencebook"), "brief", "--workers", str(args.workers),
+                   *(["--all"] if len(regions) == len(region_ids(project)) else regions)]
+
+        run([str(BIN / "papermill"), "notebooks/brief.ipynb", str(project / "warm-up.ipynb"), "-p", "region",
+             "oregon"], project)  # untimed: both sides then read the same warm file cache
+        baseline = papermill_loop(project, regions)
+        print(f"(a) sequential papermill CLI loop:        {baseline:7.1f} s  ({baseline / len(regions):.2f} s a region)")
+        html_only = run([*fan_out, "--no-pdf"], project)
+        print(f"(b) evidencebook brief (notebook + HTML):  {html_only:7.1f} s  ({html_only / len(regions):.2f} s a region)"
+              f"  ratio {baseline / html_only:5.1f}x  {verdict(baseline / html_only >= RATIO_TARGET)} (>= {RATIO_TARGET:.0f}x)")
+        with_pdf = run(fan_out, project)
+        print(f"    evidencebook brief (+ PDF):           {with_pdf:7.1f} s  ({with_pdf / len(regions):.2f} s a region)"
+              f"  ratio {baseline / with_pdf:5.1f}x  {verdict(baseline / with_pdf >= RATIO_TARGET)} (>= {RATIO_TARGET:.0f}x)")
+        pdfs = sorted((project / "_build" / "briefs").glob("*.pdf"))
+        print(f"    {len(pdfs)} PDFs written for {len(regions)} regions")
+
+        timings = [on_demand(project, "oregon") for _ in range(args.repeat)]
+        html_s, pdf_s, total_s = (statistics.median(t[i] for t in timings) for i in range(3))
+        print(f"(c) evidencebook brief oregon, median of {args.repeat}: HTML after {html_s:.1f} s "
+              f"{verdict(html_s < HTML_TARGET)} (< {HTML_TARGET:.0f} s), PDF after {pdf_s:.1f} s "
+              f"{verdict(pdf_s < PDF_TARGET)} (< {PDF_TARGET:.0f} s), command done after {total_s:.1f} s")
+        print("    runs (HTML, PDF, exit): " + "; ".join(f"{h:.1f}, {p:.1f}, {t:.1f}" for h, p, t in timings))
+        print(f"load average after: {os.getloadavg()[0]:.1f}")
+        ok = (baseline / html_only >= RATIO_TARGET and baseline / with_pdf >= RATIO_TARGET
+              and html_s < HTML_TARGET and pdf_s < PDF_TARGET and len(pdfs) == len(regions))
+    return 0 if ok else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
