@@ -43,6 +43,30 @@ def alive(where: str) -> str:
     return f"<script>alert({marker_of(where)})</script>"
 
 
+@pytest.mark.parametrize("live", [
+    "<script>alert(4242_0001)</script>",
+    "<img src=x onerror=alert(4242_0001)>",
+    '<p title="x" onmouseover="alert(4242_0001)">hover</p>',
+    '"><svg onload=alert(4242_0001)>',
+    '<a href=" JaVa&#x09;Script:alert(1)">x</a>',
+    '<a href="&#x01;javascript:alert(1)">x</a>',
+    '<a href="data:text/html,&lt;script&gt;alert(1)&lt;/script&gt;">x</a>',
+    '<form action="javascript:alert(1)"><button formaction="vbscript:x">go</button></form>',
+    '<iframe srcdoc="alert(4242_0001)"></iframe>',
+    "<b onclick=alert(4242_0001)>raw role</b>",
+    "<p>4246242</p>",  # {{4242*1001}} evaluated
+])
+def test_the_checker_finds_a_live_payload(live: str) -> None:
+    """The checks below can fail: each live payload is found, and its escaped text is not."""
+    import html
+
+    assert violations(f"<div>{live}</div>", fragment=True)
+    if "4246242" not in live:
+        assert violations(f"<div>{html.escape(live)}</div>", fragment=True) == []
+    cell = {"cell_type": "markdown", "source": "x 4242_0001", "metadata": {}}
+    assert notebook_violations(json.dumps({"cells": [cell]}))
+
+
 # --- the hostile evidence base, built once (no book) -------------------------------------------
 
 
@@ -73,6 +97,10 @@ def test_the_hostile_library_reaches_the_tables(hostile) -> None:
     assert evidence.problems["message"].str.contains("<script>alert(4242_", regex=False).any()
 
 
+def _returns_html(function: Any) -> bool:
+    return "HTML" in str(inspect.signature(function).return_annotation)
+
+
 def _page_outputs(settings: eb.Settings, evidence: eb.Evidence) -> dict[str, str]:
     """Every page function of the book (``_book.__all__`` returning HTML) on the hostile evidence."""
     from evidencebook._coding import DOMAINS
@@ -80,7 +108,7 @@ def _page_outputs(settings: eb.Settings, evidence: eb.Evidence) -> dict[str, str
     outputs = {}
     for name in book_module.__all__:
         function = getattr(book_module, name)
-        if not inspect.isfunction(function) or inspect.signature(function).return_annotation not in ("HTML", eb.HTML):
+        if not inspect.isfunction(function) or not _returns_html(function):
             continue
         params = inspect.signature(function).parameters
         args: dict[str, Any] = {}
@@ -104,8 +132,7 @@ def _page_outputs(settings: eb.Settings, evidence: eb.Evidence) -> dict[str, str
 
 
 def _brief_outputs(evidence: eb.Evidence) -> dict[str, str]:
-    parts = [n for n, f in inspect.getmembers(eb.Brief, inspect.isfunction)
-             if inspect.signature(f).return_annotation in ("HTML", eb.HTML)]
+    parts = [n for n, f in inspect.getmembers(eb.Brief, inspect.isfunction) if _returns_html(f)]
     outputs = {}
     for region in ("oregon", "southern-oregon", "WY"):
         brief = eb.Brief(eb.resolve_region(region, evidence.regions), evidence)
@@ -178,9 +205,20 @@ def test_dollar_signs_are_drawn_literally_in_plots() -> None:
 
 
 def _bib_entries(text: str) -> Any:
+    """The entries of a BibTeX text, each field and name decoded from LaTeX as the References page does it
+    (sphinxcontrib-bibtex formats with pybtex, which reads every field but url and doi as LaTeX)."""
     from pybtex.database import parse_string
+    from pybtex.richtext import Text
 
-    return parse_string(text, "bibtex").entries
+    entries = parse_string(text, "bibtex").entries
+    for entry in entries.values():
+        for name, value in entry.fields.items():
+            if name not in ("url", "doi"):
+                Text.from_latex(value)
+        for person in (p for people in entry.persons.values() for p in people):
+            for part in (*person.first_names, *person.middle_names, *person.prelast_names, *person.last_names):
+                Text.from_latex(part)
+    return entries
 
 
 @pytest.mark.xfail(strict=True, reason="DEFECT evidencebook/_evidence.py references_bib: braces in creators' names "
@@ -211,7 +249,9 @@ _KEY = "the citation key is written as it is: ',' '{' '}' end the key (a second,
     pytest.param("creator name", "{Committee", marks=_bib_defect(
         "the author field undoes _bib_escape for braces, so a '{' in a single-field name leaves the file unclosed")),
     pytest.param("title", "A } title, then \\input{/etc/passwd}", marks=_bib_defect(_BRACES)),
-    ("title", "ends with a backslash \\"),
+    pytest.param("title", "ends with a backslash \\", marks=_bib_defect(
+        "_bib_escape leaves '\\' as it is: a trailing (or lone) backslash is not valid LaTeX, and pybtex's decoding "
+        "of it (latex codec: unknown token) stops the whole book build in sphinxcontrib-bibtex")),
     pytest.param("publicationTitle", "Journal of }", marks=_bib_defect(_BRACES)),
     pytest.param("url", "https://example.org/}", marks=_bib_defect(
         "url is written unescaped: a '}' ends the entry and the fields after it (note) are lost")),
@@ -254,9 +294,36 @@ def test_references_bib_links_only_to_http(hostile) -> None:
 # --- the whole pipeline: sync --offline, build, then every page ---------------------------------
 
 
+def balanced_bib(items: list[dict[str, Any]]) -> str:
+    """references.bib as :func:`references_bib` writes it for the same items with their braces (and the characters
+    that end a BibTeX key) removed: a stand-in the References page can be built from while references_bib breaks
+    on braces and backslashes.  Every script, link and LaTeX payload stays in."""
+    def clean(value: Any, key_chars: bool = False) -> Any:
+        if isinstance(value, str):  # also a trailing backslash: not valid LaTeX
+            return re.sub(r"[\"#%'(),={}]" if key_chars else r"[{}]|\\+$", "", value)
+        if isinstance(value, list):
+            return [clean(v) for v in value]
+        if isinstance(value, dict):
+            return {k: clean(v, k in ("citationKey", "extra")) for k, v in value.items()}
+        return value
+
+    cleaned = [clean(item) for item in items]
+    studies = eb.derive_tables(eb.code_items(cleaned), {})["studies.csv"]
+    text = references_bib(cleaned, studies)
+    assert len(_bib_entries(text)) == len(studies)
+    return text
+
+
 @pytest.fixture(scope="module")
-def site(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A copy of the project whose Zotero snapshot is the hostile library, synced and built."""
+def site(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
+    """A copy of the project whose Zotero snapshot is the hostile library: ``evidencebook sync --offline``, then
+    ``evidencebook build``.
+
+    While the bibliography the sync writes is not one sphinxcontrib-bibtex can read (a known defect, see
+    test_the_bibliography_the_sync_wrote_can_be_built), ``evidencebook build`` stops at the book and no page
+    can be checked; the same steps are then run one by one (the sync has already written the tables:
+    ``evidencebook brief --all``, then the book with ``build_book``) with a brace-balanced bibliography
+    (:func:`balanced_bib`) in its place, so that every page is still checked."""
     copy = tmp_path_factory.mktemp("hostile-site")
     tracked = subprocess.run(["git", "ls-files"], cwd=ROOT, capture_output=True, text=True, check=True).stdout.split()
     for name in tracked:
@@ -267,67 +334,102 @@ def site(tmp_path_factory: pytest.TempPathFactory) -> Path:
     eb.write_snapshot(copy / "evidence" / "zotero", items, library)
     command = str(Path(sys.executable).with_name("evidencebook"))
     env = {"CI": "true", "PATH": "/usr/bin:/bin"}
-    synced = subprocess.run([command, "sync", "--offline"], cwd=copy, capture_output=True, text=True, env=env)
+
+    def run(*args: str) -> subprocess.CompletedProcess:
+        done = subprocess.run(args, cwd=copy, capture_output=True, text=True, env=env)
+        with (copy / "build.log").open("a", encoding="utf-8") as log:
+            log.write(f"$ {' '.join(args)}\n{done.stdout}{done.stderr}")
+        return done
+
+    synced = run(command, "sync", "--offline")
     assert synced.returncode == 0, synced.stdout[-3000:] + synced.stderr[-3000:]
     assert "13 studies, 40 findings, 2 policy facts" in synced.stdout
-    built = subprocess.run([command, "build"], cwd=copy, capture_output=True, text=True, env=env)
-    log = built.stdout[-4000:] + built.stderr[-4000:]
-    # exit 1 is expected: the hostile library has coding errors (reported, those findings left out)
-    assert built.returncode in (0, 1) and "book: " in built.stdout and "failed:" not in built.stderr, log
-    assert built.returncode == 0 or "coding error(s)" in built.stderr, log
-    (copy / "build.log").write_text(built.stdout + built.stderr, encoding="utf-8")
-    return copy
-
-
-def _html_files(site: Path) -> list[Path]:
-    return sorted([*(site / "_build" / "html").rglob("*.html"), *(site / "_build" / "briefs").glob("*.html")])
+    bib = copy / "evidence" / "references.bib"
+    try:
+        _bib_entries(bib.read_text(encoding="utf-8"))
+        bib_error = ""
+    except Exception as exc:  # noqa: BLE001 - whatever pybtex raises, sphinxcontrib-bibtex stops on it
+        bib_error = f"{type(exc).__name__}: {exc}"
+    if not bib_error:
+        built = run(command, "build")
+        log = (built.stdout + built.stderr)[-6000:]
+        # exit 1 is expected: the hostile library has coding errors (reported, those findings left out)
+        assert built.returncode == 0 or "coding error(s)" in built.stderr, log
+        assert "book: " in built.stdout and "failed:" not in built.stderr, log
+    else:
+        bib.write_text(balanced_bib(items), encoding="utf-8")
+        briefs = run(command, "brief", "--all")
+        assert briefs.returncode == 0, (briefs.stdout + briefs.stderr)[-6000:]
+        book = run(sys.executable, "-c", "import evidencebook as eb; print('book:', eb.build_book(eb.load_settings()))")
+        assert book.returncode == 0 and "book: " in book.stdout, (book.stdout + book.stderr)[-6000:]
+    return {"root": copy, "bib_error": bib_error}
 
 
 @pytest.mark.book
-def test_every_built_page_is_inert(site: Path) -> None:
-    files = _html_files(site)
-    assert len(files) > 60 and (site / "_build" / "briefs" / "oregon.html").is_file()
-    references = site / "_build" / "html" / "book" / "references.html"
-    problems = {str(f.relative_to(site)): found for f in files if f != references
+@pytest.mark.xfail(strict=True, reason="DEFECT evidencebook/_evidence.py references_bib: the hostile library's "
+                   "references.bib is not valid BibTeX (unbalanced braces from names, keys, doi, url; a trailing "
+                   "backslash), and sphinxcontrib-bibtex stops the whole book build on it (seen: 'Extension error "
+                   "(sphinxcontrib.bibtex)': builder_inited_cite ... syntax error in line 2: '}' expected; with braces "
+                   "balanced, env-updated: latex codec, unknown token '\\\\'): one '}' or '\\\\' typed in Zotero "
+                   "takes the whole site down")
+def test_the_bibliography_the_sync_wrote_can_be_built(site: dict[str, Any]) -> None:
+    assert site["bib_error"] == ""
+
+
+def _html_files(root: Path) -> list[Path]:
+    return sorted([*(root / "_build" / "html").rglob("*.html"), *(root / "_build" / "briefs").glob("*.html")])
+
+
+@pytest.mark.book
+def test_every_built_page_is_inert(site: dict[str, Any]) -> None:
+    root = site["root"]
+    files = _html_files(root)
+    assert len(files) > 60 and (root / "_build" / "briefs" / "oregon.html").is_file()
+    references = root / "_build" / "html" / "book" / "references.html"
+    problems = {str(f.relative_to(root)): found for f in files if f != references
                 and (found := violations(f.read_text(encoding="utf-8")))}
     assert problems == {}
 
 
 @pytest.mark.book
-@pytest.mark.xfail(strict=True, reason="DEFECT evidencebook/_evidence.py references_bib (see "
-                   "test_references_bib_links_only_to_http / test_references_bib_is_valid_with_one_entry_per_study): "
-                   "the References page is built from a bibliography that is not valid BibTeX and whose url fields "
-                   "are unfiltered; the page must list every hostile study, inert")
-def test_references_page_lists_every_study_inert(site: Path) -> None:
-    page = (site / "_build" / "html" / "book" / "references.html").read_text(encoding="utf-8")
+@pytest.mark.xfail(strict=True, reason="DEFECT evidencebook/_evidence.py references_bib: Zotero's url is written to "
+                   "references.bib as it is, and the References page (sphinxcontrib-bibtex, pybtex's plain style) "
+                   "renders it as a link: <a class=\"reference external\" href=\"javascript:alert(...)\"> for "
+                   "javascript:, ' JaVaScRiPt:', 'java script:' (tab/newline), '\\x01javascript:', data:text/html "
+                   "and vbscript: URLs")
+def test_references_page_lists_every_study_inert(site: dict[str, Any]) -> None:
+    page = (site["root"] / "_build" / "html" / "book" / "references.html").read_text(encoding="utf-8")
     assert violations(page) == []
     text = text_of(page)
     assert all(marker_of(f"{key} title") in text for key in STUDY_KEYS)
 
 
 @pytest.mark.book
-def test_the_references_page_was_built_and_nothing_was_executed(site: Path) -> None:
-    assert (site / "_build" / "html" / "book" / "references.html").is_file()
-    for path in [*_html_files(site), *(site / "book" / "briefs").glob("*.ipynb")]:
+def test_the_references_page_was_built_and_nothing_was_executed(site: dict[str, Any]) -> None:
+    root = site["root"]
+    assert (root / "_build" / "html" / "book" / "references.html").is_file()
+    for path in [*_html_files(root), *(root / "book" / "briefs").glob("*.ipynb")]:
         text = path.read_text(encoding="utf-8")
         assert not any(m in text for m in EVAL_MARKERS), path  # no template evaluated, no file read
-    assert "root:x:0:0" not in (site / "build.log").read_text(encoding="utf-8")
+    assert "root:x:0:0" not in (root / "build.log").read_text(encoding="utf-8")
 
 
 @pytest.mark.book
-def test_every_brief_notebook_is_inert(site: Path) -> None:
-    notebooks = sorted((site / "book" / "briefs").glob("*.ipynb"))
+def test_every_brief_notebook_is_inert(site: dict[str, Any]) -> None:
+    briefs = site["root"] / "book" / "briefs"
+    notebooks = sorted(briefs.glob("*.ipynb"))
     assert len(notebooks) >= 52
     problems = {p.name: found for p in notebooks if (found := notebook_violations(p.read_text(encoding="utf-8")))}
     assert problems == {}
-    oregon = json.loads((site / "book" / "briefs" / "oregon.ipynb").read_text(encoding="utf-8"))
+    oregon = json.loads((briefs / "oregon.ipynb").read_text(encoding="utf-8"))
     html = "".join("".join(o.get("data", {}).get("text/html", "")) for c in oregon["cells"] for o in c.get("outputs", []))
-    assert alive("HSTLAAA2 title") in text_of(html)
+    assert alive("HSTLAAA2 creator lastName") in text_of(html) and alive("HSTLPLC2 value") in text_of(html)
 
 
 @pytest.mark.book
-def test_built_pages_show_the_payloads_as_text(site: Path) -> None:
-    html = site / "_build" / "html" / "book"
+def test_built_pages_show_the_payloads_as_text(site: dict[str, Any]) -> None:
+    root = site["root"]
+    html = root / "_build" / "html" / "book"
     studies = text_of((html / "studies.html").read_text(encoding="utf-8"))
     assert all(alive(f"{key} title") in studies for key in STUDY_KEYS)
     assert "```{raw} html" in studies and "{{4242*1001}}" in studies
@@ -335,5 +437,5 @@ def test_built_pages_show_the_payloads_as_text(site: Path) -> None:
     assert "<script>alert(4242_" in text_of((html / "data-quality.html").read_text(encoding="utf-8"))
     recovery = text_of((html / "outcomes" / "recovery.html").read_text(encoding="utf-8"))
     assert alive("HSTLAAA3 note quote A") in recovery
-    standalone = text_of((site / "_build" / "briefs" / "oregon.html").read_text(encoding="utf-8"))
-    assert alive("HSTLAAA2 title") in standalone and alive("HSTLPLC2 value") in standalone
+    standalone = text_of((root / "_build" / "briefs" / "oregon.html").read_text(encoding="utf-8"))
+    assert alive("HSTLAAA2 creator lastName") in standalone and alive("HSTLPLC2 value") in standalone
