@@ -415,19 +415,42 @@ def _version_banner(app: Any, config: Any) -> None:
     config.html_context = {**(config.html_context or {}), "evidence_version": label}
 
 
-def _publish_versions(app: Any, exception: Exception | None) -> None:
-    """Copy every kept evidence version into the site (What's new links to them)."""
+def _publish_files(app: Any, exception: Exception | None) -> None:
+    """Copy into the site what its pages link to: every kept evidence version (What's new) and
+    each brief's PDF (next to its page)."""
     import shutil
 
+    from ._config import load_settings
+
+    if exception is not None or app.builder.format != "html":
+        return
     source = Path(app.srcdir) / "evidence" / "versions"
-    if exception is None and app.builder.format == "html" and source.is_dir():
+    if source.is_dir():
         shutil.copytree(source, Path(app.outdir) / "evidence-versions", dirs_exist_ok=True)
+    briefs = Path(app.outdir) / "book" / "briefs"
+    if briefs.is_dir():
+        for pdf in load_settings(Path(app.srcdir)).brief_html_dir.glob("*.pdf"):
+            shutil.copy2(pdf, briefs / pdf.name)
+
+
+def _drop_duplicate_scripts(app: Any, pagename: str, templatename: str, context: dict[str, Any], doctree: Any) -> None:
+    """Keep one copy of each script: Sphinx 7.4 adds inline scripts registered late twice
+    (sphinx-doc/sphinx#13402), and the second THEBE_JS_URL declaration is a SyntaxError on every page."""
+    seen, kept = set(), []
+    for js in context.get("script_files", []):
+        key = (str(getattr(js, "filename", "") or ""), getattr(js, "priority", 0),
+               tuple(sorted((getattr(js, "attributes", {}) or {}).items())))
+        if key not in seen:
+            seen.add(key)
+            kept.append(js)
+    context["script_files"] = kept
 
 
 def setup(app: Any) -> dict[str, Any]:
     """Sphinx extension entry point (listed in _config.yml under sphinx.extra_extensions)."""
     app.connect("config-inited", _version_banner)
-    app.connect("build-finished", _publish_versions)
+    app.connect("build-finished", _publish_files)
+    app.connect("html-page-context", _drop_duplicate_scripts)
     return {"parallel_read_safe": True, "parallel_write_safe": True}
 
 

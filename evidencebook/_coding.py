@@ -345,6 +345,13 @@ def _citation_key(data: dict[str, Any]) -> str:
     return ""
 
 
+_KEY_CHARS = re.compile(r"[A-Za-z0-9_:.+/-]+")  # what BibTeX, Sphinx and an HTML anchor all accept
+
+
+def _usable_key(key: str) -> bool:
+    return bool(_KEY_CHARS.fullmatch(key))
+
+
 def _generated_key(data: dict[str, Any]) -> str:
     """firstauthorYEARword, e.g. lloydevans2014systematic (ASCII, lower case)."""
     creators = data.get("creators") or [{}]
@@ -359,6 +366,7 @@ def _citation_keys(parents: dict[str, dict[str, Any]]) -> dict[str, str]:
     """Every item's citation key.  A generated key that two items share gets each item's own
     key as a suffix, so that editing one item never renames another."""
     pinned = {key: _citation_key(item["data"]) for key, item in parents.items()}
+    pinned = {key: value if _usable_key(value) else "" for key, value in pinned.items()}
     generated = {key: _generated_key(item["data"]) for key, item in parents.items() if not pinned[key]}
     counts: dict[str, int] = {}
     for base in [*generated.values(), *filter(None, pinned.values())]:
@@ -448,6 +456,10 @@ def code_items(items: list[dict[str, Any]]) -> Coding:
             if not any(_is_extraction(n) for n in notes.get(key, [])):
                 notes.setdefault(key, []).extend(every_note.get(lost, []))
         citation = citation_keys[key]
+        if _citation_key(data) and not _usable_key(_citation_key(data)):
+            problems.append(Problem(key, 0, "citationKey", f"citation key {_citation_key(data)!r} has characters a "
+                                    f"bibliography cannot use (letters, digits and _:.+/- only); using {citation!r}",
+                                    "warning"))
         if citation in taken_keys:
             problems.append(Problem(key, 0, "citationKey", f"citation key {citation!r} is used by another item"))
             citation = f"{citation}-{key.lower()}"

@@ -192,7 +192,24 @@ _BIB_TYPES = {"journalArticle": "article", "report": "techreport", "book": "book
 
 
 def _bib_escape(text: str) -> str:
-    return re.sub(r"([&%$#_{}])", r"\\\1", " ".join(str(text).split()))
+    """Zotero text as a BibTeX field value that cannot end the field or the entry.
+
+    BibTeX counts braces even after a backslash, so braces cannot be escaped: they (and
+    backslashes, which start LaTeX commands) are replaced by look-alikes. The tables keep the
+    text verbatim; only the bibliography shows the substitutes.
+    """
+    text = "".join(ch for ch in " ".join(str(text).split()) if ch.isprintable())
+    text = text.translate(str.maketrans({"{": "(", "}": ")", "\\": "/"}))
+    return re.sub(r"([&%$#_])", r"\\\1", text)
+
+
+def _bib_url(url: str) -> str:
+    """An http(s) URL, percent-encoded where BibTeX or LaTeX would read a character; else ''."""
+    from urllib.parse import quote
+
+    from ._display import safe_url
+
+    return quote(safe_url(url), safe=":/?=&;@!$'()*+,-._~[]")  # no braces, backslash, %, # or spaces left raw
 
 
 def references_bib(items: list[dict[str, Any]], studies: pd.DataFrame) -> str:
@@ -206,19 +223,20 @@ def references_bib(items: list[dict[str, Any]], studies: pd.DataFrame) -> str:
             kind = "misc"  # BibTeX styles require a journal for @article
         people = [c for c in data.get("creators", []) if c.get("creatorType", "author") == "author"]
         authors = " and ".join(
-            f"{{{c['name']}}}" if c.get("name") else f"{c.get('lastName', '')}, {c.get('firstName', '')}".rstrip(", ")
+            f"{{{_bib_escape(c['name'])}}}" if c.get("name")
+            else f"{_bib_escape(c.get('lastName', ''))}, {_bib_escape(c.get('firstName', ''))}".rstrip(", ")
             for c in people
         )
         fields = {
-            "author": _bib_escape(authors).replace("\\{", "{").replace("\\}", "}") if authors else "",
+            "author": authors,
             "title": _bib_escape(data.get("title", "")),
             "journal" if kind == "article" else "howpublished": _bib_escape(study.journal),
             "year": study.year,
-            "volume": data.get("volume", ""),
-            "number": data.get("issue", ""),
-            "pages": str(data.get("pages", "")).replace("-", "--"),
-            "doi": data.get("DOI", ""),
-            "url": data.get("url", ""),
+            "volume": _bib_escape(data.get("volume", "")),
+            "number": _bib_escape(data.get("issue", "")),
+            "pages": _bib_escape(data.get("pages", "")).replace("-", "--"),
+            "doi": doi if re.fullmatch(r"10\.\d{4,9}/[-._;()/:A-Za-z0-9]+", doi := data.get("DOI", "").strip()) else "",
+            "url": _bib_url(data.get("url", "")),
             "note": f"Zotero item {study.study_id}",
         }
         if not fields["author"]:
