@@ -20,7 +20,9 @@ the working tree is never touched.  It measures, with wall clocks:
     written once, by a rename) measured from the moment the command was launched.
 
 The machine's load average is printed before and after: other work on the machine slows both
-sides of the ratio, but not by the same factor, so read the ratio with it.
+sides of the ratio, but not by the same factor, so read the ratio with it.  CPU seconds (user +
+system of each command and everything it starts: CLIs, workers, kernels, browsers; sampled every
+50 ms) are printed beside wall times: they move much less with the machine's load.
 Exits 1 if a target is missed or a command fails.
 """
 
@@ -33,8 +35,11 @@ import statistics
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from pathlib import Path
+
+import psutil
 
 ROOT = Path(__file__).resolve().parents[1]
 BIN = Path(sys.executable).parent
@@ -57,24 +62,53 @@ def region_ids(project: Path) -> list[str]:
     return [r["region_id"] for r in region_records(load_settings(project).regions)]
 
 
-def run(command: list[str], cwd: Path) -> float:
-    """Wall seconds of one command; stops the benchmark if it fails."""
+def tree_cpu(pid: int, stop: threading.Event, seen: dict[int, float]) -> None:
+    """Sample the CPU seconds (user + system) of a process and all its descendants until ``stop``.
+
+    Sampled every 50 ms, so a process's last few milliseconds may be missed; resource.getrusage
+    would miss more (worker processes started by a fork server are not its children).
+    """
+    while True:
+        try:
+            root = psutil.Process(pid)
+            for proc in (root, *root.children(recursive=True)):
+                try:
+                    times = proc.cpu_times()
+                    seen[proc.pid] = max(seen.get(proc.pid, 0.0), times.user + times.system)
+                except psutil.Error:
+                    pass
+        except psutil.Error:
+            pass
+        if stop.wait(0.05):
+            return
+
+
+def run(command: list[str], cwd: Path) -> tuple[float, float]:
+    """Wall and CPU seconds (of the command and everything it starts); stops the benchmark if it fails."""
     start = time.perf_counter()
-    result = subprocess.run(command, cwd=cwd, capture_output=True, text=True, env={**os.environ, "CI": "1"})
+    proc = subprocess.Popen(command, cwd=cwd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            env={**os.environ, "CI": "1"})
+    stop, seen = threading.Event(), {}
+    sampler = threading.Thread(target=tree_cpu, args=(proc.pid, stop, seen))
+    sampler.start()
+    stdout, stderr = proc.communicate()
     elapsed = time.perf_counter() - start
-    if result.returncode != 0:
-        sys.exit(f"FAILED ({result.returncode}): {' '.join(command)}\n{result.stdout[-2000:]}\n{result.stderr[-4000:]}")
-    return elapsed
+    stop.set()
+    sampler.join()
+    if proc.returncode != 0:
+        sys.exit(f"FAILED ({proc.returncode}): {' '.join(command)}\n{stdout[-2000:]}\n{stderr[-4000:]}")
+    return elapsed, sum(seen.values())
 
 
-def papermill_loop(project: Path, regions: list[str]) -> float:
+def papermill_loop(project: Path, regions: list[str]) -> tuple[float, float]:
     out = project / "papermill-out"
     out.mkdir(exist_ok=True)
-    start = time.perf_counter()
+    wall = cpu = 0.0
     for region in regions:
-        run([str(BIN / "papermill"), "notebooks/brief.ipynb", str(out / f"{region}.ipynb"), "-p", "region", region],
-            project)
-    return time.perf_counter() - start
+        w, c = run([str(BIN / "papermill"), "notebooks/brief.ipynb", str(out / f"{region}.ipynb"), "-p", "region",
+                    region], project)
+        wall, cpu = wall + w, cpu + c
+    return wall, cpu
 
 
 def on_demand(project: Path, region: str) -> tuple[float, float, float]:
@@ -84,7 +118,7 @@ def on_demand(project: Path, region: str) -> tuple[float, float, float]:
     for path in (html, pdf):
         path.unlink(missing_ok=True)
     launched = time.time()
-    total = run([str(BIN / "evidencebook"), "brief", region], project)
+    total, _ = run([str(BIN / "evidencebook"), "brief", region], project)
     return html.stat().st_mtime - launched, pdf.stat().st_mtime - launched, total
 
 
@@ -113,16 +147,20 @@ def main() -> int:
 
         run([str(BIN / "papermill"), "notebooks/brief.ipynb", str(project / "warm-up.ipynb"), "-p", "region",
              "oregon"], project)  # untimed: both sides then read the same warm file cache
-        baseline = papermill_loop(project, regions)
-        print(f"(a) sequential papermill CLI loop:        {baseline:7.1f} s  ({baseline / len(regions):.2f} s a region)")
-        html_only = run([*fan_out, "--no-pdf"], project)
-        print(f"(b) evidencebook brief (notebook + HTML):  {html_only:7.1f} s  ({html_only / len(regions):.2f} s a region)"
-              f"  ratio {baseline / html_only:5.1f}x  {verdict(baseline / html_only >= RATIO_TARGET)} (>= {RATIO_TARGET:.0f}x)")
-        with_pdf = run(fan_out, project)
-        print(f"    evidencebook brief (+ PDF):           {with_pdf:7.1f} s  ({with_pdf / len(regions):.2f} s a region)"
-              f"  ratio {baseline / with_pdf:5.1f}x  {verdict(baseline / with_pdf >= RATIO_TARGET)} (>= {RATIO_TARGET:.0f}x)")
+        baseline, baseline_cpu = papermill_loop(project, regions)
+        n = len(regions)
+        print(f"(a) sequential papermill CLI loop:        {baseline:7.1f} s wall ({baseline / n:.2f} s a region), "
+              f"{baseline_cpu:6.1f} s CPU")
+        html_only, html_cpu = run([*fan_out, "--no-pdf"], project)
+        print(f"(b) evidencebook brief (notebook + HTML):  {html_only:7.1f} s wall ({html_only / n:.2f} s a region), "
+              f"{html_cpu:6.1f} s CPU; ratio {baseline / html_only:5.1f}x wall, {baseline_cpu / html_cpu:5.1f}x CPU"
+              f"  {verdict(baseline / html_only >= RATIO_TARGET)} (>= {RATIO_TARGET:.0f}x wall)")
+        with_pdf, pdf_cpu = run(fan_out, project)
+        print(f"    evidencebook brief (+ PDF):           {with_pdf:7.1f} s wall ({with_pdf / n:.2f} s a region), "
+              f"{pdf_cpu:6.1f} s CPU; ratio {baseline / with_pdf:5.1f}x wall, {baseline_cpu / pdf_cpu:5.1f}x CPU"
+              f"  {verdict(baseline / with_pdf >= RATIO_TARGET)} (>= {RATIO_TARGET:.0f}x wall)")
         pdfs = sorted((project / "_build" / "briefs").glob("*.pdf"))
-        print(f"    {len(pdfs)} PDFs written for {len(regions)} regions")
+        print(f"    {len(pdfs)} PDFs written for {n} regions")
 
         timings = [on_demand(project, "oregon") for _ in range(args.repeat)]
         html_s, pdf_s, total_s = (statistics.median(t[i] for t in timings) for i in range(3))

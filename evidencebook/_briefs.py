@@ -99,6 +99,17 @@ def _truncate(text: str, limit: int) -> str:
     return text if len(text) <= limit else text[: limit - 1].rstrip() + "…"
 
 
+def as_of_key(as_of: str) -> str:
+    """A sort key for a fact's free-text date, newest highest: the latest date it names
+    ('2011 (amended 2013, 2017, 2021)' -> '2021'); 'page current' and 'rule version viewed' count
+    as the newest (true when read); undated facts sort last."""
+    text = str(as_of).lower()
+    if re.search(r"\bcurrent\b|\bviewed\b", text):
+        return "9999"
+    dates = re.findall(r"(?<!\d)((?:19|20)\d\d)(?:-(\d\d))?(?:-(\d\d))?(?!\d)", text)
+    return max(("-".join(p for p in d if p) for d in dates), default="")
+
+
 def _more(count: int, what: str, href: str) -> str:
     return (f'<p class="eb-more">And {count} more {what} in <a class="eb-book-link" href="{_html.escape(href)}">'
             "the full review</a>.</p>") if count > 0 else ""
@@ -162,9 +173,12 @@ class Brief:
                 scope += f" ({e(', '.join(self.counties))} {'county' if len(self.counties) == 1 else 'counties'})"
         else:
             scope = e(r["name"])
+        # The PDF sits beside the page: in _build/briefs/, and in the site (the book copies it there).
         return HTML(f'<p class="eb-brief-lede">What the evidence says about peer support services in behavioral '
                     f"health (peer support specialists, recovery coaches, family and youth peers), and what is known "
-                    f"for {scope}.</p><p class=\"eb-version\"><strong>{e(self.evidence.version_label)}</strong></p>")
+                    f"for {scope}.</p><p class=\"eb-version\"><strong>{e(self.evidence.version_label)}</strong></p>"
+                    f'<p class="eb-screen-only"><a class="eb-pdf-link" href="{e(self.region_id)}.pdf" download>'
+                    "Download this brief as a PDF (two pages)</a></p>")
 
     def headline(self) -> "HTML":
         """The summary of findings: the same for every region, so computed once per evidence version."""
@@ -211,8 +225,9 @@ class Brief:
         policy = self.evidence.policy
         facts = policy[policy["state_code"] == self.region["state_code"]]
         order = {t: i for i, t in enumerate(POLICY_TOPICS)}
-        return facts.assign(_order=facts["topic"].map(lambda t: order.get(t, len(order)))).sort_values(
-            ["_order", "as_of"], ascending=[True, False], kind="stable").drop(columns="_order")
+        return facts.assign(_order=facts["topic"].map(lambda t: order.get(t, len(order))),
+                            _date=facts["as_of"].map(as_of_key)).sort_values(
+            ["_order", "_date"], ascending=[True, False], kind="stable").drop(columns=["_order", "_date"])
 
     def policy_context(self) -> "HTML":
         from ._display import HTML, e, html_table
@@ -222,7 +237,9 @@ class Brief:
                  ] if not (facts["topic"] == "Medicaid coverage").any() else []
         if facts.empty:
             return HTML("".join(f"<p>{e(n)}</p>" for n in notes) + "<p>No state policy facts are recorded yet.</p>")
-        shown = facts.head(MAX_POLICY_FACTS).assign(value=lambda f: f["value"].map(lambda v: _truncate(v, 130)))
+        shown = facts.head(MAX_POLICY_FACTS).assign(
+            value=lambda f: f["value"].map(lambda v: _truncate(v, 130)),
+            topic=lambda f: f["topic"].where(f["topic"].ne(f["topic"].shift()), ""))  # each topic named once
         table = html_table(shown, {"topic": "Topic", "fact": "Fact", "value": "Value", "as_of": "As of",
                                    "source_type": "Source"}, links={"source_type": "source_url"})
         return HTML("".join(f"<p>{e(n)}</p>" for n in notes)
@@ -231,46 +248,57 @@ class Brief:
                     + _more(len(facts) - len(shown), f"policy facts for {self.state_name}", self.book_href("policy.html")))
 
     def recommendations(self) -> "pd.DataFrame":
-        """Implementation findings, those that fit this region first.
+        """The implementation recommendations, those that fit this region first.
 
-        Fit, in order: from this sub-state region; from this state; on a theme where the
-        state's policy record has a gap (no documented Medicaid coverage: funding and billing;
-        no certification facts: training and certification); then the rest.
+        Recommendations are the workforce findings coded ``recommendation: ...`` (all workforce
+        findings where none is).  Fit, in order: from this sub-state region; from this state; on
+        a theme where the state's policy record has a gap (no documented Medicaid coverage:
+        funding and billing; no certification facts: training and certification); then the
+        rest.  Within each level, one per theme before a second, and one per source before a
+        second, so that a short list covers more.
         """
         outcomes = self.evidence.outcomes
         themed = outcomes["theme"].ne("") if "theme" in outcomes else False
         found = outcomes[(outcomes["domain"] == "workforce") | themed]
-        if found.empty:
-            return found.assign(fit="", title="", url="")
+        advice = found["outcome"].str.lower().str.startswith("recommendation")
+        found = found[advice] if advice.any() else found
         studies = self.evidence.studies.set_index("study_id")
         found = found.join(studies[["title", "region", "state_codes", "url"]], on="study_id")
+        if "theme" not in found:
+            found = found.assign(theme="")
         topics = set(self.policy_facts()["topic"])
         gaps = ({"funding and billing"} if "Medicaid coverage" not in topics else set()) | (
             {"training and certification"} if "certification and training" not in topics else set())
-        themes = found["theme"] if "theme" in found else [""] * len(found)
         in_state = found["state_codes"].fillna("").str.split("|").map(lambda c: self.region["state_code"] in c)
         fit, rank = [], []
-        for region, state, theme in zip(found["region"], in_state, themes):
+        for region, state, theme in zip(found["region"], in_state, found["theme"]):
             reason, level = ((f"from {self.region['name']}", 0) if region == self.region_id
                              else (f"from {self.state_name}", 1) if state
                              else (f"{self.state_name} has no documented policy on {theme}", 2) if theme in gaps
                              else ("", 3))
             fit.append(reason)
             rank.append(level)
-        return found.assign(fit=fit, _rank=rank).sort_values(["_rank", "finding_id"], kind="stable").drop(columns="_rank")
+        found = found.assign(fit=fit, _rank=rank).sort_values(["_rank", "finding_id"], kind="stable")
+        found = found.assign(_turn=found.groupby(["_rank", "theme"]).cumcount())
+        found = found.assign(_source_turn=found.groupby(["_rank", "_turn", "study_id"]).cumcount())
+        return found.sort_values(["_rank", "_turn", "_source_turn", "finding_id"], kind="stable").drop(
+            columns=["_rank", "_turn", "_source_turn"])
 
     def implementation(self) -> "HTML":
         from ._display import HTML, e, link
 
         found = self.recommendations()
         if found.empty:
-            return HTML("<p>No implementation findings are coded yet.</p>")
+            return HTML("<p>No implementation recommendations are coded yet.</p>")
         shown = found.head(MAX_RECOMMENDATIONS)
-        items = "".join(f"<li>“{e(_truncate(r.quote, 260))}” ({link(r.title, r.source_url or r.url)}"
-                        f"{'; ' + e(r.fit) if r.fit else ''})</li>" for r in shown.itertuples())
+        items = "".join(
+            f"<li><strong>{e(str(r.outcome).split(':', 1)[-1].strip().capitalize())}</strong>: "
+            f"“{e(_truncate(r.quote, 240))}” ({link(r.title, r.source_url or r.url)}"
+            f"{'; ' + e(r.fit) if r.fit else ''})</li>" for r in shown.itertuples())
         return HTML("<p>What studies and regional work on the peer workforce recommend, those that fit "
                     f"{e(self.region['name'])} first:</p><ul>{items}</ul>"
-                    + _more(len(found) - len(shown), "recommendations", self.book_href("intro.html")))
+                    + _more(len(found) - len(shown), "recommendations, and the barriers they answer,",
+                            self.book_href("implementation.html")))
 
     def sources(self) -> "HTML":
         from ._display import HTML, e
@@ -284,9 +312,7 @@ class Brief:
                     "policy facts, each with its quoted source. The full review, with every study, quote and "
                     f'reference: <a class="eb-book-link eb-review-link" href="{e(review)}">Peer support workforce: '
                     "a living evidence review</a>.</p>"
-                    f'<p class="eb-cite"><strong>Cite as:</strong> {e(cite)}</p>'
-                    f'<p class="eb-screen-only"><a class="eb-pdf-link" href="{e(self.region_id)}.pdf">'
-                    "Download this brief as a PDF (two pages)</a></p>")
+                    f'<p class="eb-cite"><strong>Cite as:</strong> {e(cite)}</p>')
 
 
 def _headline(evidence: "Evidence") -> "HTML":
@@ -372,7 +398,10 @@ def _scrub(nb: "nbformat.NotebookNode", title: str) -> "nbformat.NotebookNode":
 def standalone_links(body: str, book_prefix: str) -> str:
     """Point the brief's relative links into the book (``../page.html``) at the built book from where
     the standalone page sits (``book_prefix``, e.g. ``../html/book/``); absolute links stay."""
-    return re.sub(r'(class="eb-book-link[^"]*" href=")\.\./', lambda m: m.group(1) + book_prefix, body)
+    def relink(tag: re.Match[str]) -> str:
+        return tag[0].replace('href="../', f'href="{book_prefix}', 1) if "eb-book-link" in tag[0] else tag[0]
+
+    return re.sub(r"<a\s[^>]*>", relink, body)  # any attribute order: nbconvert re-serialises the HTML
 
 
 def standalone_page(title: str, body: str) -> str:
@@ -581,10 +610,13 @@ def _exporter() -> Any:
 class _Worker:
     """A kernel, an HTML exporter and (for PDFs) a browser that brief region after region."""
 
-    def __init__(self, settings: Settings, pdf: bool) -> None:
+    def __init__(self, settings: Settings, pdf: bool, browser_first: bool = True) -> None:
         self.settings = settings
         self.records = region_records(settings.regions)
-        self.printer = _Printer(chromium_path()) if pdf else None  # Chromium starts while the kernel does
+        self.pdf = pdf
+        # A worker of a fan-out starts Chromium while its kernel starts; one brief on demand starts it
+        # once the HTML is written (on two cores it would otherwise slow the HTML down).
+        self.printer = _Printer(chromium_path()) if pdf and browser_first else None
         try:
             self.km = _start_kernel(settings.root)
         except BaseException:
@@ -628,10 +660,12 @@ class _Worker:
         notebook_text = nbformat.writes(nb)
         _publishable(region_id, [notebook_text, page], s)
         out = BriefOutput(region_id, s.briefs_dir / f"{region_id}.ipynb", s.brief_html_dir / f"{region_id}.html",
-                          s.brief_html_dir / f"{region_id}.pdf" if self.printer is not None else None)
+                          s.brief_html_dir / f"{region_id}.pdf" if self.pdf else None)
         _write_atomic(out.notebook, notebook_text)
         _write_atomic(out.html, page)  # readable now; the PDF follows
-        if out.pdf is not None and self.printer is not None:
+        if out.pdf is not None:
+            if self.printer is None:
+                self.printer = _Printer(chromium_path(region_id))
             try:
                 _write_atomic(out.pdf, self.printer.pdf(page, title))
             except Exception as exc:
@@ -660,7 +694,7 @@ def render_brief(settings: Settings, name: str, pdf: bool = True) -> BriefOutput
     region_id = str(find_region(name, region_records(settings.regions))["region_id"])
     if pdf:
         chromium_path(region_id)
-    worker = _Worker(settings, pdf)
+    worker = _Worker(settings, pdf, browser_first=False)
     try:
         return worker.brief(region_id)
     finally:
@@ -785,7 +819,7 @@ def dask_executor(address: str, settings: Settings, timeout: float = 20) -> Iter
     try:
         yield client.get_executor(pure=False)  # a brief writes files: never reuse a result by key
     finally:
-        try:
-            client.run(_close_workers, str(settings.root))
+        try:  # a worker that died took its kernel with it: nothing to close there
+            client.run(_close_workers, str(settings.root), on_error="ignore")
         finally:
             client.close()

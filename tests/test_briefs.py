@@ -15,7 +15,7 @@ from click.testing import CliRunner
 from conftest import ROOT
 
 import evidencebook as eb
-from evidencebook._briefs import _prune, leaked, standalone_links
+from evidencebook._briefs import _prune, as_of_key, leaked, standalone_links
 from evidencebook._cli import main
 
 
@@ -72,6 +72,7 @@ def test_conflicting_facts_are_all_shown_newest_first_with_source_and_date(evide
     assert context.count("Medicaid") >= 2 and "newest first" in context
     medicaid = ct.policy_facts().query("topic == 'Medicaid coverage'")
     assert len(medicaid) >= 2 and ct.policy_facts()["topic"].iloc[0] == "Medicaid coverage"
+    assert [as_of_key(d)[:4] for d in medicaid["as_of"]] == ["2024", "2021"]  # 2024-07 before 'after July 2021'
     for fact in medicaid.itertuples():  # each fact with its date and a link to its source
         assert fact.as_of in context and f'href="{fact.source_url}"' in context
 
@@ -80,10 +81,28 @@ def test_substate_region_inherits_its_state_and_shows_its_own_sources_first(evid
     so = brief(evidence, "southern-oregon")
     assert "a region of Oregon" in so.header()
     assert so.policy_context() == brief(evidence, "oregon").policy_context()
-    assert "14 different agencies" in so.implementation()
+    assert "Encourage direct supervision by peers" in so.implementation()
     assert so.local_studies()["region"].iloc[0] == "southern-oregon"
     assert "(this region)" in so.local_evidence()
     assert so.recommendations()["fit"].iloc[0] == "from Southern Oregon"
+
+
+@pytest.mark.parametrize("as_of,key", [("2018-08-31", "2018-08-31"), ("2011 (amended 2013, 2017, 2021)", "2021"),
+                                        ("after July 2021 (article date not captured)", "2021"),
+                                        ("page current", "9999"), ("rule version viewed", "9999"),
+                                        ("page undated", ""), ("c. 2025 (job posting)", "2025")])
+def test_free_text_dates_sort_by_the_latest_date_they_name(as_of: str, key: str) -> None:
+    assert as_of_key(as_of) == key
+
+
+def test_recommendations_that_fit_a_state_come_first_and_cover_several_themes(evidence: eb.Evidence) -> None:
+    mn = brief(evidence, "MN")  # no certification facts for Minnesota: training recommendations fit first
+    first = mn.recommendations().iloc[0]
+    assert first["theme"] == "training and certification"
+    assert first["fit"] == "Minnesota has no documented policy on training and certification"
+    shown = brief(evidence, "WY").recommendations().head(eb._briefs.MAX_RECOMMENDATIONS)
+    assert shown["outcome"].str.startswith("recommendation").all()  # no barriers or descriptions
+    assert shown["theme"].is_unique and shown["study_id"].nunique() >= 3
 
 
 def test_local_studies_are_listed_for_a_state_that_has_them(evidence: eb.Evidence) -> None:
@@ -103,9 +122,12 @@ def test_long_lists_are_capped_with_a_pointer_to_the_full_review(evidence: eb.Ev
 def test_the_full_review_link_uses_site_url_or_a_relative_link(evidence: eb.Evidence) -> None:
     assert 'href="../intro.html"' in brief(evidence, "OR").sources()
     published = brief(evidence, "OR", site_url="https://example.org/review/").sources()
-    assert 'href="https://example.org/review/"' in published and "oregon.pdf" in published
+    assert 'href="https://example.org/review/"' in published
     body = brief(evidence, "OR").sources()
     assert 'href="../html/book/intro.html"' in standalone_links(body, "../html/book/")
+    reordered = '<a href="../intro.html" class="eb-book-link">review</a> <a href="../x.html">other</a>'
+    assert standalone_links(reordered, "../html/book/") == (
+        '<a href="../html/book/intro.html" class="eb-book-link">review</a> <a href="../x.html">other</a>')
     assert 'href="https://example.org/review/"' in standalone_links(published, "../html/book/")
 
 
@@ -126,6 +148,7 @@ def test_render_brief_writes_a_clean_notebook_html_and_a_two_page_pdf(project: e
     assert "<title>Oregon: peer support services brief</title>" in html and "Evidence version" in html
     assert "brief.headline()" not in html and "<script" not in html  # inputs hidden; no script, no network
     assert 'href="../html/book/intro.html"' in html  # the full review, from _build/briefs/
+    assert re.search(r'<a [^>]*download[^>]*href="oregon.pdf"', html)  # the PDF beside it (and the book's page)
     reader = pypdf.PdfReader(out.pdf)
     assert len(reader.pages) == 2 and reader.metadata.title == "Oregon: peer support services brief"
     assert "Policy context" in pdf_text(out.pdf) and "Download this brief" not in pdf_text(out.pdf)
@@ -187,18 +210,21 @@ def test_fan_out_keeps_going_past_a_failing_region_reuses_kernels_and_fits_two_p
         assert reader.metadata.title.endswith(": peer support services brief")
 
 
-def test_fan_out_on_a_dask_cluster(project: eb.Settings) -> None:
+def test_fan_out_on_a_dask_cluster(project: eb.Settings, monkeypatch: pytest.MonkeyPatch) -> None:
     from distributed import LocalCluster
 
     add_cells(project, PID_PROBE, FAIL_WYOMING)
+    monkeypatch.chdir(project.root)
     with LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None) as cluster:
-        with eb.dask_executor(cluster.scheduler_address, project) as executor:
-            done, failed = eb.render_all_briefs(project, progress=False, executor=executor,
-                                                regions=["oregon", "wyoming", "texas", "DC", "ME"])
-    assert [o.region_id for o in done] == ["district-of-columbia", "maine", "oregon", "texas"]
-    assert list(failed) == ["wyoming"] and "synthetic failure" in failed["wyoming"]
-    assert len({kernel_pid(o.notebook) for o in done}) <= 2  # each Dask worker reused its kernel
-    assert all(len(pypdf.PdfReader(o.pdf).pages) <= 2 for o in done)
+        result = CliRunner().invoke(main, ["brief", "oregon", "wyoming", "texas", "DC", "ME",
+                                           "--dask", cluster.scheduler_address])
+    assert result.exit_code == 1
+    assert "4 briefs written to" in result.output and "(notebook, HTML, PDF)" in result.output
+    assert "1 region(s) failed:" in result.output and "synthetic failure" in result.output
+    done = sorted(project.briefs_dir.glob("*.ipynb"))
+    assert [p.stem for p in done] == ["district-of-columbia", "maine", "oregon", "texas"]
+    assert len({kernel_pid(p) for p in done}) <= 2  # each Dask worker reused its kernel
+    assert all(len(pypdf.PdfReader(project.brief_html_dir / f"{p.stem}.pdf").pages) <= 2 for p in done)
 
 
 def test_an_unreachable_dask_scheduler_is_a_brief_error(project: eb.Settings) -> None:
