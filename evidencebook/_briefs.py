@@ -94,6 +94,36 @@ def _evidence_for(settings: Settings) -> "Evidence":
     return _cached(("evidence", str(settings.root), digest), lambda: load_evidence(settings))
 
 
+def _code_hash() -> str:
+    """A hash of the code that draws the shared parts: a change to it invalidates the disk cache."""
+    import hashlib
+
+    here = Path(__file__)
+    digest = hashlib.sha256()
+    for name in (here.name, "_synthesis.py", "_display.py"):
+        digest.update(here.with_name(name).read_bytes())
+    return digest.hexdigest()[:16]
+
+
+def _on_disk(folder: Path | None, name: str, evidence_hash: str, make: Callable[[], str]) -> str:
+    """``make()`` once per evidence version and code version, kept in ``folder`` for every later brief
+    (other kernels, other runs): a brief on demand then skips the summary of findings (and its
+    scipy import).  Older entries of ``name`` are removed when a new one is written."""
+    if folder is None or not evidence_hash:
+        return make()
+    path = folder / f"{name}-{evidence_hash[:16]}-{_code_hash()}.html"
+    try:
+        return path.read_text(encoding="utf-8")
+    except OSError:
+        pass
+    value = make()
+    _write_atomic(path, value)
+    for old in folder.glob(f"{name}-*.html"):
+        if old != path:
+            old.unlink(missing_ok=True)
+    return value
+
+
 def _truncate(text: str, limit: int) -> str:
     text = str(text)
     return text if len(text) <= limit else text[: limit - 1].rstrip() + "…"
@@ -128,6 +158,7 @@ class Brief:
     region: "pd.Series | Mapping[str, Any]"
     evidence: "Evidence"
     site_url: str = ""
+    cache_dir: Path | None = None  # where shared parts are kept between kernels; None: computed each time
 
     @classmethod
     def for_region(cls, name: str, root: Path | None = None) -> "Brief":
@@ -135,7 +166,7 @@ class Brief:
 
         settings = load_settings(root)
         region = pd.Series(find_region(name, region_records(settings.regions)))
-        return cls(region, _evidence_for(settings), settings.site_url)
+        return cls(region, _evidence_for(settings), settings.site_url, settings.cache_dir)
 
     # -- small facts ------------------------------------------------------------------------
 
@@ -182,10 +213,13 @@ class Brief:
 
     def headline(self) -> "HTML":
         """The summary of findings: the same for every region, so computed once per evidence version."""
+        from ._display import HTML
+
         digest = str(self.evidence.manifest.get("content_hash", ""))
         if not digest:
             return _headline(self.evidence)
-        return _cached(("headline", digest), lambda: _headline(self.evidence))
+        return _cached(("headline", digest, str(self.cache_dir)), lambda: HTML(
+            _on_disk(self.cache_dir, "headline", digest, lambda: _headline(self.evidence))))
 
     def local_studies(self) -> "pd.DataFrame":
         studies = self.evidence.included

@@ -59,6 +59,11 @@ class Settings:
         return self.root / "_build" / "briefs"
 
     @property
+    def cache_dir(self) -> Path:
+        """What is computed once per evidence version and shared by every brief (build output, git-ignored)."""
+        return self.root / "_build" / ".evidencebook-cache"
+
+    @property
     def book_html_dir(self) -> Path:
         """Where ``jupyter-book build`` writes the site (its pages sit under ``book/``)."""
         return self.root / "_build" / "html"

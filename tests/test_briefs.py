@@ -105,6 +105,24 @@ def test_recommendations_that_fit_a_state_come_first_and_cover_several_themes(ev
     assert shown["theme"].is_unique and shown["study_id"].nunique() >= 3
 
 
+def test_the_summary_of_findings_is_computed_once_per_evidence_version_and_kept_on_disk(
+        evidence: eb.Evidence, tmp_path: Path) -> None:
+    import dataclasses
+
+    from evidencebook import _briefs
+
+    region = eb.resolve_region("OR", evidence.regions)
+    first = eb.Brief(region, evidence, cache_dir=tmp_path).headline()
+    [kept] = tmp_path.glob("headline-*.html")
+    assert kept.read_text(encoding="utf-8") == first
+    kept.write_text("<p>as kept on disk</p>", encoding="utf-8")
+    _briefs._CACHE.clear()  # another kernel: only the disk is shared
+    assert eb.Brief(region, evidence, cache_dir=tmp_path).headline() == "<p>as kept on disk</p>"
+    newer = dataclasses.replace(evidence, manifest={**evidence.manifest, "content_hash": "f" * 64})
+    assert eb.Brief(region, newer, cache_dir=tmp_path).headline() == first  # a new version is recomputed
+    assert [p.name.split("-")[1] for p in tmp_path.glob("headline-*.html")] == ["f" * 16]  # the old one is gone
+
+
 def test_local_studies_are_listed_for_a_state_that_has_them(evidence: eb.Evidence) -> None:
     nj = brief(evidence, "New Jersey").local_evidence()
     assert "Treitler" in nj and "No studies" not in nj
