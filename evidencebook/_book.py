@@ -24,7 +24,7 @@ from ._plots import figure_html, forest_alt_text, forest_plot, funnel_plot
 from ._synthesis import (cumulative_by_year, domain_findings, effect_rows, pooled_groups, summary_of_findings,
                          vote_count)
 
-__all__ = ["BOOK_NOTEBOOKS", "BOOK_PAGES", "OUTCOME_CHAPTERS", "PageReads", "page_stamp", "build_book", "stamp_notebooks", "study_anchor", "study_entries", "data_quality", "evidence_map", "findings_table", "sof_table", "forest_figure", "outcome_summary", "policy_table", "regions_index",
+__all__ = ["BOOK_NOTEBOOKS", "BOOK_PAGES", "FOREST_ROWS", "pooled_table", "OUTCOME_CHAPTERS", "PageReads", "page_stamp", "build_book", "stamp_notebooks", "study_anchor", "study_entries", "data_quality", "evidence_map", "findings_table", "sof_table", "forest_figure", "outcome_summary", "policy_table", "regions_index",
            "implementation_themes", "policy_landscape",
            "whats_new"]
 
@@ -138,8 +138,32 @@ def findings_table(evidence: Evidence, domains: list[str], narrative_only: bool 
     return html_table(table, headers, links={"quote": "url"}, safe=("study",))
 
 
+def _interval(low: Any, high: Any) -> str:
+    return f"{low:.2f} to {high:.2f}" if pd.notna(low) and pd.notna(high) else ""
+
+
+FOREST_ROWS = 40  # more rows than this make a plot no one can read (and one that takes a minute to draw)
+
+
+def pooled_table(pooled: pd.DataFrame) -> HTML:
+    """The pooled estimates, one row per synthesis group: k, estimate, 95% CI, prediction interval, tau², I²."""
+    rows = pooled.assign(ci=[_interval(a, b) for a, b in zip(pooled["ci_low"], pooled["ci_high"])],
+                         pi=[_interval(a, b) for a, b in zip(pooled["pi_low"], pooled["pi_high"])],
+                         est=pooled["estimate"].map("{:.2f}".format), t2=pooled["tau2"].map("{:.3g}".format),
+                         i2=pooled["I2"].map("{:.0f}%".format))
+    return html_table(rows, {"synthesis_group": "Synthesis group", "measure": "Measure", "k": "k",
+                             "est": "Pooled estimate", "ci": "95% CI (HKSJ)", "pi": "Prediction interval",
+                             "t2": "tau²", "i2": "I²"},
+                      caption="Random-effects (REML) pooled estimates, harmonised so that values above no effect "
+                              "favour peer support.")
+
+
 def forest_figure(evidence: Evidence, domains: list[str], scale: str, title: str) -> HTML:
-    """Forest plot of the estimates on one scale in ``domains``, pooled where primary studies allow."""
+    """Forest plot of the estimates on one scale in ``domains``, pooled where primary studies allow.
+
+    Past :data:`FOREST_ROWS` estimates the plot shows the newest ones only (the caption says so)
+    and the pooled estimates move to the table, which always lists them all.
+    """
     effects = effect_rows(domain_findings(evidence.outcomes, domains), evidence.studies, scale)
     unclear = effects[effects["h_estimate"].isna()]
     effects = effects[effects["h_estimate"].notna()]
@@ -150,11 +174,19 @@ def forest_figure(evidence: Evidence, domains: list[str], scale: str, title: str
                    "with t(k-1))." if len(pooled) else
                    "Nothing is pooled: pooling needs two or more primary studies coded with the same synthesis "
                    "group and measure, and none are yet.")
+    shown, drawn_pooled = effects, pooled
+    if len(effects) > FOREST_ROWS:
+        shown, drawn_pooled = effects.head(FOREST_ROWS), pooled.iloc[:0]
+        pooled_note += (f" The plot shows the {FOREST_ROWS} newest of {len(effects)} estimates; every estimate is "
+                        "in the table of findings below, and the pooled estimates in the table under the plot.")
     caption = (f"{title}. Each row is one estimate with its 95% CI, turned so that values right of the dashed line "
                f"favour peer support (for outcomes where lower is better, differences are negated and ratios "
                f"inverted). {pooled_note}"
                + (f" Not shown, direction unclear: {', '.join(unclear['finding_id'])}." if len(unclear) else ""))
-    parts = [figure_html(forest_plot(effects, scale, title, pooled), forest_alt_text(effects, title, pooled), caption)]
+    parts = [figure_html(forest_plot(shown, scale, title, drawn_pooled), forest_alt_text(shown, title, drawn_pooled),
+                         caption)]
+    if len(pooled):
+        parts.append(pooled_table(pooled))
     for r in pooled.itertuples():
         group = effects[effects["synthesis_group"] == r.synthesis_group]
         moves = cumulative_by_year(effects, r.synthesis_group)
@@ -315,10 +347,6 @@ def data_quality(evidence: Evidence) -> HTML:
         table += "<h3>Low-confidence sources</h3>" + html_table(
             low, {"citation_key": "Source", "title": "Title", "confidence_reason": "Why"})
     return HTML(table)
-
-
-def _interval(low: Any, high: Any) -> str:
-    return f"{low:.2f} to {high:.2f}" if pd.notna(low) and pd.notna(high) else ""
 
 
 def _stance(r: dict[str, Any], side: str) -> str:

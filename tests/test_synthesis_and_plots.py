@@ -194,3 +194,22 @@ def test_a_change_of_direction_is_a_trigger() -> None:
     v2 = _version([("A", 2.0, 1.6, 2.5, "RCT"), ("B", 1.8, 1.5, 2.2, "RCT")])
     row = eb.version_changes(v1, v2).set_index("outcome").loc["readmission-12m (RR)"]
     assert "direction changed: favours peer support → favours control" in row["triggers"]
+
+
+def test_a_forest_of_many_estimates_shows_the_newest_and_tables_the_pooled() -> None:
+    # Synthetic: 50 primary readmission studies in one synthesis group.
+    k = 50
+    ids = [f"S{i:03d}" for i in range(k)]
+    studies = pd.DataFrame({"study_id": ids, "authors": [f"Author{i}" for i in range(k)],
+                            "year": [str(1990 + i % 35) for i in range(k)], "study_type": ["primary"] * k,
+                            "risk_of_bias": ["low"] * k})
+    outcomes = pd.DataFrame({"finding_id": [f"F{i}" for i in ids], "study_id": ids, "outcome": ["readmission"] * k,
+                             "domain": ["hospitalisation"] * k, "measure": ["RR"] * k, "better": ["lower"] * k,
+                             "evidence_level": ["primary"] * k, "synthesis_group": ["readmission"] * k,
+                             "estimate": np.linspace(0.6, 0.95, k), "ci_low": np.linspace(0.4, 0.7, k),
+                             "ci_high": np.linspace(0.9, 1.3, k)})
+    evidence = eb.Evidence(studies, outcomes, pd.DataFrame(), pd.DataFrame(), pd.DataFrame(), {})
+    html = eb.forest_figure(evidence, ["hospitalisation"], "ratio", "Readmission")
+    assert f"shows the {eb.FOREST_ROWS} newest of 50 estimates" in html
+    assert html.count("Author") >= eb.FOREST_ROWS and "Random-effects (REML) pooled estimates" in html
+    assert "<td>readmission</td><td>RR</td><td>50</td>" in html
