@@ -24,7 +24,7 @@ from ._plots import figure_html, forest_alt_text, forest_plot, funnel_plot
 from ._synthesis import (cumulative_by_year, domain_findings, effect_rows, pooled_groups, summary_of_findings,
                          vote_count)
 
-__all__ = ["BOOK_NOTEBOOKS", "BOOK_PAGES", "FOREST_ROWS", "pooled_table", "OUTCOME_CHAPTERS", "PageReads", "page_stamp", "build_book", "stamp_notebooks", "study_anchor", "study_entries", "data_quality", "evidence_map", "findings_table", "sof_table", "forest_figure", "outcome_summary", "policy_table", "regions_index",
+__all__ = ["BOOK_NOTEBOOKS", "BOOK_PAGES", "FOREST_ROWS", "execute_stale_pages", "pooled_table", "OUTCOME_CHAPTERS", "PageReads", "page_stamp", "build_book", "stamp_notebooks", "study_anchor", "study_entries", "data_quality", "evidence_map", "findings_table", "sof_table", "forest_figure", "outcome_summary", "policy_table", "regions_index",
            "implementation_themes", "policy_landscape",
            "whats_new"]
 
@@ -569,13 +569,39 @@ def stamp_notebooks(settings: Settings) -> list[str]:
     return changed
 
 
+def execute_stale_pages(settings: Settings, timeout: int = 300) -> list[str]:
+    """Execute, on every core, the book pages whose cached outputs no longer match, and cache them.
+
+    ``jupyter-book build`` would run them one at a time (each pays a kernel start and the
+    imports); run here first, it finds them all in its cache.  Returns the pages executed.
+    """
+    from jupyter_cache import get_cache
+    from jupyter_cache.executors import load_executor
+
+    cache = get_cache(str(settings.root / "_build" / ".jupyter_cache"))
+    stale = []
+    for page in BOOK_PAGES:
+        path = settings.root / page
+        try:
+            cache.match_cache_file(str(path))
+        except KeyError:
+            stale.append(cache.add_nb_to_project(str(path)).pk)
+    if len(stale) < 2:  # one page: nothing to gain over jupyter-book's own run
+        return []
+    result = load_executor("local-parallel", cache=cache).run_and_cache(filter_pks=stale, timeout=timeout)
+    if result.errored:
+        raise EvidencebookError("book pages failed to execute: " + ", ".join(result.errored))
+    return sorted(str(Path(uri).relative_to(settings.root)) for uri in result.succeeded)
+
+
 def build_book(settings: Settings, quiet: bool = False) -> Path:
     """Run ``jupyter-book build`` on the project and return the path of the site's index.
 
-    Every book notebook is stamped with the evidence hash first, so pages that read a changed
-    evidence base are re-executed (see :func:`stamp_notebooks`).
+    Every book page is stamped with what it reads first (see :func:`stamp_notebooks`), and the
+    pages that must run again are executed in parallel (:func:`execute_stale_pages`).
     """
     stamp_notebooks(settings)
+    execute_stale_pages(settings)
     command = [str(Path(sys.executable).with_name("jupyter-book")), "build", str(settings.root), "--keep-going"]
     if quiet:
         command.append("--quiet")
