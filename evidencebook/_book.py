@@ -488,13 +488,15 @@ class PageReads:
 
     ``tables`` maps a table to the columns read (``None``: every column); ``domains`` keeps
     only the findings in those outcome domains (and their studies); ``files`` are read whole;
-    ``library`` means the Zotero library's identity (for item links).
+    ``library`` means the Zotero library's identity (for item links); ``new_records`` the
+    studies the latest evidence version added (for its PRISMA flow).
     """
 
     tables: dict[str, tuple[str, ...] | None]
     domains: tuple[str, ...] | None = None
     files: tuple[str, ...] = ()
     library: bool = False
+    new_records: bool = False
 
 
 OUTCOME_CHAPTERS = {
@@ -507,7 +509,7 @@ BOOK_PAGES: dict[str, PageReads] = {
        for page, domains in OUTCOME_CHAPTERS.items()},
     "book/evidence-map.ipynb": PageReads({"outcomes.csv": ("study_id", "domain", "direction"),
                                           "studies.csv": (*_STUDY_LINK, "screening", "exclusion_reason",
-                                                          "population_group")}, files=("changelog.json",)),
+                                                          "population_group")}, new_records=True),
     "book/studies.ipynb": PageReads({"studies.csv": None, "outcomes.csv": None}, library=True),
     "book/implementation.ipynb": PageReads({"outcomes.csv": ("finding_id", "study_id", "theme", "outcome", "quote",
                                                              "source_type", "source_url"),
@@ -538,6 +540,10 @@ def page_stamp(settings: Settings, reads: PageReads) -> str:
     for name in reads.files:
         path = folder / name
         digest.update(name.encode() + b"\0" + (path.read_bytes() if path.is_file() else b""))
+    if reads.new_records:
+        path = folder / "changelog.json"
+        latest = json.loads(path.read_text(encoding="utf-8"))[-1] if path.is_file() else {}
+        digest.update(json.dumps(latest.get("studies", {}).get("added", [])).encode())
     if reads.library:
         library = json.loads((folder / "manifest.json").read_text(encoding="utf-8")).get("zotero", {})
         digest.update(json.dumps([library.get("library_type"), library.get("library_id")]).encode())

@@ -36,7 +36,7 @@ def test_a_new_version_re_executes_whats_new_and_a_policy_fact_the_policy_pages(
     changelog = project.evidence / "changelog.json"
     entries = json.loads(changelog.read_text(encoding="utf-8"))
     changelog.write_text(json.dumps([*entries, {**entries[-1], "evidence_version": 2}]), encoding="utf-8")
-    assert sorted(eb.stamp_notebooks(project)) == ["book/evidence-map.ipynb", "book/whats-new.ipynb"]
+    assert sorted(eb.stamp_notebooks(project)) == ["book/whats-new.ipynb"]  # it added no study: same PRISMA flow
 
     def retitle(policy: pd.DataFrame) -> pd.DataFrame:
         policy.loc[0, "value"] = policy.loc[0, "value"] + " (corrected)"
