@@ -16,7 +16,9 @@ the working tree is never touched.  It measures, with wall clocks:
     ratio = (a) / (b), PASS at >= 5x;
 (c) ``evidencebook brief oregon`` on demand, from launching the command to the HTML file
     (target < 5 s), to the PDF file (target < 10 s), and to the command's exit; ``--repeat``
-    times, median reported.  The HTML and PDF times are the files' modification times (each is
+    times, median reported; once as any brief after the fan-out (the summary of findings is kept
+    on disk per evidence version) and once as the first brief of a new evidence version (that
+    cache removed first).  The HTML and PDF times are the files' modification times (each is
     written once, by a rename) measured from the moment the command was launched.
 
 The machine's load average is printed before and after: other work on the machine slows both
@@ -111,12 +113,18 @@ def papermill_loop(project: Path, regions: list[str]) -> tuple[float, float]:
     return wall, cpu
 
 
-def on_demand(project: Path, region: str) -> tuple[float, float, float]:
-    """Seconds from launching ``evidencebook brief <region>`` to its HTML file, its PDF file and its exit."""
+def on_demand(project: Path, region: str, cold: bool) -> tuple[float, float, float]:
+    """Seconds from launching ``evidencebook brief <region>`` to its HTML file, its PDF file and its exit.
+
+    ``cold``: as the first brief of a new evidence version (the summary of findings kept on disk
+    is removed first); otherwise as any later one.
+    """
     html = project / "_build" / "briefs" / f"{region}.html"
     pdf = html.with_suffix(".pdf")
     for path in (html, pdf):
         path.unlink(missing_ok=True)
+    if cold:
+        shutil.rmtree(project / "_build" / ".evidencebook-cache", ignore_errors=True)
     launched = time.time()
     total, _ = run([str(BIN / "evidencebook"), "brief", region], project)
     return html.stat().st_mtime - launched, pdf.stat().st_mtime - launched, total
@@ -162,15 +170,19 @@ def main() -> int:
         pdfs = sorted((project / "_build" / "briefs").glob("*.pdf"))
         print(f"    {len(pdfs)} PDFs written for {n} regions")
 
-        timings = [on_demand(project, "oregon") for _ in range(args.repeat)]
-        html_s, pdf_s, total_s = (statistics.median(t[i] for t in timings) for i in range(3))
-        print(f"(c) evidencebook brief oregon, median of {args.repeat}: HTML after {html_s:.1f} s "
-              f"{verdict(html_s < HTML_TARGET)} (< {HTML_TARGET:.0f} s), PDF after {pdf_s:.1f} s "
-              f"{verdict(pdf_s < PDF_TARGET)} (< {PDF_TARGET:.0f} s), command done after {total_s:.1f} s")
-        print("    runs (HTML, PDF, exit): " + "; ".join(f"{h:.1f}, {p:.1f}, {t:.1f}" for h, p, t in timings))
+        on_demand_ok = True
+        for cold in (False, True):
+            timings = [on_demand(project, "oregon", cold) for _ in range(args.repeat)]
+            html_s, pdf_s, total_s = (statistics.median(t[i] for t in timings) for i in range(3))
+            on_demand_ok = on_demand_ok and html_s < HTML_TARGET and pdf_s < PDF_TARGET
+            label = "first brief of a new evidence version" if cold else "summary of findings already kept"
+            print(f"(c) evidencebook brief oregon ({label}), median of {args.repeat}: HTML after {html_s:.1f} s "
+                  f"{verdict(html_s < HTML_TARGET)} (< {HTML_TARGET:.0f} s), PDF after {pdf_s:.1f} s "
+                  f"{verdict(pdf_s < PDF_TARGET)} (< {PDF_TARGET:.0f} s), command done after {total_s:.1f} s")
+            print("    runs (HTML, PDF, exit): " + "; ".join(f"{h:.1f}, {p:.1f}, {t:.1f}" for h, p, t in timings))
         print(f"load average after: {os.getloadavg()[0]:.1f}")
         ok = (baseline / html_only >= RATIO_TARGET and baseline / with_pdf >= RATIO_TARGET
-              and html_s < HTML_TARGET and pdf_s < PDF_TARGET and len(pdfs) == len(regions))
+              and on_demand_ok and len(pdfs) == len(regions))
     return 0 if ok else 1
 
 

@@ -555,21 +555,30 @@ def _kernel_env(environ: Mapping[str, str]) -> dict[str, str]:
     return {k: v for k, v in environ.items() if not _SECRET_NAMES.search(k)}
 
 
+def _sync(method: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
+    """Call an async method of a kernel manager from synchronous code (this thread's event loop)."""
+    from jupyter_core.utils import run_sync
+
+    return run_sync(method)(*args, **kwargs)
+
+
 def _start_kernel(root: Path) -> Any:
     """Start a Python kernel in the project folder; returns once it is launched (not yet ready).
 
-    IPC sockets in a private folder: no TCP ports to race for when workers start together
-    (papermill #511), and no unencrypted TCP kernel.
+    An async kernel manager, as papermill's own: its clients let nbclient notice a kernel that
+    died (a blocking client would wait for its output until the cell timeout).  IPC sockets in a
+    private folder: no TCP ports to race for when workers start together (papermill #511), and
+    no unencrypted TCP kernel.
     """
-    from jupyter_client import KernelManager
+    from jupyter_client import AsyncKernelManager
 
     sockets = tempfile.mkdtemp(prefix="eb-kernel-")
     for attempt in range(3):
-        km = KernelManager(kernel_name="python3", transport="ipc", ip=os.path.join(sockets, f"k{attempt}"))
+        km = AsyncKernelManager(kernel_name="python3", transport="ipc", ip=os.path.join(sockets, f"k{attempt}"))
         try:
             # No output history: a kernel that runs thousands of briefs keeps none of them.
-            km.start_kernel(cwd=str(root), env=_kernel_env(os.environ),
-                            extra_arguments=["--InteractiveShell.cache_size=0"])
+            _sync(km.start_kernel, cwd=str(root), env=_kernel_env(os.environ),
+                  extra_arguments=["--InteractiveShell.cache_size=0"])
             km._evidencebook_sockets = sockets  # removed when the kernel is shut down
             return km
         except Exception:
@@ -664,8 +673,8 @@ class _Worker:
         import papermill
 
         for attempt in (1, 2):
-            if not self.km.is_alive():  # an earlier brief killed the kernel: start it afresh
-                self.km.restart_kernel(now=True)
+            if not _sync(self.km.is_alive):  # an earlier brief killed the kernel: start it afresh
+                _sync(self.km.restart_kernel, now=True)
             try:
                 # No cwd: the kernel already runs in the project, and papermill would chdir this process.
                 return papermill.execute_notebook(
@@ -676,7 +685,7 @@ class _Worker:
                 raise BriefError(f"brief for {region_id}: cell {exc.cell_index} failed: {exc.ename}: "
                                  f"{exc.evalue}") from exc
             except Exception as exc:  # the kernel died or hung: one more try on a fresh kernel
-                if attempt == 2 or self.km.is_alive():
+                if attempt == 2 or _sync(self.km.is_alive):
                     raise BriefError(f"brief for {region_id}: the kernel failed: {type(exc).__name__}: "
                                      f"{exc}") from exc
         raise AssertionError("unreachable")
@@ -713,7 +722,7 @@ class _Worker:
                 self.printer.close()
         finally:
             try:
-                self.km.shutdown_kernel(now=True)
+                _sync(self.km.shutdown_kernel, now=True)
             finally:
                 shutil.rmtree(getattr(self.km, "_evidencebook_sockets", ""), ignore_errors=True)
 

@@ -228,6 +228,15 @@ def test_fan_out_keeps_going_past_a_failing_region_reuses_kernels_and_fits_two_p
         assert reader.metadata.title.endswith(": peer support services brief")
 
 
+def test_a_region_that_kills_its_kernel_fails_alone_and_the_worker_goes_on(project: eb.Settings) -> None:
+    add_cells(project, PID_PROBE, 'if region == "texas":\n    os._exit(1)  # a crash, not an exception')
+    done, failed = eb.render_all_briefs(project, progress=False, workers=1, pdf=False,
+                                        regions=["oregon", "texas", "DC"])
+    assert [o.region_id for o in done] == ["district-of-columbia", "oregon"]
+    assert list(failed) == ["texas"] and "the kernel failed" in failed["texas"]
+    assert kernel_pid(done[0].notebook) != kernel_pid(done[1].notebook)  # DC ran on a restarted kernel
+
+
 def test_fan_out_on_a_dask_cluster(project: eb.Settings, monkeypatch: pytest.MonkeyPatch) -> None:
     from distributed import LocalCluster
 
