@@ -7,10 +7,12 @@ HTML page and its PDF beside the book (``_build/briefs/<id>.html`` and ``.pdf``)
 
 :func:`render_all_briefs` fans the regions out over workers that each keep one kernel (and
 one headless Chromium) for all their briefs: every brief is still a complete papermill
-execution of the template, but no brief pays for starting a kernel, importing the package,
-loading the evidence or computing the summary of findings, which are done once per worker
-and evidence version.  The workers run on any ``concurrent.futures`` executor: a process
-pool by default, or a Dask cluster (:func:`dask_executor`).
+execution of the template, but no brief pays for starting a kernel or a browser, importing
+the package or loading the evidence, which are done once per worker and evidence version; the
+summary of findings, the same in every brief, is computed once per evidence version and kept
+on disk (``_build/.evidencebook-cache``) for every later kernel.  The workers run on any
+``concurrent.futures`` executor: a process pool by default, or a Dask cluster
+(:func:`dask_executor`).
 
 Heavy imports (pandas, papermill, nbconvert, Playwright) happen inside the functions that
 need them, so that naming a region, and a worker's start, stay cheap.
@@ -117,10 +119,13 @@ def _on_disk(folder: Path | None, name: str, evidence_hash: str, make: Callable[
     except OSError:
         pass
     value = make()
-    _write_atomic(path, value)
-    for old in folder.glob(f"{name}-*.html"):
-        if old != path:
-            old.unlink(missing_ok=True)
+    try:
+        _write_atomic(path, value)
+        for old in folder.glob(f"{name}-*.html"):
+            if old != path:
+                old.unlink(missing_ok=True)
+    except OSError:  # a read-only project: every brief computes it, none fails for it
+        pass
     return value
 
 
