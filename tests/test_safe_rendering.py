@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 import lxml.html
+import pandas as pd
 import pytest
 from conftest import ROOT
 from hostile_library import (EVAL_MARKERS, MARKER_RE, STUDY_KEYS, hostile_library, marker_of, notebook_violations,
@@ -123,6 +124,9 @@ def _page_outputs(settings: eb.Settings, evidence: eb.Evidence) -> dict[str, str
                 args[p.name] = "Hostile library: every estimate"
             elif p.name == "scale":
                 continue
+            elif p.name == "pooled":  # the hostile synthesis group, pooled on every scale it has estimates on
+                args[p.name] = pd.concat([eb.pooled_groups(eb.effect_rows(evidence.outcomes, evidence.studies, s))
+                                          for s in SCALES])
             elif p.default is inspect.Parameter.empty:
                 raise AssertionError(f"{name}: no test value for its parameter {p.name!r}; add one here")
         for scale in (SCALES if "scale" in params else (None,)):
