@@ -150,7 +150,7 @@ def main() -> int:
         regions = regions[: args.regions] if args.regions else regions
         print(f"{len(regions)} regions, {os.cpu_count()} cores, {args.workers} fan-out workers; "
               f"load average before: {os.getloadavg()[0]:.1f}")
-        fan_out = [str(BIN / "evidencebook"), "brief", "--workers", str(args.workers),
+        fan_out = [str(BIN / "evidencebook"), "brief", "--force", "--workers", str(args.workers),
                    *(["--all"] if len(regions) == len(region_ids(project)) else regions)]
 
         run([str(BIN / "papermill"), "notebooks/brief.ipynb", str(project / "warm-up.ipynb"), "-p", "region",

@@ -350,7 +350,8 @@ class Brief:
                     f"included sources, {m['counts']['outcomes']} findings and {m['counts']['policy_facts']} "
                     "policy facts, each with its quoted source. The full review, with every study, quote and "
                     f'reference: <a class="eb-book-link eb-review-link" href="{e(review)}">Peer support workforce: '
-                    "a living evidence review</a>.</p>"
+                    "a living evidence review</a>. This brief is rebuilt whenever what it shows changes; the "
+                    "evidence version above is the one it was built from.</p>"
                     f'<p class="eb-cite"><strong>Cite as:</strong> {e(cite)}</p>')
 
 
@@ -380,6 +381,7 @@ class BriefOutput:
     notebook: Path
     html: Path
     pdf: Path | None = None
+    rebuilt: bool = True  # False: its content had not changed, the files were kept as they were
 
 
 _PRINT_CSS = """
@@ -695,12 +697,14 @@ class _Worker:
                                      f"{exc}") from exc
         raise AssertionError("unreachable")
 
-    def brief(self, name: str) -> BriefOutput:
+    def brief(self, name: str, key: str = "") -> BriefOutput:
         import nbformat
 
         region = find_region(name, self.records)
         region_id, title = str(region["region_id"]), f"{region['name']}: peer support services brief"
         nb = _scrub(self._execute(region_id), title)
+        if key:  # what it shows, so that an unchanged brief is not rendered again (see brief_keys)
+            nb.metadata["evidencebook"] = {"brief_key": key}
         body, _ = self._exporter.result().from_notebook_node(nb)
         s = self.settings
         book_prefix = Path(os.path.relpath(s.book_html_dir / "book", s.brief_html_dir)).as_posix() + "/"
@@ -793,9 +797,54 @@ def _start_pool_worker(root: str, pdf: bool) -> None:
     _worker_for(root, pdf)
 
 
-def _brief_task(root: str, region_id: str, pdf: bool) -> BriefOutput:
+def _brief_task(root: str, region_id: str, pdf: bool, key: str = "") -> BriefOutput:
     """One brief, on the calling worker's kernel: what every executor runs."""
-    return _worker_for(root, pdf).brief(region_id)
+    return _worker_for(root, pdf).brief(region_id, key)
+
+
+def brief_keys(settings: Settings, region_ids: list[str], pdf: bool) -> dict[str, str]:
+    """Per region, a hash of everything its brief shows except the evidence version's label.
+
+    Computed here from the same :class:`Brief` parts the template displays (the summary of
+    findings once), plus the template and the code that draws and prints it.  A brief whose
+    key has not changed shows exactly what it showed: it is not executed again, so a sync
+    that touches one state re-renders only the briefs that show the change.
+    """
+    import dataclasses
+    import hashlib
+
+    import pandas as pd
+
+    evidence = _evidence_for(settings)
+    # The label names the version a brief was built from; alone it is no reason to rebuild 52 briefs.
+    unlabelled = dataclasses.replace(evidence, manifest={**evidence.manifest, "evidence_version": "", "date": "",
+                                                         "content_hash": ""})
+    common = hashlib.sha256()
+    for part in (settings.brief_template.read_bytes(), _code_hash().encode(), str(pdf).encode(),
+                 str(_headline(evidence)).encode()):
+        common.update(part + b"\0")
+    records = {str(r["region_id"]): r for r in region_records(settings.regions)}
+    keys = {}
+    for region_id in region_ids:
+        brief = Brief(pd.Series(records[region_id]), unlabelled, settings.site_url)
+        digest = common.copy()
+        for part in (brief.header, brief.local_evidence, brief.policy_context, brief.implementation, brief.sources):
+            digest.update(str(part()).encode("utf-8") + b"\0")
+        keys[region_id] = digest.hexdigest()
+    return keys
+
+
+def _unchanged(settings: Settings, region_id: str, key: str, pdf: bool) -> BriefOutput | None:
+    """The brief already written for ``region_id`` if it was built with ``key`` and all its files are there."""
+    out = BriefOutput(region_id, settings.briefs_dir / f"{region_id}.ipynb",
+                      settings.brief_html_dir / f"{region_id}.html",
+                      settings.brief_html_dir / f"{region_id}.pdf" if pdf else None, rebuilt=False)
+    try:
+        written = json.loads(out.notebook.read_text(encoding="utf-8"))["metadata"]["evidencebook"]["brief_key"]
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+    files = [out.html, *([out.pdf] if out.pdf else [])]
+    return out if written == key and all(f.is_file() for f in files) else None
 
 
 def _prune(settings: Settings, keep: set[str]) -> None:
@@ -809,8 +858,11 @@ def _prune(settings: Settings, keep: set[str]) -> None:
 
 def render_all_briefs(settings: Settings, progress: bool = True, workers: int = 2,
                       executor: Executor | None = None, regions: list[str] | None = None,
-                      pdf: bool = True) -> tuple[list[BriefOutput], dict[str, str]]:
+                      pdf: bool = True, force: bool = False) -> tuple[list[BriefOutput], dict[str, str]]:
     """Every region's brief (or those ``regions`` name), on workers that each reuse one kernel.
+
+    A brief whose content has not changed since it was written (:func:`brief_keys`) is kept
+    as it is, unless ``force``.
 
     By default ``workers`` processes; pass any ``concurrent.futures.Executor`` (for example
     :func:`dask_executor`) to run elsewhere: its workers start their kernel on their first
@@ -828,14 +880,22 @@ def render_all_briefs(settings: Settings, progress: bool = True, workers: int = 
     if pdf:
         chromium_path()
     root = str(settings.root)
+    keys = brief_keys(settings, wanted, pdf)
+    done, failed = [], {}
+    todo = []
+    for region_id in wanted:
+        kept = None if force else _unchanged(settings, region_id, keys[region_id], pdf)
+        if kept is None:
+            todo.append(region_id)
+        else:
+            done.append(kept)
     own = executor is None
     # forkserver: workers start clean, whatever threads this process runs (a Dask client, tqdm).
-    pool = executor or ProcessPoolExecutor(max_workers=max(1, min(workers, len(wanted))),
+    pool = executor or ProcessPoolExecutor(max_workers=max(1, min(workers, len(todo))),
                                            mp_context=get_context("forkserver"),
                                            initializer=_start_pool_worker, initargs=(root, pdf))
-    done, failed = [], {}
     try:
-        futures = {pool.submit(_brief_task, root, region_id, pdf): region_id for region_id in wanted}
+        futures = {pool.submit(_brief_task, root, region_id, pdf, keys[region_id]): region_id for region_id in todo}
         for future in tqdm(as_completed(futures), total=len(futures), desc="briefs", unit="region",
                            disable=not progress):
             try:

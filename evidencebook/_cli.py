@@ -120,7 +120,7 @@ def check() -> None:
 
 
 def _run_briefs(settings: Any, workers: int = 2, dask: str | None = None, pdf: bool = True,
-                regions: list[str] | None = None) -> int:
+                regions: list[str] | None = None, force: bool = False) -> int:
     """Briefs for every region (or those named), fanned out; print the failures; 1 if any region failed."""
     from contextlib import nullcontext
 
@@ -128,9 +128,11 @@ def _run_briefs(settings: Any, workers: int = 2, dask: str | None = None, pdf: b
 
     with dask_executor(dask, settings) if dask else nullcontext() as executor:
         done, failed = render_all_briefs(settings, progress=not _quiet(), workers=workers, executor=executor,
-                                         regions=regions, pdf=pdf)
+                                         regions=regions, pdf=pdf, force=force)
     kinds = "notebook, HTML, PDF" if pdf else "notebook, HTML"
-    click.echo(f"{len(done)} briefs written to {settings.briefs_dir} and {settings.brief_html_dir} ({kinds})")
+    kept = sum(not o.rebuilt for o in done)
+    click.echo(f"{len(done) - kept} briefs written to {settings.briefs_dir} and {settings.brief_html_dir} ({kinds})"
+               + (f"; {kept} unchanged since they were written, kept" if kept else ""))
     if failed:
         click.echo(f"{len(failed)} region(s) failed:", err=True)
     for region_id, message in failed.items():
@@ -161,8 +163,9 @@ def build(no_pdf: bool) -> None:
               help="Several regions: worker processes, each reusing one kernel  [default: 2].")
 @click.option("--dask", metavar="ADDRESS", help="Several regions: run on the Dask cluster whose scheduler is at ADDRESS.")
 @click.option("--no-pdf", is_flag=True, help="Write the notebook and HTML only (no Chromium needed).")
+@click.option("--force", is_flag=True, help="Several regions: rebuild briefs whose content has not changed too.")
 def brief(regions: tuple[str, ...], all_regions: bool, list_regions: bool, workers: int | None, dask: str | None,
-          no_pdf: bool) -> None:
+          no_pdf: bool, force: bool) -> None:
     """Write the brief for REGION (a state, postal code, DC or sub-state region id): its notebook, HTML and PDF.
 
     Name several regions, or use --all, to fan them out over workers that each reuse one kernel.
@@ -186,7 +189,7 @@ def brief(regions: tuple[str, ...], all_regions: bool, list_regions: bool, worke
         records = region_records(settings.regions)
         for name in regions:  # every name checked before any work: exit 2, nothing written
             find_region(name, records)
-        sys.exit(_run_briefs(settings, workers or 2, dask, pdf=not no_pdf, regions=list(regions) or None))
+        sys.exit(_run_briefs(settings, workers or 2, dask, pdf=not no_pdf, regions=list(regions) or None, force=force))
     if workers or dask:
         raise click.UsageError("--workers and --dask fan several regions out: name more than one, or use --all")
     from ._briefs import render_brief

@@ -3,12 +3,14 @@ a process pool and on a Dask cluster; and what a published brief must never carr
 
 from __future__ import annotations
 
+import hashlib
 import json
 import re
 import uuid
 from pathlib import Path
 
 import nbformat
+import pandas as pd
 import pypdf
 import pytest
 from click.testing import CliRunner
@@ -308,3 +310,27 @@ def test_outputs_carry_no_secret_no_machine_path_and_no_papermill_run_metadata(
             for key in ("input_path", "output_path", "environment_variables", "duration", "start_time"):
                 assert key not in text, (path.name, key)
             assert "key in kernel: False" in text  # the kernel never saw the secret
+
+
+def test_a_brief_whose_content_did_not_change_is_kept_and_one_that_did_is_rebuilt(project: eb.Settings) -> None:
+    first, failed = eb.render_all_briefs(project, progress=False, workers=1, pdf=False, regions=["oregon", "DC"])
+    assert not failed and all(o.rebuilt for o in first)
+    stamps = {o.region_id: o.notebook.stat().st_mtime_ns for o in first}
+    again, _ = eb.render_all_briefs(project, progress=False, workers=1, pdf=False, regions=["oregon", "DC"])
+    assert not any(o.rebuilt for o in again)
+    assert {o.region_id: o.notebook.stat().st_mtime_ns for o in again} == stamps
+    # a policy fact of Oregon is corrected: Oregon's brief shows it, DC's does not
+    policy = project.evidence / "state_policy.csv"
+    table = pd.read_csv(policy, dtype=str, keep_default_na=False)
+    row = table.index[table["state_code"] == "OR"][0]
+    table.loc[row, "value"] = table.loc[row, "value"] + " (corrected)"
+    table.to_csv(policy, index=False)
+    manifest = json.loads((project.evidence / "manifest.json").read_text(encoding="utf-8"))
+    manifest["files"]["state_policy.csv"] = hashlib.sha256(policy.read_bytes()).hexdigest()
+    manifest["content_hash"] = "1" * 64  # a new evidence version (tables edited here stand in for a sync)
+    (project.evidence / "manifest.json").write_text(json.dumps(manifest), encoding="utf-8")
+    third, _ = eb.render_all_briefs(project, progress=False, workers=1, pdf=False, regions=["oregon", "DC"])
+    assert {o.region_id: o.rebuilt for o in third} == {"oregon": True, "district-of-columbia": False}
+    assert "(corrected)" in third[1].notebook.read_text(encoding="utf-8")
+    forced, _ = eb.render_all_briefs(project, progress=False, workers=1, pdf=False, regions=["DC"], force=True)
+    assert forced[0].rebuilt
