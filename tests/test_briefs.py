@@ -17,7 +17,7 @@ from click.testing import CliRunner
 from conftest import ROOT
 
 import evidencebook as eb
-from evidencebook._briefs import _prune, as_of_key, leaked, standalone_links
+from evidencebook._briefs import _prune, as_of_key, leaked, notebook_html, standalone_links
 from evidencebook._cli import main
 
 
@@ -151,6 +151,24 @@ def test_the_full_review_link_uses_site_url_or_a_relative_link(evidence: eb.Evid
     assert 'href="https://example.org/review/"' in standalone_links(published, "../html/book/")
 
 
+def test_the_page_shows_markdown_and_outputs_but_no_code_hidden_cells_or_warnings() -> None:
+    v4 = nbformat.v4
+    nb = v4.new_notebook(cells=[
+        v4.new_markdown_cell("# Rogue &lt;Valley&gt; brief\n\n## Local *evidence*"),
+        v4.new_code_cell("region = 'x'", metadata={"tags": ["parameters", "remove-cell"]},
+                         outputs=[v4.new_output("stream", name="stdout", text="hidden\n")]),
+        v4.new_code_cell("brief.header()", outputs=[
+            v4.new_output("execute_result", data={"text/html": "<p class='eb'>drawn</p>", "text/plain": "x"}),
+            v4.new_output("stream", name="stderr", text="Warning at /root/x.py\n"),
+            v4.new_output("stream", name="stdout", text="a < b\n"),
+            v4.new_output("display_data", data={"text/plain": "<not html>"})]),
+    ])
+    body = notebook_html(nb)
+    assert "<h1>Rogue &lt;Valley&gt; brief</h1>" in body and "<h2>Local <em>evidence</em></h2>" in body
+    assert "<p class='eb'>drawn</p>" in body and "<pre>a &lt; b\n</pre>" in body and "&lt;not html&gt;" in body
+    assert "hidden" not in body and "Warning" not in body and "brief.header()" not in body
+
+
 # --- one brief: notebook, HTML and PDF -------------------------------------------------------
 
 def test_render_brief_writes_a_clean_notebook_html_and_a_two_page_pdf(project: eb.Settings) -> None:
@@ -168,7 +186,8 @@ def test_render_brief_writes_a_clean_notebook_html_and_a_two_page_pdf(project: e
     assert "<title>Oregon: peer support services brief</title>" in html and "Evidence version" in html
     assert "brief.headline()" not in html and "<script" not in html  # inputs hidden; no script, no network
     assert 'href="../html/book/intro.html"' in html  # the full review, from _build/briefs/
-    assert re.search(r'<a [^>]*download[^>]*href="oregon.pdf"', html)  # the PDF beside it (and the book's page)
+    pdf_link = re.search(r'<a [^>]*href="oregon.pdf"[^>]*>', html)  # the PDF beside it (and the book's page)
+    assert pdf_link and "download" in pdf_link[0]
     reader = pypdf.PdfReader(out.pdf)
     assert len(reader.pages) == 2 and reader.metadata.title == "Oregon: peer support services brief"
     assert "Policy context" in pdf_text(out.pdf) and "Download this brief" not in pdf_text(out.pdf)
