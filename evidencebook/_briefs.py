@@ -813,9 +813,16 @@ def _start_pool_worker(root: str, pdf: bool) -> None:
     _worker_for(root, pdf)
 
 
-def _brief_task(root: str, region_id: str, pdf: bool, key: str = "") -> BriefOutput:
-    """One brief, on the calling worker's kernel: what every executor runs."""
-    return _worker_for(root, pdf).brief(region_id, key)
+def _brief_task(root: str, region_id: str, pdf: bool, key: str | None = "") -> BriefOutput:
+    """One brief, on the calling worker's kernel: what every executor runs.
+
+    ``key`` None: work the brief's key out here (a forced run leaves it to the workers, which
+    do it while their kernel runs, instead of the parent doing all of them before any starts).
+    """
+    worker = _worker_for(root, pdf)
+    if key is None:
+        key = brief_keys(worker.settings, [region_id], pdf)[region_id]
+    return worker.brief(region_id, key)
 
 
 def brief_keys(settings: Settings, region_ids: list[str], pdf: bool) -> dict[str, str]:
@@ -835,9 +842,11 @@ def brief_keys(settings: Settings, region_ids: list[str], pdf: bool) -> dict[str
     # The label names the version a brief was built from; alone it is no reason to rebuild 52 briefs.
     unlabelled = dataclasses.replace(evidence, manifest={**evidence.manifest, "evidence_version": "", "date": "",
                                                          "content_hash": ""})
+    headline = _on_disk(settings.cache_dir, "headline", str(evidence.manifest.get("content_hash", "")),
+                        lambda: _headline(evidence))  # as the briefs' kernels keep it
     common = hashlib.sha256()
     for part in (settings.brief_template.read_bytes(), _code_hash().encode(), str(pdf).encode(),
-                 str(_headline(evidence)).encode()):
+                 str(headline).encode()):
         common.update(part + b"\0")
     records = {str(r["region_id"]): r for r in region_records(settings.regions)}
     keys = {}
@@ -896,11 +905,11 @@ def render_all_briefs(settings: Settings, progress: bool = True, workers: int = 
     if pdf:
         chromium_path()
     root = str(settings.root)
-    keys = brief_keys(settings, wanted, pdf)
+    keys: dict[str, str | None] = dict.fromkeys(wanted) if force else dict(brief_keys(settings, wanted, pdf))
     done, failed = [], {}
     todo = []
     for region_id in wanted:
-        kept = None if force else _unchanged(settings, region_id, keys[region_id], pdf)
+        kept = None if force else _unchanged(settings, region_id, str(keys[region_id]), pdf)
         if kept is None:
             todo.append(region_id)
         else:

@@ -353,3 +353,6 @@ def test_a_brief_whose_content_did_not_change_is_kept_and_one_that_did_is_rebuil
     assert "(corrected)" in third[1].notebook.read_text(encoding="utf-8")
     forced, _ = eb.render_all_briefs(project, progress=False, workers=1, pdf=False, regions=["DC"], force=True)
     assert forced[0].rebuilt
+    # a forced run's workers stamp the same key the parent works out: the next run keeps the brief
+    after, _ = eb.render_all_briefs(project, progress=False, workers=1, pdf=False, regions=["DC"])
+    assert not after[0].rebuilt
