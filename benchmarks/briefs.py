@@ -13,7 +13,8 @@ the working tree is never touched.  It measures, with wall clocks:
     per region, one after another (each starts its own kernel, as a plain loop would);
 (b) ``evidencebook brief --all --no-pdf`` (notebook + HTML per region) and ``evidencebook brief
     --all`` (notebook + HTML + PDF), with ``--workers`` worker processes each reusing one kernel;
-    ratio = (a) / (b), PASS at >= 5x;
+    ratio = (a) / (b), PASS at >= 5x (``--force``: every brief executed, none kept as unchanged);
+    then the same command again without ``--force``, as after a sync that changed nothing;
 (c) ``evidencebook brief oregon`` on demand, from launching the command to the HTML file
     (target < 5 s), to the PDF file (target < 10 s), and to the command's exit; ``--repeat``
     times, median reported; once as any brief after the fan-out (the summary of findings is kept
@@ -169,6 +170,8 @@ def main() -> int:
               f"  {verdict(baseline / with_pdf >= RATIO_TARGET)} (>= {RATIO_TARGET:.0f}x wall)")
         pdfs = sorted((project / "_build" / "briefs").glob("*.pdf"))
         print(f"    {len(pdfs)} PDFs written for {n} regions")
+        unchanged, _ = run([a for a in fan_out if a != "--force"], project)
+        print(f"    again, nothing changed (briefs kept, not executed): {unchanged:5.1f} s wall")
 
         on_demand_ok = True
         for cold in (False, True):
