@@ -342,15 +342,7 @@ SETTINGS = ["community mental health", "inpatient and transition from hospital",
             "housing and homelessness", "schools and youth services", "online"]
 ROLES = ["peer support specialist", "recovery coach or peer recovery specialist", "peer mentor", "peer navigator",
          "family peer", "youth peer"]
-ALPHABET = "23456789ABCDEFGHIJKLMNPQRSTUVWXYZ"
-
-
-def zkey(n: int, prefix: str) -> str:
-    digits = ""
-    for _ in range(7):
-        n, r = divmod(n, len(ALPHABET))
-        digits = ALPHABET[r] + digits
-    return prefix + digits
+from sync import key as zkey  # noqa: E402  (the sync benchmark's Zotero-style item keys, beside this file)
 
 
 def note_html(title: str, sections: list[tuple[str, dict[str, str]]]) -> str:

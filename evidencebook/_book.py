@@ -523,13 +523,20 @@ BOOK_PAGES: dict[str, PageReads] = {
 BOOK_NOTEBOOKS = tuple(BOOK_PAGES)
 
 
-def page_stamp(settings: Settings, reads: PageReads) -> str:
-    """SHA-256 of exactly what a page reads from the evidence base (see :class:`PageReads`)."""
+def page_stamp(settings: Settings, reads: PageReads, loaded: dict[str, pd.DataFrame] | None = None) -> str:
+    """SHA-256 of exactly what a page reads from the evidence base (see :class:`PageReads`).
+
+    ``loaded`` keeps tables already read, so stamping every page reads each table once.
+    """
     import hashlib
 
     folder = settings.evidence
     digest = hashlib.sha256()
-    tables = {name: pd.read_csv(folder / name, dtype=str, keep_default_na=False) for name in reads.tables}
+    loaded = {} if loaded is None else loaded
+    for name in reads.tables:
+        if name not in loaded:
+            loaded[name] = pd.read_csv(folder / name, dtype=str, keep_default_na=False)
+    tables = {name: loaded[name] for name in reads.tables}
     if reads.domains is not None and "outcomes.csv" in tables:
         outcomes = tables["outcomes.csv"] = tables["outcomes.csv"][tables["outcomes.csv"]["domain"].isin(reads.domains)]
         if "studies.csv" in tables:
@@ -560,12 +567,12 @@ def stamp_notebooks(settings: Settings) -> list[str]:
     """
     import nbformat
 
-    changed = []
+    changed, loaded = [], {}
     for name, reads in BOOK_PAGES.items():
         path = settings.root / name
         if not path.is_file():
             continue
-        stamp = page_stamp(settings, reads)
+        stamp = page_stamp(settings, reads, loaded)
         nb = nbformat.read(path, as_version=4)
         cell = next(c for c in nb.cells if c.cell_type == "code")
         if cell.metadata.get("evidencebook", {}).get("reads") != stamp:
