@@ -30,13 +30,11 @@ from pathlib import Path
 from typing import Any
 
 import pandas as pd
-import pandera.errors
 
 from ._coding import Coding, code_items
 from ._config import Settings
 from ._errors import EvidenceError, Problem
 from ._regions import REGION_COLUMNS, region_table, state_code
-from ._schemas import OutcomeSchema, PolicyFactSchema, RegionSchema, StudySchema
 from ._zotero import Snapshot, read_snapshot, write_snapshot_files
 
 __all__ = ["BuildReport", "Evidence", "EvidenceVersion", "build_evidence", "changes_between", "derive_tables",
@@ -163,14 +161,18 @@ def derive_tables(coding: Coding, substate_regions: dict[str, dict[str, Any]]) -
             "regions.csv": regions[[*REGION_COLUMNS, "n_local_studies", "n_policy_facts"]], "problems.csv": problems}
 
 
-_SCHEMAS = {"studies.csv": StudySchema, "outcomes.csv": OutcomeSchema,
-            "state_policy.csv": PolicyFactSchema, "regions.csv": RegionSchema}
-
-
 def validate_tables(tables: dict[str, pd.DataFrame]) -> pd.DataFrame:
     """Validate every table lazily; return all failure cases (empty when the tables are valid)."""
+    # pandera (and the dask it pulls in) costs about a second to import: only what validates pays it,
+    # not every notebook kernel that loads the evidence.
+    import pandera.errors
+
+    from ._schemas import OutcomeSchema, PolicyFactSchema, RegionSchema, StudySchema
+
+    schemas = {"studies.csv": StudySchema, "outcomes.csv": OutcomeSchema,
+               "state_policy.csv": PolicyFactSchema, "regions.csv": RegionSchema}
     failures = []
-    for name, schema in _SCHEMAS.items():
+    for name, schema in schemas.items():
         try:
             schema.validate(tables[name], lazy=True)
         except pandera.errors.SchemaErrors as exc:
@@ -304,21 +306,24 @@ def build_evidence(settings: Settings, snapshot: Snapshot | None = None, today: 
             write_snapshot = False
         coding = code_items(snapshot.items)
         tables = derive_tables(coding, settings.regions)
-        failures = validate_tables(tables)
-        if len(failures):
-            raise EvidenceError("The derived tables do not validate; nothing was written:\n"
-                                + failures.to_string(index=False))
         texts = {name: _csv(table) for name, table in tables.items()}
-        texts["references.bib"] = references_bib(snapshot.items, tables["studies.csv"])
         old_texts = {name: (folder / name).read_text(encoding="utf-8") if (folder / name).is_file() else None
                      for name in FILES}
-
-        hashes = {name: _sha256(texts[name]) for name in FILES}
+        hashes = {name: _sha256(texts[name]) for name in texts}
+        manifest_path = folder / "manifest.json"
+        old = json.loads(manifest_path.read_text(encoding="utf-8")) if manifest_path.is_file() else {}
+        # Tables the same as those this pipeline wrote (their hashes in the manifest) validated when they
+        # were written; the rebuild that changes nothing skips validating them again (and importing pandera).
+        if any(texts[name] != old_texts[name] or old.get("files", {}).get(name) != hashes[name] for name in tables):
+            failures = validate_tables(tables)
+            if len(failures):
+                raise EvidenceError("The derived tables do not validate; nothing was written:\n"
+                                    + failures.to_string(index=False))
+        texts["references.bib"] = references_bib(snapshot.items, tables["studies.csv"])
+        hashes["references.bib"] = _sha256(texts["references.bib"])
         # The evidence is what the files say: a Zotero edit that changes no table (an abstract, a PDF
         # annotation) is not a new evidence version; the library version is kept as provenance.
         content_hash = _sha256(json.dumps(hashes, sort_keys=True))
-        manifest_path = folder / "manifest.json"
-        old = json.loads(manifest_path.read_text(encoding="utf-8")) if manifest_path.is_file() else {}
         changes = changes_between(old_texts, texts)
         writes: dict[str, Any] = {name: texts[name] for name in FILES if texts[name] != old_texts[name]}
         if old.get("content_hash") == content_hash:

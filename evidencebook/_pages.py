@@ -1,0 +1,257 @@
+"""Which book pages must run again, and running them.
+
+Each page's cache key is a hash of exactly what it reads from ``evidence/`` (:class:`PageReads`,
+written into the page by :func:`stamp_notebooks`), since jupyter-cache keys on code only.
+The pages that must run again are executed by :func:`execute_stale_pages` on warm kernels
+before jupyter-book runs, which then finds every page in its cache.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import json
+import os
+import shutil
+import tempfile
+import time
+import traceback
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from ._config import Settings
+from ._errors import EvidencebookError
+
+__all__ = ["BOOK_NOTEBOOKS", "BOOK_PAGES", "OUTCOME_CHAPTERS", "PageReads", "execute_stale_pages", "page_stamp",
+           "stamp_notebooks"]
+
+
+@dataclass(frozen=True)
+class PageReads:
+    """What one book page reads from ``evidence/``: its cache key is a hash of exactly that.
+
+    ``tables`` maps a table to the columns read (``None``: every column); ``domains`` keeps
+    only the findings in those outcome domains (and their studies); ``files`` are read whole;
+    ``library`` means the Zotero library's identity (for item links); ``new_records`` the
+    studies the latest evidence version added (for its PRISMA flow); of the columns in
+    ``filled`` the page reads only whether each cell is filled (a count of estimates, say).
+    """
+
+    tables: dict[str, tuple[str, ...] | None]
+    domains: tuple[str, ...] | None = None
+    filled: tuple[str, ...] = ()
+    files: tuple[str, ...] = ()
+    library: bool = False
+    new_records: bool = False
+
+
+OUTCOME_CHAPTERS = {
+    "book/outcomes/recovery.ipynb": ("recovery", "hope", "empowerment", "quality of life"),
+    "book/outcomes/service-use.ipynb": ("hospitalisation", "crisis/ED use", "engagement", "service use", "substance use"),
+}
+_STUDY_LINK = ("study_id", "citation_key", "authors", "title", "year", "url", "doi")
+BOOK_PAGES: dict[str, PageReads] = {
+    **{page: PageReads({"outcomes.csv": None, "studies.csv": None}, domains=domains)
+       for page, domains in OUTCOME_CHAPTERS.items()},
+    "book/evidence-map.ipynb": PageReads({"outcomes.csv": ("study_id", "domain", "direction"),
+                                          "studies.csv": (*_STUDY_LINK, "screening", "exclusion_reason",
+                                                          "population_group")}, new_records=True),
+    "book/studies.ipynb": PageReads({"studies.csv": None, "outcomes.csv": None}, library=True),
+    "book/implementation.ipynb": PageReads({"outcomes.csv": ("finding_id", "study_id", "theme", "outcome", "quote",
+                                                             "source_type", "source_url"),
+                                            "studies.csv": _STUDY_LINK}),
+    "book/policy.ipynb": PageReads({"state_policy.csv": None, "regions.csv": None}),
+    "book/briefs.ipynb": PageReads({"regions.csv": None}),
+    "book/whats-new.ipynb": PageReads({}, files=("changelog.json",)),
+    # Its schema line needs no column: evidence/ holds only tables that validated when they were written
+    # (and load_evidence checks their hashes), so that line changes only with the code.
+    "book/data-quality.ipynb": PageReads({"studies.csv": ("screening", "citation_key", "title", "confidence",
+                                                          "confidence_reason", "risk_of_bias"),
+                                          "outcomes.csv": ("secondary", "estimate"),
+                                          "state_policy.csv": ("topic", "state_code"),
+                                          "regions.csv": ("kind", "state_code"), "problems.csv": None},
+                                         filled=("estimate",)),
+}
+BOOK_NOTEBOOKS = tuple(BOOK_PAGES)
+
+
+def page_stamp(settings: Settings, reads: PageReads, loaded: dict[str, pd.DataFrame] | None = None) -> str:
+    """SHA-256 of exactly what a page reads from the evidence base (see :class:`PageReads`).
+
+    ``loaded`` keeps tables already read, so stamping every page reads each table once.
+    """
+    folder = settings.evidence
+    digest = hashlib.sha256()
+    loaded = {} if loaded is None else loaded
+    for name in reads.tables:
+        if name not in loaded:
+            loaded[name] = pd.read_csv(folder / name, dtype=str, keep_default_na=False)
+    tables = {name: loaded[name] for name in reads.tables}
+    if reads.domains is not None and "outcomes.csv" in tables:
+        outcomes = tables["outcomes.csv"] = tables["outcomes.csv"][tables["outcomes.csv"]["domain"].isin(reads.domains)]
+        if "studies.csv" in tables:
+            tables["studies.csv"] = tables["studies.csv"][tables["studies.csv"]["study_id"].isin(outcomes["study_id"])]
+    for name, columns in sorted(reads.tables.items()):
+        table = tables[name] if columns is None else tables[name][[c for c in columns if c in tables[name].columns]]
+        for column in set(reads.filled) & set(table.columns):
+            table = table.assign(**{column: table[column].ne("")})
+        digest.update(name.encode() + b"\0" + table.to_csv(index=False).encode("utf-8"))
+    for name in reads.files:
+        path = folder / name
+        digest.update(name.encode() + b"\0" + (path.read_bytes() if path.is_file() else b""))
+    if reads.new_records:
+        path = folder / "changelog.json"
+        latest = json.loads(path.read_text(encoding="utf-8"))[-1] if path.is_file() else {}
+        digest.update(json.dumps(latest.get("studies", {}).get("added", [])).encode())
+    if reads.library:
+        library = json.loads((folder / "manifest.json").read_text(encoding="utf-8")).get("zotero", {})
+        digest.update(json.dumps([library.get("library_type"), library.get("library_id")]).encode())
+    return digest.hexdigest()
+
+
+def stamp_notebooks(settings: Settings) -> list[str]:
+    """Write into the first code cell's metadata of every book page the hash of what it reads.
+
+    jupyter-cache keys on code cells (source and metadata) only, so without this a page that
+    reads evidence/ would be served stale after a sync.  Only pages whose stamp differs are
+    rewritten, so an unchanged rebuild executes nothing and a change re-executes only the pages
+    that read it.  Returns the notebooks rewritten.
+    """
+    import nbformat
+
+    changed, loaded = [], {}
+    for name, reads in BOOK_PAGES.items():
+        path = settings.root / name
+        if not path.is_file():
+            continue
+        stamp = page_stamp(settings, reads, loaded)
+        nb = nbformat.read(path, as_version=4)
+        cell = next(c for c in nb.cells if c.cell_type == "code")
+        if cell.metadata.get("evidencebook", {}).get("reads") != stamp:
+            cell.metadata["evidencebook"] = {"reads": stamp}
+            nbformat.write(nb, path)
+            changed.append(name)
+    return changed
+
+
+def _code_version() -> str:
+    """A hash of the package's code: pages draw with it, so a change to it runs every page again."""
+    digest = hashlib.sha256()
+    for path in sorted(Path(__file__).parent.glob("*.py")):
+        digest.update(path.name.encode() + b"\0" + path.read_bytes())
+    return digest.hexdigest()
+
+
+def _page_cache(settings: Settings) -> Any:
+    """jupyter-cache's database of executed pages (the one jupyter-book reads), emptied when the code changed."""
+    from jupyter_cache import get_cache
+
+    folder = settings.root / "_build" / ".jupyter_cache"
+    code = folder / "evidencebook-code"
+    version = _code_version()
+    if folder.is_dir() and (not code.is_file() or code.read_text(encoding="utf-8") != version):
+        shutil.rmtree(folder)
+    cache = get_cache(str(folder))
+    folder.mkdir(parents=True, exist_ok=True)
+    code.write_text(version, encoding="utf-8")
+    return cache
+
+
+# Run before a page, in its kernel: the namespace a fresh kernel would have, and the page's folder as
+# the working directory, as jupyter-cache gives it.  Imported modules stay: that is the point.
+_FRESH = "get_ipython().run_line_magic('reset', '-f')\nimport os as _os\n_os.chdir({folder!r})\ndel _os"
+# Imported while the kernel waits for its first page.
+_WARM = "import evidencebook, pandas, matplotlib.pyplot, scipy.stats"
+
+
+async def _run_pages(cache: Any, pages: list[tuple[int, str]], root: Path, workers: int,
+                     timeout: int) -> tuple[list[str], dict[str, str]]:
+    """Execute ``pages`` (cache pk, path) on ``workers`` kernels, each kept from page to page."""
+    from jupyter_cache.base import CacheBundleIn
+    from jupyter_cache.cache.db import NbProjectRecord
+    from jupyter_client import AsyncKernelManager
+    from nbclient import NotebookClient
+    from nbclient.exceptions import CellExecutionError, CellTimeoutError, DeadKernelError
+
+    from ._briefs import _kernel_env
+
+    queue = list(pages)
+    done: list[str] = []
+    failed: dict[str, str] = {}
+
+    async def run_on(kc: Any, code: str) -> None:
+        reply = await kc.execute_interactive(code, timeout=timeout, output_hook=lambda msg: None)
+        if reply["content"]["status"] != "ok":
+            raise RuntimeError(f"{code!r}: {reply['content'].get('ename')}: {reply['content'].get('evalue')}")
+
+    async def worker(number: int) -> None:
+        # IPC sockets in a private folder: no TCP ports for kernels started together to race for.
+        km = AsyncKernelManager(kernel_name="python3", transport="ipc", ip=os.path.join(sockets, f"k{number}"))
+        await km.start_kernel(cwd=str(root), env=_kernel_env(os.environ),
+                              extra_arguments=["--InteractiveShell.cache_size=0"])
+        kc = km.client()
+        kc.start_channels()
+        try:
+            await kc.wait_for_ready(timeout=60)
+            await run_on(kc, _WARM)
+            while queue:
+                pk, uri = queue.pop(0)
+                nb = cache.get_project_notebook(pk).nb
+                start = time.perf_counter()
+                try:
+                    if not await km.is_alive():  # the page before killed it
+                        await km.restart_kernel(now=True)
+                        await kc.wait_for_ready(timeout=60)
+                    await run_on(kc, _FRESH.format(folder=str(Path(uri).parent)))
+                    client = NotebookClient(nb, km=km, timeout=timeout, allow_errors=False, kernel_name="python3",
+                                            record_timing=False)  # timings in cell metadata would change its cache key
+                    # Our client, not a second one: clients of one kernel manager share its session, and
+                    # the kernel answers only the last of them to connect.
+                    client.kc = kc
+                    await client.async_execute()
+                except (CellExecutionError, CellTimeoutError, DeadKernelError, RuntimeError) as exc:
+                    failed[uri] = f"{type(exc).__name__}: {str(exc)[-2000:]}"
+                    NbProjectRecord.set_traceback(uri, traceback.format_exc(), cache.db)
+                    continue
+                seconds = time.perf_counter() - start
+                cache.cache_notebook_bundle(CacheBundleIn(nb, uri, data={"execution_seconds": seconds}),
+                                            check_validity=False, overwrite=True)
+                done.append(uri)
+        finally:
+            kc.stop_channels()
+            await km.shutdown_kernel(now=True)
+
+    sockets = tempfile.mkdtemp(prefix="eb-pages-")
+    try:
+        await asyncio.gather(*(worker(n) for n in range(min(workers, len(pages)))))
+    finally:
+        shutil.rmtree(sockets, ignore_errors=True)
+    return done, failed
+
+
+def execute_stale_pages(settings: Settings, workers: int = 2, timeout: int = 300) -> list[str]:
+    """Execute the book pages whose cached outputs no longer match, and cache them; return those pages.
+
+    ``jupyter-book build`` would run them one at a time, each in a new kernel that imports
+    everything again.  Here ``workers`` kernels, warmed with the imports while they wait, take
+    the pages in turn; before each page the kernel's namespace is emptied and its working
+    directory set to the page's folder, as a new kernel would have them.
+    """
+    cache = _page_cache(settings)
+    stale = []
+    for page in BOOK_PAGES:
+        path = str(settings.root / page)
+        try:
+            cache.match_cache_file(path)
+        except KeyError:
+            stale.append((cache.add_nb_to_project(path).pk, path))
+    if not stale:
+        return []
+    done, failed = asyncio.run(_run_pages(cache, stale, settings.root, workers, timeout))
+    if failed:
+        raise EvidencebookError("book pages failed to execute:\n" + "\n".join(
+            f"  {Path(uri).relative_to(settings.root)}: {message}" for uri, message in failed.items()))
+    return sorted(str(Path(uri).relative_to(settings.root)) for uri in done)

@@ -1,0 +1,92 @@
+"""The Sphinx extension of the book (listed in ``_config.yml``): the evidence version on every
+page, the files the pages link to, and a fix for a Sphinx bug.
+
+It imports nothing heavy: jupyter-book loads it on every build, including the no-op ones.
+"""
+
+from __future__ import annotations
+
+import html
+import json
+import re
+import shutil
+from pathlib import Path
+from typing import Any
+
+__all__ = ["stamp_version"]
+
+_BANNER = re.compile(r'(<span class="eb-evidence-version">)[^<]*(</span>)')
+
+
+def _version_label(srcdir: Path) -> str:
+    manifest = json.loads((srcdir / "evidence" / "manifest.json").read_text(encoding="utf-8"))
+    return (f"Evidence version {manifest['evidence_version']} ({manifest['date']}, "
+            f"{manifest['content_hash'][:12]}) · Zotero library version {manifest['zotero']['library_version']}")
+
+
+def _version_banner(app: Any, config: Any) -> None:
+    """Put an evidence-version slot in every page's announcement bar and footer.
+
+    The slot is the same in every build, and :func:`stamp_version` fills it once the pages
+    are written: a new version in the theme configuration would make Sphinx write every
+    page again, while a one-study change needs only the pages that read it.
+    """
+    slot = '<span class="eb-evidence-version">Evidence version</span>'
+    options = dict(config.html_theme_options or {})
+    options["announcement"] = slot
+    options["extra_footer"] = f"<p>Built from {slot}.</p>"
+    config.html_theme_options = options
+
+
+def stamp_version(site: Path, label: str) -> list[Path]:
+    """Write ``label`` into the evidence-version slot of every page of ``site`` that shows another.
+
+    Every page gets the current label, whether Sphinx rewrote it in this build or not.
+    Returns the pages changed.
+    """
+    changed = []
+    for page in site.rglob("*.html"):
+        text = page.read_text(encoding="utf-8")
+        stamped = _BANNER.sub(lambda slot: slot[1] + html.escape(label) + slot[2], text)
+        if stamped != text:
+            page.write_text(stamped, encoding="utf-8")
+            changed.append(page)
+    return changed
+
+
+def _publish_files(app: Any, exception: Exception | None) -> None:
+    """Fill in the evidence version on every page, and copy into the site what its pages link to:
+    every kept evidence version (What's new) and each brief's PDF (next to its page)."""
+    from ._config import load_settings
+
+    if exception is not None or app.builder.format != "html":
+        return
+    stamp_version(Path(app.outdir), _version_label(Path(app.srcdir)))
+    source = Path(app.srcdir) / "evidence" / "versions"
+    if source.is_dir():
+        shutil.copytree(source, Path(app.outdir) / "evidence-versions", dirs_exist_ok=True)
+    briefs = Path(app.outdir) / "book" / "briefs"
+    if briefs.is_dir():
+        for pdf in load_settings(Path(app.srcdir)).brief_html_dir.glob("*.pdf"):
+            shutil.copy2(pdf, briefs / pdf.name)
+
+
+def _drop_duplicate_scripts(app: Any, pagename: str, templatename: str, context: dict[str, Any], doctree: Any) -> None:
+    """Keep one copy of each script: Sphinx 7.4 adds inline scripts registered late twice
+    (sphinx-doc/sphinx#13402), and the second THEBE_JS_URL declaration is a SyntaxError on every page."""
+    seen, kept = set(), []
+    for js in context.get("script_files", []):
+        key = (str(getattr(js, "filename", "") or ""), getattr(js, "priority", 0),
+               tuple(sorted((getattr(js, "attributes", {}) or {}).items())))
+        if key not in seen:
+            seen.add(key)
+            kept.append(js)
+    context["script_files"] = kept
+
+
+def setup(app: Any) -> dict[str, Any]:
+    """Sphinx extension entry point (listed in _config.yml under sphinx.extra_extensions)."""
+    app.connect("config-inited", _version_banner)
+    app.connect("build-finished", _publish_files)
+    app.connect("html-page-context", _drop_duplicate_scripts)
+    return {"parallel_read_safe": True, "parallel_write_safe": True}

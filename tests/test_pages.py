@@ -1,0 +1,133 @@
+"""Book pages: each page's cache key is what it reads, so a change re-executes exactly the pages that show it."""
+
+from __future__ import annotations
+
+import json
+
+import pandas as pd
+import pytest
+
+import evidencebook as eb
+
+
+def _edit_table(settings: eb.Settings, name: str, edit) -> None:
+    """Hand-edit one evidence table (as a sync would rewrite it) and keep the manifest's hash in step."""
+    path = settings.evidence / name
+    table = pd.read_csv(path, dtype=str, keep_default_na=False)
+    path.write_text(edit(table).to_csv(index=False), encoding="utf-8")
+
+
+def test_committed_pages_carry_the_stamp_of_the_committed_evidence(project: eb.Settings) -> None:
+    assert eb.stamp_notebooks(project) == []
+
+
+def test_a_corrected_estimate_re_executes_only_the_pages_that_read_it(project: eb.Settings) -> None:
+    def correct(outcomes: pd.DataFrame) -> pd.DataFrame:
+        row = outcomes.index[outcomes["domain"].eq("hospitalisation") & outcomes["estimate"].ne("")][0]
+        outcomes.loc[row, "estimate"] = str(float(outcomes.loc[row, "estimate"]) * 0.99)
+        return outcomes
+
+    _edit_table(project, "outcomes.csv", correct)
+    # Data quality counts estimates but shows none: a corrected one leaves it as it is.
+    assert sorted(eb.stamp_notebooks(project)) == ["book/outcomes/service-use.ipynb", "book/studies.ipynb"]
+    assert eb.stamp_notebooks(project) == []  # stamped once: the next build executes nothing more
+
+
+def test_a_new_version_re_executes_whats_new_and_a_policy_fact_the_policy_pages(project: eb.Settings) -> None:
+    changelog = project.evidence / "changelog.json"
+    entries = json.loads(changelog.read_text(encoding="utf-8"))
+    changelog.write_text(json.dumps([*entries, {**entries[-1], "evidence_version": 2}]), encoding="utf-8")
+    assert sorted(eb.stamp_notebooks(project)) == ["book/whats-new.ipynb"]  # it added no study: same PRISMA flow
+
+    def retitle(policy: pd.DataFrame) -> pd.DataFrame:
+        policy.loc[0, "value"] = policy.loc[0, "value"] + " (corrected)"
+        return policy
+
+    _edit_table(project, "state_policy.csv", retitle)
+    assert sorted(eb.stamp_notebooks(project)) == ["book/policy.ipynb"]
+
+
+def test_a_study_flagged_low_confidence_re_executes_data_quality(project: eb.Settings) -> None:
+    def flag(studies: pd.DataFrame) -> pd.DataFrame:
+        studies.loc[0, ["confidence", "confidence_reason"]] = ["low", "year not confirmed"]
+        return studies
+
+    _edit_table(project, "studies.csv", flag)
+    assert "book/data-quality.ipynb" in eb.stamp_notebooks(project)
+
+
+def test_every_page_of_the_book_declares_what_it_reads() -> None:
+    from conftest import ROOT
+    pages = {p.relative_to(ROOT).as_posix() for p in (ROOT / "book").rglob("*.ipynb") if "briefs/" not in p.as_posix()}
+    assert pages == set(eb.BOOK_PAGES)
+
+
+def test_every_page_shows_the_current_evidence_version_whether_sphinx_rewrote_it_or_not(tmp_path) -> None:
+    # The theme writes an empty slot; the build fills it on every page, old or newly written.
+    slot = '<span class="eb-evidence-version">{}</span>'
+    (tmp_path / "book").mkdir()
+    (tmp_path / "book" / "kept.html").write_text(f"<p>{slot.format('Evidence version 2 (old)')}</p>", encoding="utf-8")
+    (tmp_path / "written.html").write_text(f"<div>{slot.format('Evidence version')}</div><p>Built from "
+                                           f"{slot.format('Evidence version')}.</p>", encoding="utf-8")
+    (tmp_path / "plain.html").write_text("<p>no slot</p>", encoding="utf-8")
+    label = "Evidence version 3 (2026-11-28, 0123456789ab) · Zotero library version 340 <&>"
+
+    changed = eb.stamp_version(tmp_path, label)
+
+    assert sorted(p.name for p in changed) == ["kept.html", "written.html"]
+    shown = slot.format("Evidence version 3 (2026-11-28, 0123456789ab) · Zotero library version 340 &lt;&amp;&gt;")
+    assert (tmp_path / "book" / "kept.html").read_text(encoding="utf-8") == f"<p>{shown}</p>"
+    assert (tmp_path / "written.html").read_text(encoding="utf-8").count(shown) == 2
+    assert eb.stamp_version(tmp_path, label) == []  # a second pass changes nothing
+
+
+def _page(path, *sources: str) -> None:
+    import nbformat
+    from nbformat.v4 import new_code_cell, new_notebook
+
+    nb = new_notebook(cells=[new_code_cell(s) for s in sources])
+    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+    path.parent.mkdir(parents=True, exist_ok=True)
+    nbformat.write(nb, path)
+
+
+def _cached_outputs(settings: eb.Settings, page: str) -> list[str]:
+    from jupyter_cache import get_cache
+
+    cache = get_cache(str(settings.root / "_build" / ".jupyter_cache"))
+    nb = cache.get_cache_bundle(cache.match_cache_file(str(settings.root / page)).pk).nb
+    return ["".join(o.get("text", "")) for c in nb.cells for o in c.get("outputs", [])]
+
+
+def test_pages_share_a_warm_kernel_but_each_starts_as_a_new_kernel_would(project: eb.Settings) -> None:
+    # Synthetic pages: the first leaves a variable behind; the second, on the same kernel, must not see it.
+    _page(project.root / "book" / "a.ipynb", "leaked = 1\nprint('a ran')")
+    _page(project.root / "book" / "sub" / "b.ipynb",
+          "import os\nprint('leaked' in globals(), os.path.basename(os.getcwd()))")
+
+    ran = eb.execute_stale_pages(project, workers=1, pages=["book/a.ipynb", "book/sub/b.ipynb"])
+
+    assert ran == ["book/a.ipynb", "book/sub/b.ipynb"]
+    assert _cached_outputs(project, "book/sub/b.ipynb") == ["False sub\n"]  # no leak; run in its own folder
+    assert eb.execute_stale_pages(project, workers=1, pages=["book/a.ipynb", "book/sub/b.ipynb"]) == []
+
+
+def test_a_failing_page_is_named_with_its_error_and_the_others_are_still_cached(project: eb.Settings) -> None:
+    _page(project.root / "book" / "bad.ipynb", "raise ValueError('no such table: stud1es')")
+    _page(project.root / "book" / "good.ipynb", "print('fine')")
+    _page(project.root / "book" / "dies.ipynb", "import os\nos._exit(1)")
+
+    with pytest.raises(eb.EvidencebookError, match=r"(?s)book/bad.ipynb: .*no such table: stud1es.*book/dies.ipynb"):
+        eb.execute_stale_pages(project, workers=1, pages=["book/bad.ipynb", "book/dies.ipynb", "book/good.ipynb"])
+    # the kernel the third page killed was restarted for the next one
+    assert eb.execute_stale_pages(project, workers=1, pages=["book/good.ipynb"]) == []
+
+
+def test_a_change_to_the_code_runs_every_page_again(project: eb.Settings, monkeypatch: pytest.MonkeyPatch) -> None:
+    import evidencebook._pages as pages
+
+    _page(project.root / "book" / "a.ipynb", "print(1)")
+    assert eb.execute_stale_pages(project, pages=["book/a.ipynb"]) == ["book/a.ipynb"]
+    assert eb.execute_stale_pages(project, pages=["book/a.ipynb"]) == []
+    monkeypatch.setattr(pages, "_code_version", lambda: "a new version of evidencebook")
+    assert eb.execute_stale_pages(project, pages=["book/a.ipynb"]) == ["book/a.ipynb"]
