@@ -21,7 +21,7 @@ import re as _re
 from pathlib import Path as _Path
 from typing import Any as _Any
 
-_MODULES = ("_book", "_briefs", "_coding", "_config", "_display", "_errors", "_evidence", "_meta", "_regions",
+_MODULES = ("_book", "_briefs", "_coding", "_config", "_display", "_errors", "_evidence", "_meta", "_pages", "_regions", "_sphinx",
             "_sync", "_synthesis", "_zotero")
 
 

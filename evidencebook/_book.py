@@ -24,7 +24,7 @@ from ._plots import figure_html, forest_alt_text, forest_plot, funnel_plot
 from ._synthesis import (cumulative_by_year, domain_findings, effect_rows, pooled_groups, summary_of_findings,
                          vote_count)
 
-__all__ = ["BOOK_NOTEBOOKS", "BOOK_PAGES", "FOREST_ROWS", "execute_stale_pages", "pooled_table", "OUTCOME_CHAPTERS", "PageReads", "page_stamp", "build_book", "stamp_notebooks", "study_anchor", "study_entries", "data_quality", "evidence_map", "findings_table", "sof_table", "forest_figure", "outcome_summary", "policy_table", "regions_index",
+__all__ = ["FOREST_ROWS", "pooled_table", "build_book", "study_anchor", "study_entries", "data_quality", "evidence_map", "findings_table", "sof_table", "forest_figure", "outcome_summary", "policy_table", "regions_index",
            "implementation_themes", "policy_landscape",
            "whats_new"]
 
@@ -428,191 +428,14 @@ def whats_new(settings: Settings, archive_href: str = "../evidence-versions") ->
     return HTML("".join(parts))
 
 
-# --- Sphinx: the evidence version on every page -----------------------------------------
-
-
-def _version_banner(app: Any, config: Any) -> None:
-    manifest_path = Path(app.srcdir) / "evidence" / "manifest.json"
-    manifest = json.loads(manifest_path.read_text(encoding="utf-8"))
-    label = (f"Evidence version {manifest['evidence_version']} ({manifest['date']}, "
-             f"{manifest['content_hash'][:12]}) · Zotero library version {manifest['zotero']['library_version']}")
-    options = dict(config.html_theme_options or {})
-    options["announcement"] = f'<span class="eb-evidence-version">{e(label)}</span>'
-    options["extra_footer"] = f'<p class="eb-evidence-version">Built from {e(label)}.</p>'
-    config.html_theme_options = options
-    config.html_context = {**(config.html_context or {}), "evidence_version": label}
-
-
-def _publish_files(app: Any, exception: Exception | None) -> None:
-    """Copy into the site what its pages link to: every kept evidence version (What's new) and
-    each brief's PDF (next to its page)."""
-    import shutil
-
-    from ._config import load_settings
-
-    if exception is not None or app.builder.format != "html":
-        return
-    source = Path(app.srcdir) / "evidence" / "versions"
-    if source.is_dir():
-        shutil.copytree(source, Path(app.outdir) / "evidence-versions", dirs_exist_ok=True)
-    briefs = Path(app.outdir) / "book" / "briefs"
-    if briefs.is_dir():
-        for pdf in load_settings(Path(app.srcdir)).brief_html_dir.glob("*.pdf"):
-            shutil.copy2(pdf, briefs / pdf.name)
-
-
-def _drop_duplicate_scripts(app: Any, pagename: str, templatename: str, context: dict[str, Any], doctree: Any) -> None:
-    """Keep one copy of each script: Sphinx 7.4 adds inline scripts registered late twice
-    (sphinx-doc/sphinx#13402), and the second THEBE_JS_URL declaration is a SyntaxError on every page."""
-    seen, kept = set(), []
-    for js in context.get("script_files", []):
-        key = (str(getattr(js, "filename", "") or ""), getattr(js, "priority", 0),
-               tuple(sorted((getattr(js, "attributes", {}) or {}).items())))
-        if key not in seen:
-            seen.add(key)
-            kept.append(js)
-    context["script_files"] = kept
-
-
-def setup(app: Any) -> dict[str, Any]:
-    """Sphinx extension entry point (listed in _config.yml under sphinx.extra_extensions)."""
-    app.connect("config-inited", _version_banner)
-    app.connect("build-finished", _publish_files)
-    app.connect("html-page-context", _drop_duplicate_scripts)
-    return {"parallel_read_safe": True, "parallel_write_safe": True}
-
-
-@dataclass(frozen=True)
-class PageReads:
-    """What one book page reads from ``evidence/``: its cache key is a hash of exactly that.
-
-    ``tables`` maps a table to the columns read (``None``: every column); ``domains`` keeps
-    only the findings in those outcome domains (and their studies); ``files`` are read whole;
-    ``library`` means the Zotero library's identity (for item links); ``new_records`` the
-    studies the latest evidence version added (for its PRISMA flow).
-    """
-
-    tables: dict[str, tuple[str, ...] | None]
-    domains: tuple[str, ...] | None = None
-    files: tuple[str, ...] = ()
-    library: bool = False
-    new_records: bool = False
-
-
-OUTCOME_CHAPTERS = {
-    "book/outcomes/recovery.ipynb": ("recovery", "hope", "empowerment", "quality of life"),
-    "book/outcomes/service-use.ipynb": ("hospitalisation", "crisis/ED use", "engagement", "service use", "substance use"),
-}
-_STUDY_LINK = ("study_id", "citation_key", "authors", "title", "year", "url", "doi")
-BOOK_PAGES: dict[str, PageReads] = {
-    **{page: PageReads({"outcomes.csv": None, "studies.csv": None}, domains=domains)
-       for page, domains in OUTCOME_CHAPTERS.items()},
-    "book/evidence-map.ipynb": PageReads({"outcomes.csv": ("study_id", "domain", "direction"),
-                                          "studies.csv": (*_STUDY_LINK, "screening", "exclusion_reason",
-                                                          "population_group")}, new_records=True),
-    "book/studies.ipynb": PageReads({"studies.csv": None, "outcomes.csv": None}, library=True),
-    "book/implementation.ipynb": PageReads({"outcomes.csv": ("finding_id", "study_id", "theme", "outcome", "quote",
-                                                             "source_type", "source_url"),
-                                            "studies.csv": _STUDY_LINK}),
-    "book/policy.ipynb": PageReads({"state_policy.csv": None, "regions.csv": None}),
-    "book/briefs.ipynb": PageReads({"regions.csv": None}),
-    "book/whats-new.ipynb": PageReads({}, files=("changelog.json",)),
-    "book/data-quality.ipynb": PageReads({name: None for name in ("studies.csv", "outcomes.csv", "state_policy.csv",
-                                                                  "regions.csv", "problems.csv")}),
-}
-BOOK_NOTEBOOKS = tuple(BOOK_PAGES)
-
-
-def page_stamp(settings: Settings, reads: PageReads, loaded: dict[str, pd.DataFrame] | None = None) -> str:
-    """SHA-256 of exactly what a page reads from the evidence base (see :class:`PageReads`).
-
-    ``loaded`` keeps tables already read, so stamping every page reads each table once.
-    """
-    import hashlib
-
-    folder = settings.evidence
-    digest = hashlib.sha256()
-    loaded = {} if loaded is None else loaded
-    for name in reads.tables:
-        if name not in loaded:
-            loaded[name] = pd.read_csv(folder / name, dtype=str, keep_default_na=False)
-    tables = {name: loaded[name] for name in reads.tables}
-    if reads.domains is not None and "outcomes.csv" in tables:
-        outcomes = tables["outcomes.csv"] = tables["outcomes.csv"][tables["outcomes.csv"]["domain"].isin(reads.domains)]
-        if "studies.csv" in tables:
-            tables["studies.csv"] = tables["studies.csv"][tables["studies.csv"]["study_id"].isin(outcomes["study_id"])]
-    for name, columns in sorted(reads.tables.items()):
-        table = tables[name] if columns is None else tables[name][[c for c in columns if c in tables[name].columns]]
-        digest.update(name.encode() + b"\0" + table.to_csv(index=False).encode("utf-8"))
-    for name in reads.files:
-        path = folder / name
-        digest.update(name.encode() + b"\0" + (path.read_bytes() if path.is_file() else b""))
-    if reads.new_records:
-        path = folder / "changelog.json"
-        latest = json.loads(path.read_text(encoding="utf-8"))[-1] if path.is_file() else {}
-        digest.update(json.dumps(latest.get("studies", {}).get("added", [])).encode())
-    if reads.library:
-        library = json.loads((folder / "manifest.json").read_text(encoding="utf-8")).get("zotero", {})
-        digest.update(json.dumps([library.get("library_type"), library.get("library_id")]).encode())
-    return digest.hexdigest()
-
-
-def stamp_notebooks(settings: Settings) -> list[str]:
-    """Write into the first code cell's metadata of every book page the hash of what it reads.
-
-    jupyter-cache keys on code cells (source and metadata) only, so without this a page that
-    reads evidence/ would be served stale after a sync.  Only pages whose stamp differs are
-    rewritten, so an unchanged rebuild executes nothing and a change re-executes only the pages
-    that read it.  Returns the notebooks rewritten.
-    """
-    import nbformat
-
-    changed, loaded = [], {}
-    for name, reads in BOOK_PAGES.items():
-        path = settings.root / name
-        if not path.is_file():
-            continue
-        stamp = page_stamp(settings, reads, loaded)
-        nb = nbformat.read(path, as_version=4)
-        cell = next(c for c in nb.cells if c.cell_type == "code")
-        if cell.metadata.get("evidencebook", {}).get("reads") != stamp:
-            cell.metadata["evidencebook"] = {"reads": stamp}
-            nbformat.write(nb, path)
-            changed.append(name)
-    return changed
-
-
-def execute_stale_pages(settings: Settings, timeout: int = 300) -> list[str]:
-    """Execute, on every core, the book pages whose cached outputs no longer match, and cache them.
-
-    ``jupyter-book build`` would run them one at a time (each pays a kernel start and the
-    imports); run here first, it finds them all in its cache.  Returns the pages executed.
-    """
-    from jupyter_cache import get_cache
-    from jupyter_cache.executors import load_executor
-
-    cache = get_cache(str(settings.root / "_build" / ".jupyter_cache"))
-    stale = []
-    for page in BOOK_PAGES:
-        path = settings.root / page
-        try:
-            cache.match_cache_file(str(path))
-        except KeyError:
-            stale.append(cache.add_nb_to_project(str(path)).pk)
-    if len(stale) < 2:  # one page: nothing to gain over jupyter-book's own run
-        return []
-    result = load_executor("local-parallel", cache=cache).run_and_cache(filter_pks=stale, timeout=timeout)
-    if result.errored:
-        raise EvidencebookError("book pages failed to execute: " + ", ".join(result.errored))
-    return sorted(str(Path(uri).relative_to(settings.root)) for uri in result.succeeded)
-
-
 def build_book(settings: Settings, quiet: bool = False) -> Path:
     """Run ``jupyter-book build`` on the project and return the path of the site's index.
 
     Every book page is stamped with what it reads first (see :func:`stamp_notebooks`), and the
     pages that must run again are executed in parallel (:func:`execute_stale_pages`).
     """
+    from ._pages import execute_stale_pages, stamp_notebooks
+
     stamp_notebooks(settings)
     execute_stale_pages(settings)
     command = [str(Path(sys.executable).with_name("jupyter-book")), "build", str(settings.root), "--keep-going"]

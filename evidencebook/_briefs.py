@@ -152,6 +152,21 @@ def _more(count: int, what: str, href: str) -> str:
 
 # --- what a brief shows -------------------------------------------------------------------
 
+def _workforce_findings(evidence: "Evidence") -> "pd.DataFrame":
+    """The implementation recommendations (workforce or themed findings coded ``recommendation: ...``;
+    all of them where none is), with their study's title, region, states and URL."""
+    outcomes = evidence.outcomes
+    themed = outcomes["theme"].ne("") if "theme" in outcomes else False
+    found = outcomes[(outcomes["domain"] == "workforce") | themed]
+    advice = found["outcome"].str.lower().str.startswith("recommendation")
+    found = found[advice] if advice.any() else found
+    found = found if "theme" in found else found.assign(theme="")
+    # Only the columns a brief uses: sorting 50 columns 52 times was most of the cost of brief_keys.
+    found = found[["finding_id", "study_id", "outcome", "theme", "quote", "source_url"]]
+    studies = evidence.studies.set_index("study_id")
+    return found.join(studies[["title", "region", "state_codes", "url"]], on="study_id")
+
+
 @dataclass(frozen=True)
 class Brief:
     """What the brief for one region shows.
@@ -164,6 +179,8 @@ class Brief:
     evidence: "Evidence"
     site_url: str = ""
     cache_dir: Path | None = None  # where shared parts are kept between kernels; None: computed each time
+    # The same for every region: computed once when many briefs are drawn from one evidence (brief_keys).
+    workforce: "pd.DataFrame | None" = None
 
     @classmethod
     def for_region(cls, name: str, root: Path | None = None) -> "Brief":
@@ -296,15 +313,7 @@ class Brief:
         rest.  Within each level, one per theme before a second, and one per source before a
         second, so that a short list covers more.
         """
-        outcomes = self.evidence.outcomes
-        themed = outcomes["theme"].ne("") if "theme" in outcomes else False
-        found = outcomes[(outcomes["domain"] == "workforce") | themed]
-        advice = found["outcome"].str.lower().str.startswith("recommendation")
-        found = found[advice] if advice.any() else found
-        studies = self.evidence.studies.set_index("study_id")
-        found = found.join(studies[["title", "region", "state_codes", "url"]], on="study_id")
-        if "theme" not in found:
-            found = found.assign(theme="")
+        found = self.workforce if self.workforce is not None else _workforce_findings(self.evidence)
         topics = set(self.policy_facts()["topic"])
         gaps = ({"funding and billing"} if "Medicaid coverage" not in topics else set()) | (
             {"training and certification"} if "certification and training" not in topics else set())
@@ -850,8 +859,9 @@ def brief_keys(settings: Settings, region_ids: list[str], pdf: bool) -> dict[str
         common.update(part + b"\0")
     records = {str(r["region_id"]): r for r in region_records(settings.regions)}
     keys = {}
+    workforce = _workforce_findings(unlabelled)
     for region_id in region_ids:
-        brief = Brief(pd.Series(records[region_id]), unlabelled, settings.site_url)
+        brief = Brief(pd.Series(records[region_id]), unlabelled, settings.site_url, workforce=workforce)
         digest = common.copy()
         for part in (brief.header, brief.local_evidence, brief.policy_context, brief.implementation, brief.sources):
             digest.update(str(part()).encode("utf-8") + b"\0")

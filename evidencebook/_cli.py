@@ -146,10 +146,17 @@ def build(no_pdf: bool) -> None:
     """Rebuild the tables, every brief and the book (into _build/html)."""
     from ._book import build_book
     from ._evidence import build_evidence
+    from ._pages import execute_stale_pages_in_background
 
     settings = load_settings()
     status = 1 if _report_build(build_evidence(settings)) else 0
-    status = _run_briefs(settings, pdf=not no_pdf) or status
+    pages = execute_stale_pages_in_background(settings)  # the book's pages run while the briefs render
+    try:
+        status = _run_briefs(settings, pdf=not no_pdf) or status
+    finally:
+        executed = pages.result()
+    if executed:
+        click.echo(f"{len(executed)} book page(s) executed: {', '.join(executed)}")
     index = build_book(settings, quiet=_quiet())
     click.echo(f"book: {index}")
     sys.exit(status)

@@ -18,15 +18,18 @@ import time
 import traceback
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, Iterable
 
 import pandas as pd
 
 from ._config import Settings
 from ._errors import EvidencebookError
 
-__all__ = ["BOOK_NOTEBOOKS", "BOOK_PAGES", "OUTCOME_CHAPTERS", "PageReads", "execute_stale_pages", "page_stamp",
-           "stamp_notebooks"]
+if TYPE_CHECKING:
+    from concurrent.futures import Future
+
+__all__ = ["BOOK_NOTEBOOKS", "BOOK_PAGES", "OUTCOME_CHAPTERS", "PageReads", "execute_stale_pages",
+           "execute_stale_pages_in_background", "page_stamp", "stamp_notebooks"]
 
 
 @dataclass(frozen=True)
@@ -163,8 +166,8 @@ def _page_cache(settings: Settings) -> Any:
 # Run before a page, in its kernel: the namespace a fresh kernel would have, and the page's folder as
 # the working directory, as jupyter-cache gives it.  Imported modules stay: that is the point.
 _FRESH = "get_ipython().run_line_magic('reset', '-f')\nimport os as _os\n_os.chdir({folder!r})\ndel _os"
-# Imported while the kernel waits for its first page.
-_WARM = "import evidencebook, pandas, matplotlib.pyplot, scipy.stats"
+# What every page imports, once per kernel (each page imports the rest of what it uses: matplotlib, scipy).
+_WARM = "import evidencebook, pandas"
 
 
 async def _run_pages(cache: Any, pages: list[tuple[int, str]], root: Path, workers: int,
@@ -232,17 +235,19 @@ async def _run_pages(cache: Any, pages: list[tuple[int, str]], root: Path, worke
     return done, failed
 
 
-def execute_stale_pages(settings: Settings, workers: int = 2, timeout: int = 300) -> list[str]:
-    """Execute the book pages whose cached outputs no longer match, and cache them; return those pages.
+def execute_stale_pages(settings: Settings, workers: int = 2, timeout: int = 300,
+                        pages: Iterable[str] = BOOK_NOTEBOOKS) -> list[str]:
+    """Execute the book ``pages`` whose cached outputs no longer match, and cache them; return those pages.
 
     ``jupyter-book build`` would run them one at a time, each in a new kernel that imports
     everything again.  Here ``workers`` kernels, warmed with the imports while they wait, take
     the pages in turn; before each page the kernel's namespace is emptied and its working
-    directory set to the page's folder, as a new kernel would have them.
+    directory set to the page's folder, as a new kernel would have them.  A page that fails
+    is reported with its error after the others have run (and been cached).
     """
     cache = _page_cache(settings)
     stale = []
-    for page in BOOK_PAGES:
+    for page in pages:
         path = str(settings.root / page)
         try:
             cache.match_cache_file(path)
@@ -255,3 +260,22 @@ def execute_stale_pages(settings: Settings, workers: int = 2, timeout: int = 300
         raise EvidencebookError("book pages failed to execute:\n" + "\n".join(
             f"  {Path(uri).relative_to(settings.root)}: {message}" for uri, message in failed.items()))
     return sorted(str(Path(uri).relative_to(settings.root)) for uri in done)
+
+
+def execute_stale_pages_in_background(settings: Settings, workers: int = 2) -> "Future[list[str]]":
+    """Stamp the book's pages and execute those that must run again, in a thread of this process,
+    so that other work (the briefs) goes on meanwhile; the future gives the pages executed.
+
+    The pages run in kernels (other processes): the thread only passes messages.
+    """
+    from concurrent.futures import ThreadPoolExecutor
+
+    def stamp_and_execute() -> list[str]:
+        stamp_notebooks(settings)
+        return execute_stale_pages(settings, workers)
+
+    pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="evidencebook-pages")
+    try:
+        return pool.submit(stamp_and_execute)
+    finally:
+        pool.shutdown(wait=False)  # the thread ends with its task
