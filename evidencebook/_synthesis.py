@@ -134,6 +134,19 @@ def vote_count(findings: pd.DataFrame) -> dict[str, Any]:
     """
     from scipy.stats import binomtest
 
+    votes = _votes(findings)
+    benefit, total = sum(votes), len(votes)
+    if total == 0:
+        return {"benefit": 0, "harm": 0, "total": 0, "share": float("nan"), "ci_low": float("nan"),
+                "ci_high": float("nan"), "p": float("nan")}
+    test = binomtest(benefit, total, 0.5)
+    ci = test.proportion_ci(confidence_level=0.95, method="wilson")
+    return {"benefit": benefit, "harm": total - benefit, "total": total, "share": benefit / total,
+            "ci_low": float(ci.low), "ci_high": float(ci.high), "p": float(test.pvalue)}
+
+
+def _votes(findings: pd.DataFrame) -> list[bool]:
+    """Each finding's vote for :func:`vote_count`: True for benefit, False for harm; findings without one are left out."""
     votes = []
     for r in findings.itertuples():
         if pd.notna(r.estimate) and getattr(r, "better", "") in ("higher", "lower"):
@@ -145,14 +158,7 @@ def vote_count(findings: pd.DataFrame) -> dict[str, Any]:
             votes.append(True)
         elif str(r.direction).startswith("favours control"):
             votes.append(False)
-    benefit, total = sum(votes), len(votes)
-    if total == 0:
-        return {"benefit": 0, "harm": 0, "total": 0, "share": float("nan"), "ci_low": float("nan"),
-                "ci_high": float("nan"), "p": float("nan")}
-    test = binomtest(benefit, total, 0.5)
-    ci = test.proportion_ci(confidence_level=0.95, method="wilson")
-    return {"benefit": benefit, "harm": total - benefit, "total": total, "share": benefit / total,
-            "ci_low": float(ci.low), "ci_high": float(ci.high), "p": float(test.pvalue)}
+    return votes
 
 
 _HIGH_START = ("RCT", "cluster RCT", "systematic review with meta-analysis", "systematic review", "umbrella review")
@@ -173,7 +179,10 @@ def summary_of_findings(findings: pd.DataFrame, studies: pd.DataFrame, domains: 
         cell = findings[findings["domain"] == domain].join(meta, on="study_id")
         if cell.empty:
             continue
-        votes = vote_count(cell)
+        # Only the counts: the sign test's p and CI are not used here, and scipy takes a second to import
+        # (the briefs' headline is this table).
+        ballots = _votes(cell)
+        votes = {"benefit": sum(ballots), "total": len(ballots), "harm": len(ballots) - sum(ballots)}
         level = 3 if cell["design_type"].isin(_HIGH_START).mean() >= 0.5 else 1
         reasons = []
         if cell["risk_of_bias"].isin(["", "not assessed"]).any():
