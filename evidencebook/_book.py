@@ -8,8 +8,6 @@ the HTML it returns.
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -18,13 +16,12 @@ import pandas as pd
 
 from ._config import Settings
 from ._display import HTML, e, html_table, link
-from ._errors import EvidencebookError
 from ._evidence import Evidence
 from ._plots import figure_html, forest_alt_text, forest_plot, funnel_plot
 from ._synthesis import (cumulative_by_year, domain_findings, effect_rows, pooled_groups, summary_of_findings,
                          vote_count)
 
-__all__ = ["FOREST_ROWS", "pooled_table", "build_book", "study_anchor", "study_entries", "data_quality", "evidence_map", "findings_table", "sof_table", "forest_figure", "outcome_summary", "policy_table", "regions_index",
+__all__ = ["FOREST_ROWS", "pooled_table", "study_anchor", "study_entries", "data_quality", "evidence_map", "findings_table", "sof_table", "forest_figure", "outcome_summary", "policy_table", "regions_index",
            "implementation_themes", "policy_landscape",
            "whats_new"]
 
@@ -363,6 +360,38 @@ def _stance(r: dict[str, Any], side: str) -> str:
     return ", ".join(p for p in parts if p)
 
 
+def _version_status(settings: Settings, number: int) -> pd.DataFrame:
+    """:func:`~evidencebook._synthesis.outcome_status` of an archived evidence version.
+
+    Archives never change, so each version's status is computed once (per code version) and
+    kept in the build cache: a new version then costs What's new one synthesis, not one per version.
+    """
+    import io
+    import os
+
+    from ._config import code_version
+    from ._evidence import load_version
+    from ._synthesis import outcome_status
+
+    manifest = json.loads((settings.evidence / "versions" / f"v{number:04d}" / "manifest.json").read_text(encoding="utf-8"))
+    path = (settings.cache_dir / f"outcome-status-v{number:04d}-{str(manifest.get('content_hash'))[:16]}-"
+            f"{code_version('_synthesis', '_meta', '_evidence')}.json")
+    try:
+        return pd.read_json(io.StringIO(path.read_text(encoding="utf-8")), orient="table")
+    except (OSError, ValueError):
+        pass
+    version = load_version(settings, number)
+    status = outcome_status(version.outcomes, version.studies)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        partial = path.with_name(f"{path.name}.{os.getpid()}")  # pages run side by side: never read half a file
+        partial.write_text(status.to_json(orient="table", double_precision=15), encoding="utf-8")
+        partial.replace(path)
+    except OSError:  # a read-only project: computed each time
+        pass
+    return status
+
+
 def whats_new(settings: Settings, archive_href: str = "../evidence-versions") -> HTML:
     """Each evidence version, newest first: the studies and findings it added, updated and removed, and
     for each outcome the change in pooled estimate, CI, PI, tau², k and certainty, with the changes
@@ -371,18 +400,15 @@ def whats_new(settings: Settings, archive_href: str = "../evidence-versions") ->
     Versions are compared through their archived tables (``evidence/versions/``), which the site
     also publishes under ``archive_href`` so that old versions stay readable.
     """
-    from ._evidence import evidence_versions, load_version
-    from ._synthesis import outcome_status, version_changes
+    from ._evidence import evidence_versions
+    from ._synthesis import version_changes
 
     path = settings.evidence / "changelog.json"
     entries = json.loads(path.read_text(encoding="utf-8")) if path.is_file() else []
     if not entries:
         return HTML("<p>No evidence versions are recorded yet.</p>")
     kept = set(evidence_versions(settings))
-    status: dict[int, pd.DataFrame] = {}
-    for number in kept:
-        version = load_version(settings, number)
-        status[number] = outcome_status(version.outcomes, version.studies)
+    status = {number: _version_status(settings, number) for number in kept}
     parts = []
     for entry in reversed(entries):
         number = int(entry["evidence_version"])
@@ -426,23 +452,3 @@ def whats_new(settings: Settings, archive_href: str = "../evidence-versions") ->
                            f'<a href="{e(base)}/manifest.json">manifest.json</a> (with the SHA-256 of every file).</p>')
         parts.append("".join(section) + "</section>")
     return HTML("".join(parts))
-
-
-def build_book(settings: Settings, quiet: bool = False) -> Path:
-    """Run ``jupyter-book build`` on the project and return the path of the site's index.
-
-    Every book page is stamped with what it reads first (see :func:`stamp_notebooks`), and the
-    pages that must run again are executed in parallel (:func:`execute_stale_pages`).
-    """
-    from ._pages import execute_stale_pages, stamp_notebooks
-
-    stamp_notebooks(settings)
-    execute_stale_pages(settings)
-    command = [str(Path(sys.executable).with_name("jupyter-book")), "build", str(settings.root), "--keep-going"]
-    if quiet:
-        command.append("--quiet")
-    result = subprocess.run(command, cwd=settings.root)
-    index = settings.root / "_build" / "html" / "index.html"
-    if result.returncode != 0 or not index.is_file():
-        raise EvidencebookError(f"jupyter-book build failed (exit {result.returncode}); see the log above.")
-    return index

@@ -36,7 +36,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable, Iterator, Mapping, TypeVar
 
-from ._config import Settings, load_settings
+from ._config import Settings, code_version, load_settings
 from ._errors import BriefError
 from ._regions import STATE_NAMES, find_region, region_records
 
@@ -96,15 +96,8 @@ def _evidence_for(settings: Settings) -> "Evidence":
     return _cached(("evidence", str(settings.root), digest), lambda: load_evidence(settings))
 
 
-def _code_hash() -> str:
-    """A hash of the code that draws the shared parts: a change to it invalidates the disk cache."""
-    import hashlib
-
-    here = Path(__file__)
-    digest = hashlib.sha256()
-    for name in (here.name, "_synthesis.py", "_display.py"):
-        digest.update(here.with_name(name).read_bytes())
-    return digest.hexdigest()[:16]
+# The code that draws the parts every brief shares: a change to it invalidates what is kept on disk.
+_DRAWN_BY = ("_briefs", "_synthesis", "_display")
 
 
 def _on_disk(folder: Path | None, name: str, evidence_hash: str, make: Callable[[], str]) -> str:
@@ -113,7 +106,7 @@ def _on_disk(folder: Path | None, name: str, evidence_hash: str, make: Callable[
     scipy import).  Older entries of ``name`` are removed when a new one is written."""
     if folder is None or not evidence_hash:
         return make()
-    path = folder / f"{name}-{evidence_hash[:16]}-{_code_hash()}.html"
+    path = folder / f"{name}-{evidence_hash[:16]}-{code_version(*_DRAWN_BY)}.html"
     try:
         return path.read_text(encoding="utf-8")
     except OSError:
@@ -854,7 +847,7 @@ def brief_keys(settings: Settings, region_ids: list[str], pdf: bool) -> dict[str
     headline = _on_disk(settings.cache_dir, "headline", str(evidence.manifest.get("content_hash", "")),
                         lambda: _headline(evidence))  # as the briefs' kernels keep it
     common = hashlib.sha256()
-    for part in (settings.brief_template.read_bytes(), _code_hash().encode(), str(pdf).encode(),
+    for part in (settings.brief_template.read_bytes(), code_version(*_DRAWN_BY).encode(), str(pdf).encode(),
                  str(headline).encode()):
         common.update(part + b"\0")
     records = {str(r["region_id"]): r for r in region_records(settings.regions)}

@@ -144,20 +144,14 @@ def _run_briefs(settings: Any, workers: int = 2, dask: str | None = None, pdf: b
 @click.option("--no-pdf", is_flag=True, help="Leave out the briefs' PDFs (no Chromium needed).")
 def build(no_pdf: bool) -> None:
     """Rebuild the tables, every brief and the book (into _build/html)."""
-    from ._book import build_book
     from ._evidence import build_evidence
-    from ._pages import execute_stale_pages_in_background
+    from ._pages import build_book
 
     settings = load_settings()
     status = 1 if _report_build(build_evidence(settings)) else 0
-    pages = execute_stale_pages_in_background(settings)  # the book's pages run while the briefs render
-    try:
-        status = _run_briefs(settings, pdf=not no_pdf) or status
-    finally:
-        executed = pages.result()
-    if executed:
-        click.echo(f"{len(executed)} book page(s) executed: {', '.join(executed)}")
-    index = build_book(settings, quiet=_quiet())
+    # The briefs render while the book's pages execute and jupyter-book starts.
+    index, briefs = build_book(settings, quiet=_quiet(), meanwhile=lambda: _run_briefs(settings, pdf=not no_pdf))
+    status = briefs or status
     click.echo(f"book: {index}")
     sys.exit(status)
 

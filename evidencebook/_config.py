@@ -15,7 +15,7 @@ from typing import Any
 from ._errors import ConfigError
 from ._regions import validate_regions
 
-__all__ = ["Settings", "find_project_root", "load_settings"]
+__all__ = ["Settings", "code_version", "find_project_root", "load_settings"]
 
 
 @dataclass(frozen=True)
@@ -106,3 +106,18 @@ def load_settings(root: str | Path | None = None) -> Settings:
         raise ConfigError(f"site_url must be empty or an http(s) address, got {site_url!r}")
     table["regions"] = validate_regions(table.get("regions", {}))
     return Settings(root=root, **table)
+
+
+def code_version(*modules: str) -> str:
+    """A hash of this package's code (of the named modules, such as ``"_synthesis"``, or all of it):
+    what is kept from one build to the next keys on it, so a change to the code that drew it
+    draws it again."""
+    import hashlib
+
+    folder = Path(__file__).parent
+    paths = [folder / f"{m}.py" for m in modules] if modules else sorted(folder.glob("*.py"))
+    digest = hashlib.sha256()
+    for path in paths:
+        digest.update(path.name.encode() + b"\0" + path.read_bytes())
+    return digest.hexdigest()[:16]
+

@@ -1,4 +1,4 @@
-"""Which book pages must run again, and running them.
+"""Building the book: which pages must run again, running them, and jupyter-book.
 
 Each page's cache key is a hash of exactly what it reads from ``evidence/`` (:class:`PageReads`,
 written into the page by :func:`stamp_notebooks`), since jupyter-cache keys on code only.
@@ -13,23 +13,24 @@ import hashlib
 import json
 import os
 import shutil
+import subprocess
+import sys
 import tempfile
 import time
 import traceback
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Iterable
+from typing import Any, Callable, Iterable, TypeVar
 
 import pandas as pd
 
-from ._config import Settings
+from ._config import Settings, code_version
 from ._errors import EvidencebookError
 
-if TYPE_CHECKING:
-    from concurrent.futures import Future
+T = TypeVar("T")
 
-__all__ = ["BOOK_NOTEBOOKS", "BOOK_PAGES", "OUTCOME_CHAPTERS", "PageReads", "execute_stale_pages",
-           "execute_stale_pages_in_background", "page_stamp", "stamp_notebooks"]
+__all__ = ["BOOK_NOTEBOOKS", "BOOK_PAGES", "OUTCOME_CHAPTERS", "PageReads", "build_book", "execute_stale_pages",
+           "page_stamp", "stamp_notebooks"]
 
 
 @dataclass(frozen=True)
@@ -140,21 +141,13 @@ def stamp_notebooks(settings: Settings) -> list[str]:
     return changed
 
 
-def _code_version() -> str:
-    """A hash of the package's code: pages draw with it, so a change to it runs every page again."""
-    digest = hashlib.sha256()
-    for path in sorted(Path(__file__).parent.glob("*.py")):
-        digest.update(path.name.encode() + b"\0" + path.read_bytes())
-    return digest.hexdigest()
-
-
 def _page_cache(settings: Settings) -> Any:
     """jupyter-cache's database of executed pages (the one jupyter-book reads), emptied when the code changed."""
     from jupyter_cache import get_cache
 
     folder = settings.root / "_build" / ".jupyter_cache"
     code = folder / "evidencebook-code"
-    version = _code_version()
+    version = code_version()  # pages draw with all of it
     if folder.is_dir() and (not code.is_file() or code.read_text(encoding="utf-8") != version):
         shutil.rmtree(folder)
     cache = get_cache(str(folder))
@@ -255,6 +248,11 @@ def execute_stale_pages(settings: Settings, workers: int = 2, timeout: int = 300
             stale.append((cache.add_nb_to_project(path).pk, path))
     if not stale:
         return []
+    # Longest first (as long as last time; a page never run before counts as longest): two kernels
+    # then finish close together.
+    took = {r.uri: (r.data or {}).get("execution_seconds", 0.0)
+            for r in sorted(cache.list_cache_records(), key=lambda r: r.created)}
+    stale.sort(key=lambda page: -took.get(page[1], float("inf")))
     done, failed = asyncio.run(_run_pages(cache, stale, settings.root, workers, timeout))
     if failed:
         raise EvidencebookError("book pages failed to execute:\n" + "\n".join(
@@ -262,20 +260,67 @@ def execute_stale_pages(settings: Settings, workers: int = 2, timeout: int = 300
     return sorted(str(Path(uri).relative_to(settings.root)) for uri in done)
 
 
-def execute_stale_pages_in_background(settings: Settings, workers: int = 2) -> "Future[list[str]]":
-    """Stamp the book's pages and execute those that must run again, in a thread of this process,
-    so that other work (the briefs) goes on meanwhile; the future gives the pages executed.
+# Imported by a jupyter-book process started ahead (see _JupyterBook): its extensions and theme,
+# about two seconds of imports, done while the pages execute and the briefs render.
+_SPHINX_IMPORTS = ("jupyter_book.cli.main", "sphinx.application", "myst_nb", "sphinx_book_theme", "sphinx_togglebutton",
+                   "sphinx_copybutton", "sphinx_thebe", "sphinx_comments", "sphinx_external_toc", "sphinx_design",
+                   "sphinx.ext.intersphinx", "sphinxcontrib.bibtex", "evidencebook._sphinx")
+_JUPYTER_BOOK = """
+import importlib, json, sys
+for name in json.loads(sys.argv[2]):
+    try:
+        importlib.import_module(name)
+    except ImportError:  # jupyter-book loads what it needs itself
+        pass
+if sys.stdin.readline().strip() == "build":
+    from jupyter_book.cli.main import main
+    main(args=["build", *json.loads(sys.argv[1])], prog_name="jupyter-book")
+"""
 
-    The pages run in kernels (other processes): the thread only passes messages.
+
+class _JupyterBook:
+    """``jupyter-book build``, started ahead: its process imports Sphinx and the theme at once,
+    then waits for :meth:`build` (or for :meth:`cancel`, which ends it without building)."""
+
+    def __init__(self, settings: Settings, quiet: bool) -> None:
+        arguments = [str(settings.root), "--keep-going", *(["--quiet"] if quiet else [])]
+        self.process = subprocess.Popen([sys.executable, "-c", _JUPYTER_BOOK, json.dumps(arguments),
+                                         json.dumps(_SPHINX_IMPORTS)], cwd=settings.root, stdin=subprocess.PIPE,
+                                        text=True)
+
+    def build(self) -> int:
+        self.process.communicate("build\n")
+        return self.process.returncode
+
+    def cancel(self) -> None:
+        if self.process.poll() is None:
+            self.process.communicate("")
+
+
+def build_book(settings: Settings, quiet: bool = False, meanwhile: Callable[[], T] | None = None) -> tuple[Path, T | None]:
+    """Build the site with ``jupyter-book build``; return the path of its index and what ``meanwhile`` returned.
+
+    Every book page is stamped with what it reads (:func:`stamp_notebooks`); then, side by side,
+    the pages that must run again execute on their kernels (:func:`execute_stale_pages`, in a
+    thread that only passes messages), jupyter-book starts and imports Sphinx in its own process,
+    and ``meanwhile`` (the briefs, which the book includes) runs here.  jupyter-book builds once
+    all are done, and finds every page in its cache.
     """
     from concurrent.futures import ThreadPoolExecutor
 
-    def stamp_and_execute() -> list[str]:
-        stamp_notebooks(settings)
-        return execute_stale_pages(settings, workers)
-
-    pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="evidencebook-pages")
+    stamp_notebooks(settings)
+    jupyter_book = _JupyterBook(settings, quiet)
     try:
-        return pool.submit(stamp_and_execute)
+        with ThreadPoolExecutor(max_workers=1, thread_name_prefix="evidencebook-pages") as pool:
+            pages = pool.submit(execute_stale_pages, settings)
+            try:
+                result = meanwhile() if meanwhile is not None else None
+            finally:
+                pages.result()  # a page that failed is raised here, after the briefs
+        code = jupyter_book.build()
     finally:
-        pool.shutdown(wait=False)  # the thread ends with its task
+        jupyter_book.cancel()
+    index = settings.root / "_build" / "html" / "index.html"
+    if code != 0 or not index.is_file():
+        raise EvidencebookError(f"jupyter-book build failed (exit {code}); see the log above.")
+    return index, result

@@ -129,5 +129,22 @@ def test_a_change_to_the_code_runs_every_page_again(project: eb.Settings, monkey
     _page(project.root / "book" / "a.ipynb", "print(1)")
     assert eb.execute_stale_pages(project, pages=["book/a.ipynb"]) == ["book/a.ipynb"]
     assert eb.execute_stale_pages(project, pages=["book/a.ipynb"]) == []
-    monkeypatch.setattr(pages, "_code_version", lambda: "a new version of evidencebook")
+    monkeypatch.setattr(pages, "code_version", lambda: "a new version of evidencebook")
     assert eb.execute_stale_pages(project, pages=["book/a.ipynb"]) == ["book/a.ipynb"]
+
+
+def test_whats_new_synthesises_each_archived_version_once(project: eb.Settings, monkeypatch: pytest.MonkeyPatch) -> None:
+    import evidencebook._synthesis as synthesis
+
+    first = eb.whats_new(project)
+    kept = sorted(p.name for p in project.cache_dir.glob("outcome-status-*.json"))
+    assert len(kept) == len(eb.evidence_versions(project)) >= 2
+
+    def must_not_run(*args, **kwargs):
+        raise AssertionError("an archived version was synthesised again")
+
+    monkeypatch.setattr(synthesis, "outcome_status", must_not_run)
+    assert eb.whats_new(project) == first  # every version's status read back, the page the same
+    (project.cache_dir / kept[0]).write_text("{half a fi", encoding="utf-8")  # a torn file is computed again
+    monkeypatch.undo()
+    assert eb.whats_new(project) == first
