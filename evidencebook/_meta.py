@@ -29,6 +29,7 @@ from __future__ import annotations
 import math
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, replace
+from types import SimpleNamespace
 from typing import Literal
 
 import numpy as np
@@ -36,7 +37,17 @@ import pandas as pd
 
 from ._errors import SynthesisError
 from numpy.typing import ArrayLike, NDArray
-from scipy import special, stats
+from scipy import special
+
+# The distribution functions pooling needs, each as scipy.stats computes it (the same scipy.special
+# call): importing scipy.stats takes about a second, paid by every book page that pools.
+_stats = SimpleNamespace(
+    norm=SimpleNamespace(sf=lambda x: special.ndtr(np.negative(x)), isf=lambda q: -special.ndtri(q)),
+    t=SimpleNamespace(sf=lambda x, df: special.stdtr(df, np.negative(x)), isf=lambda q, df: -special.stdtrit(df, q)),
+    chi2=SimpleNamespace(sf=lambda x, df: special.chdtrc(df, x), isf=lambda q, df: special.chdtri(df, q),
+                         ppf=lambda q, df: 2 * special.gammaincinv(np.divide(df, 2), q)),
+    f=SimpleNamespace(sf=lambda x, dfn, dfd: special.fdtrc(dfn, dfd, x)),
+)
 
 __all__ = [
     "MetaRegressionResult",
@@ -314,7 +325,7 @@ def _alpha(level: float) -> float:
 
 
 def _z_crit(level: float) -> float:
-    return float(stats.norm.isf(_alpha(level) / 2))
+    return float(_stats.norm.isf(_alpha(level) / 2))
 
 
 def _gsum(x: FloatArray, g: IntArray, n_groups: int) -> FloatArray:
@@ -584,10 +595,10 @@ def _resolve_pi_method(pi_method: str | None, test: str) -> str:
 def _pi_crit(pi_method: str, k: FloatArray, level: float) -> FloatArray:
     alpha = _alpha(level)
     if pi_method == "z":
-        return np.full_like(k, stats.norm.isf(alpha / 2))
+        return np.full_like(k, _stats.norm.isf(alpha / 2))
     df = k - (1 if pi_method == "t(k-1)" else 2)
     with np.errstate(invalid="ignore"):
-        return np.where(df >= 1, stats.t.isf(alpha / 2, np.maximum(df, 1)), np.nan)
+        return np.where(df >= 1, _stats.t.isf(alpha / 2, np.maximum(df, 1)), np.nan)
 
 
 def _fit_batch(
@@ -651,13 +662,13 @@ def _fit_batch(
         se = np.sqrt(vb)
         with np.errstate(divide="ignore", invalid="ignore"):
             stat = s.mu / se
-        p = 2 * stats.t.sf(np.abs(stat), df)
-        crit = stats.t.isf(alpha / 2, df)
+        p = 2 * _stats.t.sf(np.abs(stat), df)
+        crit = _stats.t.isf(alpha / 2, df)
     else:
         se = np.sqrt(vb)
         stat = s.mu / se
-        p = 2 * stats.norm.sf(np.abs(stat))
-        crit = np.full(n_groups, stats.norm.isf(alpha / 2))
+        p = 2 * _stats.norm.sf(np.abs(stat))
+        crit = np.full(n_groups, _stats.norm.isf(alpha / 2))
 
     if method == "FE":
         with np.errstate(divide="ignore", invalid="ignore"):
@@ -689,7 +700,7 @@ def _fit_batch(
         "H2": h2,
         "Q": q,
         "Q_df": q_df,
-        "Q_p": stats.chi2.sf(q, q_df),
+        "Q_p": _stats.chi2.sf(q, q_df),
         "pi_low": pi_low,
         "pi_high": pi_high,
         "vt": vt,
@@ -746,8 +757,8 @@ def _qprofile(
     if not fit.any():
         return nan, nan.copy()
     dfs = np.where(fit, df, 1.0)
-    crit_u = stats.chi2.isf(alpha / 2, dfs)  # gives the lower bound
-    crit_l = stats.chi2.ppf(alpha / 2, dfs)  # gives the upper bound
+    crit_u = _stats.chi2.isf(alpha / 2, dfs)  # gives the lower bound
+    crit_l = _stats.chi2.ppf(alpha / 2, dfs)  # gives the upper bound
     lo_lim, hi_lim = np.minimum(0.0, tau2), np.maximum(100.0, 10 * tau2)
     q_lo, q_hi = qfun(lo_lim, fit), qfun(hi_lim, fit)
 
@@ -1159,10 +1170,10 @@ def _fixed_result(
     nan = math.nan
     return MetaResult(
         estimate=estimate, se=se, ci_low=estimate - crit * se, ci_high=estimate + crit * se,
-        stat=z, df=nan, p=float(2 * stats.norm.sf(abs(z))),
+        stat=z, df=nan, p=float(2 * _stats.norm.sf(abs(z))),
         tau2=0.0, tau2_se=nan, tau2_ci_low=nan, tau2_ci_high=nan, tau=0.0, tau_ci_low=nan, tau_ci_high=nan,
         I2=i2, I2_ci_low=nan, I2_ci_high=nan, I2_Q=i2, H2=h2, H2_ci_low=nan, H2_ci_high=nan,
-        Q=q, Q_df=q_df, Q_p=float(stats.chi2.sf(q, q_df)) if q_df > 0 else nan,
+        Q=q, Q_df=q_df, Q_p=float(_stats.chi2.sf(q, q_df)) if q_df > 0 else nan,
         pi_low=nan, pi_high=nan, pi_method=None,
         k=k, method=method, measure=measure, test="z", level=level, vt=vt,
     )
@@ -1518,7 +1529,7 @@ def cumulative(
     )
     z = _z_crit(level)
     first = {"estimate": y[0], "se": math.sqrt(v[0]), "stat": y[0] / math.sqrt(v[0]),
-             "p": 2 * stats.norm.sf(abs(y[0] / math.sqrt(v[0]))),
+             "p": 2 * _stats.norm.sf(abs(y[0] / math.sqrt(v[0]))),
              "ci_low": y[0] - z * math.sqrt(v[0]), "ci_high": y[0] + z * math.sqrt(v[0]), "status": "single study"}
     for col, val in first.items():
         fits.loc[0, col] = val
@@ -1672,16 +1683,16 @@ def meta_regression(
     btt = slice(1, p)
     qm = float(beta[btt] @ np.linalg.solve(vb[btt, btt], beta[btt]))
     if test == "knha":
-        crit = float(stats.t.isf(alpha / 2, k - p))
-        pval = 2 * stats.t.sf(np.abs(stat), k - p)
+        crit = float(_stats.t.isf(alpha / 2, k - p))
+        pval = 2 * _stats.t.sf(np.abs(stat), k - p)
         qm /= p - 1
         qm_df: tuple[int, ...] = (p - 1, k - p)
-        qm_p = float(stats.f.sf(qm, p - 1, k - p))
+        qm_p = float(_stats.f.sf(qm, p - 1, k - p))
     else:
         crit = _z_crit(level)
-        pval = 2 * stats.norm.sf(np.abs(stat))
+        pval = 2 * _stats.norm.sf(np.abs(stat))
         qm_df = (p - 1,)
-        qm_p = float(stats.chi2.sf(qm, p - 1))
+        qm_p = float(_stats.chi2.sf(qm, p - 1))
 
     p_fe, _ = _hat(x, 1 / v)
     ymc = y - y.mean()
@@ -1718,7 +1729,7 @@ def meta_regression(
     return MetaRegressionResult(
         coefficients=coef, tau2=tau2, tau2_se=se_tau2, tau2_ci_low=lo, tau2_ci_high=hi,
         I2=100 * tau2 / (vt + tau2), H2=tau2 / vt + 1, R2=r2_value,
-        QE=qe, QE_df=k - p, QE_p=float(stats.chi2.sf(qe, k - p)),
+        QE=qe, QE_df=k - p, QE_p=float(_stats.chi2.sf(qe, k - p)),
         QM=qm, QM_df=qm_df, QM_p=qm_p, k=k, method=method, test=test, iterations=iterations, vcov=vb,
     )
 

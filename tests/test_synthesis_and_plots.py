@@ -213,3 +213,31 @@ def test_a_forest_of_many_estimates_shows_the_newest_and_tables_the_pooled() -> 
     assert f"shows the {eb.FOREST_ROWS} newest of 50 estimates" in html
     assert html.count("Author") >= eb.FOREST_ROWS and "Random-effects (REML) pooled estimates" in html
     assert "<td>readmission</td><td>RR</td><td>50</td>" in html
+
+
+def test_the_sign_test_is_scipys_binomtest() -> None:
+    from scipy.stats import binomtest
+
+    from evidencebook._synthesis import _sign_test
+
+    for total in range(1, 61):
+        for benefit in range(total + 1):
+            test = binomtest(benefit, total, 0.5)
+            ci = test.proportion_ci(confidence_level=0.95, method="wilson")
+            assert _sign_test(benefit, total) == pytest.approx((test.pvalue, ci.low, ci.high), rel=1e-12, abs=1e-15)
+
+
+def test_the_distribution_functions_of_pooling_are_scipy_stats() -> None:
+    from scipy import stats
+
+    from evidencebook._meta import _stats
+
+    x, q, df = np.array([0.0, 0.3, 1.96, 4.5]), np.array([0.001, 0.025, 0.05, 0.5]), np.array([1.0, 3.0, 9.0, 40.0])
+    np.testing.assert_allclose(_stats.norm.sf(x), stats.norm.sf(x), rtol=1e-13)
+    np.testing.assert_allclose(_stats.norm.isf(q), stats.norm.isf(q), rtol=1e-13)
+    np.testing.assert_allclose(_stats.t.sf(x, df), stats.t.sf(x, df), rtol=1e-13)
+    np.testing.assert_allclose(_stats.t.isf(q, df), stats.t.isf(q, df), rtol=1e-13)
+    np.testing.assert_allclose(_stats.chi2.sf(x + 0.1, df), stats.chi2.sf(x + 0.1, df), rtol=1e-13)
+    np.testing.assert_allclose(_stats.chi2.isf(q, df), stats.chi2.isf(q, df), rtol=1e-13)
+    np.testing.assert_allclose(_stats.chi2.ppf(q, df), stats.chi2.ppf(q, df), rtol=1e-13)
+    np.testing.assert_allclose(_stats.f.sf(x + 0.1, df, df + 2), stats.f.sf(x + 0.1, df, df + 2), rtol=1e-13)
