@@ -148,3 +148,22 @@ def test_whats_new_synthesises_each_archived_version_once(project: eb.Settings, 
     (project.cache_dir / kept[0]).write_text("{half a fi", encoding="utf-8")  # a torn file is computed again
     monkeypatch.undo()
     assert eb.whats_new(project) == first
+
+
+def test_jupyter_book_started_ahead_builds_nothing_when_cancelled(project: eb.Settings) -> None:
+    import evidencebook._pages as pages
+
+    jupyter_book = pages._JupyterBook(project, quiet=True)
+    jupyter_book.cancel()
+    assert jupyter_book.process.returncode == 0
+    assert not (project.root / "_build" / "html").exists()
+
+
+def test_a_build_whose_briefs_fail_still_caches_its_pages_and_builds_no_site(project: eb.Settings) -> None:
+    def briefs_fail() -> int:
+        raise eb.EvidencebookError("brief for oregon: Chromium is missing")
+
+    with pytest.raises(eb.EvidencebookError, match="Chromium is missing"):
+        eb.build_book(project, quiet=True, meanwhile=briefs_fail)
+    assert not (project.root / "_build" / "html").exists()
+    assert eb.execute_stale_pages(project) == []  # the pages that ran meanwhile are kept for the next build
