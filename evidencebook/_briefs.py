@@ -175,14 +175,15 @@ class Brief:
     cache_dir: Path | None = None  # where shared parts are kept between kernels; None: computed each time
     # The same for every region: computed once when many briefs are drawn from one evidence (brief_keys).
     workforce: "pd.DataFrame | None" = None
+    pdf: bool = True  # a PDF is printed beside the page, and the page links it
 
     @classmethod
-    def for_region(cls, name: str, root: Path | None = None) -> "Brief":
+    def for_region(cls, name: str, root: Path | None = None, pdf: bool = True) -> "Brief":
         import pandas as pd
 
         settings = load_settings(root)
         region = pd.Series(find_region(name, region_records(settings.regions)))
-        return cls(region, _evidence_for(settings), settings.site_url, settings.cache_dir)
+        return cls(region, _evidence_for(settings), settings.site_url, settings.cache_dir, pdf=pdf)
 
     # -- small facts ------------------------------------------------------------------------
 
@@ -224,8 +225,8 @@ class Brief:
         return HTML(f'<p class="eb-brief-lede">What the evidence says about peer support services in behavioral '
                     f"health (peer support specialists, recovery coaches, family and youth peers), and what is known "
                     f"for {scope}.</p><p class=\"eb-version\"><strong>{e(self.evidence.version_label)}</strong></p>"
-                    f'<p class="eb-screen-only"><a class="eb-pdf-link" href="{e(self.region_id)}.pdf" download>'
-                    "Download this brief as a PDF (two pages)</a></p>")
+                    + (f'<p class="eb-screen-only"><a class="eb-pdf-link" href="{e(self.region_id)}.pdf" download>'
+                       "Download this brief as a PDF (two pages)</a></p>" if self.pdf else ""))
 
     def headline(self) -> "HTML":
         """The summary of findings: the same for every region, so computed once per evidence version."""
@@ -716,7 +717,7 @@ class _Worker:
             try:
                 # No cwd: the kernel already runs in the project, and papermill would chdir this process.
                 return papermill.execute_notebook(
-                    str(self.settings.brief_template), None, parameters={"region": region_id},
+                    str(self.settings.brief_template), None, parameters={"region": region_id, "pdf": self.pdf},
                     engine_name=_papermill_engine(), kernel_name="python3", progress_bar=False, log_output=False,
                     execution_timeout=CELL_TIMEOUT, km=self.km)
             except papermill.PapermillExecutionError as exc:
@@ -867,7 +868,7 @@ def brief_keys(settings: Settings, region_ids: list[str], pdf: bool) -> dict[str
     keys = {}
     workforce = _workforce_findings(unlabelled)
     for region_id in region_ids:
-        brief = Brief(pd.Series(records[region_id]), unlabelled, settings.site_url, workforce=workforce)
+        brief = Brief(pd.Series(records[region_id]), unlabelled, settings.site_url, workforce=workforce, pdf=pdf)
         digest = common.copy()
         for part in (brief.header, brief.local_evidence, brief.policy_context, brief.implementation, brief.sources):
             digest.update(str(part()).encode("utf-8") + b"\0")

@@ -126,8 +126,9 @@ PAGES = {
     "notebooks/brief.ipynb": notebook([
         new_markdown_cell("# Regional brief"),
         new_code_cell('# The region to brief: a state, "DC", a postal code or a sub-state region id.\n'
-                      'region = "oregon"', metadata={"tags": ["parameters", "remove-input"]}),
-        code("import evidencebook as eb\n\nbrief = eb.Brief.for_region(region)\nbrief.header()"),
+                      'region = "oregon"\n# Whether a PDF is printed beside the brief (the brief then links it).\npdf = True',
+                      metadata={"tags": ["parameters", "remove-input"]}),
+        code("import evidencebook as eb\n\nbrief = eb.Brief.for_region(region, pdf=pdf)\nbrief.header()"),
         new_markdown_cell("## What the evidence says"),
         code("brief.headline()"),
         new_markdown_cell("## Local evidence"),

@@ -180,7 +180,7 @@ def test_render_brief_writes_a_clean_notebook_html_and_a_two_page_pdf(project: e
     text = out.notebook.read_text(encoding="utf-8")
     nb = json.loads(text)
     assert "".join(nb["cells"][0]["source"]) == "# Oregon: peer support services brief"
-    assert nb["metadata"]["papermill"] == {"parameters": {"region": "oregon"}}
+    assert nb["metadata"]["papermill"] == {"parameters": {"region": "oregon", "pdf": True}}
     assert not any(o.get("output_type") == "error" for c in nb["cells"] for o in c.get("outputs", []))
     html = out.html.read_text(encoding="utf-8")
     assert "<title>Oregon: peer support services brief</title>" in html and "Evidence version" in html
@@ -223,6 +223,7 @@ def test_a_user_region_by_counties_inherits_its_state(project: eb.Settings) -> N
     html = out.html.read_text(encoding="utf-8")
     assert "Rogue Valley, a region of Oregon (Jackson, Josephine counties)" in html
     assert "CORE: Strengthening the peer" in html and out.pdf is None
+    assert "rogue-valley.pdf" not in html and "Download this brief" not in html  # no PDF, so no link to one
 
 
 # --- the fan-out ---------------------------------------------------------------------------------
@@ -325,7 +326,7 @@ def test_outputs_carry_no_secret_no_machine_path_and_no_papermill_run_metadata(
         if path.suffix == ".ipynb":
             nb = json.loads(text)
             assert set(nb["metadata"]["papermill"]) == {"parameters"}
-            assert set(nb["metadata"]["papermill"]["parameters"]) == {"region"}
+            assert set(nb["metadata"]["papermill"]["parameters"]) == {"region", "pdf"}
             for key in ("input_path", "output_path", "environment_variables", "duration", "start_time"):
                 assert key not in text, (path.name, key)
             assert "key in kernel: False" in text  # the kernel never saw the secret
