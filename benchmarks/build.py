@@ -237,6 +237,10 @@ class State:
 
     def __init__(self, project: Path) -> None:
         self.html = mtimes(project / "_build" / "html", "**/*.html")
+        # What each page shows apart from its evidence-version label (filled in on every page after Sphinx writes)
+        self.html_unlabelled = {name: hashlib.sha256(re.sub(
+            r'(<span class="eb-evidence-version">)[^<]*', r"\1", (project / "_build" / "html" / name).read_text(
+                encoding="utf-8", errors="replace")).encode()).hexdigest() for name in self.html}
         self.doctrees = mtimes(project / "_build" / ".doctrees", "**/*.doctree")
         self.briefs = mtimes(project / "book" / "briefs", "*.ipynb")
         self.brief_digests = {name: digest(project / "book" / "briefs" / name) for name in self.briefs}
@@ -272,6 +276,7 @@ def run_build(project: Path, label: str, logs: Path) -> dict[str, Any]:
         "briefs_changed_unlabelled": sum(before.brief_digests_unlabelled.get(k) != v
                                          for k, v in after.brief_digests_unlabelled.items()),
         "html_total": len(after.html), "html_written": touched(before.html, after.html),
+        "html_changed_unlabelled": sum(before.html_unlabelled.get(k) != v for k, v in after.html_unlabelled.items()),
         "doctrees_total": len(after.doctrees), "reread": touched(before.doctrees, after.doctrees),
         "records_after": after.records,
     }
@@ -529,7 +534,7 @@ def phase(run: dict[str, Any], name: str) -> str:
 def print_table(runs: list[dict[str, Any]], cold: dict[str, Any]) -> None:
     print(f"\n{'build':22} {'wall s':>7} {'x cold':>6} | {'tables':>7} {'briefs':>7} {'pages':>7} {'j-book':>7} "
           f"{'other':>6} | {'pages exec':>10} {'exec s':>6} | {'briefs rewr/chg/chg-label':>25} | "
-          f"{'HTML written':>12} {'re-read':>7} | {'proc MB':>7} {'tree MB':>7}")
+          f"{'HTML written/chg-label':>22} {'re-read':>7} | {'proc MB':>7} {'tree MB':>7}")
     for r in runs:
         known = r.get("covered", sum(r["phases"].get(k, 0) for k in ("evidence", "briefs", "book")))
         exec_s = sum(x["seconds"] or 0 for x in r["executed"])
@@ -537,7 +542,7 @@ def print_table(runs: list[dict[str, Any]], cold: dict[str, Any]) -> None:
         print(f"{r['label']:22} {r['wall']:7.1f} {r['wall'] / cold['wall']:6.2f} | {phase(r, 'evidence')} "
               f"{phase(r, 'briefs')} {phase(r, 'pages')} {phase(r, 'book')} {r['wall'] - known:6.1f} | "
               f"{len(r['executed']):4d} of {len(r['book_notebooks']):3d} {exec_s:6.1f} | {briefs:>25} | "
-              f"{len(r['html_written']):5d} of {r['html_total']:4d} {len(r['reread']):7d} | "
+              f"{len(r['html_written']):9d}/{r['html_changed_unlabelled']:3d} of {r['html_total']:4d} {len(r['reread']):7d} | "
               f"{r['max_process_mb']:7.0f} {r['peak_tree_mb']:7.0f}")
     print("  tables/briefs/pages/j-book: the CLI's build_evidence, _run_briefs (fan-out), execute_stale_pages (the book "
           "pages' kernels, in a thread while the briefs render) and jupyter-book's build (started ahead, it imports "
@@ -546,8 +551,9 @@ def print_table(runs: list[dict[str, Any]], cold: dict[str, Any]) -> None:
           "their execution_seconds")
     print("  briefs rewr/chg/chg-label: book/briefs/*.ipynb rewritten (mtime) / what they show changed (cell sources "
           "and outputs) / changed apart from the evidence-version label")
-    print("  HTML written: files under _build/html with a new mtime; re-read: doctrees Sphinx rewrote (pages it "
-          "parsed again)")
+    print("  HTML written/chg-label: files under _build/html with a new mtime / whose content changed apart from the "
+          "evidence-version label (filled in on every page after Sphinx writes); re-read: doctrees Sphinx rewrote "
+          "(pages it parsed again)")
     print("  load (1-min load average before/after each build, on %d CPUs): " % (os.cpu_count() or 0)
           + "; ".join(f"{r['label']} {r['load'][0]:.1f}/{r['load'][1]:.1f}" for r in runs))
     print("  proc MB: largest single process (max RSS); tree MB: sampled peak of the sum of PSS over the build's "
