@@ -131,8 +131,8 @@ class Session:
 
     Requests to any other origin are recorded as problems: the site must work offline and from any host. (They
     are not intercepted: routing requests would turn off the browser's cache and make every page slow.)
-    The browser's own probe for `/favicon.ico` at the server root is not a request the site makes (on GitHub
-    Pages a project site does not own that path) and is not counted.
+    Every page declares its icon, so the browser never probes `/favicon.ico` (a path a GitHub Pages project
+    site does not own): a request for it is a problem like any other.
     """
 
     def __init__(self, browser: Any, base_url: str, **options: Any) -> None:
@@ -141,7 +141,6 @@ class Session:
         self.context.set_default_timeout(20_000)
         self.problems: dict[str, list[str]] = {}
         self.current = ""
-        favicon = f"{base_url}/favicon.ico"
         own = re.compile(rf"^{re.escape(base_url)}/")
 
         def note(problem: str) -> None:
@@ -152,16 +151,21 @@ class Session:
                 note(f"request to another origin: {request.url}")
 
         def console(message: Any) -> None:
-            if message.type == "error" and message.location.get("url") != favicon:
+            if message.type == "error":
                 where = message.location.get("url", "")
                 note(f"console error: {message.text} ({where}:{message.location.get('lineNumber')})")
 
         def response(response: Any) -> None:
-            if own.match(response.url) and response.status >= 400 and response.url != favicon:
+            if own.match(response.url) and response.status >= 400:
                 note(f"HTTP {response.status}: {response.url}")
 
         def failed(request: Any) -> None:
-            if own.match(request.url) and request.url != favicon:
+            # The browser loads a page's icon after the page, and the next visit aborts it: an aborted icon is
+            # not a fault (a missing one is: its 404 is caught above).
+            if request.resource_type == "other" and request.url.endswith("/favicon.svg") and "ABORTED" in str(
+                    request.failure):
+                return
+            if own.match(request.url):
                 note(f"request failed: {request.url} ({request.failure})")
 
         self.page = self.context.new_page()
