@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 import pandas as pd
@@ -54,6 +55,9 @@ def study_entries(evidence: Evidence, library: dict[str, Any] | None = None) -> 
               ("country", "Country"), ("us_state", "US state"), ("risk_of_bias", "Risk of bias"),
               ("screening", "Screening"), ("confidence", "Confidence")]
     parts = []
+    by_study: dict[str, list[SimpleNamespace]] = {}  # one pass over the findings, not one filter per study
+    for finding in outcomes.to_dict("records"):
+        by_study.setdefault(finding["study_id"], []).append(SimpleNamespace(**finding))
     for study in evidence.included.sort_values(["authors", "year"]).itertuples():
         row = study._asdict()
         item = (f'<a href="{e(prefix + study.study_id)}" rel="noopener">Zotero item {e(study.study_id)}</a>'
@@ -63,7 +67,7 @@ def study_entries(evidence: Evidence, library: dict[str, Any] | None = None) -> 
         if study.confidence == "low":
             coding += f"<dt>Why low confidence</dt><dd>{e(study.confidence_reason)}</dd>"
         items = []
-        for f in outcomes[outcomes["study_id"] == study.study_id].itertuples():
+        for f in by_study.get(study.study_id, []):
             result = (f"{f.measure} {f.estimate:.2f} (95% CI {f.ci_low:.2f} to {f.ci_high:.2f})" if pd.notna(f.estimate)
                       else f.reported_statistic or "narrative finding")
             items.append(f'<li id="finding-{e(f.finding_id)}"><strong>{e(f.finding_id)}</strong> {e(f.outcome)} '
@@ -118,15 +122,15 @@ def findings_table(evidence: Evidence, domains: list[str], narrative_only: bool 
     findings = domain_findings(evidence.outcomes, domains)
     if narrative_only:
         findings = findings[findings["estimate"].isna()]
-    studies = evidence.studies.set_index("study_id")
+    studies = {s["study_id"]: s for s in evidence.studies.to_dict("records")}  # thousands of rows: no .loc per row
     rows = []
     for r in findings.sort_values(["evidence_level", "finding_id"]).itertuples():
-        s = studies.loc[r.study_id]
+        s = studies[r.study_id]
         result = (f"{r.measure} {r.estimate:.2f} ({r.ci_low:.2f} to {r.ci_high:.2f})" if pd.notna(r.estimate)
                   else r.reported_statistic or "narrative")
         flags = [f for f in ("secondary source" if r.secondary else "",
                              f"low confidence: {s['confidence_reason']}" if s["confidence"] == "low" else "") if f]
-        rows.append({"study": _study_link(s.to_dict(), studies_page), "finding": r.finding_id, "outcome": r.outcome,
+        rows.append({"study": _study_link(s, studies_page), "finding": r.finding_id, "outcome": r.outcome,
                      "level": r.evidence_level, "result": result, "direction": r.direction,
                      "quote": r.quote, "flags": "; ".join(flags), "url": r.source_url})
     table = pd.DataFrame(rows, columns=["study", "finding", "outcome", "level", "result", "direction", "quote", "flags", "url"])
