@@ -378,8 +378,9 @@ def _version_status(settings: Settings, number: int) -> pd.DataFrame:
     from ._synthesis import outcome_status
 
     manifest = json.loads((settings.evidence / "versions" / f"v{number:04d}" / "manifest.json").read_text(encoding="utf-8"))
+    # Keyed on all of the package's code: the synthesis reads constants from the coding module too.
     path = (settings.cache_dir / f"outcome-status-v{number:04d}-{str(manifest.get('content_hash'))[:16]}-"
-            f"{code_version('_synthesis', '_meta', '_evidence')}.json")
+            f"{code_version()}.json")
     try:
         return pd.read_json(io.StringIO(path.read_text(encoding="utf-8")), orient="table")
     except (OSError, ValueError):
@@ -391,6 +392,9 @@ def _version_status(settings: Settings, number: int) -> pd.DataFrame:
         partial = path.with_name(f"{path.name}.{os.getpid()}")  # pages run side by side: never read half a file
         partial.write_text(status.to_json(orient="table", double_precision=15), encoding="utf-8")
         partial.replace(path)
+        for old in settings.cache_dir.glob(f"outcome-status-v{number:04d}-*.json"):  # kept by older code
+            if old != path:
+                old.unlink(missing_ok=True)
     except OSError:  # a read-only project: computed each time
         pass
     return status

@@ -32,7 +32,7 @@ from typing import Any
 import pandas as pd
 
 from ._coding import Coding, code_items
-from ._config import Settings
+from ._config import Settings, code_version
 from ._errors import EvidenceError, Problem
 from ._regions import REGION_COLUMNS, region_table, state_code
 from ._zotero import Snapshot, read_snapshot, write_snapshot_files
@@ -287,6 +287,17 @@ class BuildReport:
     changes: dict[str, dict[str, list[str]]]
 
 
+def _mark_validated(marker: Path) -> None:
+    """Remember that these tables passed these schemas (the one marker of its kind in the build cache)."""
+    try:
+        marker.parent.mkdir(parents=True, exist_ok=True)
+        for older in marker.parent.glob("validated-*"):
+            older.unlink(missing_ok=True)
+        marker.touch()
+    except OSError:  # a read-only project validates every time
+        pass
+
+
 def build_evidence(settings: Settings, snapshot: Snapshot | None = None, today: dt.date | None = None,
                    write_snapshot: bool = False, dry_run: bool = False,
                    changed_items: set[str] | None = None) -> BuildReport:
@@ -312,13 +323,19 @@ def build_evidence(settings: Settings, snapshot: Snapshot | None = None, today: 
         hashes = {name: _sha256(texts[name]) for name in texts}
         manifest_path = folder / "manifest.json"
         old = json.loads(manifest_path.read_text(encoding="utf-8")) if manifest_path.is_file() else {}
-        # Tables the same as those this pipeline wrote (their hashes in the manifest) validated when they
-        # were written; the rebuild that changes nothing skips validating them again (and importing pandera).
-        if any(texts[name] != old_texts[name] or old.get("files", {}).get(name) != hashes[name] for name in tables):
+        # Tables the same as those this pipeline wrote (their hashes in the manifest), and already validated
+        # by this code's schemas (a marker in the build cache), are not validated again: the rebuild that
+        # changes nothing skips importing pandera.
+        validated = settings.cache_dir / (f"validated-{_sha256(json.dumps(hashes, sort_keys=True))[:16]}-"
+                                          f"{code_version('_schemas', '_coding', '_evidence')}")
+        unchanged = all(texts[name] == old_texts[name] and old.get("files", {}).get(name) == hashes[name]
+                        for name in tables)
+        if not (unchanged and validated.is_file()):
             failures = validate_tables(tables)
             if len(failures):
                 raise EvidenceError("The derived tables do not validate; nothing was written:\n"
                                     + failures.to_string(index=False))
+            _mark_validated(validated)
         texts["references.bib"] = references_bib(snapshot.items, tables["studies.csv"])
         hashes["references.bib"] = _sha256(texts["references.bib"])
         # The evidence is what the files say: a Zotero edit that changes no table (an abstract, a PDF

@@ -9,6 +9,7 @@ before jupyter-book runs, which then finds every page in its cache.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hashlib
 import json
 import os
@@ -16,6 +17,7 @@ import shutil
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 import traceback
 from dataclasses import dataclass
@@ -158,13 +160,14 @@ def _page_cache(settings: Settings) -> Any:
 
 # Run before a page, in its kernel: the namespace a fresh kernel would have, and the page's folder as
 # the working directory, as jupyter-cache gives it.  Imported modules stay: that is the point.
-_FRESH = "get_ipython().run_line_magic('reset', '-f')\nimport os as _os\n_os.chdir({folder!r})\ndel _os"
+_FRESH = ("get_ipython().run_line_magic('reset', '-f')\nget_ipython().execution_count = 1\n"
+          "import os as _os\n_os.chdir({folder!r})\ndel _os")
 # What every page imports, once per kernel (each page imports the rest of what it uses: matplotlib, scipy).
 _WARM = "import evidencebook, pandas"
 
 
-async def _run_pages(cache: Any, pages: list[tuple[int, str]], root: Path, workers: int,
-                     timeout: int) -> tuple[list[str], dict[str, str]]:
+async def _run_pages(cache: Any, pages: list[tuple[int, str]], root: Path, workers: int, timeout: int,
+                     cancel: threading.Event | None = None) -> tuple[list[str], dict[str, str]]:
     """Execute ``pages`` (cache pk, path) on ``workers`` kernels, each kept from page to page."""
     from jupyter_cache.base import CacheBundleIn
     from jupyter_cache.cache.db import NbProjectRecord
@@ -179,28 +182,38 @@ async def _run_pages(cache: Any, pages: list[tuple[int, str]], root: Path, worke
     failed: dict[str, str] = {}
 
     async def run_on(kc: Any, code: str) -> None:
-        reply = await kc.execute_interactive(code, timeout=timeout, output_hook=lambda msg: None)
+        reply = await kc.execute_interactive(code, timeout=timeout, store_history=False, output_hook=lambda msg: None)
         if reply["content"]["status"] != "ok":
             raise RuntimeError(f"{code!r}: {reply['content'].get('ename')}: {reply['content'].get('evalue')}")
 
-    async def worker(number: int) -> None:
-        # IPC sockets in a private folder: no TCP ports for kernels started together to race for.
-        km = AsyncKernelManager(kernel_name="python3", transport="ipc", ip=os.path.join(sockets, f"k{number}"))
+    async def start_kernel(ip: str) -> tuple[Any, Any]:
+        km = AsyncKernelManager(kernel_name="python3", transport="ipc", ip=ip)
         await km.start_kernel(cwd=str(root), env=_kernel_env(os.environ),
-                              extra_arguments=["--InteractiveShell.cache_size=0"])
+                              extra_arguments=["--InteractiveShell.cache_size=0", "--HistoryManager.hist_file=:memory:"])
         kc = km.client()
         kc.start_channels()
         try:
             await kc.wait_for_ready(timeout=60)
             await run_on(kc, _WARM)
-            while queue:
+        except BaseException:
+            await stop_kernel(km, kc)
+            raise
+        return km, kc
+
+    async def stop_kernel(km: Any, kc: Any) -> None:
+        kc.stop_channels()
+        await km.shutdown_kernel(now=True)
+
+    async def worker(number: int) -> None:
+        # IPC sockets in a private folder: no TCP ports for kernels started together to race for.
+        ip = os.path.join(sockets, f"k{number}")
+        km, kc = await start_kernel(ip)
+        try:
+            while queue and not (cancel is not None and cancel.is_set()):
                 pk, uri = queue.pop(0)
                 nb = cache.get_project_notebook(pk).nb
                 start = time.perf_counter()
                 try:
-                    if not await km.is_alive():  # the page before killed it
-                        await km.restart_kernel(now=True)
-                        await kc.wait_for_ready(timeout=60)
                     await run_on(kc, _FRESH.format(folder=str(Path(uri).parent)))
                     client = NotebookClient(nb, km=km, timeout=timeout, allow_errors=False, kernel_name="python3",
                                             record_timing=False)  # timings in cell metadata would change its cache key
@@ -208,17 +221,23 @@ async def _run_pages(cache: Any, pages: list[tuple[int, str]], root: Path, worke
                     # the kernel answers only the last of them to connect.
                     client.kc = kc
                     await client.async_execute()
-                except (CellExecutionError, CellTimeoutError, DeadKernelError, RuntimeError) as exc:
+                except (CellExecutionError, CellTimeoutError, DeadKernelError, RuntimeError, TimeoutError) as exc:
                     failed[uri] = f"{type(exc).__name__}: {str(exc)[-2000:]}"
                     NbProjectRecord.set_traceback(uri, traceback.format_exc(), cache.db)
+                    # A cell that timed out is still running, a dead kernel is dead, and nbclient may still be
+                    # reading the old client's messages: the next page gets a new kernel and a new client.
+                    await stop_kernel(km, kc)
+                    km, kc = await start_kernel(ip)
                     continue
                 seconds = time.perf_counter() - start
                 cache.cache_notebook_bundle(CacheBundleIn(nb, uri, data={"execution_seconds": seconds}),
                                             check_validity=False, overwrite=True)
+                # Sphinx reads a page again only when its file is newer than its last reading: a page run
+                # again because the code changed (its file did not) must still reach the site.
+                os.utime(uri)
                 done.append(uri)
         finally:
-            kc.stop_channels()
-            await km.shutdown_kernel(now=True)
+            await stop_kernel(km, kc)
 
     sockets = tempfile.mkdtemp(prefix="eb-pages-")
     try:
@@ -229,14 +248,15 @@ async def _run_pages(cache: Any, pages: list[tuple[int, str]], root: Path, worke
 
 
 def execute_stale_pages(settings: Settings, workers: int = 2, timeout: int = 300,
-                        pages: Iterable[str] = BOOK_NOTEBOOKS) -> list[str]:
+                        pages: Iterable[str] = BOOK_NOTEBOOKS, cancel: threading.Event | None = None) -> list[str]:
     """Execute the book ``pages`` whose cached outputs no longer match, and cache them; return those pages.
 
     ``jupyter-book build`` would run them one at a time, each in a new kernel that imports
     everything again.  Here ``workers`` kernels, warmed with the imports while they wait, take
     the pages in turn; before each page the kernel's namespace is emptied and its working
     directory set to the page's folder, as a new kernel would have them.  A page that fails
-    is reported with its error after the others have run (and been cached).
+    is reported with its error after the others have run (and been cached); once ``cancel``
+    is set no further page starts.
     """
     cache = _page_cache(settings)
     stale = []
@@ -253,7 +273,10 @@ def execute_stale_pages(settings: Settings, workers: int = 2, timeout: int = 300
     took = {r.uri: (r.data or {}).get("execution_seconds", 0.0)
             for r in sorted(cache.list_cache_records(), key=lambda r: r.created)}
     stale.sort(key=lambda page: -took.get(page[1], float("inf")))
-    done, failed = asyncio.run(_run_pages(cache, stale, settings.root, workers, timeout))
+    try:
+        done, failed = asyncio.run(_run_pages(cache, stale, settings.root, workers, timeout, cancel))
+    except Exception as exc:  # a kernel that would not start or restart
+        raise EvidencebookError(f"book pages could not be executed: {type(exc).__name__}: {exc}") from exc
     if failed:
         raise EvidencebookError("book pages failed to execute:\n" + "\n".join(
             f"  {Path(uri).relative_to(settings.root)}: {message}" for uri, message in failed.items()))
@@ -311,12 +334,17 @@ def build_book(settings: Settings, quiet: bool = False, meanwhile: Callable[[], 
     stamp_notebooks(settings)
     jupyter_book = _JupyterBook(settings, quiet)
     try:
+        cancel = threading.Event()
         with ThreadPoolExecutor(max_workers=1, thread_name_prefix="evidencebook-pages") as pool:
-            pages = pool.submit(execute_stale_pages, settings)
+            pages = pool.submit(execute_stale_pages, settings, cancel=cancel)
             try:
                 result = meanwhile() if meanwhile is not None else None
-            finally:
-                pages.result()  # a page that failed is raised here, after the briefs
+            except BaseException:  # the briefs failed or were interrupted: start no further page, keep their error
+                cancel.set()
+                with contextlib.suppress(Exception):
+                    pages.result()
+                raise
+            pages.result()  # a page that failed is raised here, after the briefs
         code = jupyter_book.build()
     finally:
         jupyter_book.cancel()

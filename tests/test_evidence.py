@@ -77,6 +77,20 @@ def test_rebuild_of_unchanged_snapshot_writes_nothing(project: eb.Settings) -> N
     assert report.changed == [] and report.manifest == before
 
 
+def test_unchanged_tables_are_validated_once_per_schema_code(project: eb.Settings, monkeypatch) -> None:
+    import evidencebook._evidence as evidence_module
+
+    checked = []
+    validate = evidence_module.validate_tables
+    monkeypatch.setattr(evidence_module, "validate_tables", lambda tables: checked.append(1) or validate(tables))
+    eb.build_evidence(project)
+    eb.build_evidence(project)
+    assert len(checked) == 1  # the second build finds the same tables, already validated by these schemas
+    monkeypatch.setattr(evidence_module, "code_version", lambda *modules: "stricter schemas")
+    eb.build_evidence(project)
+    assert len(checked) == 2
+
+
 def test_a_change_bumps_the_version_and_a_bad_note_loses_nothing_else(project: eb.Settings) -> None:
     version = eb.load_evidence(project).manifest["evidence_version"]
     snapshot = eb.read_snapshot(project.snapshot)

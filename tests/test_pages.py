@@ -130,7 +130,29 @@ def test_a_change_to_the_code_runs_every_page_again(project: eb.Settings, monkey
     assert eb.execute_stale_pages(project, pages=["book/a.ipynb"]) == ["book/a.ipynb"]
     assert eb.execute_stale_pages(project, pages=["book/a.ipynb"]) == []
     monkeypatch.setattr(pages, "code_version", lambda: "a new version of evidencebook")
+    page = project.root / "book" / "a.ipynb"
+    read_at = page.stat().st_mtime_ns
     assert eb.execute_stale_pages(project, pages=["book/a.ipynb"]) == ["book/a.ipynb"]
+    assert page.stat().st_mtime_ns > read_at  # so Sphinx reads the page's new outputs, though its file did not change
+
+
+def test_a_page_that_times_out_is_named_and_the_next_page_gets_a_new_kernel(project: eb.Settings) -> None:
+    _page(project.root / "book" / "slow.ipynb", "import time\ntime.sleep(60)")
+    _page(project.root / "book" / "next.ipynb", "print('fine')")
+
+    with pytest.raises(eb.EvidencebookError, match=r"book/slow.ipynb: CellTimeoutError"):
+        eb.execute_stale_pages(project, workers=1, timeout=3, pages=["book/slow.ipynb", "book/next.ipynb"])
+    assert _cached_outputs(project, "book/next.ipynb") == ["fine\n"]
+
+
+def test_once_cancelled_no_further_page_starts(project: eb.Settings) -> None:
+    import threading
+
+    _page(project.root / "book" / "a.ipynb", "print(1)")
+    cancel = threading.Event()
+    cancel.set()
+    assert eb.execute_stale_pages(project, pages=["book/a.ipynb"], cancel=cancel) == []
+    assert eb.execute_stale_pages(project, pages=["book/a.ipynb"]) == ["book/a.ipynb"]  # still stale, so it runs
 
 
 def test_whats_new_synthesises_each_archived_version_once(project: eb.Settings, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -159,11 +181,13 @@ def test_jupyter_book_started_ahead_builds_nothing_when_cancelled(project: eb.Se
     assert not (project.root / "_build" / "html").exists()
 
 
-def test_a_build_whose_briefs_fail_still_caches_its_pages_and_builds_no_site(project: eb.Settings) -> None:
+def test_a_build_whose_briefs_fail_raises_their_error_starts_no_further_page_and_builds_no_site(
+        project: eb.Settings) -> None:
     def briefs_fail() -> int:
         raise eb.EvidencebookError("brief for oregon: Chromium is missing")
 
     with pytest.raises(eb.EvidencebookError, match="Chromium is missing"):
         eb.build_book(project, quiet=True, meanwhile=briefs_fail)
     assert not (project.root / "_build" / "html").exists()
-    assert eb.execute_stale_pages(project) == []  # the pages that ran meanwhile are kept for the next build
+    # at most the page each kernel had started was finished (and kept); the rest run in the next build
+    assert len(eb.execute_stale_pages(project)) >= len(eb.BOOK_PAGES) - 2
