@@ -371,8 +371,8 @@ def _version_status(settings: Settings, number: int) -> pd.DataFrame:
     kept in the build cache: a new version then costs What's new one synthesis, not one per version.
     """
     import io
-    import os
 
+    from ._briefs import _write_atomic
     from ._config import code_version
     from ._evidence import load_version
     from ._synthesis import outcome_status
@@ -388,10 +388,7 @@ def _version_status(settings: Settings, number: int) -> pd.DataFrame:
     version = load_version(settings, number)
     status = outcome_status(version.outcomes, version.studies)
     try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        partial = path.with_name(f"{path.name}.{os.getpid()}")  # pages run side by side: never read half a file
-        partial.write_text(status.to_json(orient="table", double_precision=15), encoding="utf-8")
-        partial.replace(path)
+        _write_atomic(path, status.to_json(orient="table", double_precision=15))  # pages run side by side
         for old in settings.cache_dir.glob(f"outcome-status-v{number:04d}-*.json"):  # kept by older code
             if old != path:
                 old.unlink(missing_ok=True)
