@@ -29,6 +29,8 @@ import lxml.html
 from ._errors import Problem
 
 __all__ = [
+    "CERTAINTY",
+    "COMPARISON_TYPES",
     "Coding",
     "DESIGN_TYPES",
     "DOMAINS",
@@ -37,6 +39,8 @@ __all__ = [
     "NoteLine",
     "POPULATION_GROUPS",
     "RATIO_MEASURES",
+    "REVIEW_QUALITY",
+    "RISK_OF_BIAS",
     "SETTING_TYPES",
     "STUDY_TYPES",
     "THEMES",
@@ -72,6 +76,18 @@ THEMES = (
     "integration into teams", "stigma and organisational culture", "culturally specific services",
     "funding and billing", "other",
 )
+# What peer support is compared with: findings of different comparisons answer different questions and are
+# never pooled, plotted or vote-counted together.
+COMPARISON_TYPES = ("added to usual care", "replacing staff", "versus active intervention", "mixed or not stated")
+_COMPARISON_ALIASES = {"peers added to usual care": "added to usual care", "added to care": "added to usual care",
+                       "replacing staff in the same role": "replacing staff", "peers replacing staff": "replacing staff",
+                       "vs active intervention": "versus active intervention",
+                       "versus another active intervention": "versus active intervention",
+                       "not stated": "mixed or not stated", "mixed": "mixed or not stated"}
+# Risk of bias: RoB 2 (randomised) and ROBINS-I (non-randomised) judgements, and 'not assessed'.
+RISK_OF_BIAS = ("low", "some concerns", "high", "moderate", "serious", "critical", "no information", "not assessed")
+REVIEW_QUALITY = ("high", "moderate", "low", "critically low")  # AMSTAR 2's overall confidence in a review
+CERTAINTY = ("high", "moderate", "low", "very low")  # GRADE
 RATIO_MEASURES = ("RR", "OR", "HR")
 MEASURES = ("SMD", "Hedges g", "MD", *RATIO_MEASURES, "RD", "narrative")
 _MEASURE_ALIASES = {m.lower(): m for m in MEASURES} | {
@@ -187,6 +203,22 @@ def _choice(options: tuple[str, ...], aliases: dict[str, str] | None = None) -> 
     return parse
 
 
+def _judgement(options: tuple[str, ...]) -> Callable[[str], str]:
+    """A judgement from ``options``, optionally followed by its reason: ``high (allocation not concealed)``."""
+    by_length = sorted(options, key=len, reverse=True)  # 'some concerns' before 'some'
+
+    def parse(value: str) -> str:
+        text = value.strip()
+        level = next((o for o in by_length if text.lower().startswith(o)
+                      and not text[len(o):len(o) + 1].isalnum()), None)
+        if level is None:
+            raise _Bad(f"{value!r} does not start with one of: {', '.join(options)}")
+        reason = text[len(level):].strip(" :;,-–—()")
+        return f"{level} ({reason})" if reason else level
+
+    return parse
+
+
 STUDY_FIELDS: dict[str, Callable[[str], Any]] = {
     "study_type": _choice(STUDY_TYPES),
     "design": _text,
@@ -199,7 +231,11 @@ STUDY_FIELDS: dict[str, Callable[[str], Any]] = {
     "country": _text,
     "us_state": _text,
     "region": _text,
-    "risk_of_bias": _text,
+    "risk_of_bias": _judgement(RISK_OF_BIAS),
+    "review_quality": _judgement(REVIEW_QUALITY),
+    "review_quality_source": _text,
+    "same_study_as": _text,
+    "includes": _text,
     "confidence": _text,
     "confidence_reason": _text,
     "coded_by": _text,
@@ -208,6 +244,8 @@ OUTCOME_FIELDS: dict[str, Callable[[str], Any]] = {
     "outcome": _text,
     "domain": _choice(DOMAINS),
     "comparison": _text,
+    "comparison_type": _choice(COMPARISON_TYPES, _COMPARISON_ALIASES),
+    "review_certainty": _choice(CERTAINTY),
     "measure": _choice(MEASURES, _MEASURE_ALIASES),
     "measure_as_reported": _text,
     "better": _choice(("higher", "lower", "unclear")),

@@ -52,11 +52,12 @@ def version_folder(number: int) -> str:
 STUDY_COLUMNS = [
     "study_id", "citation_key", "authors", "author_list", "year", "title", "journal", "doi", "url",
     "item_type", "screening", "exclusion_reason", "study_type", "design", "design_type", "population",
-    "population_group", "setting", "setting_type", "peer_role", "country", "us_state", "state_codes", "region", "risk_of_bias", "confidence",
+    "population_group", "setting", "setting_type", "peer_role", "country", "us_state", "state_codes", "region", "risk_of_bias",
+    "review_quality", "review_quality_source", "same_study_as", "report_of", "includes", "confidence",
     "confidence_reason", "coded_by", "extraction_note",
 ]
 OUTCOME_COLUMNS = [
-    "finding_id", "study_id", "citation_key", "outcome", "domain", "comparison", "measure", "measure_as_reported", "better", "synthesis_group", "theme", "estimate",
+    "finding_id", "study_id", "citation_key", "outcome", "domain", "comparison", "comparison_type", "review_certainty", "measure", "measure_as_reported", "better", "synthesis_group", "theme", "estimate",
     "ci_low", "ci_high", "reported_statistic", "n_studies", "n_participants", "sample_note", "direction",
     "evidence_level", "secondary", "quote", "page", "source_url", "source_type", "notes", "note_key", "note_line",
 ]
@@ -113,9 +114,44 @@ def _records(records: list[dict[str, Any]], columns: list[str], numeric: tuple[s
     return frame
 
 
+def link_reports(studies: pd.DataFrame) -> tuple[pd.Series, list[Problem]]:
+    """Which study each item reports: the item key of the study's first report (``report_of``).
+
+    Reports of one study are linked by ``same_study_as`` (another report's citation key or item
+    key) in either direction and in chains; the study is named after its earliest report (then
+    the lowest item key), so that adding a later report never renames it.  A link to no known
+    item is reported and left out.
+    """
+    ids = list(studies["study_id"])
+    lookup = {**dict(zip(studies["citation_key"], ids)), **{i: i for i in ids}}
+    parent = {i: i for i in ids}
+
+    def root(i: str) -> str:
+        while parent[i] != i:
+            parent[i] = parent[parent[i]]
+            i = parent[i]
+        return i
+
+    problems = []
+    for study_id, target in zip(ids, studies["same_study_as"]):
+        for name in filter(None, (t.strip() for t in str(target).split(";"))):
+            if name not in lookup:
+                problems.append(Problem(study_id, 0, "same_study_as", f"{name!r} is neither the citation key nor "
+                                        "the item key of an item in the library; the link was left out"))
+                continue
+            a, b = root(study_id), root(lookup[name])
+            if a != b:
+                parent[max(a, b)] = min(a, b)
+    first = {}
+    for study_id, year in sorted(zip(ids, studies["year"]), key=lambda p: (str(p[1]) or "9999", p[0])):
+        first.setdefault(root(study_id), study_id)
+    return pd.Series([first[root(i)] for i in ids], index=studies.index, dtype=object), problems
+
+
 def derive_tables(coding: Coding, substate_regions: dict[str, dict[str, Any]]) -> dict[str, pd.DataFrame]:
     """Pure: the evidence tables from parsed coding, sorted and with fixed columns."""
     studies = _records(coding.studies, STUDY_COLUMNS)
+    studies["report_of"], link_problems = link_reports(studies)
     studies["state_codes"] = studies["us_state"].map(
         lambda s: "|".join(sorted({c for part in str(s).split(";") if (c := state_code(part)) and c != "US"}))
     )
@@ -145,16 +181,16 @@ def derive_tables(coding: Coding, substate_regions: dict[str, dict[str, Any]]) -
 
     regions = region_table(substate_regions)
     included = studies[studies["screening"].str.endswith(":include")]
-    regions["n_local_studies"] = [
-        int((included["state_codes"].str.split("|").map(lambda codes, c=r.state_code: c in codes)
-             & ((r.kind != "sub-state") | (included["region"] == r.region_id))).sum())
+    regions["n_local_studies"] = [  # studies, not reports: two reports of one trial count once
+        int(included.loc[included["state_codes"].str.split("|").map(lambda codes, c=r.state_code: c in codes)
+                         & ((r.kind != "sub-state") | (included["region"] == r.region_id)), "report_of"].nunique())
         for r in regions.itertuples()
     ]
     regions["n_policy_facts"] = [int((policy["state_code"] == r.state_code).sum()) for r in regions.itertuples()]
 
     problems = pd.DataFrame(
         [{"item_key": p.item_key, "line": p.line, "field": p.field, "severity": p.severity, "message": p.message}
-         for p in coding.problems],
+         for p in sorted({*coding.problems, *link_problems})],
         columns=PROBLEM_COLUMNS,
     )
     return {"studies.csv": studies, "outcomes.csv": outcomes, "state_policy.csv": policy,
@@ -257,10 +293,10 @@ def _table(text: str | None) -> pd.DataFrame:
 
 
 def _diff_rows(old: pd.DataFrame, new: pd.DataFrame, key: str, label: str) -> dict[str, list[str]]:
-    # A column added since the old version counts as empty there: not a change to every row.
-    columns = list(new.columns)
+    # A column added since the old version is a change of the tables' shape, not of every row.
+    columns = [c for c in new.columns if not len(old) or c in old.columns]
     old_rows = {r[key]: {c: r.get(c, "") for c in columns} for r in old.to_dict("records")} if len(old) else {}
-    new_rows = {r[key]: r for r in new.to_dict("records")}
+    new_rows = {r[key]: {c: r[c] for c in columns} for r in new.to_dict("records")}
     name = (lambda r: f"{r[key]} ({r[label]})") if label else (lambda r: r[key])
     return {
         "added": sorted(name(new_rows[k]) for k in new_rows.keys() - old_rows.keys()),
@@ -380,7 +416,9 @@ def build_evidence(settings: Settings, snapshot: Snapshot | None = None, today: 
                 changed_items)
         if not dry_run:
             commit_entries(folder, writes)
-    return BuildReport(manifest, sorted(writes), coding.problems, changes)
+    problems = [Problem(r["item_key"], int(r["line"]), r["field"], r["message"], r["severity"])
+                for r in tables["problems.csv"].to_dict("records")]
+    return BuildReport(manifest, sorted(writes), problems, changes)
 
 
 def _archive_writer(manifest: dict[str, Any], texts: dict[str, str]) -> Any:

@@ -10,7 +10,7 @@ import pandas as pd
 import pandera.pandas as pa
 from pandera.typing import Series
 
-from ._coding import (DESIGN_TYPES, DOMAINS, MEASURES, PEER_ROLES, POPULATION_GROUPS, RATIO_MEASURES, THEMES,
+from ._coding import (CERTAINTY, COMPARISON_TYPES, DESIGN_TYPES, DOMAINS, MEASURES, PEER_ROLES, POPULATION_GROUPS, RATIO_MEASURES, THEMES,
                       SETTING_TYPES, STUDY_TYPES)
 
 __all__ = ["OutcomeSchema", "PolicyFactSchema", "RegionSchema", "StudySchema"]
@@ -33,6 +33,7 @@ class StudySchema(pa.DataFrameModel):
     setting_type: Series[str] = pa.Field(nullable=True, isin=[*SETTING_TYPES, ""])
     peer_role: Series[str] = pa.Field(nullable=True, isin=[*PEER_ROLES, ""])
     state_codes: Series[str] = pa.Field(nullable=True, description="postal codes of the US states studied, '|'-separated")
+    report_of: Series[str] = pa.Field(str_matches=_KEY, description="item key of the first report of the same study")
 
     class Config:
         strict = False
@@ -47,6 +48,8 @@ class OutcomeSchema(pa.DataFrameModel):
     domain: Series[str] = pa.Field(isin=list(DOMAINS))
     measure: Series[str] = pa.Field(isin=list(MEASURES))
     theme: Series[str] = pa.Field(isin=["", *THEMES])
+    comparison_type: Series[str] = pa.Field(isin=["", *COMPARISON_TYPES])
+    review_certainty: Series[str] = pa.Field(isin=["", *CERTAINTY], description="the review's own GRADE rating")
     estimate: Series[float] = pa.Field(nullable=True)
     ci_low: Series[float] = pa.Field(nullable=True)
     ci_high: Series[float] = pa.Field(nullable=True)
