@@ -2,8 +2,9 @@
 
 The pipeline reads in one direction, one module per stage::
 
-    _zotero (snapshot) -> _coding (notes and tags) -> _evidence (tables) -> _synthesis
-        -> _plots / _display -> _briefs and _book
+    _zotero (snapshot) -> _coding (notes and tags) -> _evidence (tables) -> _synthesis (votes, pools)
+        -> _certainty (GRADE, signed judgements) -> _living (what changed) -> _plots / _display
+        -> _briefs and _book
 
 Notebooks and users only ever write ``import evidencebook as eb``.
 
@@ -21,8 +22,8 @@ import re as _re
 from pathlib import Path as _Path
 from typing import Any as _Any
 
-_MODULES = ("_book", "_briefs", "_coding", "_config", "_display", "_errors", "_evidence", "_meta", "_pages", "_regions", "_sphinx",
-            "_sync", "_synthesis", "_zotero")
+_MODULES = ("_book", "_briefs", "_certainty", "_coding", "_config", "_display", "_errors", "_evidence", "_living",
+            "_meta", "_pages", "_regions", "_sphinx", "_sync", "_synthesis", "_zotero")
 
 
 def _declared_exports(module: str) -> list[str]:

@@ -19,10 +19,12 @@ from ._config import Settings
 from ._display import HTML, e, html_table, link
 from ._evidence import Evidence
 from ._plots import figure_html, forest_alt_text, forest_plot, funnel_plot
-from ._synthesis import (cumulative_by_year, domain_findings, effect_rows, pooled_groups, summary_of_findings,
-                         vote_count)
+from ._certainty import certainty_label, signed_judgements, summary_of_findings
+from ._synthesis import (DIRECTIONS, NOT_STATED, POOLING_METHOD, VOTE_RULE, citation_matrix, comparison_types,
+                         corrected_covered_area, cumulative_by_year, domain_findings, effect_rows, finding_directions,
+                         included_findings, overlap_reading, pooled_groups, review_findings, study_votes, vote_count)
 
-__all__ = ["FOREST_ROWS", "pooled_table", "study_anchor", "study_entries", "data_quality", "evidence_map", "findings_table", "sof_table", "forest_figure", "outcome_summary", "policy_table", "regions_index",
+__all__ = ["FOREST_ROWS", "review_overview", "study_votes_table", "pooled_table", "study_anchor", "study_entries", "data_quality", "evidence_map", "findings_table", "sof_table", "forest_figure", "outcome_summary", "policy_table", "regions_index",
            "implementation_themes", "policy_landscape",
            "whats_new"]
 
@@ -80,62 +82,176 @@ def study_entries(evidence: Evidence, library: dict[str, Any] | None = None) -> 
     return HTML("".join(parts))
 
 
+def _plural(n: int, one: str, many: str = "") -> str:
+    return f"{n} {one if n == 1 else (many or one + 's')}"
+
+
+def _directions_sentence(a: int, b: int, c: int, one: str, many: str) -> str:
+    """'8 favour peer support, 0 favour the comparison, 3 direction unclear, of 11 findings'."""
+    return (f"{a} favour peer support, {b} favour the comparison, {c} direction unclear, "
+            f"of {_plural(a + b + c, one, many)}")
+
+
+def _capital(text: str) -> str:
+    return text[:1].upper() + text[1:]
+
+
 def outcome_summary(evidence: Evidence, domains: list[str]) -> HTML:
-    """A plain-language summary written from the numbers of the findings in ``domains``."""
-    findings = domain_findings(evidence.outcomes, domains)
-    if findings.empty:
+    """What the findings of each domain show, counted honestly: every finding in one of three directions,
+    one vote per independent primary study (with its sign test), and reviews side by side."""
+    sof = summary_of_findings(evidence.outcomes, evidence.studies, domains)
+    if sof.empty:
         return HTML("<p>The evidence base has no findings in this domain yet.</p>")
-    n_studies = findings["study_id"].nunique()
-    reviews = findings.loc[findings["evidence_level"] == "review", "study_id"].nunique()
-    effects = int(findings["estimate"].notna().sum())
-    votes = vote_count(findings)
-    secondary = int(findings["secondary"].sum())
-    verdict = (f"<strong>{votes['benefit']} of {votes['total']}</strong> findings with a direction point towards "
-               f"benefit from peer support ({round(100 * votes['share'])}%, 95% CI {round(100 * votes['ci_low'])} to "
-               f"{round(100 * votes['ci_high'])}%; sign test p = {votes['p']:.3g})"
-               if votes["total"] else "No finding reports a direction of effect yet")
-    return HTML(
-        f"<p><strong>{len(findings)} findings</strong> from <strong>{n_studies} sources</strong> "
-        f"({reviews} reviews, {n_studies - reviews} primary studies or reports). {verdict}. "
-        f"{effects} findings come with an effect estimate and its 95% confidence interval; the rest are narrative. "
-        f"{secondary} are read from another review's table or summary (marked <em>secondary</em>).</p>"
-        "<p>This is vote counting by direction of effect (SWiM), not a pooled effect size: review-level estimates "
-        "share primary trials and are shown side by side as an overview of reviews, never combined.</p>"
-    )
+    findings = included_findings(domain_findings(evidence.outcomes, domains), evidence.studies)
+    items = []
+    for r in sof.itertuples():
+        cell = findings[(findings["domain"] == r.domain) & (comparison_types(findings) == r.comparison_type)]
+        votes = study_votes(cell, evidence.studies)
+        said = [f"<strong>Findings:</strong> {_directions_sentence(r.favour_peer, r.favour_comparison, r.unclear, 'finding', 'findings')}."]
+        if len(votes):
+            count = vote_count(votes)
+            test = (f" Share favouring peer support {round(100 * count['share'])}% (95% CI "
+                    f"{round(100 * count['ci_low'])} to {round(100 * count['ci_high'])}%), sign test p = "
+                    f"{count['p']:.2g}, over {_plural(count['total'], 'study', 'studies')} with a direction."
+                    if count["total"] else "")
+            said.append(f"<strong>Independent primary studies:</strong> {_directions_sentence(count['benefit'], count['harm'], count['unclear'], 'study', 'studies')}"
+                        + (f" (from {_plural(r.reports, 'report')})" if r.reports != r.studies else "") + f".{test}")
+        if r.reviews:
+            said.append(f"<strong>Reviews:</strong> {_plural(r.reviews, 'review')} "
+                        f"report{'s' if r.reviews == 1 else ''} "
+                        f"{_plural(r.review_findings, 'finding')}, shown side by side below; they share primary "
+                        "trials, so they are neither pooled nor vote-tested together.")
+        said.append(f"<strong>Certainty (proposed):</strong> {e(r.proposed_certainty)}.")
+        items.append(f"<li><strong>{e(_capital(r.domain))}</strong> (comparison: {e(r.comparison_type)})"
+                     f"<ul>{''.join(f'<li>{s}</li>' for s in said)}</ul></li>")
+    return HTML(f"<ul>{''.join(items)}</ul><p><em>How votes are counted:</em> {e(VOTE_RULE)} Vote counting shows "
+                "the direction of effects, not their size.</p>")
 
 
-def sof_table(evidence: Evidence, domains: list[str]) -> HTML:
-    """Summary of findings with a proposed certainty per domain and a column for the reviewers' sign-off."""
+def sof_table(evidence: Evidence, domains: list[str], settings: Settings | None = None) -> HTML:
+    """Summary of findings: one row per question (domain and comparison type), every finding counted, and
+    the certainty with its chain of reasons; signed-off judgements shown apart from proposals."""
     table = summary_of_findings(evidence.outcomes, evidence.studies, domains)
     if table.empty:
         return HTML("<p>No findings yet.</p>")
-    table["votes"] = [f"{a} of {b}" for a, b in zip(table["votes_favouring"], table["votes_total"])]
-    return html_table(table, {"domain": "Outcome domain", "findings": "Findings", "sources": "Sources",
-                              "effect_estimates": "With estimate + CI", "votes": "Favouring peer support",
-                              "proposed_certainty": "Proposed certainty", "reasons": "Why",
-                              "reviewer_sign_off": "Reviewer sign-off"})
+    signed = (signed_judgements(settings, evidence.outcomes, evidence.studies) if settings is not None
+              else pd.DataFrame(columns=["domain", "comparison_type"]))
+    judged = {(j["domain"], j["comparison_type"]): j for j in signed.to_dict("records")}
+    rows = table.assign(
+        question=[f"{d} ({c})" for d, c in zip(table["domain"], table["comparison_type"])],
+        counted=[f"{a} / {b} / {c}" for a, b, c in zip(table["favour_peer"], table["favour_comparison"], table["unclear"])],
+        studies_cell=[f"{a} / {b} / {c}" + (f" ({n} reports)" if n != s else "") if s else "none"
+                      for a, b, c, s, n in zip(table["study_votes_peer"], table["study_votes_comparison"],
+                                               table["study_votes_unclear"], table["studies"], table["reports"])],
+        certainty=[certainty_label(p, judged.get((d, c))) for p, d, c in
+                   zip(table["proposed_certainty"], table["domain"], table["comparison_type"])])
+    parts = [html_table(rows, {"question": "Outcome (comparison)", "findings": "Findings",
+                               "counted": "Favour peer support / the comparison / unclear",
+                               "studies_cell": "Independent studies: favour / against / unclear",
+                               "reviews": "Reviews (side by side)", "certainty": "Certainty"},
+                        safe=("certainty",),
+                        caption="Every finding is counted in one of three directions. Studies vote once each "
+                                "(reports of one study joined); reviews never vote.")]
+    for r in table.itertuples():
+        chain = r.steps
+        steps = pd.DataFrame([{"domain": "start", "rule": "randomised trials (and reviews of them) start high, "
+                                                          "other designs low", "judgement": chain.start,
+                               "change": "", "reason": chain.start_reason}]
+                             + [{"domain": s.domain, "rule": s.rule, "judgement": s.judgement,
+                                 "change": f"{s.change:+d}" if s.change else "0", "reason": s.reason}
+                                for s in chain.steps]
+                             + [{"domain": "final", "rule": "", "judgement": chain.final, "change": "", "reason": ""}])
+        parts.append(f"<h4>Why {e(r.domain)} ({e(r.comparison_type)}) is rated {e(chain.final)}</h4>"
+                     + html_table(steps, {"domain": "GRADE step", "judgement": "Judgement", "change": "Levels",
+                                          "reason": "Why", "rule": "Rule"}))
+    return HTML("".join(parts))
+
+
+def study_votes_table(evidence: Evidence, domains: list[str], studies_page: str = "../studies.html") -> HTML:
+    """Each independent primary study's vote per domain and comparison, with the findings it rests on."""
+    findings = included_findings(domain_findings(evidence.outcomes, domains), evidence.studies)
+    votes = study_votes(findings, evidence.studies)
+    if votes.empty:
+        return HTML("<p>No primary study in these domains yet: the evidence is review-level only.</p>")
+    studies = {s["study_id"]: s for s in evidence.studies.to_dict("records")}
+    votes = votes.assign(
+        study_link=[" + ".join(_study_link(studies[k], studies_page) for k in reports.split("|"))
+                    for reports in votes["reports"]],
+        finding_links=[", ".join(f'<a href="{e(studies_page)}#finding-{e(f)}">{e(f)}</a>' for f in fs.split("|"))
+                       for fs in votes["findings"]])
+    return html_table(votes, {"domain": "Domain", "comparison_type": "Comparison", "study_link": "Study (its reports)",
+                              "finding_links": "Findings", "vote": "Vote", "rule": "How the vote was picked"},
+                      safe=("study_link", "finding_links"))
+
+
+def review_overview(evidence: Evidence, domains: list[str], studies_page: str = "../studies.html") -> HTML:
+    """Review-level findings side by side, with each review's quality and own certainty, and their overlap
+    (corrected covered area) where the reviews' included studies are coded."""
+    findings = included_findings(domain_findings(evidence.outcomes, domains), evidence.studies)
+    reviews = review_findings(findings, evidence.studies)
+    if reviews.empty:
+        return HTML("<p>No review-level findings in these domains.</p>")
+    studies = {s["study_id"]: s for s in evidence.studies.to_dict("records")}
+    reviews = reviews.sort_values(["domain", "comparison_type", "label"]).assign(
+        review=[_study_link(studies[k], studies_page) for k in reviews.sort_values(
+            ["domain", "comparison_type", "label"])["study_id"]],
+        result=[_result(r) for r in reviews.sort_values(["domain", "comparison_type", "label"]).itertuples()])
+    parts = [html_table(reviews, {"domain": "Domain", "comparison_type": "Comparison", "review": "Review",
+                                  "review_quality": "Review quality (AMSTAR 2)", "outcome": "Outcome",
+                                  "result": "Result", "vote": "Direction", "review_certainty": "Review's own GRADE"},
+                        safe=("review",))]
+    for domain in dict.fromkeys(reviews["domain"]):
+        ids = list(dict.fromkeys(reviews.loc[reviews["domain"] == domain, "study_id"]))
+        matrix = citation_matrix(evidence.studies, ids)
+        if len(ids) < 2:
+            continue
+        if matrix.shape[1] < 2:
+            parts.append(f"<p><strong>{e(_capital(domain))}:</strong> overlap not assessed: the primary studies "
+                         f"included by these {len(ids)} reviews are not coded "
+                         "(the <code>includes</code> field), so how many trials they share is unknown.</p>")
+            continue
+        cca = corrected_covered_area(matrix)
+        parts.append(f"<p><strong>{e(_capital(domain))}:</strong> {matrix.shape[1]} reviews include "
+                     f"{matrix.shape[0]} primary studies ({int(matrix.to_numpy().sum())} inclusions): corrected covered "
+                     f"area {100 * cca:.1f}%, {overlap_reading(cca)} overlap (Pieper et al. 2014)"
+                     + (f"; {len(ids) - matrix.shape[1]} more review(s) do not code their included studies"
+                        if len(ids) > matrix.shape[1] else "") + ".</p>")
+        shown = matrix.replace({True: "✓", False: ""}).rename_axis("study").reset_index()
+        parts.append(html_table(shown, {c: c for c in shown.columns}, caption=f"Citation matrix: {domain}"))
+    return HTML("".join(parts))
+
+
+def _result(r: Any) -> str:
+    return (f"{r.measure} {r.estimate:.2f} ({r.ci_low:.2f} to {r.ci_high:.2f})" if pd.notna(r.estimate)
+            else r.reported_statistic or "narrative")
 
 
 def findings_table(evidence: Evidence, domains: list[str], narrative_only: bool = False,
                    studies_page: str = "../studies.html") -> HTML:
-    """Every finding in ``domains``, with its study, estimate or statistic, and the quoted passage."""
+    """Every finding in ``domains`` in three groups (favours peer support, the comparison, unclear), with its
+    study, estimate or statistic, comparison and the quoted passage."""
     findings = domain_findings(evidence.outcomes, domains)
     if narrative_only:
         findings = findings[findings["estimate"].isna()]
+    findings = included_findings(findings, evidence.studies)
+    findings = findings.assign(counted=finding_directions(findings), comparison_type=comparison_types(findings))
+    order = {d: i for i, d in enumerate(DIRECTIONS)}
     studies = {s["study_id"]: s for s in evidence.studies.to_dict("records")}  # thousands of rows: no .loc per row
     rows = []
-    for r in findings.sort_values(["evidence_level", "finding_id"]).itertuples():
+    for r in findings.sort_values(["counted", "evidence_level", "finding_id"],
+                                  key=lambda c: c.map(order) if c.name == "counted" else c).itertuples():
         s = studies[r.study_id]
-        result = (f"{r.measure} {r.estimate:.2f} ({r.ci_low:.2f} to {r.ci_high:.2f})" if pd.notna(r.estimate)
-                  else r.reported_statistic or "narrative")
         flags = [f for f in ("secondary source" if r.secondary else "",
                              f"low confidence: {s['confidence_reason']}" if s["confidence"] == "low" else "") if f]
-        rows.append({"study": _study_link(s, studies_page), "finding": r.finding_id, "outcome": r.outcome,
-                     "level": r.evidence_level, "result": result, "direction": r.direction,
-                     "quote": r.quote, "flags": "; ".join(flags), "url": r.source_url})
-    table = pd.DataFrame(rows, columns=["study", "finding", "outcome", "level", "result", "direction", "quote", "flags", "url"])
-    headers = {"study": "Study", "finding": "Finding", "outcome": "Outcome", "level": "Level", "result": "Result",
-               "direction": "Direction (as reported)", "quote": "Quoted passage", "flags": "Flags"}
+        rows.append({"counted": r.counted, "study": _study_link(s, studies_page), "finding": r.finding_id,
+                     "outcome": r.outcome, "level": r.evidence_level, "comparison": r.comparison_type,
+                     "result": _result(r), "direction": r.direction, "quote": r.quote, "flags": "; ".join(flags),
+                     "url": r.source_url})
+    table = pd.DataFrame(rows, columns=["counted", "study", "finding", "outcome", "level", "comparison", "result",
+                                        "direction", "quote", "flags", "url"])
+    headers = {"counted": "Counted as", "study": "Study", "finding": "Finding", "outcome": "Outcome", "level": "Level",
+               "comparison": "Comparison", "result": "Result", "direction": "Direction (as reported)",
+               "quote": "Quoted passage", "flags": "Flags"}
     return html_table(table, headers, links={"quote": "url"}, safe=("study",))
 
 
@@ -146,59 +262,85 @@ def _interval(low: Any, high: Any) -> str:
 FOREST_ROWS = 40  # more rows than this make a plot no one can read (and one that takes a minute to draw)
 
 
-def pooled_table(pooled: pd.DataFrame) -> HTML:
-    """The pooled estimates, one row per synthesis group: k, estimate, 95% CI, prediction interval, tau², I²."""
+def pooled_table(pooled: pd.DataFrame, certainty: list[str] | None = None) -> HTML:
+    """The pooled estimates, one row per synthesis group and comparison: k, estimate, 95% CI, prediction
+    interval, tau², I², and the pooled estimate's own certainty."""
     rows = pooled.assign(ci=[_interval(a, b) for a, b in zip(pooled["ci_low"], pooled["ci_high"])],
                          pi=[_interval(a, b) for a, b in zip(pooled["pi_low"], pooled["pi_high"])],
                          est=pooled["estimate"].map("{:.2f}".format), t2=pooled["tau2"].map("{:.3g}".format),
-                         i2=pooled["I2"].map("{:.0f}%".format))
-    return html_table(rows, {"synthesis_group": "Synthesis group", "measure": "Measure", "k": "k",
-                             "est": "Pooled estimate", "ci": "95% CI (HKSJ)", "pi": "Prediction interval",
-                             "t2": "tau²", "i2": "I²"},
-                      caption="Random-effects (REML) pooled estimates, harmonised so that values above no effect "
-                              "favour peer support.")
+                         i2=pooled["I2"].map("{:.0f}%".format), k=pooled["k"].astype(int),
+                         certainty=certainty or [""] * len(pooled),
+                         note=["with 2 studies the t(1) interval is extremely wide; read it as 'too few studies'"
+                               if k == 2 else "" for k in pooled["k"]])
+    return html_table(rows, {"synthesis_group": "Synthesis group", "comparison_type": "Comparison",
+                             "measure": "Measure", "k": "k", "est": "Pooled estimate", "ci": "95% CI",
+                             "pi": "Prediction interval", "t2": "tau²", "i2": "I²", "certainty": "Certainty",
+                             "note": "Note"}, safe=("certainty",),
+                      caption=f"Random-effects pooled estimates ({POOLING_METHOD}), harmonised so that values "
+                              "above no effect favour peer support.")
 
 
 def forest_figure(evidence: Evidence, domains: list[str], scale: str, title: str) -> HTML:
-    """Forest plot of the estimates on one scale in ``domains``, pooled where primary studies allow.
+    """Forest plots of the estimates on one scale in ``domains``, one per comparison type, pooled where
+    primary studies allow.
 
-    Past :data:`FOREST_ROWS` estimates the plot shows the newest ones only (the caption says so)
+    Past :data:`FOREST_ROWS` estimates a plot shows the newest ones only (the caption says so)
     and the pooled estimates move to the table, which always lists them all.
     """
-    effects = effect_rows(domain_findings(evidence.outcomes, domains), evidence.studies, scale)
-    unclear = effects[effects["h_estimate"].isna()]
-    effects = effects[effects["h_estimate"].notna()]
-    if effects.empty:
+    from ._certainty import certainty_chain
+
+    findings = included_findings(domain_findings(evidence.outcomes, domains), evidence.studies)
+    all_effects = effect_rows(findings, evidence.studies, scale)
+    unclear = all_effects[all_effects["h_estimate"].isna()]
+    all_effects = all_effects[all_effects["h_estimate"].notna()]
+    if all_effects.empty:
         return HTML(f"<p>No estimates on this scale ({e(scale)}) yet.</p>")
-    pooled = pooled_groups(effects)
-    pooled_note = (f"{len(pooled)} pooled estimate(s) (REML, Hartung-Knapp-Sidik-Jonkman CI, prediction interval "
-                   "with t(k-1))." if len(pooled) else
-                   "Nothing is pooled: pooling needs two or more primary studies coded with the same synthesis "
-                   "group and measure, and none are yet.")
-    shown, drawn_pooled = effects, pooled
-    if len(effects) > FOREST_ROWS:
-        shown, drawn_pooled = effects.head(FOREST_ROWS), pooled.iloc[:0]
-        pooled_note += (f" The plot shows the {FOREST_ROWS} newest of {len(effects)} estimates; every estimate is "
-                        "in the table of findings below, and the pooled estimates in the table under the plot.")
-    caption = (f"{title}. Each row is one estimate with its 95% CI, turned so that values right of the dashed line "
-               f"favour peer support (for outcomes where lower is better, differences are negated and ratios "
-               f"inverted). {pooled_note}"
-               + (f" Not shown, direction unclear: {', '.join(unclear['finding_id'])}." if len(unclear) else ""))
-    parts = [figure_html(forest_plot(shown, scale, title, drawn_pooled), forest_alt_text(shown, title, drawn_pooled),
-                         caption)]
-    if len(pooled):
-        parts.append(pooled_table(pooled))
-    for r in pooled.itertuples():
-        group = effects[effects["synthesis_group"] == r.synthesis_group]
-        moves = cumulative_by_year(effects, r.synthesis_group)
-        parts.append(f"<h4>How the pooled estimate for {e(r.synthesis_group)} moved as studies arrived</h4>")
-        parts.append(html_table(moves.round(3), {"added": "Study added", "k": "k", "estimate": "Estimate",
-                                                 "ci_low": "CI low", "ci_high": "CI high"}))
-        if r.k >= 10:
-            funnel_title = f"Funnel plot: {r.synthesis_group}"
-            parts.append(figure_html(funnel_plot(group, r.estimate, scale, funnel_title),
-                                     f"{funnel_title}: {r.k} estimates plotted against their standard errors "
-                                     f"around the pooled estimate {r.estimate:.2f}.", funnel_title))
+    parts = []
+    comparisons = list(dict.fromkeys(sorted(all_effects["comparison_type"], key=lambda c: (c == NOT_STATED, c))))
+    for comparison in comparisons:
+        effects = all_effects[all_effects["comparison_type"] == comparison]
+        plot_title = title if len(comparisons) == 1 else f"{title}: peer support {comparison}"
+        pooled = pooled_groups(effects)
+        pooled_note = (f"{len(pooled)} pooled estimate(s) ({POOLING_METHOD})." if len(pooled) else
+                       "Nothing is pooled: pooling needs two or more primary studies coded with the same synthesis "
+                       "group, comparison type and measure, and none are yet; review-level estimates are never "
+                       "pooled.")
+        shown, drawn_pooled = effects, pooled
+        if len(effects) > FOREST_ROWS:
+            shown, drawn_pooled = effects.head(FOREST_ROWS), pooled.iloc[:0]
+            pooled_note += (f" The plot shows the {FOREST_ROWS} newest of {len(effects)} estimates; every estimate "
+                            "is in the table of findings below, and the pooled estimates in the table under the plot.")
+        flipped = int(shown["flipped"].sum())
+        caption = (f"{plot_title}. Each row is one estimate with its 95% CI, harmonised so that values right of the "
+                   "dashed line favour peer support"
+                   + (f"; {flipped} row(s) marked 'flipped' measure an outcome where lower is better, so their "
+                      "difference is negated or their ratio inverted (the table of findings gives each as reported)"
+                      if flipped else "") + f". {pooled_note}")
+        parts.append(figure_html(forest_plot(shown, scale, plot_title, drawn_pooled),
+                                 forest_alt_text(shown, plot_title, drawn_pooled), caption))
+        if len(pooled):
+            certainty = []
+            for r in pooled.to_dict("records"):
+                members = effects[(effects["synthesis_group"] == r["synthesis_group"])
+                                  & (effects["measure"] == r["measure"]) & (effects["evidence_level"] == "primary")]
+                chain = certainty_chain(members, evidence.studies, comparison, pooled=r)
+                certainty.append(f'{certainty_label(chain.final, None)}<br><small>{e(chain.text())}</small>')
+            parts.append(pooled_table(pooled, certainty))
+        for r in pooled.itertuples():
+            group = effects[effects["synthesis_group"] == r.synthesis_group]
+            moves = cumulative_by_year(effects, r.synthesis_group, comparison)
+            parts.append(f"<h4>How the pooled estimate for {e(r.synthesis_group)} ({e(comparison)}) moved as "
+                         "studies arrived</h4>")
+            parts.append(html_table(moves.round(3), {"added": "Study added", "k": "k", "estimate": "Estimate",
+                                                     "ci_low": "CI low", "ci_high": "CI high"}))
+            if r.k >= 10:
+                funnel_title = f"Funnel plot: {r.synthesis_group}"
+                parts.append(figure_html(funnel_plot(group, r.estimate, scale, funnel_title),
+                                         f"{funnel_title}: {r.k} estimates plotted against their standard errors "
+                                         f"around the pooled estimate {r.estimate:.2f}.", funnel_title))
+    if len(unclear):
+        parts.append(f"<p>Not plotted, because which direction is better is not coded: "
+                     f"{e(', '.join(unclear['finding_id']))}.</p>")
     return HTML("".join(parts))
 
 
@@ -375,7 +517,7 @@ def _version_status(settings: Settings, number: int) -> pd.DataFrame:
     from ._briefs import _write_atomic
     from ._config import code_version
     from ._evidence import load_version
-    from ._synthesis import outcome_status
+    from ._living import outcome_status
 
     manifest = json.loads((settings.evidence / "versions" / f"v{number:04d}" / "manifest.json").read_text(encoding="utf-8"))
     # Keyed on all of the package's code: the synthesis reads constants from the coding module too.
@@ -405,8 +547,9 @@ def whats_new(settings: Settings, archive_href: str = "../evidence-versions") ->
     Versions are compared through their archived tables (``evidence/versions/``), which the site
     also publishes under ``archive_href`` so that old versions stay readable.
     """
+    from ._certainty import load_judgements
     from ._evidence import evidence_versions
-    from ._synthesis import version_changes
+    from ._living import version_changes
 
     path = settings.evidence / "changelog.json"
     entries = json.loads(path.read_text(encoding="utf-8")) if path.is_file() else []
@@ -414,6 +557,16 @@ def whats_new(settings: Settings, archive_href: str = "../evidence-versions") ->
         return HTML("<p>No evidence versions are recorded yet.</p>")
     kept = set(evidence_versions(settings))
     status = {number: _version_status(settings, number) for number in kept}
+    judgements = load_judgements(settings.evidence / "judgements.toml").to_dict("records")
+
+    def fingerprint(number: int, j: dict[str, Any]) -> str | None:
+        table = status.get(number)
+        if table is None or "fingerprint" not in table:
+            return None
+        row = table[(table["kind"] == "domain") & (table["domain"] == j["domain"])
+                    & (table["comparison_type"] == j["comparison_type"])]
+        return str(row["fingerprint"].iloc[0]) if len(row) else ""
+
     parts = []
     for entry in reversed(entries):
         number = int(entry["evidence_version"])
@@ -433,10 +586,18 @@ def whats_new(settings: Settings, archive_href: str = "../evidence-versions") ->
             changes = version_changes(status[number - 1], status[number])
             moved = changes[changes["change"] != "unchanged"]
             triggers = moved[moved["triggers"] != ""]
+            stale = [j for j in judgements if int(j["evidence_version"]) < number
+                     and fingerprint(number - 1, j) == fingerprint(int(j["evidence_version"]), j)
+                     and fingerprint(number, j) != fingerprint(int(j["evidence_version"]), j)]
             verdict = (f'<p class="eb-trigger"><strong>New citable version:</strong> {len(triggers)} outcome(s) changed '
                        "in a way Cochrane's living-review guidance treats as a trigger (a CI that now includes or "
-                       "excludes no effect, a change of direction or of certainty).</p>" if len(triggers) else
-                       "<p>No outcome changed in a way that calls for a new citable version.</p>")
+                       "excludes no effect, a change of direction or of certainty, a pooled estimate lost).</p>"
+                       if len(triggers) else "<p>No outcome changed in a way that calls for a new citable version.</p>")
+            verdict += "".join(
+                f'<p class="eb-trigger"><strong>Signed judgement needs re-review:</strong> the certainty of '
+                f"{e(j['domain'])} ({e(j['comparison_type'])}), signed {e(j['certainty'])} by {e(j['signed_by'])} on "
+                f"evidence version {e(j['evidence_version'])}, rests on evidence that changed in this version.</p>"
+                for j in stale)
             table = moved.assign(before=[_stance(r, "old") for r in moved.to_dict("records")],
                                  after=[_stance(r, "new") for r in moved.to_dict("records")])
             section.append(verdict + (html_table(table, {"outcome": "Outcome", "kind": "Level", "change": "Change",

@@ -21,6 +21,7 @@ need them, so that naming a region, and a worker's start, stay cheap.
 from __future__ import annotations
 
 import copy
+import hashlib
 import html as _html
 import json
 import os
@@ -97,8 +98,25 @@ def _evidence_for(settings: Settings) -> "Evidence":
     return _cached(("evidence", str(settings.root), digest), lambda: load_evidence(settings))
 
 
-# The code that draws the parts every brief shares: a change to it invalidates what is kept on disk.
-_DRAWN_BY = ("_briefs", "_synthesis", "_display")
+def _judgements_for(settings: Settings, evidence: "Evidence") -> "pd.DataFrame":
+    """The signed judgements and their status, once per evidence version and judgements file."""
+    from ._certainty import signed_judgements
+
+    path = settings.evidence / "judgements.toml"
+    stamp = path.read_bytes() if path.is_file() else b""
+    key = ("judgements", str(settings.root), _content_hash(settings), hashlib.sha256(stamp).hexdigest())
+    return _cached(key, lambda: signed_judgements(settings, evidence.outcomes, evidence.studies))
+
+
+def _judgements_hash(judgements: "pd.DataFrame | None") -> str:
+    if judgements is None or judgements.empty:
+        return ""
+    return hashlib.sha256(judgements.to_csv(index=False).encode("utf-8")).hexdigest()[:16]
+
+
+# The code that draws the parts every brief shares (all of the package: the headline reads the coding's
+# vocabularies and the certainty rules): a change to it invalidates what is kept on disk.
+_DRAWN_BY: tuple[str, ...] = ()
 
 
 def _on_disk(folder: Path | None, name: str, evidence_hash: str, make: Callable[[], str]) -> str:
@@ -176,6 +194,8 @@ class Brief:
     # The same for every region: computed once when many briefs are drawn from one evidence (brief_keys).
     workforce: "pd.DataFrame | None" = None
     pdf: bool = True  # a PDF is printed beside the page, and the page links it
+    # The review team's signed certainty judgements with their status (see _certainty.signed_judgements).
+    judgements: "pd.DataFrame | None" = None
 
     @classmethod
     def for_region(cls, name: str, root: Path | None = None, pdf: bool = True) -> "Brief":
@@ -183,7 +203,9 @@ class Brief:
 
         settings = load_settings(root)
         region = pd.Series(find_region(name, region_records(settings.regions)))
-        return cls(region, _evidence_for(settings), settings.site_url, settings.cache_dir, pdf=pdf)
+        evidence = _evidence_for(settings)
+        return cls(region, evidence, settings.site_url, settings.cache_dir, pdf=pdf,
+                   judgements=_judgements_for(settings, evidence))
 
     # -- small facts ------------------------------------------------------------------------
 
@@ -234,9 +256,10 @@ class Brief:
 
         digest = str(self.evidence.manifest.get("content_hash", ""))
         if not digest:
-            return _headline(self.evidence)
+            return _headline(self.evidence, self.judgements)
+        digest += _judgements_hash(self.judgements)
         return _cached(("headline", digest, str(self.cache_dir)), lambda: HTML(
-            _on_disk(self.cache_dir, "headline", digest, lambda: _headline(self.evidence))))
+            _on_disk(self.cache_dir, "headline", digest, lambda: _headline(self.evidence, self.judgements))))
 
     def local_studies(self) -> "pd.DataFrame":
         studies = self.evidence.included
@@ -248,6 +271,7 @@ class Brief:
         return local
 
     def local_evidence(self) -> "HTML":
+        """One entry per local study (its reports joined: two papers on one trial are one study)."""
         import pandas as pd
 
         from ._display import HTML, e, html_table, link
@@ -257,19 +281,26 @@ class Brief:
             return HTML(f"<p><strong>No studies from {e(self.state_name)} are in the evidence base yet.</strong> "
                         "The findings above come from other states and countries and are the best available "
                         "guide.</p>")
-        shown = local.head(MAX_LOCAL_STUDIES)
+        key = local["report_of"].where(local["report_of"].ne(""), local["study_id"]) if "report_of" in local else local["study_id"]
+        studies = list(dict.fromkeys(key))
+        shown_ids = studies[:MAX_LOCAL_STUDIES]
         outcomes = self.evidence.outcomes
-        own = shown["in_region"] if "in_region" in shown else pd.Series(False, index=shown.index)
-        rows = pd.DataFrame({
-            "source": [link(f"{s.authors or s.title} {s.year}".strip(), s.url) + (" (this region)" if mine else "")
-                       for s, mine in zip(shown.itertuples(), own)],
-            "design": shown["design"].map(lambda d: _truncate(d, 90)),
-            "findings": [_truncate("; ".join(dict.fromkeys(outcomes.loc[outcomes["study_id"] == k, "outcome"])), 140)
-                         for k in shown["study_id"]],
-        })
-        return HTML(html_table(rows, {"source": "Source", "design": "Design", "findings": "Outcomes studied"},
-                               safe=("source",))
-                    + _more(len(local) - len(shown), f"studies from {self.state_name}", self.book_href("studies.html")))
+        rows = []
+        for study in shown_ids:
+            reports = local[key == study]
+            first = reports.iloc[0]
+            mine = bool(reports["in_region"].any()) if "in_region" in reports else False
+            rows.append({
+                "source": " + ".join(link(f"{s.authors or s.title} {s.year}".strip(), s.url) for s in reports.itertuples())
+                + (" (this region)" if mine else ""),
+                "design": _truncate(first["design"], 90),
+                "findings": _truncate("; ".join(dict.fromkeys(outcomes.loc[outcomes["study_id"].isin(reports["study_id"]),
+                                                                           "outcome"])), 140)})
+        table = pd.DataFrame(rows)
+        return HTML(html_table(table, {"source": "Study (its reports)", "design": "Design",
+                                       "findings": "Outcomes studied"}, safe=("source",))
+                    + _more(len(studies) - len(shown_ids), f"studies from {self.state_name}",
+                            self.book_href("studies.html")))
 
     def policy_facts(self) -> "pd.DataFrame":
         """The state's facts, by topic (Medicaid first), newest first within a topic."""
@@ -371,22 +402,34 @@ class Brief:
                     f'<p class="eb-cite"><strong>Cite as:</strong> {e(cite)}</p>')
 
 
-def _headline(evidence: "Evidence") -> "HTML":
+def _headline(evidence: "Evidence", judgements: "pd.DataFrame | None" = None) -> "HTML":
+    """The chapters' summary of findings, in short: the same counts and certainty as the book shows."""
+    from ._certainty import certainty_label, summary_of_findings
     from ._display import HTML, html_table
-    from ._synthesis import summary_of_findings
 
     outcomes, studies = evidence.outcomes, evidence.studies
     sof = summary_of_findings(outcomes, studies, [d for d in HEADLINE_DOMAINS if d in set(outcomes["domain"])])
     if sof.empty:
         return HTML("<p>No findings are coded yet.</p>")
-    sof["findings"] = [f"{f} ({s})" for f, s in zip(sof["findings"], sof["sources"])]
-    sof["votes"] = [f"{a} of {b}" for a, b in zip(sof["votes_favouring"], sof["votes_total"])]
-    table = html_table(sof, {"domain": "Outcome domain", "findings": "Findings (sources)",
-                             "votes": "Point to benefit", "proposed_certainty": "Certainty (proposed)"})
-    return HTML("<p>Findings from reviews and studies in the United States and elsewhere. <em>Point to "
-                "benefit</em> counts the findings whose direction favours peer support (vote counting, not a "
-                "pooled effect). Certainty is proposed from the coding and awaits the review team's sign-off; "
-                "it is lowered for every domain because risk of bias is not yet assessed.</p>" + table)
+    judged = {} if judgements is None else {(j["domain"], j["comparison_type"]): j
+                                            for j in judgements.to_dict("records")}
+    sof["question"] = [d if c == "mixed or not stated" else f"{d} ({c})"
+                       for d, c in zip(sof["domain"], sof["comparison_type"])]
+    sof["counted"] = [f"{a} / {b} / {c}" for a, b, c in zip(sof["favour_peer"], sof["favour_comparison"], sof["unclear"])]
+    sof["studies_cell"] = [f"{a} / {b} / {c}" if s else "none" for a, b, c, s in
+                           zip(sof["study_votes_peer"], sof["study_votes_comparison"], sof["study_votes_unclear"],
+                               sof["studies"])]
+    sof["certainty"] = [certainty_label(p, judged.get((d, c)))
+                        for p, d, c in zip(sof["proposed_certainty"], sof["domain"], sof["comparison_type"])]
+    table = html_table(sof, {"question": "Outcome", "counted": "Findings: for / against / unclear",
+                             "studies_cell": "Studies: for / against / unclear", "reviews": "Reviews",
+                             "certainty": "Certainty"}, safe=("certainty",))
+    return HTML("<p>Every finding in the review, counted by its direction: for peer support, for the comparison, "
+                "or unclear. <em>Studies</em> counts independent primary studies once each (reports of one study "
+                "joined); reviews share trials, so they are listed but never counted as votes. This shows the "
+                "direction of effects, not their size. A certainty marked <em>proposed</em> is computed from the "
+                "coding and awaits the review team's sign-off; the full reasons are in the book's chapters.</p>"
+                + table)
 
 
 # --- outputs ---------------------------------------------------------------------------------
@@ -400,6 +443,13 @@ class BriefOutput:
     rebuilt: bool = True  # False: its content had not changed, the files were kept as they were
 
 
+# A signed certainty (solid) looks different from a proposal (dashed, italic) and from one that needs re-review.
+_CERTAINTY_CSS = """
+.eb-certainty { display: inline-block; padding: 0 .3em; border-radius: 3px; }
+.eb-signed { border: 2px solid #1b6f5a; font-weight: bold; }
+.eb-proposed { border: 1px dashed #555; font-style: italic; }
+.eb-stale { border: 2px solid #a3330d; color: #a3330d; font-weight: bold; }
+"""
 _PRINT_CSS = """
 body { font-family: "Liberation Sans", Arial, Helvetica, sans-serif; color: #1b1b1b; line-height: 1.45;
        max-width: 54rem; margin: 2rem auto; padding: 0 1rem; }
@@ -512,7 +562,7 @@ def standalone_page(title: str, body: str) -> str:
     """A complete, self-contained HTML page (no scripts, no network) that prints on two Letter pages."""
     return (f'<!DOCTYPE html>\n<html lang="en">\n<head>\n<meta charset="utf-8">\n'
             f'<meta name="viewport" content="width=device-width, initial-scale=1">\n'
-            f"<title>{_html.escape(title)}</title>\n<style>{_PRINT_CSS}</style>\n</head>\n"
+            f"<title>{_html.escape(title)}</title>\n<style>{_PRINT_CSS}{_CERTAINTY_CSS}</style>\n</head>\n"
             f"<body>\n<main>\n{body}\n</main>\n</body>\n</html>\n")
 
 
@@ -858,8 +908,10 @@ def brief_keys(settings: Settings, region_ids: list[str], pdf: bool) -> dict[str
     # The label names the version a brief was built from; alone it is no reason to rebuild 52 briefs.
     unlabelled = dataclasses.replace(evidence, manifest={**evidence.manifest, "evidence_version": "", "date": "",
                                                          "content_hash": ""})
-    headline = _on_disk(settings.cache_dir, "headline", str(evidence.manifest.get("content_hash", "")),
-                        lambda: _headline(evidence))  # as the briefs' kernels keep it
+    judgements = _judgements_for(settings, evidence)
+    headline = _on_disk(settings.cache_dir, "headline",
+                        str(evidence.manifest.get("content_hash", "")) + _judgements_hash(judgements),
+                        lambda: _headline(evidence, judgements))  # as the briefs' kernels keep it
     common = hashlib.sha256()
     for part in (settings.brief_template.read_bytes(), code_version(*_DRAWN_BY).encode(), str(pdf).encode(),
                  str(headline).encode()):

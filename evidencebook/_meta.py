@@ -13,6 +13,8 @@ check this review's numbers against metafor, and several conventions silently ch
   (``I2``); meta's Q-based (Q - df) / Q is reported alongside it (``I2_Q``);
 * Knapp-Hartung (``test="knha"``) scales the variance by the weighted residual variance without
   truncating the factor at 1 and uses t with k - 1 df, and then so does the prediction interval;
+  ``test="adhoc"`` (metafor's name) truncates the factor at 1 (Knapp & Hartung 2003; Röver, Knapp &
+  Friede 2015), so that the CI is never narrower than the Wald CI when the studies agree (pooling only);
 * the prediction interval's distribution is named (``pi_method``): ``"z"`` (metafor's default),
   ``"t(k-1)"`` (meta >= 8.0) or ``"t(k-2)"`` (Higgins, Thompson & Spiegelhalter 2009).
 
@@ -76,7 +78,7 @@ __all__ = [
 FloatArray = NDArray[np.float64]
 IntArray = NDArray[np.intp]
 Method = Literal["FE", "DL", "REML", "ML", "PM"]
-Test = Literal["z", "knha"]
+Test = Literal["z", "knha", "adhoc"]
 PIMethod = Literal["z", "t(k-1)", "t(k-2)"]
 
 #: Measures analysed on the log scale and reported back on the ratio scale.
@@ -586,7 +588,7 @@ def _tau2_pm(
 def _resolve_pi_method(pi_method: str | None, test: str) -> str:
     if pi_method is None:
         # metafor's predict(): a t-based PI with the model's df after Knapp-Hartung, else z.
-        return "t(k-1)" if test == "knha" else "z"
+        return "t(k-1)" if test in ("knha", "adhoc") else "z"
     if pi_method not in PI_METHODS:
         raise ValueError(f"pi_method must be one of {PI_METHODS}, got {pi_method!r}")
     return pi_method
@@ -621,8 +623,8 @@ def _fit_batch(
     """
     if method not in METHODS:
         raise ValueError(f"method must be one of {METHODS}, got {method!r}")
-    if test not in ("z", "knha"):
-        raise ValueError(f"test must be 'z' or 'knha', got {test!r}")
+    if test not in ("z", "knha", "adhoc"):
+        raise ValueError(f"test must be 'z', 'knha' or 'adhoc', got {test!r}")
     k = np.bincount(g, minlength=n_groups).astype(float)
 
     # Heterogeneity statistics come from the fixed-effect (w = 1/v) fit, whatever the method.
@@ -654,9 +656,11 @@ def _fit_batch(
     vb = 1 / s.sw
     df = np.full(n_groups, np.nan)
     alpha = _alpha(level)
-    if test == "knha":
-        # Knapp-Hartung: scale by the weighted residual variance (no truncation at 1), t(k - 1).
+    if test in ("knha", "adhoc"):
+        # Knapp-Hartung: scale by the weighted residual variance, t(k - 1); "adhoc" truncates the factor at 1.
         s2w = np.where(s.rss <= _EPS, 0.0, s.rss / q_df)
+        if test == "adhoc":
+            s2w = np.maximum(1.0, s2w)
         vb = s2w * vb
         df = q_df
         se = np.sqrt(vb)
@@ -1033,8 +1037,9 @@ def pool(
         Effects (log scale for ratio measures) and their sampling variances.
     method : {"REML", "DL", "ML", "PM", "FE"}, default "REML"
         tau^2 estimator, or "FE" for the fixed-effect (equal-effects) model.
-    test : {"z", "knha"}, default "z"
+    test : {"z", "knha", "adhoc"}, default "z"
         "knha": Hartung-Knapp-Sidik-Jonkman (metafor ``test="knha"``), t with k - 1 df.
+        "adhoc": the same with its scaling factor truncated at 1 (metafor ``test="adhoc"``).
     measure : str, default "GEN"
         Label of the effect measure; ratio measures can be ``back_transform``-ed.
     level : float, default 95
@@ -1654,6 +1659,8 @@ def meta_regression(
     r2 : bool, default True
         Compute R^2 (refits the intercept-only model with the same method).
     """
+    if test not in ("z", "knha"):
+        raise ValueError(f"meta-regression takes test 'z' or 'knha', got {test!r}")
     y, v = np.asarray(yi, dtype=float), np.asarray(vi, dtype=float)
     m = np.asarray(mods, dtype=float)
     m = m[:, None] if m.ndim == 1 else m

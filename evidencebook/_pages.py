@@ -57,10 +57,12 @@ class PageReads:
 OUTCOME_CHAPTERS = {
     "book/outcomes/recovery.ipynb": ("recovery", "hope", "empowerment", "quality of life"),
     "book/outcomes/service-use.ipynb": ("hospitalisation", "crisis/ED use", "engagement", "service use", "substance use"),
+    "book/outcomes/other-outcomes.ipynb": ("symptoms", "cost", "housing", "employment", "workforce", "other"),
 }
 _STUDY_LINK = ("study_id", "citation_key", "authors", "title", "year", "url", "doi")
 BOOK_PAGES: dict[str, PageReads] = {
-    **{page: PageReads({"outcomes.csv": None, "studies.csv": None}, domains=domains)
+    # The signed judgements are checked against the archived versions they name (archives never change).
+    **{page: PageReads({"outcomes.csv": None, "studies.csv": None}, domains=domains, files=("judgements.toml",))
        for page, domains in OUTCOME_CHAPTERS.items()},
     "book/evidence-map.ipynb": PageReads({"outcomes.csv": ("study_id", "domain", "direction"),
                                           "studies.csv": (*_STUDY_LINK, "screening", "exclusion_reason",
@@ -71,7 +73,7 @@ BOOK_PAGES: dict[str, PageReads] = {
                                             "studies.csv": _STUDY_LINK}),
     "book/policy.ipynb": PageReads({"state_policy.csv": None, "regions.csv": None}),
     "book/briefs.ipynb": PageReads({"regions.csv": None}),
-    "book/whats-new.ipynb": PageReads({}, files=("changelog.json",)),
+    "book/whats-new.ipynb": PageReads({}, files=("changelog.json", "judgements.toml")),
     # Its schema line needs no column: evidence/ holds only tables that validated when they were written
     # (and load_evidence checks their hashes), so that line changes only with the code.
     "book/data-quality.ipynb": PageReads({"studies.csv": ("screening", "citation_key", "title", "confidence",

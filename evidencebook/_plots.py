@@ -26,10 +26,10 @@ from ._display import HTML, e  # noqa: E402
 __all__ = ["figure_html", "forest_alt_text", "forest_plot", "funnel_plot", "gap_map_alt_text", "gap_map_plot", "prisma_alt_text", "prisma_plot"]
 
 _AXIS = {
-    "standardised": ("SMD / Hedges g, as reported", 0.0, False),
-    "ratio": ("RR / OR / HR (log scale)", 1.0, True),
-    "mean difference": ("Mean difference, as reported", 0.0, False),
-    "risk difference": ("Risk difference", 0.0, False),
+    "standardised": ("SMD / Hedges g, harmonised", 0.0, False),
+    "ratio": ("RR / OR / HR, harmonised (log scale)", 1.0, True),
+    "mean difference": ("Mean difference, harmonised", 0.0, False),
+    "risk difference": ("Risk difference, harmonised", 0.0, False),
 }
 
 
@@ -52,13 +52,14 @@ def _fmt(x: float) -> str:
 
 
 def forest_alt_text(effects: pd.DataFrame, title: str, pooled: pd.DataFrame | None = None) -> str:
-    parts = [f"Forest plot: {title}. {len(effects)} estimates, each with its 95% confidence interval, turned so that "
-             "values to the right of the line of no effect favour peer support."]
+    parts = [f"Forest plot: {title}. {len(effects)} estimates, each with its 95% confidence interval, harmonised so "
+             "that values to the right of the line of no effect favour peer support."]
     for r in effects.itertuples():
         parts.append(f"{r.label}, {r.outcome}: {r.measure} {_fmt(r.estimate)} ({_fmt(r.ci_low)} to {_fmt(r.ci_high)}) "
-                     f"as reported, {_fmt(r.h_estimate)} ({_fmt(r.h_low)} to {_fmt(r.h_high)}) harmonised.")
+                     f"as reported, {_fmt(r.h_estimate)} ({_fmt(r.h_low)} to {_fmt(r.h_high)}) harmonised"
+                     + (" (flipped: lower is better)." if getattr(r, "flipped", False) else "."))
     for r in (pooled if pooled is not None else pd.DataFrame()).itertuples():
-        parts.append(f"Pooled {r.synthesis_group} ({r.k} studies): {r.measure} {_fmt(r.estimate)} "
+        parts.append(f"Pooled {r.synthesis_group} ({int(r.k)} studies): {r.measure} {_fmt(r.estimate)} "
                      f"({_fmt(r.ci_low)} to {_fmt(r.ci_high)}), prediction interval {_fmt(r.pi_low)} to {_fmt(r.pi_high)}.")
     return " ".join(parts)
 
@@ -67,9 +68,12 @@ def _pooling_weights(effects: pd.DataFrame, pooled: pd.DataFrame, log: bool) -> 
     """Each row's random-effects weight (%) within its pooled group, NaN for rows not pooled."""
     import numpy as np
 
+    from ._synthesis import comparison_types
+
     out = [float("nan")] * len(effects)
     for group in pooled.itertuples():
         member = ((effects["synthesis_group"] == group.synthesis_group) & (effects["measure"] == group.measure)
+                  & (comparison_types(effects) == group.comparison_type)
                   & (effects["evidence_level"] == "primary")).to_numpy()
         low, high = effects["h_low"].to_numpy()[member], effects["h_high"].to_numpy()[member]
         se = (np.log(high) - np.log(low)) / 3.919927969 if log else (high - low) / 3.919927969
@@ -94,21 +98,25 @@ def forest_plot(effects: pd.DataFrame, scale: str, title: str, pooled: pd.DataFr
         colour = "#1b6f5a" if r.significant else "#555555"
         ax.plot([r.h_low, r.h_high], [y, y], color=colour, linewidth=1.6)
         ax.plot(r.h_estimate, y, marker="s" if r.study_type == "review" else "o", color=colour, markersize=6)
-    labels = [_plain(f"{_short(r.label)}\n{_short(r.outcome)}") for r in effects.itertuples()]
+    labels = [_plain(f"{_short(r.label)}{' (flipped)' if getattr(r, 'flipped', False) else ''}\n{_short(r.outcome)}")
+              for r in effects.itertuples()]
     for y, r in zip(ys[len(effects):], pooled.itertuples()):
         ax.plot([r.pi_low, r.pi_high], [y, y], color="#b5651d", linewidth=1)
         ax.fill([r.ci_low, r.estimate, r.ci_high, r.estimate], [y, y + 0.25, y, y - 0.25], color="#b5651d")
-        labels.append(_plain(f"Pooled: {_short(r.synthesis_group, 26)}\n(k = {r.k}, REML + HKSJ)"))
+        labels.append(_plain(f"Pooled: {_short(r.synthesis_group, 26)}\n(k = {int(r.k)}, REML + HKSJ ad hoc)"))
     ax.axvline(null, color="#999999", linestyle="--", linewidth=1)
     # Right-hand column: risk of bias for each study ("?" until assessed), weight for pooled rows.
     rob = [("?" if str(getattr(r, "risk_of_bias", "")) in ("", "not assessed") else str(r.risk_of_bias)[:10])
            for r in effects.itertuples()]
-    weights = _pooling_weights(effects, pooled, log)
-    rob = [f"{w:.0f}% · {b}" if w == w else b for w, b in zip(weights, rob)]
-    rob += [f"I² {r.I2:.0f}%" for r in pooled.itertuples()]
+    right_label = "Risk of bias (? = not assessed)"
+    if len(pooled):  # weights only where something is pooled
+        weights = _pooling_weights(effects, pooled, log)
+        rob = [f"{w:.0f}% · {b}" if w == w else b for w, b in zip(weights, rob)]
+        rob += [f"I² {r.I2:.0f}%" for r in pooled.itertuples()]
+        right_label = "Weight in pooled estimate · risk of bias (? = not assessed)"
     right = ax.secondary_yaxis("right")
     right.set_yticks(ys, [_plain(t) for t in rob], fontsize=7)
-    right.set_ylabel("Weight in pooled estimate · risk of bias (? = not assessed)", fontsize=7)
+    right.set_ylabel(right_label, fontsize=7)
     ax.set_yticks(ys, labels, fontsize=7)
     if log:
         ax.set_xscale("log")

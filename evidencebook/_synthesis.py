@@ -1,9 +1,14 @@
-"""Synthesis: what the findings in a domain say, honestly.
+"""Synthesis: what the findings of a domain say, and no more.
 
-In this first version nothing is pooled.  Most effect estimates in the bundled evidence are
-review-level (meta-analyses that share primary trials: pooling them would count trials
-twice) or single primary studies (k = 1), so each is shown with its CI as reported, and
-narrative findings are counted by the direction the source reports.
+* Direction of effect per finding, and one vote per independent primary study (reports of
+  one study joined), counted by direction (SWiM, Cochrane Handbook chapter 12).
+* Review-level findings side by side (an overview of reviews), never pooled or vote-tested
+  together since reviews share trials; their overlap as Pieper's corrected covered area.
+* Forest-plot rows harmonised so that larger favours peer support, and random-effects pools
+  of primary studies that share a synthesis group, comparison type and measure.
+* The gap map and PRISMA counts.
+
+Certainty (GRADE) is in :mod:`._certainty`, what changed between versions in :mod:`._living`.
 """
 
 from __future__ import annotations
@@ -15,11 +20,17 @@ import numpy as np
 import pandas as pd
 
 from ._coding import RATIO_MEASURES
+from ._errors import SynthesisError
 
-__all__ = ["Z95", "TRIGGERS", "direction_counts", "outcome_status", "version_changes", "domain_findings", "effect_rows", "gap_map_counts", "harmonise", "pooled_groups",
-           "prisma_counts", "standard_error", "summary_of_findings", "vote_count", "cumulative_by_year"]
+__all__ = ["DIRECTIONS", "NOT_STATED", "POOLING_METHOD", "VOTE_RULE", "Z95", "citation_matrix", "comparison_types",
+           "corrected_covered_area", "cumulative_by_year", "direction_counts", "domain_findings", "effect_rows",
+           "finding_directions", "gap_map_counts", "harmonise", "included_findings", "overlap_reading",
+           "pooled_groups", "prisma_counts", "review_findings", "standard_error", "study_labels", "study_votes",
+           "vote_count"]
 
 Z95 = 1.959963984540054  # the normal quantile for a two-sided 95% interval
+
+NOT_STATED = "mixed or not stated"  # the comparison type of findings that do not code one
 
 # Scales on which estimates of different measures can share one axis.
 SCALES = {"SMD": "standardised", "Hedges g": "standardised", "MD": "mean difference",
@@ -51,6 +62,8 @@ def effect_rows(findings: pd.DataFrame, studies: pd.DataFrame, scale: str) -> pd
     null = np.where(effects["measure"].isin(RATIO_MEASURES), 1.0, 0.0)
     effects["significant"] = (effects["ci_low"] > null) | (effects["ci_high"] < null)
     effects = effects.join(harmonise(effects))
+    effects["flipped"] = effects["better"].eq("lower")  # negated or inverted so that larger favours peer support
+    effects["comparison_type"] = comparison_types(effects)
     return effects.sort_values(["year", "label", "finding_id"], ascending=[False, True, True])
 
 
@@ -76,16 +89,23 @@ def harmonise(effects: pd.DataFrame) -> pd.DataFrame:
     return out
 
 
+POOLING_METHOD = ("REML, Hartung-Knapp-Sidik-Jonkman CI with the ad hoc correction max(1, q) (never narrower than "
+                  "the Wald CI), prediction interval t(k-1)")
+
+
 def pooled_groups(effects: pd.DataFrame) -> pd.DataFrame:
-    """Random-effects (REML) pooling of primary studies coded with the same ``synthesis_group`` and measure.
+    """Random-effects (REML) pooling of primary studies coded with the same ``synthesis_group``,
+    comparison type and measure (:data:`POOLING_METHOD`).
 
     Review-level estimates are never pooled (they share trials); groups with k = 1 are left
     out.  Works on harmonised values: ratios on the log scale, then back-transformed.  All
-    groups are pooled in one vectorised pass.
+    groups are pooled in one vectorised pass.  HKSJ as such can give a CI narrower than the
+    Wald CI when the few studies agree (Q < k - 1); the ad hoc correction (metafor's
+    ``test="adhoc"``, Röver, Knapp and Friede 2015) prevents that.
     """
     from ._meta import pool_groups
 
-    columns = ["synthesis_group", "measure", "k", "estimate", "ci_low", "ci_high", "pi_low", "pi_high", "tau2", "I2",
+    columns = ["synthesis_group", "comparison_type", "measure", "k", "estimate", "ci_low", "ci_high", "pi_low", "pi_high", "tau2", "I2",
                "method"]
     primary = effects[(effects["evidence_level"] == "primary") & effects["synthesis_group"].ne("")
                       & effects["h_estimate"].notna()]
@@ -94,25 +114,29 @@ def pooled_groups(effects: pd.DataFrame) -> pd.DataFrame:
     ratio = primary["measure"].isin(RATIO_MEASURES)
     log = lambda x: np.log(x.where(ratio, np.nan))  # noqa: E731
     frame = pd.DataFrame({
-        "synthesis_group": primary["synthesis_group"], "measure": primary["measure"],
+        "synthesis_group": primary["synthesis_group"], "comparison_type": comparison_types(primary),
+        "measure": primary["measure"],
         "yi": np.where(ratio, log(primary["h_estimate"]), primary["h_estimate"]),
         "vi": (np.where(ratio, log(primary["h_high"]) - log(primary["h_low"]),
                         primary["h_high"] - primary["h_low"]) / (2 * Z95)) ** 2,
     })
-    pooled = pool_groups(frame, ["synthesis_group", "measure"], method="REML", test="knha", pi_method="t(k-1)")
+    pooled = pool_groups(frame, ["synthesis_group", "comparison_type", "measure"], method="REML", test="adhoc",
+                         pi_method="t(k-1)")
     pooled = pooled[pooled["status"] == "ok"].reset_index()
     back = pooled["measure"].isin(RATIO_MEASURES)
     for col in ("estimate", "ci_low", "ci_high", "pi_low", "pi_high"):
         pooled[col] = np.where(back, np.exp(pooled[col]), pooled[col])
-    pooled["method"] = "REML, Hartung-Knapp-Sidik-Jonkman CI, prediction interval t(k-1)"
+    pooled["k"] = pooled["k"].astype(int)
+    pooled["method"] = POOLING_METHOD
     return pooled[columns].reset_index(drop=True)
 
 
-def cumulative_by_year(effects: pd.DataFrame, group: str) -> pd.DataFrame:
+def cumulative_by_year(effects: pd.DataFrame, group: str, comparison: str = NOT_STATED) -> pd.DataFrame:
     """How a pooled estimate moved as studies arrived: REML re-pooled after each year's studies (a living view)."""
     from ._meta import cumulative
 
-    cell = effects[(effects["synthesis_group"] == group) & (effects["evidence_level"] == "primary")]
+    cell = effects[(effects["synthesis_group"] == group) & (effects["evidence_level"] == "primary")
+                   & (comparison_types(effects) == comparison)]
     cell = cell.sort_values(["year", "finding_id"])
     ratio = cell["measure"].iloc[0] in RATIO_MEASURES
     y = np.log(cell["h_estimate"]) if ratio else cell["h_estimate"]
@@ -125,21 +149,115 @@ def cumulative_by_year(effects: pd.DataFrame, group: str) -> pd.DataFrame:
     return table
 
 
-def vote_count(findings: pd.DataFrame) -> dict[str, Any]:
-    """SWiM vote counting by direction of effect: a harmonised estimate's side of the null, else the
-    direction the source reports; 'no difference' findings without an estimate carry no vote.
+# --- vote counting by direction of effect (SWiM; Cochrane Handbook ch. 12) ---------------
 
-    Returns the votes, the share favouring peer support with its Wilson 95% CI, and a two-sided
-    sign-test p-value.  This is a count of directions, not an estimate of effect size.
+FAVOURS_PEER, FAVOURS_COMPARISON, UNCLEAR = "favours peer support", "favours the comparison", "direction unclear"
+DIRECTIONS = (FAVOURS_PEER, FAVOURS_COMPARISON, UNCLEAR)
+VOTE_RULE = ("one vote per independent primary study, outcome domain and comparison type: the direction shared by "
+             "most of the study's findings with a direction (a harmonised estimate's side of no effect, whether or "
+             "not it is significant; else the direction the source states); a tie, or no finding with a direction, "
+             "is 'direction unclear'. Reports of one study vote once. Reviews do not vote: they share trials.")
+
+
+def included_findings(outcomes: pd.DataFrame, studies: pd.DataFrame) -> pd.DataFrame:
+    """The findings of studies included at the last screening stage: only these reach plots, pools, votes and briefs."""
+    included = studies.loc[studies["screening"].str.endswith(":include"), "study_id"]
+    return outcomes[outcomes["study_id"].isin(set(included))]
+
+
+def comparison_types(findings: pd.DataFrame) -> pd.Series:
+    """Each finding's comparison type, with uncoded findings as :data:`NOT_STATED`."""
+    column = findings["comparison_type"] if "comparison_type" in findings else pd.Series("", index=findings.index)
+    return column.fillna("").replace("", NOT_STATED)
+
+
+def finding_directions(findings: pd.DataFrame) -> pd.Series:
+    """Each finding's direction of effect: one of :data:`DIRECTIONS`.
+
+    An estimate counts on its side of no effect (harmonised by ``better``), significant or not;
+    without one, the direction the source states ('favours peer ...', 'favours control ...');
+    anything else ('no difference' with no estimate, 'mixed', descriptive) is unclear.
     """
-    votes = _votes(findings)
-    benefit, total = sum(votes), len(votes)
-    if total == 0:
-        return {"benefit": 0, "harm": 0, "total": 0, "share": float("nan"), "ci_low": float("nan"),
-                "ci_high": float("nan"), "p": float("nan")}
-    p, ci_low, ci_high = _sign_test(benefit, total)
-    return {"benefit": benefit, "harm": total - benefit, "total": total, "share": benefit / total,
-            "ci_low": ci_low, "ci_high": ci_high, "p": p}
+    out = []
+    for r in findings.itertuples():
+        better = getattr(r, "better", "")
+        if pd.notna(r.estimate) and better in ("higher", "lower"):
+            null = 1.0 if r.measure in RATIO_MEASURES else 0.0
+            out.append(UNCLEAR if r.estimate == null else
+                       FAVOURS_PEER if (r.estimate > null) == (better == "higher") else FAVOURS_COMPARISON)
+            continue
+        text = str(r.direction).strip().lower()
+        out.append(FAVOURS_PEER if text.startswith("favours peer") else
+                   FAVOURS_COMPARISON if text.startswith(("favours control", "favours comparison",
+                                                          "favours the comparison", "favours usual")) else UNCLEAR)
+    return pd.Series(out, index=findings.index, dtype=object)
+
+
+def study_labels(studies: pd.DataFrame) -> pd.Series:
+    """'Author et al. 2014' per study id (the title's start when no author is coded)."""
+    names = studies["authors"].where(studies["authors"].ne(""), studies["title"].str.slice(0, 40))
+    return pd.Series((names + " " + studies["year"]).str.strip().values, index=studies["study_id"].values)
+
+
+def _majority(directions: list[str]) -> tuple[str, str]:
+    """A study's vote from its findings' directions, and the rule that picked it."""
+    directed = [d for d in directions if d != UNCLEAR]
+    if not directed:
+        return UNCLEAR, "no finding with a direction"
+    counts = pd.Series(directed).value_counts()
+    if len(counts) == 1:
+        return counts.index[0], ("its one finding with a direction" if len(directed) == 1
+                                 else f"all {len(directed)} findings with a direction agree")
+    if counts.iloc[0] > counts.iloc[1]:
+        return counts.index[0], f"{counts.iloc[0]} of {len(directed)} findings with a direction"
+    return UNCLEAR, f"its findings split {counts.iloc[0]}-{counts.iloc[1]}"
+
+
+def study_votes(findings: pd.DataFrame, studies: pd.DataFrame) -> pd.DataFrame:
+    """One row per independent primary study, outcome domain and comparison type (see :data:`VOTE_RULE`).
+
+    ``study`` is the study's first report (``report_of``); ``reports`` and ``findings`` list
+    what it rests on, ``vote`` is one of :data:`DIRECTIONS` and ``rule`` says how it was picked.
+    """
+    columns = ["study", "label", "domain", "comparison_type", "reports", "findings", "vote", "rule"]
+    primary = findings[findings["evidence_level"] == "primary"]
+    if primary.empty:
+        return pd.DataFrame(columns=columns)
+    meta = studies.set_index("study_id")
+    report_of = meta["report_of"] if "report_of" in meta else pd.Series(meta.index, index=meta.index)
+    labels = study_labels(studies)
+    frame = primary.assign(study=primary["study_id"].map(report_of).fillna(primary["study_id"]),
+                           comparison_type=comparison_types(primary), vote=finding_directions(primary))
+    rows = []
+    for (study, domain, comparison), cell in frame.groupby(["study", "domain", "comparison_type"], sort=True):
+        vote, rule = _majority(list(cell["vote"]))
+        rows.append({"study": study, "label": labels.get(study, study), "domain": domain,
+                     "comparison_type": comparison, "reports": "|".join(sorted(set(cell["study_id"]))),
+                     "findings": "|".join(cell["finding_id"]), "vote": vote, "rule": rule})
+    return pd.DataFrame(rows, columns=columns)
+
+
+def vote_count(votes: pd.DataFrame) -> dict[str, Any]:
+    """The study votes of one question (one domain and comparison type), counted.
+
+    Returns the counts per direction, the share of studies with a direction that favour peer
+    support with its Wilson 95% CI, and a two-sided sign test.  Both assume independent votes,
+    so a study that votes twice is an error (votes of several domains or comparisons, or of
+    reviews, must never be counted together).  This counts directions; it estimates no effect size.
+    """
+    if votes["study"].duplicated().any():
+        raise SynthesisError("vote counting needs one vote per study; these studies vote more than once: "
+                             + ", ".join(sorted(set(votes.loc[votes["study"].duplicated(), "study"]))))
+    counts = {d: int((votes["vote"] == d).sum()) for d in DIRECTIONS}
+    benefit, harm = counts[FAVOURS_PEER], counts[FAVOURS_COMPARISON]
+    total = benefit + harm
+    result: dict[str, Any] = {"benefit": benefit, "harm": harm, "unclear": counts[UNCLEAR],
+                              "studies": int(len(votes)), "total": total, "share": float("nan"),
+                              "ci_low": float("nan"), "ci_high": float("nan"), "p": float("nan")}
+    if total:
+        p, ci_low, ci_high = _sign_test(benefit, total)
+        result |= {"share": benefit / total, "ci_low": ci_low, "ci_high": ci_high, "p": p}
+    return result
 
 
 def _sign_test(benefit: int, total: int) -> tuple[float, float, float]:
@@ -158,66 +276,57 @@ def _sign_test(benefit: int, total: int) -> tuple[float, float, float]:
     return p, 0.0 if benefit == 0 else center - delta, 1.0 if benefit == total else center + delta
 
 
-def _votes(findings: pd.DataFrame) -> list[bool]:
-    """Each finding's vote for :func:`vote_count`: True for benefit, False for harm; findings without one are left out."""
-    votes = []
-    for r in findings.itertuples():
-        if pd.notna(r.estimate) and getattr(r, "better", "") in ("higher", "lower"):
-            null = 1.0 if r.measure in RATIO_MEASURES else 0.0
-            above = r.estimate > null
-            if r.estimate != null:
-                votes.append(above == (r.better == "higher"))
-        elif str(r.direction).startswith("favours peer"):
-            votes.append(True)
-        elif str(r.direction).startswith("favours control"):
-            votes.append(False)
-    return votes
+def review_findings(findings: pd.DataFrame, studies: pd.DataFrame) -> pd.DataFrame:
+    """Review-level findings, side by side (an overview of reviews): never pooled or vote-tested together,
+    since reviews share primary trials.  Adds the review's label, its quality (AMSTAR 2), and
+    the finding's direction (``vote``) and comparison type."""
+    reviews = findings[findings["evidence_level"] == "review"]
+    meta = studies.set_index("study_id")
+    quality = meta["review_quality"] if "review_quality" in meta else pd.Series("", index=meta.index)
+    return reviews.assign(label=reviews["study_id"].map(study_labels(studies)),
+                          review_quality=reviews["study_id"].map(quality).fillna(""),
+                          comparison_type=comparison_types(reviews), vote=finding_directions(reviews))
 
 
-_HIGH_START = ("RCT", "cluster RCT", "systematic review with meta-analysis", "systematic review", "umbrella review")
+# --- overlap of reviews (Pieper et al. 2014) ---------------------------------------------
 
+def citation_matrix(studies: pd.DataFrame, review_ids: list[str]) -> pd.DataFrame:
+    """Primary studies (rows) by reviews (columns): True where the review includes the study.
 
-def summary_of_findings(findings: pd.DataFrame, studies: pd.DataFrame, domains: list[str]) -> pd.DataFrame:
-    """One row per outcome domain: what the findings show and a *proposed* certainty (GRADE-like).
-
-    Start high for randomised evidence (or reviews of it), low otherwise; go down one level
-    each for risk of bias not assessed, inconsistency (findings disagree in direction, or a
-    pooled I² above 50% / a prediction interval crossing the null) and imprecision (every
-    estimate's CI crosses the null, or none has a CI).  Reviewers sign it off.
+    Built from each review's ``includes`` (citation keys or item keys of library items, else
+    'Author Year' labels); library items are resolved to their study (``report_of``) so two
+    reports of one trial are one row.  Reviews that code no ``includes`` are left out.
     """
-    meta = studies.set_index("study_id")[["design_type", "risk_of_bias"]]
-    levels = ["very low", "low", "moderate", "high"]
-    rows = []
-    for domain in domains:
-        cell = findings[findings["domain"] == domain].join(meta, on="study_id")
-        if cell.empty:
-            continue
-        # Only the counts: the sign test's p and CI are not used here, and scipy takes a second to import
-        # (the briefs' headline is this table).
-        ballots = _votes(cell)
-        votes = {"benefit": sum(ballots), "total": len(ballots), "harm": len(ballots) - sum(ballots)}
-        level = 3 if cell["design_type"].isin(_HIGH_START).mean() >= 0.5 else 1
-        reasons = []
-        if cell["risk_of_bias"].isin(["", "not assessed"]).any():
-            level -= 1
-            reasons.append("risk of bias not yet assessed")
-        if votes["total"] and 0 < votes["benefit"] < votes["total"] and min(votes["benefit"], votes["harm"]) / votes["total"] > 0.25:
-            level -= 1
-            reasons.append("findings disagree in direction")
-        with_ci = cell[cell["estimate"].notna()]
-        null = np.where(with_ci["measure"].isin(RATIO_MEASURES), 1.0, 0.0)
-        crosses = ((with_ci["ci_low"] <= null) & (with_ci["ci_high"] >= null))
-        if with_ci.empty or crosses.all():
-            level -= 1
-            reasons.append("no estimate with a CI" if with_ci.empty else "every CI includes no effect")
-        rows.append({
-            "domain": domain, "findings": len(cell), "sources": cell["study_id"].nunique(),
-            "effect_estimates": len(with_ci), "votes_favouring": votes["benefit"], "votes_total": votes["total"],
-            "proposed_certainty": levels[max(level, 0)], "reasons": "; ".join(reasons) or "no concerns found",
-            "reviewer_sign_off": "pending",
-        })
-    return pd.DataFrame(rows)
+    meta = studies.set_index("study_id")
+    report_of = meta["report_of"] if "report_of" in meta else pd.Series(meta.index, index=meta.index)
+    by_name = {**dict(zip(studies["citation_key"], studies["study_id"])), **{i: i for i in studies["study_id"]}}
+    labels = study_labels(studies)
+    columns: dict[str, set[str]] = {}
+    for review in review_ids:
+        entries = str(meta.at[review, "includes"]).split(";") if "includes" in meta else []
+        rows = set()
+        for entry in filter(None, (x.strip() for x in entries)):
+            item = by_name.get(entry)
+            rows.add(str(labels.get(report_of.get(item, item), entry)) if item else " ".join(entry.split()))
+        if rows:
+            columns[str(labels.get(review, review))] = rows
+    names = sorted(set().union(*columns.values())) if columns else []
+    return pd.DataFrame({review: [n in rows for n in names] for review, rows in columns.items()}, index=names,
+                        dtype=bool)
 
+
+def corrected_covered_area(matrix: pd.DataFrame) -> float:
+    """Pieper's CCA = (N - r) / (r * c - r): N inclusions, r primary studies, c reviews (NaN below 2 reviews)."""
+    r, c = matrix.shape
+    if c < 2 or r == 0:
+        return float("nan")
+    return (int(matrix.to_numpy().sum()) - r) / (r * c - r)
+
+
+def overlap_reading(cca: float) -> str:
+    """Pieper's reading of a CCA: slight (0-5%), moderate (6-10%), high (11-15%), very high (above 15%)."""
+    percent = 100 * cca
+    return "slight" if percent <= 5 else "moderate" if percent <= 10 else "high" if percent <= 15 else "very high"
 
 
 def direction_counts(findings: pd.DataFrame) -> pd.Series:
@@ -268,90 +377,3 @@ def prisma_counts(studies: pd.DataFrame, new_ids: set[str] | None = None) -> dic
         "undecided_full_text": int(((stage == "FT") & (decision == "maybe")).sum()),
         "included": int(((stage == "FT") & (decision == "include")).sum()),
     }
-
-
-# --- living review: what changed between two evidence versions --------------------------
-
-STATUS_COLUMNS = ["outcome", "domain", "kind", "measure", "k", "estimate", "ci_low", "ci_high", "pi_low", "pi_high",
-                  "tau2", "direction", "ci_crosses_null", "certainty"]
-
-# Cochrane's living-review guidance: changes that call for a new citable version.
-TRIGGERS = ("CI now includes no effect", "CI now excludes no effect", "direction changed", "certainty changed")
-
-
-def _side(estimate: float, null: float) -> str:
-    return "favours peer support" if estimate > null else "favours control" if estimate < null else "no difference"
-
-
-def outcome_status(outcomes: pd.DataFrame, studies: pd.DataFrame) -> pd.DataFrame:
-    """Where each outcome stands in one evidence version: one row per outcome domain, and one
-    per pooled group (random-effects estimate, CI, PI, tau², k).
-
-    ``direction`` is the pooled estimate's side of the null for a pooled group (estimates are
-    harmonised, so larger favours peer support) and the majority of vote-counted directions
-    for a domain; ``certainty`` is the domain's proposed certainty.
-    """
-    domains = sorted(set(outcomes["domain"]) - {""})
-    sof = summary_of_findings(outcomes, studies, domains).set_index("domain") if domains else pd.DataFrame()
-    rows = []
-    for domain in domains:
-        cell = outcomes[outcomes["domain"] == domain]
-        votes = vote_count(cell)
-        lean = ("no direction reported" if votes["total"] == 0 else "favours peer support" if votes["benefit"] > votes["harm"]
-                else "favours control" if votes["harm"] > votes["benefit"] else "evenly split")
-        rows.append({"outcome": domain, "domain": domain, "kind": "domain", "measure": "", "k": int(cell["study_id"].nunique()),
-                     "direction": lean, "certainty": sof.loc[domain, "proposed_certainty"]})
-    for scale in sorted(set(SCALES.values())):
-        effects = effect_rows(outcomes, studies, scale)
-        for r in pooled_groups(effects).itertuples():
-            domain = effects.loc[effects["synthesis_group"] == r.synthesis_group, "domain"].iloc[0]
-            null = 1.0 if r.measure in RATIO_MEASURES else 0.0
-            rows.append({"outcome": f"{r.synthesis_group} ({r.measure})", "domain": domain, "kind": "pooled",
-                         "measure": r.measure, "k": int(r.k), "estimate": r.estimate, "ci_low": r.ci_low,
-                         "ci_high": r.ci_high, "pi_low": r.pi_low, "pi_high": r.pi_high, "tau2": r.tau2,
-                         "direction": _side(r.estimate, null), "ci_crosses_null": bool(r.ci_low <= null <= r.ci_high),
-                         "certainty": sof.loc[domain, "proposed_certainty"] if domain in sof.index else ""})
-    return pd.DataFrame(rows, columns=STATUS_COLUMNS).sort_values(["domain", "kind", "outcome"]).reset_index(drop=True)
-
-
-def version_changes(old: pd.DataFrame, new: pd.DataFrame) -> pd.DataFrame:
-    """Per outcome, what moved from one version's :func:`outcome_status` to the next, with the
-    changes Cochrane treats as triggers for a new citable version (:data:`TRIGGERS`) flagged.
-
-    Columns: the outcome, ``change`` (new, removed, changed, unchanged), old_/new_ values,
-    ``triggers`` (a '; '-joined list, empty when none) and ``notes`` (other changes worth reading).
-    """
-    merged = old.merge(new, on=["outcome", "kind"], how="outer", suffixes=("_old", "_new"), indicator=True)
-    rows = []
-    for r in merged.to_dict("records"):
-        triggers, notes = [], []
-        if r["_merge"] == "right_only":
-            change = "new"
-        elif r["_merge"] == "left_only":
-            change = "removed"
-        else:
-            if r["kind"] == "pooled" and r["ci_crosses_null_old"] != r["ci_crosses_null_new"]:
-                triggers.append(TRIGGERS[0] if r["ci_crosses_null_new"] else TRIGGERS[1])
-            if r["direction_old"] != r["direction_new"]:
-                triggers.append(f"{TRIGGERS[2]}: {r['direction_old']} → {r['direction_new']}")
-            if r["certainty_old"] != r["certainty_new"]:
-                triggers.append(f"{TRIGGERS[3]}: {r['certainty_old']} → {r['certainty_new']}")
-            if r["k_old"] != r["k_new"]:
-                notes.append(f"k {r['k_old']} → {r['k_new']}")
-            for col, label in (("estimate", "estimate"), ("tau2", "tau²")):
-                a, b = r[f"{col}_old"], r[f"{col}_new"]
-                if pd.notna(a) and pd.notna(b) and not math.isclose(a, b, rel_tol=1e-9, abs_tol=1e-12):
-                    notes.append(f"{label} {a:.3g} → {b:.3g}")
-            for col, label in (("ci", "95% CI"), ("pi", "PI")):
-                a = (r[f"{col}_low_old"], r[f"{col}_high_old"])
-                b = (r[f"{col}_low_new"], r[f"{col}_high_new"])
-                if all(pd.notna(x) for x in (*a, *b)) and not all(math.isclose(x, y, rel_tol=1e-9) for x, y in zip(a, b)):
-                    notes.append(f"{label} {a[0]:.3g} to {a[1]:.3g} → {b[0]:.3g} to {b[1]:.3g}")
-            change = "changed" if triggers or notes else "unchanged"
-        domain = r["domain_new"] if isinstance(r.get("domain_new"), str) else r["domain_old"]
-        rows.append({"outcome": r["outcome"], "domain": domain, "kind": r["kind"], "change": change,
-                     **{f"{c}_{v}": r.get(f"{c}_{v}") for c in ("k", "estimate", "ci_low", "ci_high", "pi_low", "pi_high",
-                                                                "tau2", "direction", "certainty") for v in ("old", "new")},
-                     "triggers": "; ".join(triggers), "notes": "; ".join(notes)})
-    return pd.DataFrame(rows).sort_values(["domain", "kind", "outcome"]).reset_index(drop=True) if rows else pd.DataFrame(
-        columns=["outcome", "domain", "kind", "change", "triggers", "notes"])

@@ -34,14 +34,24 @@ def outcome_chapter(page: str, title: str, intro: str, scales: list[tuple[str, s
     domains = list(OUTCOME_CHAPTERS[page])  # one list, shared with the page's cache stamp
     cells = [
         new_markdown_cell(f"# {title}\n\n{intro}"),
-        code(f"import evidencebook as eb\n\nevidence = eb.load_evidence(eb.load_settings())\ndomains = {domains!r}"),
-        new_markdown_cell("## Summary"),
+        code("import evidencebook as eb\n\nsettings = eb.load_settings()\nevidence = eb.load_evidence(settings)\n"
+             f"domains = {domains!r}"),
+        new_markdown_cell("## Summary\n\n"
+                          "Every finding is counted, in one of three groups: favours peer support, favours the "
+                          "comparison, or direction unclear. Independent primary studies vote once each; reviews "
+                          "share trials, so they are shown side by side and never counted as votes."),
         code("eb.outcome_summary(evidence, domains)"),
         new_markdown_cell("## Summary of findings\n\n"
-                          "A *proposed* certainty per outcome domain, computed from the coding (GRADE-like: start high for "
-                          "randomised evidence, go down for risk of bias not assessed, inconsistent directions and "
-                          "imprecision). It stands until the review team signs it off."),
-        code("eb.sof_table(evidence, domains)"),
+                          "One row per question (outcome and comparison type), with its certainty (GRADE) and the "
+                          "chain of reasons behind it: the start level by design, each of the five GRADE domains with "
+                          "its rule and judgement, and the final level. A certainty marked *proposed* is computed "
+                          "from the coding; one the review team has signed off is shown with who signed it and "
+                          "when, and is marked *needs re-review* when the evidence under it changes."),
+        code("eb.sof_table(evidence, domains, settings)"),
+        new_markdown_cell("## Independent studies and their votes"),
+        code("eb.study_votes_table(evidence, domains)"),
+        new_markdown_cell("## Reviews, side by side"),
+        code("eb.review_overview(evidence, domains)"),
         new_markdown_cell("## Estimates"),
     ]
     for scale, plot_title in scales:
@@ -64,6 +74,13 @@ PAGES = {
         "Does peer support change how people use hospitals, crisis and emergency services, and treatment?",
         [("ratio", "Hospitalisation, crisis care, engagement and substance use: ratio measures"),
          ("standardised", "Crisis care and service use: standardised effects")],
+    ),
+    "book/outcomes/other-outcomes.ipynb": outcome_chapter(
+        "book/outcomes/other-outcomes.ipynb", "Symptoms, cost, the workforce and other outcomes",
+        "What else the sources report: symptoms, costs, housing and employment, findings about the peer "
+        "workforce itself, and outcomes that fit no other chapter.",
+        [("standardised", "Symptoms and other outcomes: standardised effects"),
+         ("ratio", "Other outcomes: ratio measures")],
     ),
     "book/studies.ipynb": notebook([
         new_markdown_cell("# Studies\n\n"

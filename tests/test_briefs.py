@@ -60,7 +60,17 @@ def test_a_state_without_local_studies_says_so_and_still_shows_national_evidence
     b = brief(evidence, "WY")
     assert "No studies from Wyoming are in the evidence base yet" in b.local_evidence()
     assert "recovery" in b.headline() and "Wyoming" in b.header()
-    assert "Certainty (proposed)" in b.headline() and "moderate" in b.headline()
+    assert "proposed: moderate" in b.headline() and 'class="eb-certainty eb-proposed"' in b.headline()
+
+
+def test_the_briefs_counts_are_the_chapters_counts(evidence: eb.Evidence) -> None:
+    # One summary of findings feeds the chapters and every brief: the same counts in both.
+    from evidencebook._briefs import HEADLINE_DOMAINS
+
+    headline = brief(evidence, "OR").headline()
+    sof = eb.summary_of_findings(evidence.outcomes, evidence.studies, HEADLINE_DOMAINS)
+    for r in sof.itertuples():
+        assert f"<td>{r.favour_peer} / {r.favour_comparison} / {r.unclear}</td>" in headline, r.domain
 
 
 def test_states_without_a_medicaid_fact_say_it_is_not_documented(evidence: eb.Evidence) -> None:

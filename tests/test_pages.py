@@ -156,7 +156,7 @@ def test_once_cancelled_no_further_page_starts(project: eb.Settings) -> None:
 
 
 def test_whats_new_synthesises_each_archived_version_once(project: eb.Settings, monkeypatch: pytest.MonkeyPatch) -> None:
-    import evidencebook._synthesis as synthesis
+    import evidencebook._living as living
 
     first = eb.whats_new(project)
     kept = sorted(p.name for p in project.cache_dir.glob("outcome-status-*.json"))
@@ -165,7 +165,7 @@ def test_whats_new_synthesises_each_archived_version_once(project: eb.Settings, 
     def must_not_run(*args, **kwargs):
         raise AssertionError("an archived version was synthesised again")
 
-    monkeypatch.setattr(synthesis, "outcome_status", must_not_run)
+    monkeypatch.setattr(living, "outcome_status", must_not_run)
     assert eb.whats_new(project) == first  # every version's status read back, the page the same
     (project.cache_dir / kept[0]).write_text("{half a fi", encoding="utf-8")  # a torn file is computed again
     monkeypatch.undo()

@@ -82,40 +82,33 @@ def test_harmonise_negates_differences_and_inverts_ratios_when_lower_is_better()
     assert unclear.loc[0].isna().all() and unclear.loc[1].tolist() == pytest.approx([0.5, 0.25, 1.0])
 
 
-def test_vote_count_uses_harmonised_sides_and_reported_directions() -> None:
-    findings = pd.DataFrame({"measure": ["SMD", "RR", "narrative", "narrative", "narrative"],
-                             "estimate": [-0.3, 1.4, float("nan"), float("nan"), float("nan")],
-                             "better": ["lower", "lower", "", "", ""],
-                             "direction": ["", "", "favours peer", "no difference", "favours control"]})
-    votes = eb.vote_count(findings)
-    assert (votes["benefit"], votes["harm"], votes["total"]) == (2, 2, 4)
-    assert votes["p"] == pytest.approx(1.0)
+def test_finding_directions_count_an_estimate_on_its_side_significant_or_not() -> None:
+    findings = pd.DataFrame({"measure": ["SMD", "RR", "OR", "narrative", "narrative", "narrative"],
+                             "estimate": [-0.3, 1.4, 0.871, float("nan"), float("nan"), float("nan")],
+                             "better": ["lower", "lower", "lower", "", "", ""],
+                             "direction": ["", "", "no difference (not significant)", "favours peer", "no difference",
+                                           "favours control"]})
+    assert eb.finding_directions(findings).tolist() == [
+        "favours peer support", "favours the comparison", "favours peer support", "favours peer support",
+        "direction unclear", "favours the comparison"]
 
 
 def test_pooled_groups_pool_primary_studies_with_a_shared_synthesis_group() -> None:
     # Synthetic: three primary RCTs of readmission (RR) in one synthesis group, one review-level row.
     effects = pd.DataFrame({
         "measure": ["RR"] * 4, "evidence_level": ["primary", "primary", "primary", "review"],
-        "synthesis_group": ["readmission-12m"] * 4, "better": ["lower"] * 4,
+        "synthesis_group": ["readmission-12m"] * 4, "better": ["lower"] * 4, "comparison_type": [""] * 4,
         "estimate": [0.7, 0.8, 0.6, 0.5], "ci_low": [0.5, 0.6, 0.4, 0.3], "ci_high": [0.98, 1.07, 0.9, 0.8]})
     effects = effects.join(eb.harmonise(effects))
     pooled = eb.pooled_groups(effects)
     assert len(pooled) == 1 and pooled.loc[0, "k"] == 3  # the review-level row is not pooled
     y = np.log(1 / effects["estimate"][:3])
     v = ((np.log(effects["ci_high"][:3]) - np.log(effects["ci_low"][:3])) / (2 * eb.Z95)) ** 2
-    direct = eb.pool(y.to_numpy(), v.to_numpy(), method="REML", test="knha", pi_method="t(k-1)")
+    direct = eb.pool(y.to_numpy(), v.to_numpy(), method="REML", test="adhoc", pi_method="t(k-1)")
     assert pooled.loc[0, "estimate"] == pytest.approx(math.exp(direct.estimate))
+    assert pooled.loc[0, "ci_low"] == pytest.approx(math.exp(direct.ci_low))
     assert pooled.loc[0, "estimate"] > 1  # harmonised: fewer readmissions favour peer support
     assert pooled.loc[0, "pi_low"] <= pooled.loc[0, "ci_low"]
-
-
-def test_summary_of_findings_proposes_certainty_with_reasons() -> None:
-    evidence = eb.load_evidence(eb.load_settings(ROOT))
-    sof = eb.summary_of_findings(evidence.outcomes, evidence.studies, ["recovery", "empowerment"]).set_index("domain")
-    assert sof.loc["recovery", "proposed_certainty"] == "moderate"
-    assert sof.loc["recovery", "reasons"] == "risk of bias not yet assessed"
-    assert sof.loc["empowerment", "proposed_certainty"] == "very low"
-    assert (sof["reviewer_sign_off"] == "pending").all()
 
 
 def _synthetic_group(k: int) -> pd.DataFrame:
@@ -124,7 +117,7 @@ def _synthetic_group(k: int) -> pd.DataFrame:
         "label": [f"Study{i} {2010 + i}" for i in range(k)], "year": [str(2010 + i) for i in range(k)],
         "outcome": ["readmission"] * k, "study_type": ["primary"] * k, "risk_of_bias": ["low"] * k,
         "finding_id": [f"F{i}" for i in range(k)], "measure": ["RR"] * k, "evidence_level": ["primary"] * k,
-        "synthesis_group": ["readmission"] * k, "better": ["lower"] * k,
+        "synthesis_group": ["readmission"] * k, "better": ["lower"] * k, "comparison_type": [""] * k,
         "estimate": np.linspace(0.6, 0.95, k), "ci_low": np.linspace(0.4, 0.7, k), "ci_high": np.linspace(0.9, 1.3, k)})
     effects = effects.join(eb.harmonise(effects))
     effects["se"] = (np.log(effects["h_high"]) - np.log(effects["h_low"])) / (2 * eb.Z95)
@@ -161,13 +154,15 @@ def _version(rows: list[tuple[str, float, float, float, str]]) -> pd.DataFrame:
     """The outcome status of a synthetic evidence version: (study, RR, CI low, CI high, design) readmission findings."""
     ids = [r[0] for r in rows]
     studies = pd.DataFrame({"study_id": ids, "authors": [f"Author{i}" for i in ids], "year": ["2020"] * len(rows),
+                            "title": ["T"] * len(rows), "screening": ["FT:include"] * len(rows),
                             "study_type": ["primary"] * len(rows), "risk_of_bias": ["low"] * len(rows),
-                            "design_type": [r[4] for r in rows]})
+                            "design_type": [r[4] for r in rows], "report_of": ids})
     outcomes = pd.DataFrame({"finding_id": [f"F{i}" for i in ids], "study_id": ids, "domain": ["hospitalisation"] * len(rows),
                              "measure": ["RR"] * len(rows), "estimate": [r[1] for r in rows],
                              "ci_low": [r[2] for r in rows], "ci_high": [r[3] for r in rows],
                              "better": ["lower"] * len(rows), "evidence_level": ["primary"] * len(rows),
-                             "synthesis_group": ["readmission-12m"] * len(rows), "direction": [""] * len(rows)})
+                             "synthesis_group": ["readmission-12m"] * len(rows), "direction": [""] * len(rows),
+                             "n_participants": [200] * len(rows)})
     return eb.outcome_status(outcomes, studies)
 
 
@@ -179,9 +174,9 @@ def test_version_changes_flag_what_cochrane_treats_as_a_new_citable_version() ->
     # two discordant studies arrive: the pooled CI now includes no effect and certainty drops a level
     v2 = _version([*trials, ("D", 1.9, 1.6, 2.3, "RCT"), ("E", 1.7, 1.4, 2.1, "cohort")])
     changes = eb.version_changes(v1, v2).set_index("outcome")
-    row = changes.loc["readmission-12m (RR)"]
+    row = changes.loc["readmission-12m (mixed or not stated, RR)"]
     assert row["change"] == "changed" and (row["k_old"], row["k_new"]) == (3, 5)
-    assert row["triggers"] == "CI now includes no effect; certainty changed: high → moderate"
+    assert row["triggers"] == "CI now includes no effect; certainty changed: high → low"
     assert "tau² 0 → 0.418" in row["notes"] and row["pi_high_new"] > row["ci_high_new"]
     # nothing moved: nothing flagged; a version that drops the outcome says so
     same = eb.version_changes(v2, v2)
@@ -192,17 +187,18 @@ def test_version_changes_flag_what_cochrane_treats_as_a_new_citable_version() ->
 def test_a_change_of_direction_is_a_trigger() -> None:
     v1 = _version([("A", 0.5, 0.4, 0.62, "RCT"), ("B", 0.6, 0.5, 0.72, "RCT")])
     v2 = _version([("A", 2.0, 1.6, 2.5, "RCT"), ("B", 1.8, 1.5, 2.2, "RCT")])
-    row = eb.version_changes(v1, v2).set_index("outcome").loc["readmission-12m (RR)"]
-    assert "direction changed: favours peer support → favours control" in row["triggers"]
+    row = eb.version_changes(v1, v2).set_index("outcome").loc["readmission-12m (mixed or not stated, RR)"]
+    assert "direction changed: favours peer support → favours the comparison" in row["triggers"]
 
 
 def test_a_forest_of_many_estimates_shows_the_newest_and_tables_the_pooled() -> None:
     # Synthetic: 50 primary readmission studies in one synthesis group.
     k = 50
     ids = [f"S{i:03d}" for i in range(k)]
-    studies = pd.DataFrame({"study_id": ids, "authors": [f"Author{i}" for i in range(k)],
+    studies = pd.DataFrame({"study_id": ids, "authors": [f"Author{i}" for i in range(k)], "title": ["T"] * k,
                             "year": [str(1990 + i % 35) for i in range(k)], "study_type": ["primary"] * k,
-                            "risk_of_bias": ["low"] * k})
+                            "risk_of_bias": ["low"] * k, "screening": ["FT:include"] * k, "report_of": ids,
+                            "citation_key": [i.lower() for i in ids]})
     outcomes = pd.DataFrame({"finding_id": [f"F{i}" for i in ids], "study_id": ids, "outcome": ["readmission"] * k,
                              "domain": ["hospitalisation"] * k, "measure": ["RR"] * k, "better": ["lower"] * k,
                              "evidence_level": ["primary"] * k, "synthesis_group": ["readmission"] * k,
@@ -211,8 +207,8 @@ def test_a_forest_of_many_estimates_shows_the_newest_and_tables_the_pooled() -> 
     evidence = eb.Evidence(studies, outcomes, pd.DataFrame(), pd.DataFrame(), pd.DataFrame(), {})
     html = eb.forest_figure(evidence, ["hospitalisation"], "ratio", "Readmission")
     assert f"shows the {eb.FOREST_ROWS} newest of 50 estimates" in html
-    assert html.count("Author") >= eb.FOREST_ROWS and "Random-effects (REML) pooled estimates" in html
-    assert "<td>readmission</td><td>RR</td><td>50</td>" in html
+    assert html.count("Author") >= eb.FOREST_ROWS and "Random-effects pooled estimates" in html
+    assert "<td>readmission</td><td>mixed or not stated</td><td>RR</td><td>50</td>" in html
 
 
 def test_the_sign_test_is_scipys_binomtest() -> None:

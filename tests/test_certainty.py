@@ -1,0 +1,198 @@
+"""Honest synthesis on small synthetic fixtures: every finding counted, one vote per study, no test across
+reviews, overlap (CCA), the certainty chain, comparisons kept apart, and signed judgements that go stale."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+import evidencebook as eb
+from evidencebook._certainty import certainty_chain, judgement_status, load_judgements, question_fingerprint
+
+
+def _studies(rows: list[dict]) -> pd.DataFrame:
+    base = {"authors": "", "title": "T", "year": "2020", "screening": "FT:include", "study_type": "primary",
+            "design": "", "design_type": "RCT", "risk_of_bias": "not assessed", "review_quality": "",
+            "citation_key": "", "includes": "", "report_of": ""}
+    frame = pd.DataFrame([{**base, **r} for r in rows])
+    frame["report_of"] = frame["report_of"].where(frame["report_of"].ne(""), frame["study_id"])
+    frame["citation_key"] = frame["citation_key"].where(frame["citation_key"].ne(""), frame["study_id"].str.lower())
+    frame["authors"] = frame["authors"].where(frame["authors"].ne(""), "Author " + frame["study_id"])
+    return frame
+
+
+def _findings(rows: list[dict]) -> pd.DataFrame:
+    base = {"domain": "hospitalisation", "measure": "narrative", "estimate": np.nan, "ci_low": np.nan,
+            "ci_high": np.nan, "better": "lower", "direction": "", "evidence_level": "primary",
+            "comparison_type": "", "review_certainty": "", "n_participants": pd.NA, "synthesis_group": "",
+            "outcome": "readmission", "reported_statistic": "", "secondary": False, "quote": "q", "source_url": ""}
+    frame = pd.DataFrame([{**base, **r} for r in rows])
+    frame["finding_id"] = [f"F{i}" for i in range(len(frame))]
+    return frame
+
+
+def test_nulls_and_unclear_findings_are_counted_not_dropped() -> None:
+    studies = _studies([{"study_id": k} for k in "ABCD"])
+    findings = _findings([{"study_id": "A", "direction": "favours peer"},
+                          {"study_id": "B", "direction": "no difference"},  # no estimate: unclear, but counted
+                          {"study_id": "C", "measure": "OR", "estimate": 0.871, "ci_low": 0.6, "ci_high": 1.2,
+                           "direction": "no difference (not significant)"},  # counts on its estimate's side
+                          {"study_id": "D", "direction": "n/a (descriptive)"}])
+    sof = eb.summary_of_findings(findings, studies, ["hospitalisation"]).iloc[0]
+    assert (sof["findings"], sof["favour_peer"], sof["favour_comparison"], sof["unclear"]) == (4, 2, 0, 2)
+    assert (sof["studies"], sof["study_votes_peer"], sof["study_votes_unclear"]) == (4, 2, 2)
+
+
+def test_reports_of_one_study_vote_once_and_a_study_votes_once_per_question() -> None:
+    studies = _studies([{"study_id": "A", "year": "2022"}, {"study_id": "B", "year": "2024", "report_of": "A"},
+                        {"study_id": "C"}])
+    findings = _findings([{"study_id": "A", "direction": "no difference"},
+                          {"study_id": "B", "measure": "RR", "estimate": 0.86, "ci_low": 0.67, "ci_high": 1.11},
+                          {"study_id": "C", "direction": "favours peer"},
+                          {"study_id": "C", "direction": "favours peer"},
+                          {"study_id": "C", "direction": "favours control"}])
+    votes = eb.study_votes(findings, studies).set_index("study")
+    assert list(votes.index) == ["A", "C"]  # B is a report of A
+    assert votes.loc["A", "reports"] == "A|B" and votes.loc["A", "vote"] == "favours peer support"
+    assert votes.loc["C", "vote"] == "favours peer support" and votes.loc["C", "rule"] == "2 of 3 findings with a direction"
+    count = eb.vote_count(votes.reset_index())
+    assert (count["benefit"], count["harm"], count["studies"], count["total"]) == (2, 0, 2, 2)
+    assert count["p"] == pytest.approx(0.5)
+
+
+def test_a_tie_is_unclear_and_no_sign_test_runs_over_votes_that_are_not_independent() -> None:
+    studies = _studies([{"study_id": "A"}])
+    findings = _findings([{"study_id": "A", "direction": "favours peer"},
+                          {"study_id": "A", "direction": "favours control"},
+                          {"study_id": "A", "direction": "favours peer", "domain": "engagement"}])
+    votes = eb.study_votes(findings, studies)
+    assert votes.set_index("domain").loc["hospitalisation", "vote"] == "direction unclear"
+    with pytest.raises(eb.SynthesisError, match="one vote per study"):
+        eb.vote_count(votes)  # two domains of one study are not two independent votes
+
+
+def test_reviews_never_vote_and_are_never_tested_together() -> None:
+    studies = _studies([{"study_id": "R1", "study_type": "review"}, {"study_id": "R2", "study_type": "review"}])
+    findings = _findings([{"study_id": "R1", "evidence_level": "review", "direction": "favours peer"},
+                          {"study_id": "R2", "evidence_level": "review", "direction": "favours peer"}])
+    assert eb.study_votes(findings, studies).empty
+    sof = eb.summary_of_findings(findings, studies, ["hospitalisation"]).iloc[0]
+    assert (sof["studies"], sof["reviews"], sof["favour_peer"]) == (0, 2, 2)
+    evidence = eb.Evidence(studies, findings, pd.DataFrame(), pd.DataFrame(), pd.DataFrame(), {})
+    summary = eb.outcome_summary(evidence, ["hospitalisation"])
+    assert "sign test" not in summary and "neither pooled nor vote-tested" in summary
+
+
+def test_corrected_covered_area_against_a_hand_computed_matrix() -> None:
+    # Three reviews, four primary studies: R1 = {a, b, c}, R2 = {b, c}, R3 = {c, d}: N = 7, r = 4, c = 3.
+    # CCA = (7 - 4) / (4 * 3 - 4) = 3 / 8 = 37.5%, very high overlap.
+    studies = _studies([{"study_id": "R1", "study_type": "review", "includes": "Alpha 2001; Beta 2002; gamma"},
+                        {"study_id": "R2", "study_type": "review", "includes": "Beta 2002; gamma"},
+                        {"study_id": "R3", "study_type": "review", "includes": "gamma; Delta 2004"},
+                        {"study_id": "GAMMA", "citation_key": "gamma"}])
+    matrix = eb.citation_matrix(studies, ["R1", "R2", "R3"])
+    assert matrix.shape == (4, 3) and int(matrix.to_numpy().sum()) == 7
+    assert "Author GAMMA 2020" in matrix.index  # a library item is named as its study
+    assert eb.corrected_covered_area(matrix) == pytest.approx(3 / 8)
+    assert eb.overlap_reading(3 / 8) == "very high" and eb.overlap_reading(0.05) == "slight"
+    assert np.isnan(eb.corrected_covered_area(matrix[["R1"]] if "R1" in matrix else matrix.iloc[:, :1]))
+
+
+def test_the_certainty_chain_names_every_step_and_its_reason() -> None:
+    studies = _studies([{"study_id": "A", "risk_of_bias": "high (no blinding)"}, {"study_id": "B"},
+                        {"study_id": "R", "study_type": "review", "design": "meta-analysis of RCTs",
+                         "review_quality": "critically low"}])
+    findings = _findings([{"study_id": "A", "measure": "RR", "estimate": 0.8, "ci_low": 0.6, "ci_high": 1.1,
+                           "n_participants": 100},
+                          {"study_id": "B", "direction": "favours peer", "n_participants": 80},
+                          {"study_id": "R", "evidence_level": "review", "measure": "RR", "estimate": 0.7,
+                           "ci_low": 0.5, "ci_high": 0.95, "review_certainty": "very low"}])
+    chain = certainty_chain(findings, studies)
+    steps = {s.domain: s for s in chain.steps}
+    assert chain.start == "high" and "3 of 3 sources are randomised" in chain.start_reason
+    assert steps["risk of bias"].change == -1 and "2 of 3 at high risk" in steps["risk of bias"].reason
+    assert steps["inconsistency"].judgement == "not serious"
+    assert steps["indirectness"].judgement == "not assessed"  # comparison not coded: said, not hidden
+    assert steps["imprecision"].change == -1 and "1 of 2 95% CIs include no effect" in steps["imprecision"].reason
+    assert steps["publication bias"].judgement == "not assessed" and "1 primary study with" in steps["publication bias"].reason
+    # the review rates its own evidence very low: the overview claims no more
+    assert steps["reviews' own GRADE"].judgement == "at most very low" and chain.final == "very low"
+    assert "start high" in chain.text() and chain.text().endswith("= very low")
+
+
+def test_imprecision_is_judged_from_the_cis_not_only_their_absence() -> None:
+    studies = _studies([{"study_id": k, "risk_of_bias": "low"} for k in "AB"])
+    precise = _findings([{"study_id": k, "measure": "RR", "estimate": 0.6, "ci_low": 0.5, "ci_high": 0.7,
+                          "n_participants": 500} for k in "AB"])
+    wide = precise.assign(ci_high=1.3)
+    assert {s.domain: s for s in certainty_chain(precise, studies).steps}["imprecision"].change == 0
+    assert {s.domain: s for s in certainty_chain(wide, studies).steps}["imprecision"].change == -1
+    assert certainty_chain(precise, studies).final == "high"
+
+
+def test_comparison_types_split_votes_pools_and_summary_rows() -> None:
+    studies = _studies([{"study_id": k} for k in "ABCD"])
+    findings = _findings([{"study_id": k, "domain": "quality of life", "measure": "SMD", "better": "higher",
+                           "estimate": est, "ci_low": est - 0.2, "ci_high": est + 0.2, "synthesis_group": "qol",
+                           "comparison_type": kind}
+                          for k, est, kind in (("A", 0.3, "added to usual care"), ("B", 0.2, "added to usual care"),
+                                               ("C", -0.1, "replacing staff"), ("D", -0.2, "replacing staff"))])
+    sof = eb.summary_of_findings(findings, studies, ["quality of life"]).set_index("comparison_type")
+    assert sof.loc["added to usual care", "study_votes_peer"] == 2
+    assert sof.loc["replacing staff", "study_votes_comparison"] == 2
+    effects = eb.effect_rows(findings, studies, "standardised")
+    pooled = eb.pooled_groups(effects).set_index("comparison_type")
+    assert set(pooled.index) == {"added to usual care", "replacing staff"} and (pooled["k"] == 2).all()
+
+
+def test_hksj_with_the_ad_hoc_correction_is_never_narrower_than_wald() -> None:
+    # Homogeneous studies (Q < k - 1): plain HKSJ is 'bizarrely narrow', the ad hoc version is not.
+    y, v = [0.10, 0.12, 0.11], [0.01, 0.02, 0.015]
+    wald, knha, adhoc = (eb.pool(y, v, method="REML", test=t) for t in ("z", "knha", "adhoc"))
+    assert knha.ci_high - knha.ci_low < wald.ci_high - wald.ci_low  # the problem
+    assert adhoc.ci_high - adhoc.ci_low >= wald.ci_high - wald.ci_low
+    heterogeneous = [0.1, 0.6, -0.3], [0.01, 0.01, 0.01]  # Q > k - 1: the correction changes nothing
+    assert eb.pool(*heterogeneous, test="adhoc").ci_low == pytest.approx(eb.pool(*heterogeneous, test="knha").ci_low)
+
+
+def test_a_signed_judgement_goes_stale_when_the_evidence_under_it_changes(tmp_path) -> None:
+    path = tmp_path / "judgements.toml"
+    path.write_text('[[judgement]]\ndomain = "hospitalisation"\ncertainty = "low"\nsigned_by = "A. Reviewer"\n'
+                    'signed_on = 2026-12-01\nevidence_version = 3\nreasons = "two small trials"\n', encoding="utf-8")
+    (j,) = load_judgements(path).to_dict("records")
+    assert (j["comparison_type"], j["signed_on"], j["evidence_version"]) == ("mixed or not stated", "2026-12-01", 3)
+    studies = _studies([{"study_id": "A"}])
+    then = _findings([{"study_id": "A", "direction": "favours peer"}])
+    signed = question_fingerprint(then, studies, "hospitalisation", "mixed or not stated")
+    assert judgement_status(signed, question_fingerprint(then, studies, "hospitalisation", "mixed or not stated")) == "signed"
+    other_domain = pd.concat([then, _findings([{"study_id": "A", "domain": "hope"}])], ignore_index=True)
+    other_domain["finding_id"] = ["F0", "F1"]
+    assert judgement_status(signed, question_fingerprint(other_domain, studies, "hospitalisation",
+                                                         "mixed or not stated")) == "signed"
+    moved = then.assign(direction="no difference")
+    assert judgement_status(signed, question_fingerprint(moved, studies, "hospitalisation",
+                                                         "mixed or not stated")) == "needs re-review"
+    assert judgement_status(None, signed) == "needs re-review"  # its version is not kept: cannot be checked
+    signed_html = eb.certainty_label("moderate", {**j, "status": "signed"})
+    stale_html = eb.certainty_label("moderate", {**j, "status": "needs re-review"})
+    proposed_html = eb.certainty_label("moderate", None)
+    assert "eb-signed" in signed_html and "the rules propose moderate" in signed_html
+    assert "eb-stale" in stale_html and "needs re-review" in stale_html
+    assert "eb-proposed" in proposed_html and "eb-signed" not in proposed_html
+
+
+def test_a_malformed_judgements_file_is_a_clear_error(tmp_path) -> None:
+    path = tmp_path / "judgements.toml"
+    path.write_text('[[judgement]]\ndomain = "hope"\ncertainty = "great"\nsigned_by = "x"\nsigned_on = "d"\n'
+                    'evidence_version = 1\nreasons = ""\n', encoding="utf-8")
+    with pytest.raises(eb.EvidenceError, match="certainty 'great' is not one of"):
+        load_judgements(path)
+    assert load_judgements(tmp_path / "absent.toml").empty
+
+
+def test_losing_a_pooled_estimate_is_a_trigger() -> None:
+    old = pd.DataFrame([{"outcome": "g (mixed or not stated, RR)", "domain": "hospitalisation", "kind": "pooled",
+                         "k": 3, "direction": "favours peer support", "certainty": "low", "ci_crosses_null": False}])
+    changes = eb.version_changes(old, old.iloc[:0])
+    assert changes.loc[0, "change"] == "removed" and changes.loc[0, "triggers"] == "pooled estimate lost"
