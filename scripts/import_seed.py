@@ -66,7 +66,8 @@ POPULATION_RULES = [
 
 DESIGN_RULES = [
     (r"umbrella", "umbrella review"),
-    (r"meta-analysis", "systematic review with meta-analysis"),
+    # "(no meta-analysis)" (Bassuk 2016, Chinman 2014) must not read as a review with one.
+    (r"(?<!no )meta-analysis", "systematic review with meta-analysis"),
     (r"review", "systematic review"),
     (r"cluster RCT", "cluster RCT"),
     (r"RCT", "RCT"),
@@ -116,17 +117,43 @@ def classify(text: str, rules: list[tuple[str, str]], default: str) -> str:
     return default
 
 
-LOWER_IS_BETTER = r"hospital|readmission|admission|crisis|emergency|acute care|symptom|anxiety|depression|overdose|" \
-    r"substance|drug|alcohol|relapse|adverse|attrition|cost|days"
+# Outcomes where less is better.  "inpatient" was missing (Chinman 2014's "inpatient service use"
+# came out 'higher'); a bare "days" was too broad ("within 30 days", "at 30/60/90 days" made
+# treatment engagement and MOUD initiation 'lower'): hospital days and days of use are caught by
+# "hospital" and "substance".
+LOWER_IS_BETTER = r"hospital|readmission|admission|inpatient|crisis|emergency|acute care|symptom|anxiety|depression|" \
+    r"overdose|substance|drug|alcohol|relapse|adverse|attrition|cost"
+# Outcomes named after something bad that are measured as its absence: more is better.
+HIGHER_IS_BETTER = r"time out of (the )?hospital|community tenure"
+
+
+def outcome_sense(outcome: str) -> str:
+    """'lower' or 'higher': which way is better for an outcome label, by its first-named outcome."""
+    first = outcome.split(";")[0]
+    if re.search(HIGHER_IS_BETTER, first, re.IGNORECASE):
+        return "higher"
+    return "lower" if re.search(LOWER_IS_BETTER, first, re.IGNORECASE) else "higher"
+
+
+def is_descriptive(row: dict) -> bool:
+    """A finding with no comparison (a percentage engaged, a quality rating): it has no direction."""
+    return row["direction"].strip().lower().startswith("n/a")
 
 
 def better_direction(row: dict, effect: bool) -> str:
-    """Which way is better for this finding: the outcome's usual sense, corrected by the source.
+    """Which way is better for this finding: the seed's own coding, else the outcome's usual sense
+    corrected by the source.
 
-    Where the source reports a significant effect favouring one arm, its sign fixes the
-    direction (this is how the Lloyd-Evans SMDs tabulated as negative improvements get 'lower').
+    A seed ``better`` column wins (it records a checked sign convention with its reason in
+    ``notes``).  A descriptive finding gets 'unclear': it compares nothing.  Where the source
+    reports a significant effect favouring one arm, its sign fixes the direction (this is how the
+    Lloyd-Evans SMDs tabulated as negative improvements get 'lower').
     """
-    default = "lower" if re.search(LOWER_IS_BETTER, row["outcome"], re.IGNORECASE) else "higher"
+    if row.get("better", "").strip():
+        return row["better"].strip()
+    if is_descriptive(row):
+        return "unclear"
+    default = outcome_sense(row["outcome"])
     if not effect:
         return default
     estimate, low, high = (float(row[c]) for c in ("estimate", "ci_low", "ci_high"))
@@ -173,6 +200,11 @@ def p(key: str, value: str) -> str:
     if "\n" in value:
         raise ValueError(f"multi-line value for {key!r}: {value!r}")
     return f"<p>{html.escape(key)}: {html.escape(value, quote=False)}</p>"
+
+
+def optional(row: dict, *fields: str) -> list[str]:
+    """Note lines for the coding fields a seed row fills; a field it leaves empty is left out."""
+    return [p(field, value) for field in fields if (value := row.get(field, "").strip())]
 
 
 def note_item(key: str, parent: str, version: int, body: list[str], tag: str) -> dict:
@@ -259,7 +291,8 @@ def study_items(rows: list[dict], version: int) -> tuple[list[dict], int]:
             p("peer_role", classify(first["setting"] + " " + first["comparison"], PEER_ROLE_RULES, "mixed or not stated")),
             p("country", first["country"]),
             p("us_state", "; ".join(states)),
-            p("risk_of_bias", "not assessed"),
+            p("risk_of_bias", first.get("risk_of_bias", "") or "not assessed"),
+            *optional(first, "review_quality", "review_quality_source", "same_study_as", "includes"),
             p("confidence", "low" if flags else "as recorded"),
             p("confidence_reason", "; ".join(flags)),
             p("coded_by", "evidencebook seed import (rule-based classification of the seed's wording)"),
@@ -275,6 +308,7 @@ def study_items(rows: list[dict], version: int) -> tuple[list[dict], int]:
                 p("outcome", row["outcome"]),
                 p("domain", classify(row["outcome"], DOMAIN_RULES, "other")),
                 p("comparison", row["comparison"]),
+                *optional(row, "comparison_type", "review_certainty"),
                 p("measure", base[1] if effect else "narrative"),
                 p("measure_as_reported", measure if effect and measure != base[1] else ""),
                 p("better", better_direction(row, effect)),
@@ -339,6 +373,10 @@ DOCUMENTS = {
         "citationKey": "coreSouthernOregon",
         "title": "CORE: Strengthening the peer workforce in Southern Oregon",
         "websiteTitle": "Providence Center for Outcomes Research & Education (CORE)",
+        # The address recorded for policy fact P200 (evidence/seed/state_policy.csv); the stored page
+        # there carries this text under its date, February 13, 2023 (an undated copy is stored at
+        # https://es.providence.org/news/uf/681330324?streamId=7302425).
+        "url": "https://blog.providence.org/center-for-outcomes-research-education/strengthening-the-peer-workforce-in-southern-oregon",
         "study": {"us_state": "Oregon", "region": "southern-oregon",
                   "design": "regional evidence review, interviews and focus groups (gray literature)"},
         "source_type": "gray literature (organisation web page)",
@@ -375,6 +413,7 @@ DOCUMENTS = {
     "001_f150d3bfe41e8bd4.txt": {
         "itemType": "blogPost",
         "citationKey": "threnhauserOpenMinds",
+        # No address: no stored page with this text was found (searched by title words and by its quotes).
         "title": "OPEN MINDS article on adding peer support specialists to service delivery teams (title not captured)",
         "creators": [{"creatorType": "author", "firstName": "Sarah C.", "lastName": "Threnhauser"}],
         "study": {"design": "practice article (gray literature)"},
@@ -411,6 +450,8 @@ DOCUMENTS = {
         "itemType": "blogPost",
         "citationKey": "omniRecoveryMonth",
         "title": "National Recovery Month | Exploring the World of Peer Recovery Specialists",
+        # Found by its title and first paragraphs, which the stored page at this address shares word for word.
+        "url": "https://omni.org/blog/2020/09/09/2020-9-9-national-recovery-month-exploring-the-world-of-peer-recovery-specialists",
         "study": {"us_state": "Virginia", "design": "practice article (gray literature)"},
         "source_type": "gray literature (organisation blog post)",
         "note_edit": 1,
@@ -436,6 +477,7 @@ DOCUMENTS = {
     "003_4232182b00191c6c.txt": {
         "itemType": "presentation",
         "citationKey": "peerStaffTrainingDeck",
+        # No address: no stored page with this text was found (searched by its quotes).
         "title": "Training deck on implementing peer staff: research, barriers and roles (title not captured)",
         "study": {"design": "training presentation (gray literature)"},
         "source_type": "gray literature (training presentation slides)",
@@ -469,6 +511,8 @@ DOCUMENTS = {
         "citationKey": "ucsfPeerLandscape",
         "title": "The Peer Provider Workforce in Behavioral Health: A Landscape Analysis (announcement)",
         "websiteTitle": "UCSF Health Workforce Research Center on Long-Term Care",
+        # Found by its title, which the stored page at this address opens with, followed by the same text.
+        "url": "https://healthworkforce.ucsf.edu/news/ucsf-health-workforce-research-center-long-term-care-announces-peer-provider-workforce",
         "study": {"design": "landscape analysis announcement (gray literature)"},
         "source_type": "gray literature (announcement of a literature review, web page)",
         "note_edit": 1,
