@@ -62,6 +62,8 @@ class Chain:
 
     def text(self) -> str:
         """The chain in one line: 'high (…) → risk of bias: serious, −1 (…) → … = low'."""
+        if not self.steps:
+            return f"{self.final}: {self.start_reason}"
         parts = [f"start {self.start} ({self.start_reason})"]
         for s in self.steps:
             change = f", {s.change:+d}" if s.change else ""
@@ -101,12 +103,12 @@ def _names(labels: pd.Series, limit: int = 4) -> str:
 def _risk_of_bias(sources: pd.DataFrame) -> Step:
     rule = ("down 1 when over half the sources are at high risk of bias (RoB 2 high, ROBINS-I serious or critical), "
             "are reviews of low or critically low quality (AMSTAR 2), or are not assessed; down 2 when three "
-            "quarters are at high risk")
+            "quarters of two or more sources are at high risk")
     n = len(sources)
     high, unassessed = sources[sources["high_risk"]], sources[~sources["assessed"]]
     said = [f"{len(high)} of {n} at high risk or from low-quality reviews" + (f" ({_names(high['label'])})" if len(high) else ""),
             f"{len(unassessed)} of {n} not assessed"]
-    if n and len(high) >= 0.75 * n:
+    if n >= 2 and len(high) >= 0.75 * n:
         return Step("risk of bias", rule, "very serious", -2, "; ".join(said))
     if n and len(high) + len(unassessed) > n / 2:
         return Step("risk of bias", rule, "serious", -1, "; ".join(said))
@@ -242,6 +244,9 @@ def summary_of_findings(outcomes: pd.DataFrame, studies: pd.DataFrame, domains: 
                                              key=lambda g: (order[g[0][0]], g[0][1] == NOT_STATED, g[0][1])):
         votes = study_votes(cell, studies)
         chain = certainty_chain(cell, studies, comparison)
+        if cell["_direction"].eq(UNCLEAR).all() and cell["estimate"].isna().all():
+            chain = Chain("not rated", "no finding here reports a direction or an estimate: descriptive findings "
+                          "are not rated", [], "not rated")
         primary = cell[cell["evidence_level"] == "primary"]
         rows.append({
             "domain": domain, "comparison_type": comparison, "findings": len(cell),

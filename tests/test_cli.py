@@ -24,7 +24,7 @@ def run(project: eb.Settings, monkeypatch: pytest.MonkeyPatch):
 def test_sync_of_the_bundled_snapshot_changes_nothing(run) -> None:
     result = run("sync", "--offline")
     assert result.exit_code == 0, result.output
-    assert "40 studies, 89 findings, 170 policy facts, 52 regions; nothing changed" in result.output
+    assert "41 studies, 97 findings, 170 policy facts, 52 regions; nothing changed" in result.output
 
 
 def test_sync_with_a_malformed_note_reports_it_and_exits_1_when_strict(run, project: eb.Settings) -> None:
@@ -47,7 +47,7 @@ def test_sync_without_a_configured_library_says_what_to_do(run) -> None:
 def test_check_passes_on_the_bundled_evidence(run) -> None:
     result = run("check")
     assert result.exit_code == 0, result.output
-    assert "every file matches the manifest" in result.output and "outcomes.csv         89 rows  schema ok" in result.output
+    assert "every file matches the manifest" in result.output and "outcomes.csv         97 rows  schema ok" in result.output
 
 
 def test_check_names_a_corrupt_file(run, project: eb.Settings) -> None:

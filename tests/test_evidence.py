@@ -27,9 +27,9 @@ def evidence() -> eb.Evidence:
 
 def test_bundled_evidence_counts(evidence: eb.Evidence) -> None:
     counts = evidence.manifest["counts"]
-    assert counts == {**counts, "studies": 40, "included": 40, "outcomes": 89, "effect_estimates": 31,
+    assert counts == {**counts, "studies": 41, "included": 41, "outcomes": 97, "effect_estimates": 33,
                       "policy_facts": 170, "regions": 52, "coding_errors": 0}
-    assert len(evidence.outcomes) == 89 and len(evidence.policy) == 170 and len(evidence.regions) == 52
+    assert len(evidence.outcomes) == 97 and len(evidence.policy) == 170 and len(evidence.regions) == 52
 
 
 def test_every_seed_number_is_carried_over_unchanged(evidence: eb.Evidence) -> None:
@@ -100,7 +100,7 @@ def test_a_change_bumps_the_version_and_a_bad_note_loses_nothing_else(project: e
     assert report.manifest["evidence_version"] == version + 1 and report.manifest["date"] == "2030-01-02"
     assert [(p.item_key, p.line, p.field) for p in report.problems if p.severity == "error"] == [("NNNNNNNN", 10, "estimate")]
     evidence = eb.load_evidence(project)
-    assert len(evidence.outcomes) == 89 and "AAAAAAAA" in set(evidence.studies["study_id"])
+    assert len(evidence.outcomes) == 97 and "AAAAAAAA" in set(evidence.studies["study_id"])
     assert evidence.problems["item_key"].tolist() == ["NNNNNNNN"]
 
 
