@@ -39,6 +39,7 @@ from typing import TYPE_CHECKING, Any, Callable, Iterator, Mapping, TypeVar
 
 from ._config import Settings, code_version, load_settings
 from ._errors import BriefError
+from ._policy import as_of_key
 from ._regions import STATE_NAMES, find_region, region_records
 
 if TYPE_CHECKING:
@@ -126,17 +127,6 @@ def _on_disk(folder: Path | None, name: str, evidence_hash: str, make: Callable[
 def _truncate(text: str, limit: int) -> str:
     text = str(text)
     return text if len(text) <= limit else text[: limit - 1].rstrip() + "…"
-
-
-def as_of_key(as_of: str) -> str:
-    """A sort key for a fact's free-text date, newest highest: the latest date it names
-    ('2011 (amended 2013, 2017, 2021)' -> '2021'); 'page current' and 'rule version viewed' count
-    as the newest (true when read); undated facts sort last."""
-    text = str(as_of).lower()
-    if re.search(r"\bcurrent\b|\bviewed\b", text):
-        return "9999"
-    dates = re.findall(r"(?<!\d)((?:19|20)\d\d)(?:-(\d\d))?(?:-(\d\d))?(?!\d)", text)
-    return max(("-".join(p for p in d if p) for d in dates), default="")
 
 
 def _more(count: int, what: str, href: str) -> str:
