@@ -321,7 +321,9 @@ class Coverage:
     ``as_of`` is the date of the fact it rests on, as the source gives it (for a conflict, the
     newest of the disagreeing facts); ``fact_ids`` the facts it rests on, newest first;
     ``says`` what each of them says (fact id -> status); ``history`` the older facts it
-    supersedes; ``unread`` the Medicaid facts of the state that speak to no status, with why.
+    supersedes and ``earlier`` what they said; ``dates`` the ``as_of`` of every fact that speaks
+    to the service; ``unread`` the Medicaid facts of the state that speak to no status, with why;
+    ``elsewhere`` the facts that speak only to the other service.
     """
 
     state_code: str
@@ -333,6 +335,9 @@ class Coverage:
     says: Mapping[str, str] = field(default_factory=dict)
     history: tuple[str, ...] = ()
     unread: Mapping[str, str] = field(default_factory=dict)
+    earlier: Mapping[str, str] = field(default_factory=dict)
+    dates: Mapping[str, str] = field(default_factory=dict)
+    elsewhere: tuple[str, ...] = ()
     general: bool = False
     reason: str = ""
 
@@ -351,13 +356,14 @@ def resolve_coverage(state: str, service: str, readings: Iterable[FactReading]) 
     speaking = _newest(r for r in readings if service in r.statuses)
     unread = {r.fact_id: r.reason for r in _newest(readings) if r.medicaid and not r.statuses}
     words = SERVICES[service]
+    elsewhere = tuple(r.fact_id for r in _newest(readings) if r.statuses and service not in r.statuses)
     if not speaking:
         parts = [f"{r.fact_id} speaks only to {' and '.join(SERVICES[s] for s in r.statuses)}"
                  for r in _newest(readings) if r.statuses]
         parts += [f"{k} {why}" for k, why in unread.items()]
         reason = (f"No fact says whether Medicaid covers {words} peer support"
                   + (": " + "; ".join(parts) if parts else "") + ".")
-        return Coverage(state, service, NOT_DOCUMENTED, unread=unread, reason=reason)
+        return Coverage(state, service, NOT_DOCUMENTED, unread=unread, elsewhere=elsewhere, reason=reason)
     current = [r for r in speaking if not any(clearly_newer(o.date, r.date) for o in speaking)]
     history = tuple(r.fact_id for r in speaking if r not in current)
     said = {r.fact_id: r.statuses[service] for r in current}
@@ -376,7 +382,9 @@ def resolve_coverage(state: str, service: str, readings: Iterable[FactReading]) 
                                                    for r in current)
                   + "; none can be shown to be newer than the others")
     return Coverage(state, service, status, lead.date.text, lead.date.key, tuple(said), said, history, unread,
-                    general=general, reason=reason + ".")
+                    earlier={r.fact_id: r.statuses[service] for r in speaking if r.fact_id in history},
+                    dates={r.fact_id: r.date.text for r in speaking}, elsewhere=elsewhere, general=general,
+                    reason=reason + ".")
 
 
 def state_coverage(state: str, readings: Iterable[FactReading]) -> dict[str, Coverage]:
