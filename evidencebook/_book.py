@@ -323,9 +323,10 @@ def policy_landscape(evidence: Evidence, briefs_href: str = "briefs/{region_id}.
     for r in counts.itertuples():
         status = state_coverage(r.state_code, readings)
         conflicts = [SERVICES[s] for s, c in status.items() if c.conflict]
+        state = states.loc[r.state_code] if r.state_code in states.index else None
         rows.append({
-            "state": (f'<a href="{e(briefs_href.format(region_id=states.loc[r.state_code, "region_id"]))}">'
-                      f'{e(states.loc[r.state_code, "name"])}</a>' if r.state_code in states.index else e(r.state_code)),
+            "state": (f'<a href="{e(briefs_href.format(region_id=state["region_id"]))}">{e(state["name"])}</a>'
+                      if state is not None else e(r.state_code)),
             "mh": _status_cell(status["MH"]), "sud": _status_cell(status["SUD"]),
             "conflict": ('<strong class="eb-conflict">sources disagree: ' + e(", ".join(conflicts)) + "</strong>"
                          if conflicts else ""),

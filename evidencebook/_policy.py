@@ -282,10 +282,10 @@ def read_fact(row: Mapping[str, object]) -> FactReading:
         if cells and {"MH": cells.group(1).lower(), "SUD": cells.group(2).lower()} != {
                 s: per_service.get(s, "") for s in SERVICES}:
             return unread(f"has a value ({value}) and a quoted table row ({quote}) that disagree")
+        answers = "; ".join(f"{s}: {a}" for s, a in per_service.items())
         return FactReading(fact_id, code, when, {s: COVERED if a == "yes" else NOT_COVERED
                                                  for s, a in per_service.items()},
-                           "gives a per-service answer (" + "; ".join(f"{s}: {a}" for s, a in per_service.items()) + ")",
-                           True)
+                           f"gives a per-service answer ({answers})", True)
     if _BILL.search(text) and not _ENACTED.search(text):
         return unread("records a bill, and a bill is not law (its outcome is not recorded)")
     if _NOT_YET.search(text):

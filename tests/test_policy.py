@@ -19,7 +19,8 @@ GAP_TABLE = "Row of the table headed 'StateMH Medicaid ReimbursementSUD Medicaid
 
 
 def fact(fact_id: str, state_code: str, value: str, as_of: str = "2024", quote: str = "",
-         fact: str = "Medicaid coverage of peer support", topic: str = "Medicaid coverage", **more: Any) -> dict[str, Any]:
+         fact: str = "Medicaid coverage of peer support", topic: str = "Medicaid coverage",
+         **more: Any) -> dict[str, Any]:
     return {"fact_id": fact_id, "state": state_code, "state_code": state_code, "topic": topic, "fact": fact,
             "value": value, "as_of": as_of, "quote": quote or value, "notes": "", "source_type": "test",
             "source_url": f"https://example.org/{fact_id}", **more}
@@ -238,3 +239,142 @@ def test_the_bundled_table_sd_not_covered_vt_superseded_ohio_conflicting(evidenc
     for code in ("AZ", "ID", "WV"):  # Medicaid facts that do not settle coverage: the reason names them
         assert table.loc[(code, "MH"), "status"] == NOT_DOCUMENTED
         assert table.loc[(code, "MH"), "reason"] != "No fact says whether Medicaid covers mental health peer support."
+
+
+# --- the map ------------------------------------------------------------------------------------
+
+def _tiles(fig: Any) -> dict[tuple[str, str], dict[str, Any]]:
+    """Per (panel title's service, state): the tile's face, edge width, hatch, and the texts drawn on it."""
+    from matplotlib.colors import to_hex
+
+    tiles = {}
+    for ax, service in zip(fig.axes, ("MH", "SUD")):
+        for patch in ax.patches:
+            x, y = patch.get_xy()
+            texts = [t for t in ax.texts
+                     if x <= t.get_position()[0] <= x + 0.92 and y <= t.get_position()[1] <= y + 0.92]
+            code = texts[0].get_text()
+            tiles[(service, code)] = {"face": to_hex(patch.get_facecolor()), "edge": patch.get_linewidth(),
+                                      "hatch": patch.get_hatch(), "letter": texts[1].get_text(),
+                                      "text_colours": {to_hex(t.get_color()) for t in texts}}
+    return tiles
+
+
+@pytest.fixture(scope="module")
+def ohio_like_map() -> Any:
+    from evidencebook._maps import coverage_tile_map
+
+    table = coverage_table(policy(gap_row("P110", "SD", "South Dakota", "No", "No"),
+                                  gap_row("P108", "OH", "Ohio", "No", "Yes"),
+                                  fact("P176", "OH", "Peer support covered by Medicaid for MH or SUD",
+                                       "current through Sept 16, 2024"),
+                                  fact("P120", "AK", "Peer support made a Medicaid-billable service", "2011")))
+    fig = coverage_tile_map(table, "Medicaid coverage of peer support, by state")
+    yield table, fig
+    import matplotlib.pyplot as plt
+    plt.close(fig)
+
+
+def test_the_map_colours_and_letters_each_state_by_what_its_facts_say(ohio_like_map: Any) -> None:
+    from evidencebook._maps import STATE_TILES, STATUS_STYLE
+
+    _, fig = ohio_like_map
+    tiles = _tiles(fig)
+    assert len(tiles) == 2 * len(STATE_TILES) == 2 * 51
+    for service in ("MH", "SUD"):  # SD's facts say no: not covered, although a fact exists
+        assert tiles[(service, "SD")]["face"] == STATUS_STYLE[NOT_COVERED].face.lower()
+        assert tiles[(service, "SD")]["letter"] == "N"
+        assert tiles[(service, "AK")]["letter"] == "C" and tiles[(service, "AL")]["letter"] == "?"
+        assert tiles[(service, "AL")]["hatch"]  # not documented: a pattern, not colour alone
+    assert tiles[("MH", "OH")]["letter"] == "!" and tiles[("MH", "OH")]["edge"] > 2  # the conflict, flagged
+    assert tiles[("SUD", "OH")]["letter"] == "C" and tiles[("SUD", "OH")]["edge"] < 1
+
+
+def test_every_letter_on_the_map_has_4_5_to_1_contrast_with_its_tile(ohio_like_map: Any) -> None:
+    from evidencebook._maps import contrast_ratio
+
+    _, fig = ohio_like_map
+    for key, tile in _tiles(fig).items():
+        for colour in tile["text_colours"]:
+            assert contrast_ratio(colour, tile["face"]) >= 4.5, key
+    assert round(contrast_ratio("#777777", "#FFFFFF"), 2) == 4.48  # WCAG's own borderline grey
+
+
+def test_the_map_has_a_title_axis_labels_and_a_legend_of_the_four_statuses(ohio_like_map: Any) -> None:
+    _, fig = ohio_like_map
+    assert fig._suptitle.get_text() == "Medicaid coverage of peer support, by state"
+    assert [ax.get_title().split(":")[0] for ax in fig.axes] == ["Mental health peer support",
+                                                                  "Substance use peer support"]
+    assert all(ax.get_xlabel() and ax.get_ylabel() for ax in fig.axes)
+    [legend] = fig.legends
+    assert [t.get_text() for t in legend.get_texts()] == ["C: covered", "N: not covered",
+                                                          "!: sources disagree (flagged)", "?: not documented"]
+
+
+def test_the_alt_text_lists_the_states_of_each_status_and_the_conflicts(ohio_like_map: Any) -> None:
+    from evidencebook._maps import coverage_alt_text
+
+    table, _ = ohio_like_map
+    alt = coverage_alt_text(table, "Coverage")
+    assert "Mental health peer support: covered in 1 (AK); not covered in 1 (SD); sources disagree in 1 (OH); " \
+           "not documented in 48" in alt
+    assert "Substance use peer support: covered in 2 (AK, OH); not covered in 1 (SD); sources disagree in 0;" in alt
+    assert alt.endswith("Conflicting sources flagged: OH (mental health).")
+
+
+# --- the policy page and the briefs, on the bundled evidence ------------------------------------
+
+def test_the_policy_page_lists_facts_newest_first_by_their_own_date(evidence: eb.Evidence) -> None:
+    html = str(eb.policy_table(evidence, ["CT", "OH"]))
+    assert html.index(">P100<") < html.index(">P131<")  # 2024-07 before 'after July 2021'
+    assert html.index(">P176<") < html.index(">P108<") < html.index(">P177<")  # Sept 16 2024, Sept 2024, 2013
+    assert "mental health: not covered (sources disagree)" in html  # P108, flagged in the table
+    assert "substance use: not covered (history, superseded by P176, P108)" in html  # P177
+
+
+def test_the_policy_landscape_gives_each_state_its_status_date_and_conflicts(evidence: eb.Evidence) -> None:
+    html = str(eb.policy_landscape(evidence))
+    row = lambda name: html[html.index(f">{name}</a>"):].split("</tr>")[0]  # noqa: E731
+    assert row("South Dakota").count("<strong>not covered</strong>, as of 2024-07") == 2
+    assert "sources disagree: mental health" in row("Ohio") and "sources disagree: mental health" in row("Connecticut")
+    assert "sources disagree" not in row("South Dakota") and "older: P111" in row("Vermont")
+    assert "Conflicting sources flagged: CT (mental health), OH (mental health)." in html
+
+
+def test_briefs_state_both_statuses_with_dates_and_flag_conflicts(evidence: eb.Evidence) -> None:
+    ohio = str(eb.Brief(eb.resolve_region("OH", evidence.regions), evidence).policy_context())
+    assert "Mental health: sources disagree.</strong>" in ohio
+    assert "P176 (current through Sept 16, 2024) says covered; P108 (2024-07" in ohio
+    assert "Substance use: covered</strong> (as of current through Sept 16, 2024; P176, P108)" in ohio
+    assert "P177 (c. 2013) said not covered" in ohio
+    vermont = str(eb.Brief(eb.resolve_region("VT", evidence.regions), evidence).policy_context())
+    assert "Mental health: covered</strong> (as of 2025; P190)" in vermont and "P111 (2024-07" in vermont
+
+
+def test_no_brief_calls_coverage_undocumented_beside_a_medicaid_fact_it_lists(evidence: eb.Evidence) -> None:
+    from evidencebook._regions import STATE_NAMES
+
+    for code in STATE_NAMES:
+        b = eb.Brief(eb.resolve_region(code, evidence.regions), evidence)
+        listed = b.policy_facts().head(eb._briefs.MAX_POLICY_FACTS)
+        medicaid = listed[listed[["fact", "value", "quote"]].apply(" ".join, axis=1).str.contains(
+            "medicaid|medi-cal|ahcccs|billing|billable|reimburs", case=False)]
+        context = str(b.policy_context())
+        if not medicaid.empty:
+            assert "not documented" not in context and "not yet documented" not in context, code
+    for code in ("AZ", "ID", "WV"):  # issue 14: these said 'not documented' while listing Medicaid facts
+        context = str(eb.Brief(eb.resolve_region(code, evidence.regions), evidence).policy_context())
+        assert "no fact settles it" in context
+
+
+def test_a_brief_on_synthetic_facts_says_sources_disagree_and_lists_newest_first(evidence: eb.Evidence) -> None:
+    import dataclasses
+
+    synthetic = policy(fact("P131", "CT", "Not billable to Medicaid", "after July 2021 (article date not captured)"),
+                       gap_row("P100", "CT", "Connecticut", "Yes", "No"))
+    b = eb.Brief(eb.resolve_region("CT", evidence.regions), dataclasses.replace(evidence, policy=synthetic))
+    assert b.policy_facts()["fact_id"].tolist() == ["P100", "P131"]
+    context = str(b.policy_context())
+    assert "Mental health: sources disagree.</strong>" in context
+    assert "Substance use: not covered</strong> (as of 2024-07" in context
+    assert context.index(">P100<") < context.index(">P131<")
