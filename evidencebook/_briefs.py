@@ -39,7 +39,7 @@ from typing import TYPE_CHECKING, Any, Callable, Iterator, Mapping, TypeVar
 
 from ._config import Settings, code_version, load_settings
 from ._errors import BriefError
-from ._policy import as_of_key
+from ._policy import as_of_key  # noqa: F401  (moved there; still importable from here)
 from ._regions import STATE_NAMES, find_region, region_records
 
 if TYPE_CHECKING:
@@ -303,7 +303,7 @@ class Brief:
                 lines.append(head + "not yet documented in the evidence base.</strong>" if not why else
                              head + "no fact settles it.</strong> " + e("; ".join(why)) + ".")
             elif c.status == CONFLICTING:
-                lines.append(head + 'sources disagree.</strong> <span class="eb-conflict">'
+                lines.append(head + 'sources disagree</strong>: <span class="eb-conflict">'
                              + e("; ".join(f"{k} ({c.dates[k] or 'undated'}) says {v}" for k, v in c.says.items()))
                              + ("; neither can be shown to be the newer" if len(c.says) == 2
                                 else "; none can be shown to be newer than the others") + ".</span>")

@@ -343,7 +343,7 @@ def test_the_policy_landscape_gives_each_state_its_status_date_and_conflicts(evi
 
 def test_briefs_state_both_statuses_with_dates_and_flag_conflicts(evidence: eb.Evidence) -> None:
     ohio = str(eb.Brief(eb.resolve_region("OH", evidence.regions), evidence).policy_context())
-    assert "Mental health: sources disagree.</strong>" in ohio
+    assert "Mental health: sources disagree</strong>: " in ohio
     assert "P176 (current through Sept 16, 2024) says covered; P108 (2024-07" in ohio
     assert "Substance use: covered</strong> (as of current through Sept 16, 2024; P176, P108)" in ohio
     assert "P177 (c. 2013) said not covered" in ohio
@@ -375,6 +375,6 @@ def test_a_brief_on_synthetic_facts_says_sources_disagree_and_lists_newest_first
     b = eb.Brief(eb.resolve_region("CT", evidence.regions), dataclasses.replace(evidence, policy=synthetic))
     assert b.policy_facts()["fact_id"].tolist() == ["P100", "P131"]
     context = str(b.policy_context())
-    assert "Mental health: sources disagree.</strong>" in context
+    assert "Mental health: sources disagree</strong>: " in context
     assert "Substance use: not covered</strong> (as of 2024-07" in context
     assert context.index(">P100<") < context.index(">P131<")
