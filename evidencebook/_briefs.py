@@ -40,6 +40,7 @@ from typing import TYPE_CHECKING, Any, Callable, Iterator, Mapping, TypeVar
 
 from ._config import Settings, code_version, load_settings
 from ._errors import BriefError
+from ._policy import as_of_key  # noqa: F401  (moved there; still importable from here)
 from ._regions import STATE_NAMES, find_region, region_records
 
 if TYPE_CHECKING:
@@ -48,6 +49,7 @@ if TYPE_CHECKING:
 
     from ._display import HTML
     from ._evidence import Evidence
+    from ._policy import Coverage
 
 __all__ = ["Brief", "BriefOutput", "dask_executor", "render_all_briefs", "render_brief"]
 
@@ -144,17 +146,6 @@ def _on_disk(folder: Path | None, name: str, evidence_hash: str, make: Callable[
 def _truncate(text: str, limit: int) -> str:
     text = str(text)
     return text if len(text) <= limit else text[: limit - 1].rstrip() + "…"
-
-
-def as_of_key(as_of: str) -> str:
-    """A sort key for a fact's free-text date, newest highest: the latest date it names
-    ('2011 (amended 2013, 2017, 2021)' -> '2021'); 'page current' and 'rule version viewed' count
-    as the newest (true when read); undated facts sort last."""
-    text = str(as_of).lower()
-    if re.search(r"\bcurrent\b|\bviewed\b", text):
-        return "9999"
-    dates = re.findall(r"(?<!\d)((?:19|20)\d\d)(?:-(\d\d))?(?:-(\d\d))?(?!\d)", text)
-    return max(("-".join(p for p in d if p) for d in dates), default="")
 
 
 def _more(count: int, what: str, href: str) -> str:
@@ -308,29 +299,72 @@ class Brief:
 
     @cached_property
     def _policy_facts(self) -> "pd.DataFrame":  # two parts of the brief read them
+        from ._policy import newest_first
+
         policy = self.evidence.policy
         facts = policy[policy["state_code"] == self.region["state_code"]]
         order = {t: i for i, t in enumerate(POLICY_TOPICS)}
-        return facts.assign(_order=facts["topic"].map(lambda t: order.get(t, len(order))),
-                            _date=facts["as_of"].map(as_of_key)).sort_values(
-            ["_order", "_date"], ascending=[True, False], kind="stable").drop(columns=["_order", "_date"])
+        # Newest first by each fact's own date (not its text: 'after July 2021' is older than '2024-07').
+        return newest_first(facts.assign(_order=facts["topic"].map(lambda t: order.get(t, len(order)))),
+                            by=["_order"]).drop(columns="_order")
+
+    def coverage(self) -> "dict[str, Coverage]":
+        """Medicaid coverage of peer support in the region's state, per service (``MH``, ``SUD``)."""
+        from ._policy import read_facts, state_coverage
+
+        return state_coverage(str(self.region["state_code"]), read_facts(self._policy_facts))
+
+    def _coverage_lines(self) -> list[str]:
+        """One sentence per service: its status, date and facts; a conflict says that sources
+        disagree and what each says; older facts are named as history.  A service no fact settles
+        names the Medicaid facts that were read, so the brief never calls coverage undocumented
+        beside a Medicaid fact it lists."""
+        from ._display import e
+        from ._policy import CONFLICTING, NOT_DOCUMENTED, SERVICES
+
+        coverage = self.coverage()
+        if all(c.status == NOT_DOCUMENTED and not c.unread and not c.elsewhere for c in coverage.values()):
+            return ["Coverage is not yet documented in the evidence base, for mental health or for substance use."]
+        lines = []
+        for service, c in coverage.items():
+            head = f"<strong>{e(SERVICES[service].capitalize())}: "
+            if c.status == NOT_DOCUMENTED:
+                why = ([f"{k} speaks only to {SERVICES['SUD' if service == 'MH' else 'MH']}" for k in c.elsewhere]
+                       + [f"{k} {reason}" for k, reason in c.unread.items()])
+                lines.append(head + "not yet documented in the evidence base.</strong>" if not why else
+                             head + "no fact settles it.</strong> " + e("; ".join(why)) + ".")
+            elif c.status == CONFLICTING:
+                lines.append(head + 'sources disagree</strong>: <span class="eb-conflict">'
+                             + e("; ".join(f"{k} ({c.dates[k] or 'undated'}) says {v}" for k, v in c.says.items()))
+                             + ("; neither can be shown to be the newer" if len(c.says) == 2
+                                else "; none can be shown to be newer than the others") + ".</span>")
+            else:
+                when = f"as of {c.as_of}" if c.date_key else "date not given"
+                lines.append(head + f"{e(c.status)}</strong> ({e(when)}; {e(', '.join(c.fact_ids))})"
+                             + (" (the source says peer support, without naming the service)" if c.general else "")
+                             + ".")
+            if c.history:
+                lines[-1] += " " + e("Older facts, kept as history: " + "; ".join(
+                    f"{k} ({c.dates[k] or 'undated'}) said {c.earlier[k]}" for k in c.history) + ".")
+        return lines
 
     def policy_context(self) -> "HTML":
         from ._display import HTML, e, html_table
 
         facts = self.policy_facts()
-        notes = [f"Medicaid coverage of peer support in {self.state_name} is not yet documented in the evidence base."
-                 ] if not (facts["topic"] == "Medicaid coverage").any() else []
+        status = (f"<p><strong>Medicaid coverage of peer support in {e(self.state_name)}:</strong></p>"
+                  '<ul class="eb-coverage">'
+                  + "".join(f"<li>{line}</li>" for line in self._coverage_lines()) + "</ul>")
         if facts.empty:
-            return HTML("".join(f"<p>{e(n)}</p>" for n in notes) + "<p>No state policy facts are recorded yet.</p>")
+            return HTML(status + "<p>No state policy facts are recorded yet.</p>")
         shown = facts.head(MAX_POLICY_FACTS).assign(
             value=lambda f: f["value"].map(lambda v: _truncate(v, 130)),
             topic=lambda f: f["topic"].where(f["topic"].ne(f["topic"].shift()), ""))  # each topic named once
-        table = html_table(shown, {"topic": "Topic", "fact": "Fact", "value": "Value", "as_of": "As of",
-                                   "source_type": "Source"}, links={"source_type": "source_url"})
-        return HTML("".join(f"<p>{e(n)}</p>" for n in notes)
+        table = html_table(shown, {"topic": "Topic", "fact_id": "Id", "fact": "Fact", "value": "Value",
+                                   "as_of": "As of", "source_type": "Source"}, links={"source_type": "source_url"})
+        return HTML(status
                     + "<p>Every fact is shown with its source and date; where sources disagree, all are listed, "
-                    "newest first.</p>" + table
+                    "newest first by the fact's own date.</p>" + table
                     + _more(len(facts) - len(shown), f"policy facts for {self.state_name}", self.book_href("policy.html")))
 
     def recommendations(self) -> "pd.DataFrame":

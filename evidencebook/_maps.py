@@ -1,10 +1,19 @@
-"""The policy tile map: one equal square per state (and DC), so small states stay readable.
+"""The policy tile maps: one equal square per state (and DC), so small states stay readable.
 
 A tile grid (as in NPR's and FiveThirtyEight's state maps) avoids giving Texas more ink
 than Rhode Island for the same one fact, and needs no shapefile or network access.
+
+The maps colour each state by what its facts say (:mod:`evidencebook._policy`): Medicaid
+coverage of peer support for mental health and for substance use, one map each.  Colours
+are from the Okabe-Ito palette (distinct under the common colour-vision deficiencies), and
+no tile relies on colour alone: each carries a letter for its status, undocumented tiles are
+hatched and conflicts have a heavy border; every letter has at least 4.5:1 contrast with its
+tile (WCAG AA).
 """
 
 from __future__ import annotations
+
+from dataclasses import dataclass
 
 import matplotlib
 
@@ -13,7 +22,10 @@ import matplotlib.pyplot as plt  # noqa: E402
 import pandas as pd  # noqa: E402
 from matplotlib.patches import Patch, Rectangle  # noqa: E402
 
-__all__ = ["STATE_TILES", "policy_tile_counts", "tile_map", "tile_map_alt_text"]
+from ._policy import CONFLICTING, COVERED, NOT_COVERED, NOT_DOCUMENTED, SERVICES, STATUSES  # noqa: E402
+
+__all__ = ["STATE_TILES", "STATUS_STYLE", "contrast_ratio", "coverage_alt_text", "coverage_tile_map",
+           "policy_tile_counts"]
 
 # (row, column) of each state's tile; row 0 at the top.
 STATE_TILES: dict[str, tuple[int, int]] = {
@@ -42,42 +54,93 @@ def policy_tile_counts(policy: pd.DataFrame) -> pd.DataFrame:
     return counts.rename_axis("state_code").reset_index().rename_axis(None, axis=1)
 
 
-_DOCUMENTED = "#1b7837"   # green: a Medicaid coverage fact is recorded
-_MISSING = "#f0f0f0"      # light grey, hatched: none recorded yet
+@dataclass(frozen=True)
+class TileStyle:
+    face: str
+    text: str
+    letter: str
+    label: str
+    hatch: str | None = None
+    edge_width: float = 0.6
 
 
-def tile_map(counts: pd.DataFrame, title: str) -> plt.Figure:
-    """Tile map: dark tiles have a recorded Medicaid coverage fact; each tile shows the state's fact count."""
-    fig, ax = plt.subplots(figsize=(7.2, 5.0), dpi=100)
-    for r in counts.itertuples():
-        row, col = STATE_TILES[r.state_code]
-        documented = r.medicaid > 0
-        ax.add_patch(Rectangle((col, -row), 0.92, 0.92, facecolor=_DOCUMENTED if documented else _MISSING,
-                               edgecolor="#555555", linewidth=0.6, hatch=None if documented else "///"))
-        colour = "white" if documented else "black"
-        ax.text(col + 0.46, -row + 0.58, r.state_code, ha="center", va="center", fontsize=8, weight="bold", color=colour)
-        ax.text(col + 0.46, -row + 0.26, str(r.total), ha="center", va="center", fontsize=7, color=colour)
-    ax.set_xlim(-0.2, 11.2)
-    ax.set_ylim(-7.2, 1.1)
-    ax.set_aspect("equal")
-    ax.set_xticks([])
-    ax.set_yticks([])
-    ax.set_xlabel("States placed roughly west (left) to east (right); the number is the count of sourced facts")
-    ax.set_ylabel("north (top) to south")
-    for side in ax.spines.values():
-        side.set_visible(False)
-    ax.legend(handles=[Patch(facecolor=_DOCUMENTED, edgecolor="#555555", label="Medicaid coverage fact recorded"),
-                       Patch(facecolor=_MISSING, edgecolor="#555555", hatch="///", label="none recorded yet")],
-              loc="upper center", bbox_to_anchor=(0.5, 1.0), fontsize=8, frameon=False)
+# Okabe-Ito blue, orange and reddish purple; light grey for "nothing known". Text colour per
+# tile is the one of black and white with the higher contrast (all >= 5:1).
+STATUS_STYLE: dict[str, TileStyle] = {
+    COVERED: TileStyle("#0072B2", "#FFFFFF", "C", "C: covered"),
+    NOT_COVERED: TileStyle("#E69F00", "#000000", "N", "N: not covered"),
+    CONFLICTING: TileStyle("#CC79A7", "#000000", "!", "!: sources disagree (flagged)", edge_width=2.4),
+    NOT_DOCUMENTED: TileStyle("#F0F0F0", "#000000", "?", "?: not documented", hatch="///"),
+}
+_EDGE = "#333333"
+_HATCH = "#B0B0B0"
+
+
+def _luminance(colour: str) -> float:
+    channels = [int(colour.lstrip("#")[i:i + 2], 16) / 255 for i in (0, 2, 4)]
+    linear = [c / 12.92 if c <= 0.03928 else ((c + 0.055) / 1.055) ** 2.4 for c in channels]
+    return 0.2126 * linear[0] + 0.7152 * linear[1] + 0.0722 * linear[2]
+
+
+def contrast_ratio(foreground: str, background: str) -> float:
+    """WCAG 2 contrast ratio of two ``#RRGGBB`` colours (1 to 21; text needs 4.5)."""
+    light, dark = sorted((_luminance(foreground), _luminance(background)), reverse=True)
+    return (light + 0.05) / (dark + 0.05)
+
+
+def _statuses(coverage: pd.DataFrame, service: str) -> dict[str, str]:
+    rows = coverage[coverage["service"] == service]
+    return dict(zip(rows["state_code"], rows["status"]))
+
+
+def _counts(statuses: dict[str, str]) -> dict[str, list[str]]:
+    return {s: sorted(c for c, status in statuses.items() if status == s and c in STATE_TILES) for s in STATUSES}
+
+
+def coverage_tile_map(coverage: pd.DataFrame, title: str) -> plt.Figure:
+    """Two tile maps, mental health above and substance use below, each state coloured and
+    lettered by its Medicaid coverage status (``coverage``: the table of
+    :func:`evidencebook._policy.coverage_table`)."""
+    fig, axes = plt.subplots(2, 1, figsize=(7.2, 9.4), dpi=100)
+    for ax, (service, words) in zip(axes, SERVICES.items()):
+        statuses = _statuses(coverage, service)
+        for code, (row, col) in STATE_TILES.items():
+            style = STATUS_STYLE[statuses.get(code, NOT_DOCUMENTED)]
+            ax.add_patch(Rectangle((col, -row), 0.92, 0.92, facecolor=style.face, edgecolor=_EDGE,
+                                   linewidth=style.edge_width, hatch=style.hatch, hatchcolor=_HATCH))
+            ax.text(col + 0.46, -row + 0.62, code, ha="center", va="center", fontsize=8, weight="bold",
+                    color=style.text)
+            ax.text(col + 0.46, -row + 0.26, style.letter, ha="center", va="center", fontsize=9, weight="bold",
+                    color=style.text)
+        counts = _counts(statuses)
+        ax.set_title(f"{words.capitalize()} peer support: " + ", ".join(
+            f"{len(counts[s])} {'sources disagree' if s == CONFLICTING else s}" for s in STATUSES), fontsize=9)
+        ax.set_xlim(-0.2, 11.2)
+        ax.set_ylim(-7.2, 1.1)
+        ax.set_aspect("equal")
+        ax.set_xticks([])
+        ax.set_yticks([])
+        ax.set_xlabel("States placed roughly west (left) to east (right)", fontsize=8)
+        ax.set_ylabel("north (top) to south", fontsize=8)
+        for side in ax.spines.values():
+            side.set_visible(False)
+    fig.legend(handles=[Patch(facecolor=st.face, edgecolor=_EDGE, linewidth=st.edge_width, hatch=st.hatch,
+                              label=st.label) for st in STATUS_STYLE.values()],
+               loc="lower center", ncol=4, fontsize=8, frameon=False)
     fig.suptitle(title)
-    fig.tight_layout()
+    fig.tight_layout(rect=(0, 0.03, 1, 1))
     return fig
 
 
-def tile_map_alt_text(counts: pd.DataFrame, title: str) -> str:
-    """The map in words: which states have a recorded Medicaid coverage fact, and which do not."""
-    documented = counts.loc[counts["medicaid"] > 0, "state_code"].tolist()
-    missing = counts.loc[counts["medicaid"] == 0, "state_code"].tolist()
-    return (f"{title}. Tile map of the 50 states and DC. Medicaid coverage of peer support is recorded for "
-            f"{len(documented)}: {', '.join(documented) or 'none'}. Not yet recorded for {len(missing)}: "
-            f"{', '.join(missing) or 'none'}. {int(counts['total'].sum())} sourced facts in all.")
+def coverage_alt_text(coverage: pd.DataFrame, title: str) -> str:
+    """The maps in words: for each service, the states with each status, and the conflicts."""
+    parts = [f"{title}. Two tile maps of the 50 states and DC, one for mental health and one for substance use."]
+    flagged = []
+    for service, words in SERVICES.items():
+        counts = _counts(_statuses(coverage, service))
+        parts.append(f"{words.capitalize()} peer support: " + "; ".join(
+            f"{'sources disagree' if s == CONFLICTING else s} in {len(counts[s])}"
+            + (f" ({', '.join(counts[s])})" if counts[s] else "") for s in STATUSES) + ".")
+        flagged += [f"{code} ({words})" for code in counts[CONFLICTING]]
+    parts.append(f"Conflicting sources flagged: {', '.join(flagged)}." if flagged else "No conflicting sources.")
+    return " ".join(parts)

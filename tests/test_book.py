@@ -66,6 +66,7 @@ def test_whats_new_compares_versions_and_publishes_each_one(site: Path) -> None:
 @pytest.mark.book
 def test_policy_page_has_the_tile_map_and_implementation_its_themes(site: Path) -> None:
     policy = (site / "book" / "policy.html").read_text(encoding="utf-8")
-    assert 'alt="Medicaid coverage of peer support recorded, by state. Tile map of the 50 states and DC.' in policy
+    assert 'alt="Medicaid coverage of peer support, by state. Two tile maps of the 50 states and DC' in policy
+    assert "Conflicting sources flagged: CT (mental health), OH (mental health)." in policy
     themes = (site / "book" / "implementation.html").read_text(encoding="utf-8")
     assert 'id="theme-supervision-by-peers"' in themes and "Encourage direct supervision by peers" in themes

@@ -100,7 +100,7 @@ def test_substate_region_inherits_its_state_and_shows_its_own_sources_first(evid
 
 
 @pytest.mark.parametrize("as_of,key", [("2018-08-31", "2018-08-31"), ("2011 (amended 2013, 2017, 2021)", "2021"),
-                                        ("after July 2021 (article date not captured)", "2021"),
+                                        ("after July 2021 (article date not captured)", "2021-07"),
                                         ("page current", "9999"), ("rule version viewed", "9999"),
                                         ("page undated", ""), ("c. 2025 (job posting)", "2025")])
 def test_free_text_dates_sort_by_the_latest_date_they_name(as_of: str, key: str) -> None:
