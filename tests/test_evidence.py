@@ -156,7 +156,7 @@ def test_import_of_the_seed_is_reproducible(tmp_path: Path) -> None:
     main = runpy.run_path(str(ROOT / "scripts" / "import_seed.py"), run_name="import_seed")["main"]
     main(ROOT / "evidence" / "seed", tmp_path / "zotero")
     committed = sorted((ROOT / "evidence" / "zotero").rglob("*.json"))
-    assert len(committed) == 337
+    assert len(committed) == 339
     for path in committed:
         assert (tmp_path / "zotero" / path.relative_to(ROOT / "evidence" / "zotero")).read_bytes() == path.read_bytes()
 
