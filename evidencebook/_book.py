@@ -60,8 +60,20 @@ def study_entries(evidence: Evidence, library: dict[str, Any] | None = None) -> 
     by_study: dict[str, list[SimpleNamespace]] = {}  # one pass over the findings, not one filter per study
     for finding in outcomes.to_dict("records"):
         by_study.setdefault(finding["study_id"], []).append(SimpleNamespace(**finding))
-    for study in evidence.included.sort_values(["authors", "year"]).itertuples():
+    included = evidence.included
+    reports: dict[str, list[dict[str, Any]]] = {}  # a study's reports, under its first report
+    for r in included.to_dict("records"):
+        reports.setdefault(r.get("report_of") or r["study_id"], []).append(r)
+    for study in included.sort_values(["authors", "year"]).itertuples():
         row = study._asdict()
+        first = getattr(study, "report_of", "") or study.study_id
+        group = reports.get(first, [])
+        if len(group) > 1:
+            others = ", ".join(_study_link(r, "") for r in group if r["study_id"] != study.study_id)
+            row_note = (f"<p><strong>One study, {len(group)} reports:</strong> counted once in every vote, count "
+                        f"and brief; its other report{'s' if len(group) > 2 else ''}: {others}.</p>")
+        else:
+            row_note = ""
         item = (f'<a href="{e(prefix + study.study_id)}" rel="noopener">Zotero item {e(study.study_id)}</a>'
                 if online else f"Zotero item {e(study.study_id)}")
         source = link("full text / record", f"https://doi.org/{study.doi}" if study.doi else study.url)
@@ -77,7 +89,7 @@ def study_entries(evidence: Evidence, library: dict[str, Any] | None = None) -> 
                          f"({link(f.source_type or 'source', f.source_url)}; note line {e(f.note_line)})</li>")
         parts.append(f'<section class="eb-study" id="{e(study_anchor(study.citation_key))}">'
                      f"<h3>{e(_study_label(row))}: {e(study.title)}</h3><p>{item} · {source} · "
-                     f"cite as <code>{e(study.citation_key)}</code></p><dl>{coding}</dl>"
+                     f"cite as <code>{e(study.citation_key)}</code></p>{row_note}<dl>{coding}</dl>"
                      f"<ul>{''.join(items) or '<li>No findings coded.</li>'}</ul></section>")
     return HTML("".join(parts))
 

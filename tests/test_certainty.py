@@ -196,3 +196,23 @@ def test_losing_a_pooled_estimate_is_a_trigger() -> None:
                          "k": 3, "direction": "favours peer support", "certainty": "low", "ci_crosses_null": False}])
     changes = eb.version_changes(old, old.iloc[:0])
     assert changes.loc[0, "change"] == "removed" and changes.loc[0, "triggers"] == "pooled estimate lost"
+
+
+def test_every_finding_has_a_chapter_besides_studies_and_reports_of_one_study_are_grouped() -> None:
+    from conftest import ROOT
+
+    from evidencebook._coding import DOMAINS
+
+    evidence = eb.load_evidence(eb.load_settings(ROOT))
+    assert set().union(*eb.OUTCOME_CHAPTERS.values()) == set(DOMAINS)
+    shown = "".join(eb.findings_table(evidence, list(domains)) for domains in eb.OUTCOME_CHAPTERS.values())
+    included = eb.included_findings(evidence.outcomes, evidence.studies)
+    missing = [f for f in included["finding_id"] if f"<td>{f}</td>" not in shown]
+    assert missing == [] and len(included) == len(evidence.outcomes)
+    # Beaudoin 2022 and Chambers 2024 report one Navigator trial: one study on the Studies page, one vote
+    entries = eb.study_entries(evidence)
+    assert 'One study, 2 reports:</strong> counted once in every vote, count and brief; its other report: ' \
+           '<a href="#study-chambers2024effect">' in entries
+    votes = eb.study_votes(included, evidence.studies)
+    assert set(votes.loc[votes["label"].str.startswith("Beaudoin"), "reports"]) == {"H5NCWI6F|UKMNNIWS"}
+    assert not votes["label"].str.startswith("Chambers").any()
