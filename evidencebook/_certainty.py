@@ -222,7 +222,7 @@ def certainty_chain(findings: pd.DataFrame, studies: pd.DataFrame, comparison: s
     return Chain(LEVELS[start], start_reason, steps, LEVELS[level])
 
 
-SOF_COLUMNS = ["domain", "comparison_type", "findings", "favour_peer", "favour_comparison", "unclear", "studies",
+SOF_COLUMNS = ["domain", "comparison_type", "findings", "sources", "favour_peer", "favour_comparison", "unclear", "studies",
                "reports", "study_votes_peer", "study_votes_comparison", "study_votes_unclear", "reviews",
                "review_findings", "effect_estimates", "proposed_certainty", "chain", "steps"]
 
@@ -233,7 +233,8 @@ def summary_of_findings(outcomes: pd.DataFrame, studies: pd.DataFrame, domains: 
     Every finding is counted in one of three directions (nothing is dropped); ``studies`` and
     the ``study_votes_*`` columns count independent primary studies (reports of one study
     once); reviews are counted apart and never vote.  ``proposed_certainty`` comes from
-    :func:`certainty_chain` (``chain`` in words, ``steps`` as objects).
+    :func:`certainty_chain` (``chain`` in words, ``steps`` as objects); ``sources`` counts every
+    independent source (studies, reviews and gray literature).
     """
     included = set(studies.loc[studies["screening"].str.endswith(":include"), "study_id"])
     cells = outcomes[outcomes["domain"].isin(domains) & outcomes["study_id"].isin(included)]
@@ -250,6 +251,7 @@ def summary_of_findings(outcomes: pd.DataFrame, studies: pd.DataFrame, domains: 
         primary = cell[cell["evidence_level"] == "primary"]
         rows.append({
             "domain": domain, "comparison_type": comparison, "findings": len(cell),
+            "sources": len(_source_table(cell, studies)),
             "favour_peer": int((cell["_direction"] == FAVOURS_PEER).sum()),
             "favour_comparison": int((cell["_direction"] == FAVOURS_COMPARISON).sum()),
             "unclear": int((cell["_direction"] == UNCLEAR).sum()),

@@ -56,7 +56,7 @@ def outcome_status(outcomes: pd.DataFrame, studies: pd.DataFrame) -> pd.DataFram
                 or _lean(review_findings(cell, studies)["vote"], "reviews") or "no direction reported")
         rows.append({"outcome": f"{r.domain} ({r.comparison_type})", "domain": r.domain,
                      "comparison_type": r.comparison_type, "kind": "domain", "measure": "",
-                     "k": int(r.studies + r.reviews), "direction": lean, "certainty": r.proposed_certainty,
+                     "k": int(r.sources), "direction": lean, "certainty": r.proposed_certainty,
                      "fingerprint": question_fingerprint(outcomes, studies, r.domain, r.comparison_type)})
     for scale in sorted(set(SCALES.values())):
         effects = effect_rows(outcomes, studies, scale)
