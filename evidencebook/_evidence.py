@@ -205,6 +205,17 @@ def _bib_escape(text: str) -> str:
     return re.sub(r"([&%$#_])", r"\\\1", text)
 
 
+def _bib_name_part(text: str) -> str:
+    """A last or first name for BibTeX's author list, read as one name part whatever it holds.
+
+    BibTeX splits a name at its commas ("Last, Jr, First") and a list at the word "and": a last
+    name "Doe, Jr., PhD" is "Too many commas" for pybtex and stops the book.  Inside braces both
+    are plain text, so such a part is braced (braces in the text itself are already replaced).
+    """
+    escaped = _bib_escape(text)
+    return f"{{{escaped}}}" if re.search(r",|\band\b", escaped, re.IGNORECASE) else escaped
+
+
 def _bib_url(url: str) -> str:
     """An http(s) URL, percent-encoded where BibTeX or LaTeX would read a character; else ''."""
     from urllib.parse import quote
@@ -226,7 +237,7 @@ def references_bib(items: list[dict[str, Any]], studies: pd.DataFrame) -> str:
         people = [c for c in data.get("creators", []) if c.get("creatorType", "author") == "author"]
         authors = " and ".join(
             f"{{{_bib_escape(c['name'])}}}" if c.get("name")
-            else f"{_bib_escape(c.get('lastName', ''))}, {_bib_escape(c.get('firstName', ''))}".rstrip(", ")
+            else f"{_bib_name_part(c.get('lastName', ''))}, {_bib_name_part(c.get('firstName', ''))}".rstrip(", ")
             for c in people
         )
         fields = {

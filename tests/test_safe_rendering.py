@@ -265,6 +265,28 @@ def test_one_hostile_field_keeps_references_bib_valid(field: str, value: str) ->
     assert entries[key].fields.get("note") == "Zotero item BIBTEST2", text  # nothing cut off after the field
 
 
+@pytest.mark.parametrize("last, first, shown", [
+    ("Doe, Jr., PhD", "Jane", "Jane Doe, Jr., PhD"),  # pybtex: "Too many commas", and no site was built
+    ("Doe", "Jane, Ann", "Jane, Ann Doe"),  # read as "Last, Jr, First" before
+    ("Smith and Jones", "Jane", "Jane Smith and Jones"),  # two authors before
+    ("Roe AND Poe", "Jo", "Jo Roe AND Poe"),
+])
+def test_a_name_with_commas_or_and_is_one_author_in_references_bib(last: str, first: str, shown: str) -> None:
+    """Read by pybtex's parser (as sphinxcontrib-bibtex does) and formatted in the book's style: one author, whole."""
+    from conftest import parent
+    from pybtex.plugin import find_plugin
+
+    item = parent("BIBNAME2", creators=[{"creatorType": "author", "firstName": first, "lastName": last}],
+                  publicationTitle="J")
+    tables = eb.derive_tables(eb.code_items([item]), {})
+    entries = _bib_entries(references_bib([item], tables["studies.csv"]))
+    (entry,) = entries.values()
+    assert len(entry.persons["author"]) == 1
+    style = find_plugin("pybtex.style.formatting", "plain")()  # the book's bibtex_default_style
+    (formatted,) = style.format_entries(entries.values())
+    assert formatted.text.render_as("text").startswith(shown + ". ")
+
+
 def test_references_bib_links_only_to_http(hostile) -> None:
     settings, _, _ = hostile
     text = (settings.evidence / "references.bib").read_text(encoding="utf-8")
