@@ -237,9 +237,12 @@ def _bib_escape(text: str) -> str:
 
     BibTeX counts braces even after a backslash, so braces cannot be escaped: they (and
     backslashes, which start LaTeX commands) are replaced by look-alikes. The tables keep the
-    text verbatim; only the bibliography shows the substitutes.
+    text verbatim; only the bibliography shows the substitutes.  Bidi overrides and zero-width
+    characters are shown as their code point, as on every page; other unprintable ones are dropped.
     """
-    text = "".join(ch for ch in " ".join(str(text).split()) if ch.isprintable())
+    from ._display import visible
+
+    text = "".join(ch for ch in visible(" ".join(str(text).split())) if ch.isprintable())
     text = text.translate(str.maketrans({"{": "(", "}": ")", "\\": "/"}))
     return re.sub(r"([&%$#_])", r"\\\1", text)
 

@@ -15,7 +15,7 @@ from typing import Any
 
 import lxml.html
 
-__all__ = ["EVAL_MARKERS", "MARKER_RE", "STUDY_KEYS", "WHERE", "hostile_items", "hostile_library", "marker",
+__all__ = ["EVAL_MARKERS", "INVISIBLE", "MARKER_RE", "SPOOF", "STUDY_KEYS", "WHERE", "hostile_items", "hostile_library", "marker",
            "marker_of", "notebook_violations", "payload", "violations"]
 
 MARKER_RE = re.compile(r"4242_\d{4}")
@@ -37,7 +37,7 @@ def marker(where: str) -> str:
 def payload(where: str, multiline: bool = False) -> str:
     """Every injection at once, with this field's marker.  An even number of '$' (matplotlib mathtext)."""
     m = marker(where)
-    text = (f"HOSTILE {m} <script>alert({m})</script> <img src=x onerror=alert({m})> \"><svg onload=alert({m})> "
+    text = (f"HOSTILE {m} {SPOOF} <script>alert({m})</script> <img src=x onerror=alert({m})> \"><svg onload=alert({m})> "
             f"'><iframe src=javascript:alert({m})></iframe> </textarea><script>alert({m})</script> "
             f"[x](javascript:alert({m})) {{raw}}`html`<b onclick=alert({m})>raw role</b> "
             f"{{{{4242*1001}}}} #{{4242*1001}} }} \\input{{/etc/passwd}} $\\input{{/etc/passwd}}$ %")
@@ -45,6 +45,11 @@ def payload(where: str, multiline: bool = False) -> str:
         text += f"\n\n```{{raw}} html\n<script>alert({m})</script>\n```\n\n:::{{raw}} html\n<b onclick=alert({m})>x</b>\n:::\n"
     return text
 
+
+# Characters that display spoofed text (a right-to-left override, zero-width characters): in every payload, and
+# never raw in any output (shown as "[U+202E]" and so on).
+SPOOF = "\u202egnp.exe\u202c zero\u200bwidth\u200djoin\ufeff"
+INVISIBLE = re.compile("[\u061c\u180e\u200b-\u200f\u202a-\u202e\u2060-\u2064\u2066-\u2069\ufeff\U000e0000-\U000e007f]")
 
 # Alive payload fragments: any of these in raw HTML means a payload was not escaped.
 ALIVE = ("<script>alert(4242_", "<img src=x onerror=alert(4242_", "<svg onload=alert(4242_",
@@ -231,6 +236,8 @@ def violations(document: str, fragment: bool = False) -> list[str]:
     """Every sign of a payload that is alive in this HTML (empty when the document is inert)."""
     found = [f"raw text contains {a!r}..." for a in ALIVE if a.lower() in document.lower()]
     found += [f"evaluated or read: {m!r}" for m in EVAL_MARKERS if m in document]
+    found += [f"raw U+{ord(ch):04X} (displays spoofed text) near {document[max(0, i - 60):i]!r}"
+              for i, ch in ((hit.start(), hit[0]) for hit in INVISIBLE.finditer(document))][:5]
     if not document.strip():
         return found
     root = (lxml.html.fragment_fromstring(document, create_parent="div") if fragment

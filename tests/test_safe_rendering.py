@@ -24,8 +24,8 @@ import lxml.html
 import pandas as pd
 import pytest
 from conftest import ROOT
-from hostile_library import (EVAL_MARKERS, MARKER_RE, STUDY_KEYS, hostile_library, marker_of, notebook_violations,
-                             violations)
+from hostile_library import (EVAL_MARKERS, INVISIBLE, MARKER_RE, SPOOF, STUDY_KEYS, hostile_library, marker_of,
+                             notebook_violations, violations)
 
 import evidencebook as eb
 import evidencebook._book as book_module
@@ -56,13 +56,15 @@ def alive(where: str) -> str:
     '<iframe srcdoc="alert(4242_0001)"></iframe>',
     "<b onclick=alert(4242_0001)>raw role</b>",
     "<p>4246242</p>",  # {{4242*1001}} evaluated
+    "<p>invoice\u202efdp.exe</p>",  # a right-to-left override, raw: displays "invoiceexe.pdf"
+    "<p>zero\u200bwidth</p>",
 ])
 def test_the_checker_finds_a_live_payload(live: str) -> None:
     """The checks below can fail: each live payload is found, and its escaped text is not."""
     import html
 
     assert violations(f"<div>{live}</div>", fragment=True)
-    if "4246242" not in live:
+    if "4246242" not in live and not INVISIBLE.search(live):  # escaping does not show those: e() does
         assert violations(f"<div>{html.escape(live)}</div>", fragment=True) == []
     cell = {"cell_type": "markdown", "source": "x 4242_0001", "metadata": {}}
     assert notebook_violations(json.dumps({"cells": [cell]}))
@@ -172,6 +174,8 @@ def test_payloads_are_shown_as_text(rendered: dict[str, str]) -> None:
     assert alive("HSTLPLC2 value") in text_of(rendered["policy_table"])
     assert "<script>alert(4242_" in text_of(rendered["data_quality"])  # a problem message quoting a note line
     assert "{{4242*1001}}" in studies and "\\input{/etc/passwd}" in studies
+    assert eb.visible(SPOOF) == "[U+202E]gnp.exe[U+202C] zero[U+200B]width[U+200D]join[U+FEFF]"
+    assert eb.visible(SPOOF) in studies and eb.visible(SPOOF) in text_of(rendered["Brief(oregon).local_evidence"])
     assert alive("HSTLAAA2 creator lastName") in text_of(rendered["Brief(oregon).local_evidence"])
     assert alive("HSTLPLC3 fact") in text_of(rendered["Brief(southern-oregon).policy_context"])
     figures = lxml.html.fragment_fromstring(rendered["forest_figure(standardised)"], create_parent="div")
@@ -231,6 +235,7 @@ def test_references_bib_is_valid_with_one_entry_per_study(hostile) -> None:
     assert sorted(entries.keys()) == sorted(evidence.studies["citation_key"])
     for study in evidence.studies.itertuples():
         assert MARKER_RE.search(entries[study.citation_key].fields["title"].replace("\\_", "_")), study.study_id
+        assert "[U+202E]gnp.exe[U+202C]" in entries[study.citation_key].fields["title"], study.study_id
 
 
 @pytest.mark.parametrize("field, value", [
