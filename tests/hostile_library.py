@@ -11,6 +11,7 @@ from __future__ import annotations
 import html
 import json
 import re
+from pathlib import Path
 from typing import Any
 
 import lxml.html
@@ -149,7 +150,9 @@ def _study(i: int) -> list[dict[str, Any]]:
         f"source_url: {url_payload(key + ' note source_url A', i + 1)}", f"source_type: {p('note source_type')}",
         f"notes: {p('note notes')}",
         f"# Outcome {n('B')}", f"outcome: {p('note outcome B')}", "domain: workforce", "measure: narrative",
-        f"reported_statistic: {p('note reported_statistic')}", f"quote: {p('note quote B')}",
+        f"reported_statistic: {p('note reported_statistic')}",
+        # the name of the key's variable and this machine's home folder, typed: evidence, not a leak
+        f"quote: Keep ZOTERO_API_KEY out of {Path.home()}/notes. {p('note quote B')}",
         f"source_url: {url_payload(key + ' note source_url B', i + 2)}",
         f"# Outcome {n('C')}", f"outcome: {p('note outcome C')}", "domain: hospitalisation", "measure: RR",
         "better: lower", f"estimate: {0.7 + 0.01 * i:.2f}", "ci_low: 0.5", "ci_high: 0.98", "direction: favours peer",

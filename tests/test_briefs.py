@@ -297,12 +297,54 @@ def test_a_full_run_removes_briefs_of_regions_no_longer_configured(project: eb.S
 @pytest.mark.parametrize("text,found", [
     ("read at /home/ana/.venv/lib/site.py", "the home folder"), ("file:///home/ana/x.html", "the home folder"),
     ("built in /srv/review/book", "the project's path"), ("key s3cr3t-value-1", "a secret"),
-    ("set ZOTERO_API_KEY first", "the name of the Zotero key"),
+    ("set ZOTERO_API_KEY first", ""),  # a variable's name is not its value: a quote may name it
     ("source: https://example.org/home/ana/report", ""), ("nothing to see", ""),
 ])
 def test_the_leak_check_finds_machine_paths_and_secrets_but_not_web_addresses(text: str, found: str) -> None:
     result = leaked(text, Path("/srv/review"), Path("/home/ana"), ["s3cr3t-value-1"])
     assert (found in result) if found else result == ""
+
+
+TYPED = "Store ZOTERO_API_KEY in /home/runner/.bashrc, never in /srv/review/book &amp; co"  # a quote, as rendered
+
+
+@pytest.mark.parametrize("text,found", [
+    (f"<li>“{TYPED}”</li>", ""),  # what a Zotero member typed is evidence, not the machine
+    (f"<li>“{TYPED[:40]}…”</li>", ""),  # shortened in the brief: cut inside the path
+    (f'{{"text/html": "<p>{TYPED}</p>\\n"}}', ""),  # in the notebook's JSON
+    (f"<li>{TYPED}</li> /home/runner/.local/lib/x.py", "the home folder"),  # and a real path beside it
+    (f"<li>{TYPED}</li> cwd /srv/review", "the project's path"),  # part of a typed word, not all of it
+    (f"<li>{TYPED}</li> /home/runner/.cache…", "the home folder"),  # the start of no typed word
+    (f"<li>{TYPED} s3cr3t-value-1</li>", "a secret"),
+])
+def test_the_leak_check_passes_paths_the_evidence_holds_and_finds_the_machine_s_own(text: str, found: str) -> None:
+    result = leaked(text, Path("/srv/review"), Path("/home/runner"), ["s3cr3t-value-1"], typed=f"x\n{TYPED}\ny")
+    assert (found in result) if found else result == ""
+
+
+def test_a_quote_that_names_the_key_variable_and_this_machine_s_paths_is_published(project: eb.Settings) -> None:
+    """A recommendation quoting the key's name, the home folder and the project's path is in every brief it fits,
+    not a reason to refuse them; a path the brief itself adds still is."""
+    from conftest import note, parent
+
+    from evidencebook._briefs import _publishable
+
+    quote = f"keep ZOTERO_API_KEY out of {Path.home()}/notes and {project.root}/book"
+    snapshot = eb.read_snapshot(project.snapshot)
+    lines = ["Extraction", "# Study", "study_type: primary", "design: survey", "us_state: Oregon",
+             "# Outcome W9", "outcome: recommendation: keep keys out of notes", "domain: workforce",
+             "measure: narrative", f"quote: {quote}"]
+    items = [*snapshot.items, parent("KEYQUTE2"), note("KEYQUTN2", "KEYQUTE2", lines)]
+    eb.build_evidence(project, eb.Snapshot(snapshot.library, items))
+    evidence = eb.load_evidence(project)
+    shown = str(eb.Brief(eb.resolve_region("oregon", evidence.regions), evidence).implementation())
+    assert quote in shown
+    page = eb._briefs.standalone_page("Oregon", shown)
+    _publishable("oregon", [json.dumps({"text/html": shown}), page], project)  # no BriefError
+    with pytest.raises(eb.BriefError, match="the home folder"):
+        _publishable("oregon", [page + f"<pre>{Path.home()}/.cache/pip</pre>"], project)
+    with pytest.raises(eb.BriefError, match="the project's path"):
+        _publishable("oregon", [page + f"<pre>{project.root}/evidence</pre>"], project)
 
 
 def test_outputs_carry_no_secret_no_machine_path_and_no_papermill_run_metadata(
