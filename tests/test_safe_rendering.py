@@ -403,3 +403,57 @@ def test_built_pages_show_the_payloads_as_text(site: dict[str, Any]) -> None:
     assert alive("HSTLAAA3 note quote A") in recovery
     standalone = text_of((root / "_build" / "briefs" / "oregon.html").read_text(encoding="utf-8"))
     assert alive("HSTLAAA2 creator lastName") in standalone and alive("HSTLPLC2 value") in standalone
+
+
+# --- What's new: an archived version that cannot be recomputed -----------------------------------
+
+
+def _archive(settings: eb.Settings, number: int, texts: dict[str, str]) -> None:
+    """Keep ``texts`` (studies.csv, outcomes.csv) as evidence version ``number``, as a sync would have, with its
+    changelog entry."""
+    import hashlib
+
+    folder = settings.evidence / "versions" / f"v{number:04d}"
+    folder.mkdir()
+    for name, text in texts.items():
+        (folder / name).write_text(text, encoding="utf-8")
+    hashes = {name: hashlib.sha256(text.encode("utf-8")).hexdigest() for name, text in texts.items()}
+    manifest = {"evidence_version": number, "date": "2030-01-01", "content_hash": f"{number:064d}", "files": hashes,
+                "zotero": {"library_type": "group", "library_id": 0, "library_version": 400 + number}}
+    (folder / "manifest.json").write_text(json.dumps(manifest), encoding="utf-8")
+    path = settings.evidence / "changelog.json"
+    changelog = json.loads(path.read_text(encoding="utf-8"))
+    changelog.append({"evidence_version": number, "date": "2030-01-01", "zotero_library_version": 400 + number,
+                      "studies": {}, "outcomes": {"updated": ["O47"]}})
+    path.write_text(json.dumps(changelog), encoding="utf-8")
+
+
+def test_whats_new_names_an_archived_version_it_cannot_recompute_and_goes_on(project: eb.Settings) -> None:
+    """ci_low -1e308 / ci_high 1e308 archived in one version (on an odds ratio: no log of a negative bound), then
+    fixed in the next: the page says so for that version, in one sentence, and every other version is compared."""
+    import csv
+    import io
+
+    last = eb.evidence_versions(project)[-1]
+    kept = project.evidence / "versions" / f"v{last:04d}"
+    texts = {name: (kept / name).read_text(encoding="utf-8") for name in ("studies.csv", "outcomes.csv")}
+    rows = list(csv.reader(io.StringIO(texts["outcomes.csv"])))
+    header, bad = rows[0], next(r for r in rows if r[0] == "O47")
+    assert bad[header.index("measure")] == "OR"
+    bad[header.index("ci_low")], bad[header.index("ci_high")] = "-1e308", "1e308"
+    out = io.StringIO()
+    csv.writer(out, lineterminator="\n").writerows(rows)
+    _archive(project, last + 1, {**texts, "outcomes.csv": out.getvalue()})
+    _archive(project, last + 2, texts)  # the note fixed: the next version is the earlier one again
+
+    page = str(eb.whats_new(project))
+    sections = {int(m[1]): m[0] for m in re.finditer(r'<section class="eb-version" id="version-(\d+)">.*?</section>',
+                                                      page)}
+    assert sorted(sections) == list(range(1, last + 3))
+    broken = text_of(sections[last + 1])
+    assert broken.count("could not be recomputed") == 1 and "ValueError" in broken
+    assert "studies.csv" in broken  # its tables are still published
+    assert "the version before could not be recomputed" in text_of(sections[last + 2])
+    assert "could not be recomputed" not in "".join(sections[n] for n in range(1, last + 1))
+    assert "<table>" in sections[last]  # the versions before are compared as ever
+    assert str(eb.whats_new(project)) == page  # and the next build says the same
