@@ -410,6 +410,13 @@ th, td { text-align: left; vertical-align: top; padding: .25rem .45rem; border-b
 th { background: #f1f1f1; }
 a { color: #0b57a4; }
 .eb-more, .eb-cite { font-size: .9rem; color: #444; }
+/* Nothing widens the page on a phone: a word longer than the line (a 100,000-character title, a URL) breaks
+   anywhere in text, and in a table cell that holds one (html_table marks it); a table wider than the screen
+   scrolls inside its own wrapper; an image shrinks to fit. Words elsewhere in tables stay whole. */
+h1, h2, h3, p, li, dd, dt, blockquote, caption, figcaption { overflow-wrap: anywhere; }
+pre { white-space: pre-wrap; overflow-wrap: anywhere; }
+img { max-width: 100%; height: auto; }
+main > table { display: block; overflow-x: auto; }
 @page { size: Letter; margin: 0.45in 0.5in 0.55in; }
 @media print {
   body { font-size: 8.4pt; line-height: 1.28; max-width: none; margin: 0; padding: 0; }

@@ -68,7 +68,20 @@ def html_table(rows: pd.DataFrame, columns: dict[str, str], links: dict[str, str
     for _, row in rows.iterrows():
         cells = (str(row[c]) if c in safe else link(row[c], row[links[c]]) if c in links else e(row[c])
                  for c in columns)
-        body.append("<tr>" + "".join(f"<td>{c}</td>" for c in cells) + "</tr>")
+        body.append("<tr>" + "".join(_cell(c) for c in cells) + "</tr>")
     cap = f"<caption>{e(caption)}</caption>" if caption else ""
     return HTML(f'<div class="{css_class}" style="overflow-x:auto"><table>{cap}<thead><tr>{head}</tr></thead>'
                 f"<tbody>{''.join(body)}</tbody></table></div>")
+
+
+# A word longer than this (a URL, a 100,000-character title) is longer than a line: a cell that holds one may break
+# it anywhere, so that the table keeps its width (it made pages thousands of pixels wide, and was cut off in print).
+# Only that cell: elsewhere words stay whole, and a table too wide for a phone scrolls inside its wrapper.
+LONG_WORD = 80
+_LONG = re.compile(r"[^\s<>]{%d,}" % LONG_WORD)
+
+
+def _cell(content: str) -> str:
+    """A table cell holding ``content`` (HTML), free to break a word longer than a line."""
+    text = re.sub(r"<[^>]*>", " ", content)
+    return f'<td style="overflow-wrap:anywhere">{content}</td>' if _LONG.search(text) else f"<td>{content}</td>"

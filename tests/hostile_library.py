@@ -16,7 +16,7 @@ from typing import Any
 
 import lxml.html
 
-__all__ = ["EVAL_MARKERS", "INVISIBLE", "MARKER_RE", "SPOOF", "STUDY_KEYS", "WHERE", "hostile_items", "hostile_library", "marker",
+__all__ = ["EVAL_MARKERS", "INVISIBLE", "LONG_WORD", "MARKER_RE", "SPOOF", "STUDY_KEYS", "WHERE", "hostile_items", "hostile_library", "marker",
            "marker_of", "notebook_violations", "payload", "violations"]
 
 MARKER_RE = re.compile(r"4242_\d{4}")
@@ -77,6 +77,9 @@ def url_payload(where: str, i: int) -> str:
     return options[i % len(options)]
 
 
+# One word of 10,000 characters, in a title shown on the Studies and References pages and in every brief.
+LONG_WORD = "W" * 10_000
+
 LIBRARY = {"id": 4242, "name": "Hostile library (synthetic, for tests)", "type": "group", "version": 4242}
 STUDY_KEYS = [f"HSTLAAA{c}" for c in "23456789AB"]
 
@@ -111,9 +114,11 @@ def _study(i: int) -> list[dict[str, Any]]:
     p = lambda field, multiline=False: payload(f"{key} {field}", multiline)  # noqa: E731
     data: dict[str, Any] = {
         "itemType": "journalArticle",
-        "title": p("title", multiline=i == 0) + ("\\" if i == 3 else ""),  # a trailing backslash (BibTeX)
+        # a trailing backslash (BibTeX); one word longer than any line (it made References 444,883 px wide)
+        "title": p("title", multiline=i == 0) + ("\\" if i == 3 else "") + (f" {LONG_WORD}" if i == 0 else ""),
         "creators": [{"creatorType": "author", "firstName": p("creator firstName"), "lastName": p("creator lastName")},
-                     {"creatorType": "author", "name": p("creator name")}],
+                     {"creatorType": "author", "name": p("creator name")},
+                     *([{"creatorType": "author", "firstName": "Jane", "lastName": "Doe, Jr., PhD"}] if i == 5 else [])],
         "abstractNote": p("abstractNote", multiline=True),
         "publicationTitle": p("publicationTitle"),
         "date": str(2010 + i),

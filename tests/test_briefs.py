@@ -292,6 +292,45 @@ def test_a_full_run_removes_briefs_of_regions_no_longer_configured(project: eb.S
         "notes.txt", "oregon.ipynb"]
 
 
+def test_a_word_longer_than_the_line_wraps_in_the_standalone_page_at_phone_width_and_in_the_pdf() -> None:
+    """A 10,000-character title in a brief's list and tables: the page fits a 390 px phone (a wide table scrolls
+    inside its own wrapper) and the PDF shows every character (it showed 101 of them)."""
+    import io
+    import shutil
+
+    from playwright.sync_api import sync_playwright
+
+    from evidencebook._briefs import CHROMIUM_ARGS, _Printer, chromium_path, standalone_page
+
+    word = "W" * 10_000
+    wide = pd.DataFrame({c: ["a fairly long cell of ordinary words " * 3] for c in "abcdefgh"})
+    body = (f"<h2>Implementation</h2><ul><li>“a quote” (<a href='https://example.org/'>Title {word}</a>)</li></ul>"
+            f"<p>{word}</p>" + eb.html_table(pd.DataFrame({"t": [word]}), {"t": "Heading"})
+            + eb.html_table(wide, {c: c.upper() for c in wide.columns}))
+    page = standalone_page("Region: peer support services brief", body)
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=shutil.which("chromium"), args=CHROMIUM_ARGS)
+        try:
+            phone = browser.new_context(viewport={"width": 390, "height": 844}, is_mobile=True, has_touch=True)
+            tab = phone.new_page()
+            tab.set_content(page)
+            widths = tab.evaluate("() => [document.documentElement.scrollWidth, window.innerWidth]")
+            inner = tab.evaluate("() => Array.from(document.querySelectorAll('.eb-table'))"
+                                 ".map(d => d.scrollWidth > d.clientWidth)")
+        finally:
+            browser.close()
+    assert max(widths) <= 390, widths
+    assert inner == [False, True]  # the long word wraps in its cell; the wide table scrolls inside its wrapper
+    printer = _Printer(chromium_path())
+    try:
+        pdf = pypdf.PdfReader(io.BytesIO(printer.pdf(page, "Region")))
+    finally:
+        printer.close()
+    text = re.sub(r"\s+", "", "".join(p.extract_text() for p in pdf.pages))
+    text = re.sub(r"Region·page\d+of\d+|Heading", "", text)  # the footer, and the table's head on each page
+    assert text.count(word) == 3, [len(run) for run in re.findall("W+", text)]
+
+
 # --- what a published brief never carries ---------------------------------------------------------
 
 @pytest.mark.parametrize("text,found", [
