@@ -24,8 +24,8 @@ import lxml.html
 import pandas as pd
 import pytest
 from conftest import ROOT
-from hostile_library import (EVAL_MARKERS, INVISIBLE, MARKER_RE, SPOOF, STUDY_KEYS, hostile_library, marker_of,
-                             notebook_violations, violations)
+from hostile_library import (EVAL_MARKERS, INVISIBLE, LONG_WORD, MARKER_RE, SPOOF, STUDY_KEYS, hostile_library,
+                             marker_of, notebook_violations, violations)
 
 import evidencebook as eb
 import evidencebook._book as book_module
@@ -98,6 +98,30 @@ def test_the_hostile_library_reaches_the_tables(hostile) -> None:
     assert len(evidence.policy) == 2 and (evidence.policy["state_code"] == "OR").all()
     assert evidence.policy["source_url"].str.strip().str.lower().str.startswith("javascript:").any()
     assert evidence.problems["message"].str.contains("<script>alert(4242_", regex=False).any()
+
+
+FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+
+
+def _formula_cells(folder: Path) -> dict[str, list[str]]:
+    """Cells of every CSV under ``folder`` that a spreadsheet would run as a formula (numbers aside)."""
+    import csv
+
+    found = {}
+    for path in sorted(folder.rglob("*.csv")):
+        with path.open(encoding="utf-8", newline="") as handle:
+            cells = [c for row in csv.reader(handle) for c in row if c.startswith(FORMULA_START)]
+        if bad := [c[:60] for c in cells if not re.fullmatch(r"[+-]?(\d+(\.\d*)?|\.\d+)([eE][+-]?\d+)?", c)]:
+            found[str(path.relative_to(folder))] = bad
+    return found
+
+
+def test_no_published_csv_cell_runs_as_a_formula_and_the_tables_read_back_verbatim(hostile) -> None:
+    settings, evidence, items = hostile
+    assert _formula_cells(settings.evidence) == {}
+    tab_url = next(u for i in items if (u := i["data"].get("url", "")).startswith("\t"))  # "\tjava\nscript:..."
+    assert tab_url in set(evidence.studies["url"])  # as typed in Zotero: the quote that neutralised it is gone
+    assert "'" + tab_url in (settings.evidence / "studies.csv").read_text(encoding="utf-8")
 
 
 def _returns_html(function: Any) -> bool:
@@ -457,3 +481,55 @@ def test_whats_new_names_an_archived_version_it_cannot_recompute_and_goes_on(pro
     assert "could not be recomputed" not in "".join(sections[n] for n in range(1, last + 1))
     assert "<table>" in sections[last]  # the versions before are compared as ever
     assert str(eb.whats_new(project)) == page  # and the next build says the same
+
+
+@pytest.mark.book
+def test_no_csv_the_site_publishes_runs_as_a_formula(site: dict[str, Any]) -> None:
+    root = site["root"]
+    assert (root / "_build" / "html" / "evidence-versions").is_dir()
+    written = {name: cells for name, cells in _formula_cells(root / "evidence").items()
+               if not name.startswith("seed/")}  # the starter evidence is typed by hand, not written by a sync
+    assert written == {} and _formula_cells(root / "_build" / "html") == {}
+
+
+def _phone_widths(files: list[Path]) -> dict[str, int]:
+    """How wide each page lays out on a 390 px phone (the wider of the page and the zoomed-out viewport)."""
+    from playwright.sync_api import sync_playwright
+
+    from evidencebook._briefs import CHROMIUM_ARGS
+
+    widths = {}
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=shutil.which("chromium"), args=CHROMIUM_ARGS)
+        try:
+            phone = browser.new_context(viewport={"width": 390, "height": 844}, is_mobile=True, has_touch=True)
+            phone.route("http*://**", lambda route: route.abort())  # file:// pages only, no network
+            tab = phone.new_page()
+            for path in files:
+                tab.goto(path.as_uri(), wait_until="load")
+                widths[path.name if path.parent.name == "briefs" else str(path)] = tab.evaluate(
+                    "() => Math.max(document.documentElement.scrollWidth, window.innerWidth)")
+        finally:
+            browser.close()
+    return widths
+
+
+@pytest.mark.book
+def test_a_word_longer_than_the_line_wraps_on_the_pages_and_briefs_and_in_the_pdf(site: dict[str, Any]) -> None:
+    """A 10,000-character title (one word): References was hundreds of thousands of pixels wide, every standalone
+    brief scrolled sideways on a phone and its PDF showed 101 of the characters."""
+    import pypdf
+
+    root = site["root"]
+    html = root / "_build" / "html" / "book"
+    briefs = sorted((root / "_build" / "briefs").glob("*.html"))
+    assert len(briefs) >= 52
+    pages = [html / "references.html", html / "studies.html", html / "briefs" / "oregon.html", *briefs]
+    for page in pages[:3]:  # wrapped, never cut (the bibliography style puts titles in sentence case)
+        assert LONG_WORD.lower() in page.read_text(encoding="utf-8").lower(), page
+    widths = _phone_widths(pages)
+    assert {name: width for name, width in widths.items() if width > 390} == {}
+    pdf = pypdf.PdfReader(root / "_build" / "briefs" / "oregon.pdf")
+    text = re.sub(r"\s+", "", "".join(page.extract_text() for page in pdf.pages))
+    text = re.sub(r"Oregon:peersupportservicesbrief·page\d+of\d+", "", text)  # each page's footer
+    assert LONG_WORD in text, [len(run) for run in re.findall("W{100,}", text)]
