@@ -190,6 +190,7 @@ def validate_tables(tables: dict[str, pd.DataFrame]) -> pd.DataFrame:
 # the rule is reversible; evidence/README.md states it for other programs.
 _FORMULA_START = re.compile(r"'*[=+\-@\t\r]")
 _NEUTRALISED = re.compile(r"'+[=+\-@\t\r]")
+_QUOTE_THEN_FORMULA = re.compile(r"'[=+\-@\t\r']")  # in the text of a table with a neutralised cell: a fast search
 _NUMBER = re.compile(r"[+-]?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][+-]?\d+)?")
 
 
@@ -210,9 +211,13 @@ def _csv(table: pd.DataFrame) -> str:
     text_columns = [c for c in table.columns if not pd.api.types.is_numeric_dtype(table[c])]
     safe = table.assign(**{c: table[c].map(_neutralise) for c in text_columns}) if text_columns else table
     buffer = io.StringIO()
+    safe.to_csv(buffer, index=False, lineterminator="\n")
+    if "\r" not in buffer.getvalue():
+        return buffer.getvalue()
     # The csv module quotes a cell only for the characters of its line ending: with "\n" a cell holding a "\r"
     # was left bare, and every reader ends the row there.  Written with "\r\n" (pandas formats the numbers), read
     # back into cells, and each cell quoted where it holds a "\r", "\n", comma or quote, lines ending in "\n".
+    buffer = io.StringIO()
     safe.to_csv(buffer, index=False, lineterminator="\r\n")
     rows = csv.reader(io.StringIO(buffer.getvalue(), newline=""))
     return "".join(",".join(_csv_cell(cell) for cell in row) + "\n" for row in rows)
@@ -225,7 +230,9 @@ def _csv_cell(cell: str) -> str:
 def _read_csv(text: str) -> pd.DataFrame:
     """A published table read back as text, every cell as it was before :func:`_csv` neutralised it."""
     frame = pd.read_csv(io.StringIO(text), dtype=str, keep_default_na=False)
-    return frame.assign(**{c: frame[c].map(_restore) for c in frame.columns}) if len(frame.columns) else frame
+    if not _QUOTE_THEN_FORMULA.search(text):  # most tables: no cell to undo, and no pass over every cell
+        return frame
+    return frame.assign(**{c: frame[c].map(_restore) for c in frame.columns})
 
 
 _BIB_TYPES = {"journalArticle": "article", "report": "techreport", "book": "book", "bookSection": "incollection",
