@@ -439,7 +439,8 @@ def whats_new(settings: Settings, archive_href: str = "../evidence-versions") ->
                    f"<ul>{''.join(rows) or '<li>No study or finding changed.</li>'}</ul>"]
         if number in failed:
             section.append(f'<p class="eb-not-recomputed">This version\'s outcomes could not be recomputed '
-                           f"({e(failed[number])}), so they are not compared with the versions before and after it.</p>")
+                           f"({e(failed[number])}), so they are not compared with the versions before and after "
+                           "it.</p>")
         elif number in status and (number - 1) in status:
             changes = version_changes(status[number - 1], status[number])
             moved = changes[changes["change"] != "unchanged"]

@@ -16,8 +16,8 @@ from typing import Any
 
 import lxml.html
 
-__all__ = ["EVAL_MARKERS", "INVISIBLE", "LONG_WORD", "MARKER_RE", "SPOOF", "STUDY_KEYS", "WHERE", "hostile_items", "hostile_library", "marker",
-           "marker_of", "notebook_violations", "payload", "violations"]
+__all__ = ["EVAL_MARKERS", "INVISIBLE", "LONG_WORD", "MARKER_RE", "SPOOF", "STUDY_KEYS", "WHERE", "hostile_items",
+           "hostile_library", "marker", "marker_of", "notebook_violations", "payload", "violations"]
 
 MARKER_RE = re.compile(r"4242_\d{4}")
 WHERE: dict[str, str] = {}  # marker -> "ITEMKEY field"
@@ -38,7 +38,8 @@ def marker(where: str) -> str:
 def payload(where: str, multiline: bool = False) -> str:
     """Every injection at once, with this field's marker.  An even number of '$' (matplotlib mathtext)."""
     m = marker(where)
-    text = (f"HOSTILE {m} {SPOOF} <script>alert({m})</script> <img src=x onerror=alert({m})> \"><svg onload=alert({m})> "
+    text = (f"HOSTILE {m} {SPOOF} <script>alert({m})</script> <img src=x onerror=alert({m})> "
+            f"\"><svg onload=alert({m})> "
             f"'><iframe src=javascript:alert({m})></iframe> </textarea><script>alert({m})</script> "
             f"[x](javascript:alert({m})) {{raw}}`html`<b onclick=alert({m})>raw role</b> "
             f"{{{{4242*1001}}}} #{{4242*1001}} }} \\input{{/etc/passwd}} $\\input{{/etc/passwd}}$ %")
@@ -118,7 +119,8 @@ def _study(i: int) -> list[dict[str, Any]]:
         "title": p("title", multiline=i == 0) + ("\\" if i == 3 else "") + (f" {LONG_WORD}" if i == 0 else ""),
         "creators": [{"creatorType": "author", "firstName": p("creator firstName"), "lastName": p("creator lastName")},
                      {"creatorType": "author", "name": p("creator name")},
-                     *([{"creatorType": "author", "firstName": "Jane", "lastName": "Doe, Jr., PhD"}] if i == 5 else [])],
+                     *([{"creatorType": "author", "firstName": "Jane", "lastName": "Doe, Jr., PhD"}] if i == 5
+                       else [])],
         "abstractNote": p("abstractNote", multiline=True),
         "publicationTitle": p("publicationTitle"),
         "date": str(2010 + i),

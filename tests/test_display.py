@@ -46,7 +46,8 @@ SPOOFED = "invoice\u202efdp.exe and zero\u200bwidth\u2060joined\ufeff, isolate \
 
 def test_bidi_overrides_and_zero_width_characters_are_shown_as_code_points() -> None:
     """U+202E makes 'invoice\u202efdp.exe' display as 'invoiceexe.pdf': every page and brief shows it instead."""
-    shown = "invoice[U+202E]fdp.exe and zero[U+200B]width[U+2060]joined[U+FEFF], isolate [U+2067]x[U+2069], tag [U+E0041]"
+    shown = ("invoice[U+202E]fdp.exe and zero[U+200B]width[U+2060]joined[U+FEFF], isolate [U+2067]x[U+2069], "
+             "tag [U+E0041]")
     assert eb.e(SPOOFED) == shown
     rows = pd.DataFrame({"title": [SPOOFED], "url": ["https://example.org/"]})
     table = eb.html_table(rows, {"title": "Title"}, links={"title": "url"})
@@ -57,7 +58,8 @@ def test_bidi_overrides_and_zero_width_characters_are_shown_as_code_points() -> 
 def test_a_cell_with_a_word_longer_than_a_line_may_break_it_and_other_cells_keep_their_words() -> None:
     """A 100,000-character title made its table (and page) hundreds of thousands of pixels wide."""
     long_word = "W" * 100_000
-    rows = pd.DataFrame({"title": [f"A title {long_word}", "hospitalisation " * 20], "url": ["https://example.org/", ""]})
+    rows = pd.DataFrame({"title": [f"A title {long_word}", "hospitalisation " * 20],
+                         "url": ["https://example.org/", ""]})
     out = eb.html_table(rows, {"title": "Title"}, links={"title": "url"})
     cells = re.findall(r"<td[^>]*>", out)
     assert cells == ['<td style="overflow-wrap:anywhere">', "<td>"]

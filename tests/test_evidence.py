@@ -190,6 +190,7 @@ def test_every_version_is_kept_readable_and_checked(project: eb.Settings) -> Non
         eb.load_version(project, 7)
 
 
+NUMBER = re.compile(r"[+-]?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][+-]?\d+)?")
 FORMULAS = {"title": '=HYPERLINK("https://example.org/?"&A1,"Click")', "publicationTitle": "@SUM(1+1)",
             "quote": "-leading dash text", "design": "+1 design", "population": "'=already quoted once",
             "reported_statistic": "-0.24"}
@@ -203,8 +204,8 @@ def test_text_cells_a_spreadsheet_would_run_are_neutralised_and_read_back_verbat
              *GOOD_NOTE[4:14], f"quote: {FORMULAS['quote']}",
              "# Outcome T2", "outcome: satisfaction", "domain: hope", "measure: narrative",
              f"reported_statistic: {FORMULAS['reported_statistic']}", "quote: satisfaction was -0.24 lower"]
-    items = [*snapshot.items, parent("AAAAAAAA", title=FORMULAS["title"], publicationTitle=FORMULAS["publicationTitle"]),
-             note("NNNNNNNN", "AAAAAAAA", lines)]
+    items = [*snapshot.items, note("NNNNNNNN", "AAAAAAAA", lines),
+             parent("AAAAAAAA", title=FORMULAS["title"], publicationTitle=FORMULAS["publicationTitle"])]
     report = eb.build_evidence(project, eb.Snapshot(snapshot.library, items), today=dt.date(2030, 1, 2))
     assert [p for p in report.problems if p.severity == "error"] == []
     published = [project.evidence / name for name in ("studies.csv", "outcomes.csv")] + [
@@ -212,8 +213,8 @@ def test_text_cells_a_spreadsheet_would_run_are_neutralised_and_read_back_verbat
     for path in published:
         with path.open(encoding="utf-8", newline="") as handle:
             cells = [cell for row in csv.reader(handle) for cell in row]
-        assert [c for c in cells if c[:1] in ("=", "+", "@", "\t", "\r")] == [], path
-        assert [c for c in cells if c.startswith("-") and not re_number(c)] == [], path  # -0.24 stays a number
+        formulas = [c for c in cells if c[:1] in ("=", "+", "-", "@", "\t", "\r") and not NUMBER.fullmatch(c)]
+        assert formulas == [], path  # -0.24 stays a number
     written = (project.evidence / "outcomes.csv").read_text(encoding="utf-8")
     assert "'-leading dash text" in written and ",-0.24," in written  # the text cell quoted, the number kept
     assert "''=already quoted once" in (project.evidence / "studies.csv").read_text(encoding="utf-8")
@@ -227,12 +228,6 @@ def test_text_cells_a_spreadsheet_would_run_are_neutralised_and_read_back_verbat
         assert (findings["ci_high"] < 0).any()  # numeric columns read as numbers, negative ones too
     assert f"AAAAAAAA ({eb.load_evidence(project).studies.set_index('study_id').loc['AAAAAAAA', 'citation_key']})" \
         in report.changes["studies"]["added"]
-
-
-def re_number(cell: str) -> bool:
-    import re
-
-    return re.fullmatch(r"[+-]?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][+-]?\d+)?", cell) is not None
 
 
 @pytest.mark.parametrize("cell, written", [
