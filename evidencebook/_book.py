@@ -647,7 +647,15 @@ def whats_new(settings: Settings, archive_href: str = "../evidence-versions") ->
     if not entries:
         return HTML("<p>No evidence versions are recorded yet.</p>")
     kept = set(evidence_versions(settings))
-    status = {number: _version_status(settings, number) for number in kept}
+    status, failed = {}, {}
+    for number in kept:
+        # An archive is history: a value today's code cannot synthesise (ci_low -1e308 on a ratio), or a damaged
+        # file, must not stop every later build.  The version is named as not recomputed; the rest goes on.
+        try:
+            status[number] = _version_status(settings, number)
+        except Exception as exc:  # noqa: BLE001 - whatever it was, it is shown, not raised
+            reason = " ".join(str(exc).split())
+            failed[number] = f"{type(exc).__name__}: {reason[:200]}{'…' if len(reason) > 200 else ''}"
     judgements = load_judgements(settings.evidence / "judgements.toml").to_dict("records")
 
     def fingerprint(number: int, j: dict[str, Any]) -> str | None:
@@ -673,7 +681,11 @@ def whats_new(settings: Settings, archive_href: str = "../evidence-versions") ->
                    f"<h2>Evidence version {number} ({e(entry['date'])})</h2>"
                    f"<p>Synced from Zotero library version {e(entry['zotero_library_version'])}.</p>"
                    f"<ul>{''.join(rows) or '<li>No study or finding changed.</li>'}</ul>"]
-        if number in status and (number - 1) in status:
+        if number in failed:
+            section.append(f'<p class="eb-not-recomputed">This version\'s outcomes could not be recomputed '
+                           f"({e(failed[number])}), so they are not compared with the versions before and after "
+                           "it.</p>")
+        elif number in status and (number - 1) in status:
             changes = version_changes(status[number - 1], status[number])
             moved = changes[changes["change"] != "unchanged"]
             triggers = moved[moved["triggers"] != ""]
@@ -698,7 +710,9 @@ def whats_new(settings: Settings, archive_href: str = "../evidence-versions") ->
         elif number in status:
             first = status[number].rename(columns={c: f"{c}_new" for c in status[number].columns if c not in ("outcome", "kind")})
             first["stance"] = [_stance(r, "new") for r in first.to_dict("records")]
-            section.append(f"<p>Where each outcome stood in this version (the first kept for comparison):</p>"
+            since = ("(the version before could not be recomputed)" if (number - 1) in failed
+                     else "(the first kept for comparison)")
+            section.append(f"<p>Where each outcome stood in this version {since}:</p>"
                            + html_table(first, {"outcome": "Outcome", "kind": "Level", "stance": f"Version {number}"}))
         else:
             section.append("<p>This version's tables were not kept, so its outcomes cannot be compared.</p>")

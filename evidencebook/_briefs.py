@@ -494,6 +494,13 @@ th, td { text-align: left; vertical-align: top; padding: .25rem .45rem; border-b
 th { background: #f1f1f1; }
 a { color: #0b57a4; }
 .eb-more, .eb-cite { font-size: .9rem; color: #444; }
+/* Nothing widens the page on a phone: a word longer than the line (a 100,000-character title, a URL) breaks
+   anywhere in text, and in a table cell that holds one (html_table marks it); a table wider than the screen
+   scrolls inside its own wrapper; an image shrinks to fit. Words elsewhere in tables stay whole. */
+h1, h2, h3, p, li, dd, dt, blockquote, caption, figcaption { overflow-wrap: anywhere; }
+pre { white-space: pre-wrap; overflow-wrap: anywhere; }
+img { max-width: 100%; height: auto; }
+main > table { display: block; overflow-x: auto; }
 @page { size: Letter; margin: 0.45in 0.5in 0.55in; }
 @media print {
   body { font-size: 8.4pt; line-height: 1.28; max-width: none; margin: 0; padding: 0; }
@@ -605,29 +612,76 @@ def _footer(title: str) -> str:
             '<span class="pageNumber"></span> of <span class="totalPages"></span></div>')
 
 
-def leaked(text: str, root: Path, home: Path, secrets: list[str]) -> str:
-    """What in ``text`` would publish the build machine (its project path, home folder) or a secret; '' if nothing.
+# Where a word that holds a path starts and ends: at any character a path (or an HTML entity) does not use, such
+# as whitespace, markup, quotes (the brief's “ ” and the backslashes of the notebook's JSON) and the ellipsis a
+# shortened quote ends with.
+_TOKEN_EDGE = re.compile(r"[^\w./~+@%=,&;#:-]")
 
-    The home folder counts as a path only where it starts one (``/root/x``, ``file:///root/x``),
-    not inside a web address (``https://example.org/root/x``).
+
+def _typed_word(text: str, start: int, end: int, typed_words: set[str]) -> bool:
+    """Whether the word of ``text`` that holds ``text[start:end]`` is one of ``typed_words``, or the start of one
+    cut short by an ellipsis (a shortened quote)."""
+    left = max((m.end() for m in _TOKEN_EDGE.finditer(text, max(0, start - 2000), start)), default=max(0, start - 2000))
+    right = _TOKEN_EDGE.search(text, end)
+    word = text[left:right.start() if right else len(text)]
+    if word in typed_words:
+        return True
+    cut = bool(right) and text.startswith(("…", "\\u2026"), right.start())  # raw, or as JSON may write it
+    return cut and any(typed.startswith(word) for typed in typed_words)
+
+
+def leaked(text: str, root: Path, home: Path, secrets: list[str], typed: str = "") -> str:
+    """What in ``text`` would publish a secret or a path of the build machine (its project path, home folder); ''
+    if nothing.
+
+    Secrets are the values of the environment's secret variables, never their names.  A path counts where it
+    starts one (``/root/x``, ``file:///root/x``), not inside a web address (``https://example.org/root/x``), and
+    not where it is a word of ``typed``: the text of the evidence, as rendered, which holds whatever a Zotero
+    member typed (a quote that names ``/home/runner/`` is evidence, not the machine).
     """
     for secret in secrets:
         if secret and secret in text:
             return "a secret from the environment"
-    if str(root) in text:
-        return f"the project's path {root}"
-    if len(str(home)) > 1 and re.search(r"(?<![\w.:-])" + re.escape(str(home)) + r"/", text):
-        return f"the home folder {home}"
-    if "ZOTERO_API_KEY" in text:
-        return "the name of the Zotero key's variable"
+    paths = [(re.compile(re.escape(str(root))), f"the project's path {root}")]
+    if len(str(home)) > 1:
+        paths.append((re.compile(r"(?<![\w.:-])" + re.escape(str(home)) + r"/"), f"the home folder {home}"))
+    typed_words = set(_TOKEN_EDGE.split(typed)) - {""}
+    for pattern, what in paths:
+        for found in pattern.finditer(text):
+            if not _typed_word(text, found.start(), found.end(), typed_words):
+                return what
     return ""
 
 
+def _typed_paths(settings: Settings, needles: tuple[str, ...]) -> str:
+    """Every cell of the evidence that names one of ``needles``, raw and as the pages render it (one per line)."""
+    import pandas as pd
+
+    from ._display import e
+
+    evidence = _evidence_for(settings)
+    cells: set[str] = set()
+    for frame in (evidence.studies, evidence.outcomes, evidence.policy, evidence.regions, evidence.problems):
+        for column in frame.columns:
+            if pd.api.types.is_numeric_dtype(frame[column]):
+                continue
+            values = frame[column].astype(str)
+            hits = values[[any(n in v for n in needles) for v in values]]
+            cells.update(hits)
+    return "\n".join(form for cell in sorted(cells) for form in (cell, e(cell)))
+
+
 def _publishable(region_id: str, texts: list[str], settings: Settings) -> None:
-    """Refuse to publish a brief that carries a path of the build machine or a secret."""
+    """Refuse to publish a brief that carries a secret or a path of the build machine that the evidence does not."""
     secrets = [v for k, v in os.environ.items() if _SECRET_NAMES.search(k) and len(v) >= 8]
+    root, home = settings.root, Path.home()
+    typed = ""
+    if any(str(root) in text or str(home) + "/" in text for text in texts):  # rare: only then read the evidence
+        needles = (str(root), str(home) + "/")
+        typed = _cached(("typed-paths", str(root), _content_hash(settings), *needles),
+                        lambda: _typed_paths(settings, needles))
     for text in texts:
-        found = leaked(text, settings.root, Path.home(), secrets)
+        found = leaked(text, root, home, secrets, typed)
         if found:
             raise BriefError(f"brief for {region_id}: its output would publish {found}; nothing written")
 

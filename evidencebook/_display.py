@@ -2,17 +2,20 @@
 
 Everything that comes from Zotero (titles, names, notes, quotes) is text, never markup:
 each value is escaped before it is placed in HTML, and links are only made from
-``http(s)`` URLs.  Tables sit in a scrolling wrapper so that they stay readable on a phone.
+``http(s)`` URLs.  Characters that are not drawn but change what is (bidi overrides,
+zero-width characters) are shown as their code point, e.g. ``[U+202E]``.  Tables sit in a
+scrolling wrapper so that they stay readable on a phone.
 """
 
 from __future__ import annotations
 
 import html
+import re
 from typing import Any
 
 import pandas as pd
 
-__all__ = ["HTML", "e", "html_table", "link", "safe_url"]
+__all__ = ["HTML", "e", "html_table", "link", "safe_url", "visible"]
 
 
 class HTML(str):
@@ -22,11 +25,23 @@ class HTML(str):
         return str(self)
 
 
+# Not drawn, yet they change what is: bidi embeddings, overrides and isolates (U+202E makes "gpj.exe" read
+# "exe.jpg"), directional marks, zero-width spaces and joiners, invisible operators, the byte-order mark, and the
+# tag characters that can carry hidden text.
+_INVISIBLE = re.compile("[\u061c\u180e\u200b-\u200f\u202a-\u202e\u2060-\u2064\u2066-\u2069\ufeff"
+                        "\U000e0000-\U000e007f]")
+
+
+def visible(text: str) -> str:
+    """The text with every invisible or direction-changing character shown as its code point, e.g. '[U+202E]'."""
+    return _INVISIBLE.sub(lambda found: f"[U+{ord(found[0]):04X}]", text)
+
+
 def e(value: Any) -> str:
-    """Escape a value for HTML text or an attribute; missing values become ''."""
+    """Escape a value for HTML text or an attribute, invisible characters shown; missing values become ''."""
     if value is None or (isinstance(value, float) and value != value) or value is pd.NA:
         return ""
-    return html.escape(str(value), quote=True)
+    return html.escape(visible(str(value)), quote=True)
 
 
 def safe_url(url: Any) -> str:
@@ -53,7 +68,20 @@ def html_table(rows: pd.DataFrame, columns: dict[str, str], links: dict[str, str
     for _, row in rows.iterrows():
         cells = (str(row[c]) if c in safe else link(row[c], row[links[c]]) if c in links else e(row[c])
                  for c in columns)
-        body.append("<tr>" + "".join(f"<td>{c}</td>" for c in cells) + "</tr>")
+        body.append("<tr>" + "".join(_cell(c) for c in cells) + "</tr>")
     cap = f"<caption>{e(caption)}</caption>" if caption else ""
     return HTML(f'<div class="{css_class}" style="overflow-x:auto"><table>{cap}<thead><tr>{head}</tr></thead>'
                 f"<tbody>{''.join(body)}</tbody></table></div>")
+
+
+# A word longer than this (a URL, a 100,000-character title) is longer than a line: a cell that holds one may break
+# it anywhere, so that the table keeps its width (it made pages thousands of pixels wide, and was cut off in print).
+# Only that cell: elsewhere words stay whole, and a table too wide for a phone scrolls inside its wrapper.
+LONG_WORD = 80
+_LONG = re.compile(r"[^\s<>]{%d,}" % LONG_WORD)
+
+
+def _cell(content: str) -> str:
+    """A table cell holding ``content`` (HTML), free to break a word longer than a line."""
+    text = re.sub(r"<[^>]*>", " ", content)
+    return f'<td style="overflow-wrap:anywhere">{content}</td>' if _LONG.search(text) else f"<td>{content}</td>"

@@ -19,6 +19,7 @@ content hash changes.
 
 from __future__ import annotations
 
+import csv
 import datetime as dt
 import hashlib
 import io
@@ -219,10 +220,55 @@ def validate_tables(tables: dict[str, pd.DataFrame]) -> pd.DataFrame:
     return pd.concat(failures)[columns] if failures else pd.DataFrame(columns=columns)
 
 
+# A spreadsheet runs a cell that starts with one of these as a formula (OWASP, "CSV Injection").
+# Text cells that do, after any leading single quotes, get one more single quote in front; a
+# number such as -0.24 is left as it is.  The readers below take that one quote off again, so
+# the rule is reversible; evidence/README.md states it for other programs.
+_FORMULA_START = re.compile(r"'*[=+\-@\t\r]")
+_NEUTRALISED = re.compile(r"'+[=+\-@\t\r]")
+_QUOTE_THEN_FORMULA = re.compile(r"'[=+\-@\t\r']")  # in the text of a table with a neutralised cell: a fast search
+_NUMBER = re.compile(r"[+-]?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][+-]?\d+)?")
+
+
+def _neutralise(cell: Any) -> Any:
+    """A text cell a spreadsheet would run as a formula, with a single quote in front; other cells as they are."""
+    if isinstance(cell, str) and _FORMULA_START.match(cell) and not _NUMBER.fullmatch(cell):
+        return "'" + cell
+    return cell
+
+
+def _restore(cell: str) -> str:
+    """The text :func:`_neutralise` was given."""
+    return cell[1:] if _NEUTRALISED.match(cell) else cell
+
+
 def _csv(table: pd.DataFrame) -> str:
+    """A table as published: numeric columns as written by pandas, text cells neutralised against formulas."""
+    text_columns = [c for c in table.columns if not pd.api.types.is_numeric_dtype(table[c])]
+    safe = table.assign(**{c: table[c].map(_neutralise) for c in text_columns}) if text_columns else table
     buffer = io.StringIO()
-    table.to_csv(buffer, index=False, lineterminator="\n")
-    return buffer.getvalue()
+    safe.to_csv(buffer, index=False, lineterminator="\n")
+    if "\r" not in buffer.getvalue():
+        return buffer.getvalue()
+    # The csv module quotes a cell only for the characters of its line ending: with "\n" a cell holding a "\r"
+    # was left bare, and every reader ends the row there.  Written with "\r\n" (pandas formats the numbers), read
+    # back into cells, and each cell quoted where it holds a "\r", "\n", comma or quote, lines ending in "\n".
+    buffer = io.StringIO()
+    safe.to_csv(buffer, index=False, lineterminator="\r\n")
+    rows = csv.reader(io.StringIO(buffer.getvalue(), newline=""))
+    return "".join(",".join(_csv_cell(cell) for cell in row) + "\n" for row in rows)
+
+
+def _csv_cell(cell: str) -> str:
+    return '"' + cell.replace('"', '""') + '"' if any(c in cell for c in ',"\r\n') else cell
+
+
+def _read_csv(text: str) -> pd.DataFrame:
+    """A published table read back as text, every cell as it was before :func:`_csv` neutralised it."""
+    frame = pd.read_csv(io.StringIO(text), dtype=str, keep_default_na=False)
+    if not _QUOTE_THEN_FORMULA.search(text):  # most tables: no cell to undo, and no pass over every cell
+        return frame
+    return frame.assign(**{c: frame[c].map(_restore) for c in frame.columns})
 
 
 _BIB_TYPES = {"journalArticle": "article", "report": "techreport", "book": "book", "bookSection": "incollection",
@@ -234,11 +280,25 @@ def _bib_escape(text: str) -> str:
 
     BibTeX counts braces even after a backslash, so braces cannot be escaped: they (and
     backslashes, which start LaTeX commands) are replaced by look-alikes. The tables keep the
-    text verbatim; only the bibliography shows the substitutes.
+    text verbatim; only the bibliography shows the substitutes.  Bidi overrides and zero-width
+    characters are shown as their code point, as on every page; other unprintable ones are dropped.
     """
-    text = "".join(ch for ch in " ".join(str(text).split()) if ch.isprintable())
+    from ._display import visible
+
+    text = "".join(ch for ch in visible(" ".join(str(text).split())) if ch.isprintable())
     text = text.translate(str.maketrans({"{": "(", "}": ")", "\\": "/"}))
     return re.sub(r"([&%$#_])", r"\\\1", text)
+
+
+def _bib_name_part(text: str) -> str:
+    """A last or first name for BibTeX's author list, read as one name part whatever it holds.
+
+    BibTeX splits a name at its commas ("Last, Jr, First") and a list at the word "and": a last
+    name "Doe, Jr., PhD" is "Too many commas" for pybtex and stops the book.  Inside braces both
+    are plain text, so such a part is braced (braces in the text itself are already replaced).
+    """
+    escaped = _bib_escape(text)
+    return f"{{{escaped}}}" if re.search(r",|\band\b", escaped, re.IGNORECASE) else escaped
 
 
 def _bib_url(url: str) -> str:
@@ -262,7 +322,7 @@ def references_bib(items: list[dict[str, Any]], studies: pd.DataFrame) -> str:
         people = [c for c in data.get("creators", []) if c.get("creatorType", "author") == "author"]
         authors = " and ".join(
             f"{{{_bib_escape(c['name'])}}}" if c.get("name")
-            else f"{_bib_escape(c.get('lastName', ''))}, {_bib_escape(c.get('firstName', ''))}".rstrip(", ")
+            else f"{_bib_name_part(c.get('lastName', ''))}, {_bib_name_part(c.get('firstName', ''))}".rstrip(", ")
             for c in people
         )
         fields = {
@@ -289,7 +349,7 @@ def _sha256(text: str) -> str:
 
 
 def _table(text: str | None) -> pd.DataFrame:
-    return pd.read_csv(io.StringIO(text), dtype=str, keep_default_na=False) if text else pd.DataFrame()
+    return _read_csv(text) if text else pd.DataFrame()
 
 
 def _diff_rows(old: pd.DataFrame, new: pd.DataFrame, key: str, label: str) -> dict[str, list[str]]:
@@ -476,8 +536,7 @@ def load_version(settings: Settings, number: int) -> EvidenceVersion:
         manifest = json.loads((folder / "manifest.json").read_text(encoding="utf-8"))
     except FileNotFoundError:
         raise EvidenceError(f"evidence version {number} is not kept in {folder.parent}") from None
-    frames = {name: pd.read_csv(io.StringIO(_read_checked(folder / name, manifest["files"].get(name))), dtype=str,
-                                keep_default_na=False) for name in ARCHIVED}
+    frames = {name: _read_csv(_read_checked(folder / name, manifest["files"].get(name))) for name in ARCHIVED}
     return EvidenceVersion(number, manifest, frames["studies.csv"], _typed_outcomes(frames["outcomes.csv"]))
 
 
@@ -504,7 +563,7 @@ def load_evidence(settings: Settings) -> Evidence:
     frames = {}
     for name in TABLES:
         text = _read_checked(folder / name, expected.get(name))
-        frames[name] = pd.read_csv(io.StringIO(text), dtype=str, keep_default_na=False)
+        frames[name] = _read_csv(text)
     outcomes = _typed_outcomes(frames["outcomes.csv"])
     regions = frames["regions.csv"]
     for col in ("n_local_studies", "n_policy_facts"):

@@ -11,12 +11,13 @@ from __future__ import annotations
 import html
 import json
 import re
+from pathlib import Path
 from typing import Any
 
 import lxml.html
 
-__all__ = ["EVAL_MARKERS", "MARKER_RE", "STUDY_KEYS", "WHERE", "hostile_items", "hostile_library", "marker",
-           "marker_of", "notebook_violations", "payload", "violations"]
+__all__ = ["EVAL_MARKERS", "INVISIBLE", "LONG_WORD", "MARKER_RE", "SPOOF", "STUDY_KEYS", "WHERE", "hostile_items",
+           "hostile_library", "marker", "marker_of", "notebook_violations", "payload", "violations"]
 
 MARKER_RE = re.compile(r"4242_\d{4}")
 WHERE: dict[str, str] = {}  # marker -> "ITEMKEY field"
@@ -37,7 +38,8 @@ def marker(where: str) -> str:
 def payload(where: str, multiline: bool = False) -> str:
     """Every injection at once, with this field's marker.  An even number of '$' (matplotlib mathtext)."""
     m = marker(where)
-    text = (f"HOSTILE {m} <script>alert({m})</script> <img src=x onerror=alert({m})> \"><svg onload=alert({m})> "
+    text = (f"HOSTILE {m} {SPOOF} <script>alert({m})</script> <img src=x onerror=alert({m})> "
+            f"\"><svg onload=alert({m})> "
             f"'><iframe src=javascript:alert({m})></iframe> </textarea><script>alert({m})</script> "
             f"[x](javascript:alert({m})) {{raw}}`html`<b onclick=alert({m})>raw role</b> "
             f"{{{{4242*1001}}}} #{{4242*1001}} }} \\input{{/etc/passwd}} $\\input{{/etc/passwd}}$ %")
@@ -45,6 +47,11 @@ def payload(where: str, multiline: bool = False) -> str:
         text += f"\n\n```{{raw}} html\n<script>alert({m})</script>\n```\n\n:::{{raw}} html\n<b onclick=alert({m})>x</b>\n:::\n"
     return text
 
+
+# Characters that display spoofed text (a right-to-left override, zero-width characters): in every payload, and
+# never raw in any output (shown as "[U+202E]" and so on).
+SPOOF = "\u202egnp.exe\u202c zero\u200bwidth\u200djoin\ufeff"
+INVISIBLE = re.compile("[\u061c\u180e\u200b-\u200f\u202a-\u202e\u2060-\u2064\u2066-\u2069\ufeff\U000e0000-\U000e007f]")
 
 # Alive payload fragments: any of these in raw HTML means a payload was not escaped.
 ALIVE = ("<script>alert(4242_", "<img src=x onerror=alert(4242_", "<svg onload=alert(4242_",
@@ -70,6 +77,9 @@ def url_payload(where: str, i: int) -> str:
     options = _urls(marker(where))
     return options[i % len(options)]
 
+
+# One word of 10,000 characters, in a title shown on the Studies and References pages and in every brief.
+LONG_WORD = "W" * 10_000
 
 LIBRARY = {"id": 4242, "name": "Hostile library (synthetic, for tests)", "type": "group", "version": 4242}
 STUDY_KEYS = [f"HSTLAAA{c}" for c in "23456789AB"]
@@ -105,9 +115,12 @@ def _study(i: int) -> list[dict[str, Any]]:
     p = lambda field, multiline=False: payload(f"{key} {field}", multiline)  # noqa: E731
     data: dict[str, Any] = {
         "itemType": "journalArticle",
-        "title": p("title", multiline=i == 0) + ("\\" if i == 3 else ""),  # a trailing backslash (BibTeX)
+        # a trailing backslash (BibTeX); one word longer than any line (it made References 444,883 px wide)
+        "title": p("title", multiline=i == 0) + ("\\" if i == 3 else "") + (f" {LONG_WORD}" if i == 0 else ""),
         "creators": [{"creatorType": "author", "firstName": p("creator firstName"), "lastName": p("creator lastName")},
-                     {"creatorType": "author", "name": p("creator name")}],
+                     {"creatorType": "author", "name": p("creator name")},
+                     *([{"creatorType": "author", "firstName": "Jane", "lastName": "Doe, Jr., PhD"}] if i == 5
+                       else [])],
         "abstractNote": p("abstractNote", multiline=True),
         "publicationTitle": p("publicationTitle"),
         "date": str(2010 + i),
@@ -144,7 +157,9 @@ def _study(i: int) -> list[dict[str, Any]]:
         f"source_url: {url_payload(key + ' note source_url A', i + 1)}", f"source_type: {p('note source_type')}",
         f"notes: {p('note notes')}",
         f"# Outcome {n('B')}", f"outcome: {p('note outcome B')}", "domain: workforce", "measure: narrative",
-        f"reported_statistic: {p('note reported_statistic')}", f"quote: {p('note quote B')}",
+        f"reported_statistic: {p('note reported_statistic')}",
+        # the name of the key's variable and this machine's home folder, typed: evidence, not a leak
+        f"quote: Keep ZOTERO_API_KEY out of {Path.home()}/notes. {p('note quote B')}",
         f"source_url: {url_payload(key + ' note source_url B', i + 2)}",
         f"# Outcome {n('C')}", f"outcome: {p('note outcome C')}", "domain: hospitalisation", "measure: RR",
         "better: lower", f"estimate: {0.7 + 0.01 * i:.2f}", "ci_low: 0.5", "ci_high: 0.98", "direction: favours peer",
@@ -231,6 +246,8 @@ def violations(document: str, fragment: bool = False) -> list[str]:
     """Every sign of a payload that is alive in this HTML (empty when the document is inert)."""
     found = [f"raw text contains {a!r}..." for a in ALIVE if a.lower() in document.lower()]
     found += [f"evaluated or read: {m!r}" for m in EVAL_MARKERS if m in document]
+    found += [f"raw U+{ord(ch):04X} (displays spoofed text) near {document[max(0, i - 60):i]!r}"
+              for i, ch in ((hit.start(), hit[0]) for hit in INVISIBLE.finditer(document))][:5]
     if not document.strip():
         return found
     root = (lxml.html.fragment_fromstring(document, create_parent="div") if fragment

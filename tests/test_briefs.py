@@ -302,17 +302,98 @@ def test_a_full_run_removes_briefs_of_regions_no_longer_configured(project: eb.S
         "notes.txt", "oregon.ipynb"]
 
 
+def test_a_word_longer_than_the_line_wraps_in_the_standalone_page_at_phone_width_and_in_the_pdf() -> None:
+    """A 10,000-character title in a brief's list and tables: the page fits a 390 px phone (a wide table scrolls
+    inside its own wrapper) and the PDF shows every character (it showed 101 of them)."""
+    import io
+    import shutil
+
+    from playwright.sync_api import sync_playwright
+
+    from evidencebook._briefs import CHROMIUM_ARGS, _Printer, chromium_path, standalone_page
+
+    word = "W" * 10_000
+    wide = pd.DataFrame({c: ["a fairly long cell of ordinary words " * 3] for c in "abcdefgh"})
+    body = (f"<h2>Implementation</h2><ul><li>“a quote” (<a href='https://example.org/'>Title {word}</a>)</li></ul>"
+            f"<p>{word}</p>" + eb.html_table(pd.DataFrame({"t": [word]}), {"t": "Heading"})
+            + eb.html_table(wide, {c: c.upper() for c in wide.columns}))
+    page = standalone_page("Region: peer support services brief", body)
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=shutil.which("chromium"), args=CHROMIUM_ARGS)
+        try:
+            phone = browser.new_context(viewport={"width": 390, "height": 844}, is_mobile=True, has_touch=True)
+            tab = phone.new_page()
+            tab.set_content(page)
+            widths = tab.evaluate("() => [document.documentElement.scrollWidth, window.innerWidth]")
+            inner = tab.evaluate("() => Array.from(document.querySelectorAll('.eb-table'))"
+                                 ".map(d => d.scrollWidth > d.clientWidth)")
+        finally:
+            browser.close()
+    assert max(widths) <= 390, widths
+    assert inner == [False, True]  # the long word wraps in its cell; the wide table scrolls inside its wrapper
+    printer = _Printer(chromium_path())
+    try:
+        pdf = pypdf.PdfReader(io.BytesIO(printer.pdf(page, "Region")))
+    finally:
+        printer.close()
+    text = re.sub(r"\s+", "", "".join(p.extract_text() for p in pdf.pages))
+    text = re.sub(r"Region·page\d+of\d+|Heading", "", text)  # the footer, and the table's head on each page
+    assert text.count(word) == 3, [len(run) for run in re.findall("W+", text)]
+
+
 # --- what a published brief never carries ---------------------------------------------------------
 
 @pytest.mark.parametrize("text,found", [
     ("read at /home/ana/.venv/lib/site.py", "the home folder"), ("file:///home/ana/x.html", "the home folder"),
     ("built in /srv/review/book", "the project's path"), ("key s3cr3t-value-1", "a secret"),
-    ("set ZOTERO_API_KEY first", "the name of the Zotero key"),
+    ("set ZOTERO_API_KEY first", ""),  # a variable's name is not its value: a quote may name it
     ("source: https://example.org/home/ana/report", ""), ("nothing to see", ""),
 ])
 def test_the_leak_check_finds_machine_paths_and_secrets_but_not_web_addresses(text: str, found: str) -> None:
     result = leaked(text, Path("/srv/review"), Path("/home/ana"), ["s3cr3t-value-1"])
     assert (found in result) if found else result == ""
+
+
+TYPED = "Store ZOTERO_API_KEY in /home/runner/.bashrc, never in /srv/review/book &amp; co"  # a quote, as rendered
+
+
+@pytest.mark.parametrize("text,found", [
+    (f"<li>“{TYPED}”</li>", ""),  # what a Zotero member typed is evidence, not the machine
+    (f"<li>“{TYPED[:40]}…”</li>", ""),  # shortened in the brief: cut inside the path
+    (f'{{"text/html": "<p>{TYPED}</p>\\n"}}', ""),  # in the notebook's JSON
+    (f"<li>{TYPED}</li> /home/runner/.local/lib/x.py", "the home folder"),  # and a real path beside it
+    (f"<li>{TYPED}</li> cwd /srv/review", "the project's path"),  # part of a typed word, not all of it
+    (f"<li>{TYPED}</li> /home/runner/.cache…", "the home folder"),  # the start of no typed word
+    (f"<li>{TYPED} s3cr3t-value-1</li>", "a secret"),
+])
+def test_the_leak_check_passes_paths_the_evidence_holds_and_finds_the_machine_s_own(text: str, found: str) -> None:
+    result = leaked(text, Path("/srv/review"), Path("/home/runner"), ["s3cr3t-value-1"], typed=f"x\n{TYPED}\ny")
+    assert (found in result) if found else result == ""
+
+
+def test_a_quote_that_names_the_key_variable_and_this_machine_s_paths_is_published(project: eb.Settings) -> None:
+    """A recommendation quoting the key's name, the home folder and the project's path is in every brief it fits,
+    not a reason to refuse them; a path the brief itself adds still is."""
+    from conftest import note, parent
+
+    from evidencebook._briefs import _publishable
+
+    quote = f"keep ZOTERO_API_KEY out of {Path.home()}/notes and {project.root}/book"
+    snapshot = eb.read_snapshot(project.snapshot)
+    lines = ["Extraction", "# Study", "study_type: primary", "design: survey", "us_state: Oregon",
+             "# Outcome W9", "outcome: recommendation: keep keys out of notes", "domain: workforce",
+             "measure: narrative", f"quote: {quote}"]
+    items = [*snapshot.items, parent("KEYQUTE2"), note("KEYQUTN2", "KEYQUTE2", lines)]
+    eb.build_evidence(project, eb.Snapshot(snapshot.library, items))
+    evidence = eb.load_evidence(project)
+    shown = str(eb.Brief(eb.resolve_region("oregon", evidence.regions), evidence).implementation())
+    assert quote in shown
+    page = eb._briefs.standalone_page("Oregon", shown)
+    _publishable("oregon", [json.dumps({"text/html": shown}), page], project)  # no BriefError
+    with pytest.raises(eb.BriefError, match="the home folder"):
+        _publishable("oregon", [page + f"<pre>{Path.home()}/.cache/pip</pre>"], project)
+    with pytest.raises(eb.BriefError, match="the project's path"):
+        _publishable("oregon", [page + f"<pre>{project.root}/evidence</pre>"], project)
 
 
 def test_outputs_carry_no_secret_no_machine_path_and_no_papermill_run_metadata(

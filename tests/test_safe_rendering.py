@@ -24,8 +24,8 @@ import lxml.html
 import pandas as pd
 import pytest
 from conftest import ROOT
-from hostile_library import (EVAL_MARKERS, MARKER_RE, STUDY_KEYS, hostile_library, marker_of, notebook_violations,
-                             violations)
+from hostile_library import (EVAL_MARKERS, INVISIBLE, LONG_WORD, MARKER_RE, SPOOF, STUDY_KEYS, hostile_library,
+                             marker_of, notebook_violations, violations)
 
 import evidencebook as eb
 import evidencebook._book as book_module
@@ -56,13 +56,15 @@ def alive(where: str) -> str:
     '<iframe srcdoc="alert(4242_0001)"></iframe>',
     "<b onclick=alert(4242_0001)>raw role</b>",
     "<p>4246242</p>",  # {{4242*1001}} evaluated
+    "<p>invoice\u202efdp.exe</p>",  # a right-to-left override, raw: displays "invoiceexe.pdf"
+    "<p>zero\u200bwidth</p>",
 ])
 def test_the_checker_finds_a_live_payload(live: str) -> None:
     """The checks below can fail: each live payload is found, and its escaped text is not."""
     import html
 
     assert violations(f"<div>{live}</div>", fragment=True)
-    if "4246242" not in live:
+    if "4246242" not in live and not INVISIBLE.search(live):  # escaping does not show those: e() does
         assert violations(f"<div>{html.escape(live)}</div>", fragment=True) == []
     cell = {"cell_type": "markdown", "source": "x 4242_0001", "metadata": {}}
     assert notebook_violations(json.dumps({"cells": [cell]}))
@@ -96,6 +98,30 @@ def test_the_hostile_library_reaches_the_tables(hostile) -> None:
     assert len(evidence.policy) == 2 and (evidence.policy["state_code"] == "OR").all()
     assert evidence.policy["source_url"].str.strip().str.lower().str.startswith("javascript:").any()
     assert evidence.problems["message"].str.contains("<script>alert(4242_", regex=False).any()
+
+
+FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+
+
+def _formula_cells(folder: Path) -> dict[str, list[str]]:
+    """Cells of every CSV under ``folder`` that a spreadsheet would run as a formula (numbers aside)."""
+    import csv
+
+    found = {}
+    for path in sorted(folder.rglob("*.csv")):
+        with path.open(encoding="utf-8", newline="") as handle:
+            cells = [c for row in csv.reader(handle) for c in row if c.startswith(FORMULA_START)]
+        if bad := [c[:60] for c in cells if not re.fullmatch(r"[+-]?(\d+(\.\d*)?|\.\d+)([eE][+-]?\d+)?", c)]:
+            found[str(path.relative_to(folder))] = bad
+    return found
+
+
+def test_no_published_csv_cell_runs_as_a_formula_and_the_tables_read_back_verbatim(hostile) -> None:
+    settings, evidence, items = hostile
+    assert _formula_cells(settings.evidence) == {}
+    tab_url = next(u for i in items if (u := i["data"].get("url", "")).startswith("\t"))  # "\tjava\nscript:..."
+    assert tab_url in set(evidence.studies["url"])  # as typed in Zotero: the quote that neutralised it is gone
+    assert "'" + tab_url in (settings.evidence / "studies.csv").read_text(encoding="utf-8")
 
 
 def _returns_html(function: Any) -> bool:
@@ -172,6 +198,8 @@ def test_payloads_are_shown_as_text(rendered: dict[str, str]) -> None:
     assert alive("HSTLPLC2 value") in text_of(rendered["policy_table"])
     assert "<script>alert(4242_" in text_of(rendered["data_quality"])  # a problem message quoting a note line
     assert "{{4242*1001}}" in studies and "\\input{/etc/passwd}" in studies
+    assert eb.visible(SPOOF) == "[U+202E]gnp.exe[U+202C] zero[U+200B]width[U+200D]join[U+FEFF]"
+    assert eb.visible(SPOOF) in studies and eb.visible(SPOOF) in text_of(rendered["Brief(oregon).local_evidence"])
     assert alive("HSTLAAA2 creator lastName") in text_of(rendered["Brief(oregon).local_evidence"])
     assert alive("HSTLPLC3 fact") in text_of(rendered["Brief(southern-oregon).policy_context"])
     figures = lxml.html.fragment_fromstring(rendered["forest_figure(standardised)"], create_parent="div")
@@ -231,6 +259,7 @@ def test_references_bib_is_valid_with_one_entry_per_study(hostile) -> None:
     assert sorted(entries.keys()) == sorted(evidence.studies["citation_key"])
     for study in evidence.studies.itertuples():
         assert MARKER_RE.search(entries[study.citation_key].fields["title"].replace("\\_", "_")), study.study_id
+        assert "[U+202E]gnp.exe[U+202C]" in entries[study.citation_key].fields["title"], study.study_id
 
 
 @pytest.mark.parametrize("field, value", [
@@ -263,6 +292,28 @@ def test_one_hostile_field_keeps_references_bib_valid(field: str, value: str) ->
     key = coding.studies[0]["citation_key"]
     assert list(entries) == [key], text
     assert entries[key].fields.get("note") == "Zotero item BIBTEST2", text  # nothing cut off after the field
+
+
+@pytest.mark.parametrize("last, first, shown", [
+    ("Doe, Jr., PhD", "Jane", "Jane Doe, Jr., PhD"),  # pybtex: "Too many commas", and no site was built
+    ("Doe", "Jane, Ann", "Jane, Ann Doe"),  # read as "Last, Jr, First" before
+    ("Smith and Jones", "Jane", "Jane Smith and Jones"),  # two authors before
+    ("Roe AND Poe", "Jo", "Jo Roe AND Poe"),
+])
+def test_a_name_with_commas_or_and_is_one_author_in_references_bib(last: str, first: str, shown: str) -> None:
+    """Read by pybtex's parser (as sphinxcontrib-bibtex does) and formatted in the book's style: one author, whole."""
+    from conftest import parent
+    from pybtex.plugin import find_plugin
+
+    item = parent("BIBNAME2", creators=[{"creatorType": "author", "firstName": first, "lastName": last}],
+                  publicationTitle="J")
+    tables = eb.derive_tables(eb.code_items([item]), {})
+    entries = _bib_entries(references_bib([item], tables["studies.csv"]))
+    (entry,) = entries.values()
+    assert len(entry.persons["author"]) == 1
+    style = find_plugin("pybtex.style.formatting", "plain")()  # the book's bibtex_default_style
+    (formatted,) = style.format_entries(entries.values())
+    assert formatted.text.render_as("text").startswith(shown + ". ")
 
 
 def test_references_bib_links_only_to_http(hostile) -> None:
@@ -376,3 +427,109 @@ def test_built_pages_show_the_payloads_as_text(site: dict[str, Any]) -> None:
     assert alive("HSTLAAA3 note quote A") in recovery
     standalone = text_of((root / "_build" / "briefs" / "oregon.html").read_text(encoding="utf-8"))
     assert alive("HSTLAAA2 creator lastName") in standalone and alive("HSTLPLC2 value") in standalone
+
+
+# --- What's new: an archived version that cannot be recomputed -----------------------------------
+
+
+def _archive(settings: eb.Settings, number: int, texts: dict[str, str]) -> None:
+    """Keep ``texts`` (studies.csv, outcomes.csv) as evidence version ``number``, as a sync would have, with its
+    changelog entry."""
+    import hashlib
+
+    folder = settings.evidence / "versions" / f"v{number:04d}"
+    folder.mkdir()
+    for name, text in texts.items():
+        (folder / name).write_text(text, encoding="utf-8")
+    hashes = {name: hashlib.sha256(text.encode("utf-8")).hexdigest() for name, text in texts.items()}
+    manifest = {"evidence_version": number, "date": "2030-01-01", "content_hash": f"{number:064d}", "files": hashes,
+                "zotero": {"library_type": "group", "library_id": 0, "library_version": 400 + number}}
+    (folder / "manifest.json").write_text(json.dumps(manifest), encoding="utf-8")
+    path = settings.evidence / "changelog.json"
+    changelog = json.loads(path.read_text(encoding="utf-8"))
+    changelog.append({"evidence_version": number, "date": "2030-01-01", "zotero_library_version": 400 + number,
+                      "studies": {}, "outcomes": {"updated": ["O47"]}})
+    path.write_text(json.dumps(changelog), encoding="utf-8")
+
+
+def test_whats_new_names_an_archived_version_it_cannot_recompute_and_goes_on(project: eb.Settings) -> None:
+    """ci_low -1e308 / ci_high 1e308 archived in one version (on an odds ratio: no log of a negative bound), then
+    fixed in the next: the page says so for that version, in one sentence, and every other version is compared."""
+    import csv
+    import io
+
+    last = eb.evidence_versions(project)[-1]
+    kept = project.evidence / "versions" / f"v{last:04d}"
+    texts = {name: (kept / name).read_text(encoding="utf-8") for name in ("studies.csv", "outcomes.csv")}
+    rows = list(csv.reader(io.StringIO(texts["outcomes.csv"])))
+    header, bad = rows[0], next(r for r in rows if r[0] == "O47")
+    assert bad[header.index("measure")] == "OR"
+    bad[header.index("ci_low")], bad[header.index("ci_high")] = "-1e308", "1e308"
+    out = io.StringIO()
+    csv.writer(out, lineterminator="\n").writerows(rows)
+    _archive(project, last + 1, {**texts, "outcomes.csv": out.getvalue()})
+    _archive(project, last + 2, texts)  # the note fixed: the next version is the earlier one again
+
+    page = str(eb.whats_new(project))
+    sections = {int(m[1]): m[0] for m in re.finditer(r'<section class="eb-version" id="version-(\d+)">.*?</section>',
+                                                      page)}
+    assert sorted(sections) == list(range(1, last + 3))
+    broken = text_of(sections[last + 1])
+    assert broken.count("could not be recomputed") == 1 and "ValueError" in broken
+    assert "studies.csv" in broken  # its tables are still published
+    assert "the version before could not be recomputed" in text_of(sections[last + 2])
+    assert "could not be recomputed" not in "".join(sections[n] for n in range(1, last + 1))
+    assert "<table>" in sections[last]  # the versions before are compared as ever
+    assert str(eb.whats_new(project)) == page  # and the next build says the same
+
+
+@pytest.mark.book
+def test_no_csv_the_site_publishes_runs_as_a_formula(site: dict[str, Any]) -> None:
+    root = site["root"]
+    assert (root / "_build" / "html" / "evidence-versions").is_dir()
+    written = {name: cells for name, cells in _formula_cells(root / "evidence").items()
+               if not name.startswith("seed/")}  # the starter evidence is typed by hand, not written by a sync
+    assert written == {} and _formula_cells(root / "_build" / "html") == {}
+
+
+def _phone_widths(files: list[Path]) -> dict[str, int]:
+    """How wide each page lays out on a 390 px phone (the wider of the page and the zoomed-out viewport)."""
+    from playwright.sync_api import sync_playwright
+
+    from evidencebook._briefs import CHROMIUM_ARGS
+
+    widths = {}
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=shutil.which("chromium"), args=CHROMIUM_ARGS)
+        try:
+            phone = browser.new_context(viewport={"width": 390, "height": 844}, is_mobile=True, has_touch=True)
+            phone.route("http*://**", lambda route: route.abort())  # file:// pages only, no network
+            tab = phone.new_page()
+            for path in files:
+                tab.goto(path.as_uri(), wait_until="load")
+                widths[path.name if path.parent.name == "briefs" else str(path)] = tab.evaluate(
+                    "() => Math.max(document.documentElement.scrollWidth, window.innerWidth)")
+        finally:
+            browser.close()
+    return widths
+
+
+@pytest.mark.book
+def test_a_word_longer_than_the_line_wraps_on_the_pages_and_briefs_and_in_the_pdf(site: dict[str, Any]) -> None:
+    """A 10,000-character title (one word): References was hundreds of thousands of pixels wide, every standalone
+    brief scrolled sideways on a phone and its PDF showed 101 of the characters."""
+    import pypdf
+
+    root = site["root"]
+    html = root / "_build" / "html" / "book"
+    briefs = sorted((root / "_build" / "briefs").glob("*.html"))
+    assert len(briefs) >= 52
+    pages = [html / "references.html", html / "studies.html", html / "briefs" / "oregon.html", *briefs]
+    for page in pages[:3]:  # wrapped, never cut (the bibliography style puts titles in sentence case)
+        assert LONG_WORD.lower() in page.read_text(encoding="utf-8").lower(), page
+    widths = _phone_widths(pages)
+    assert {name: width for name, width in widths.items() if width > 390} == {}
+    pdf = pypdf.PdfReader(root / "_build" / "briefs" / "oregon.pdf")
+    text = re.sub(r"\s+", "", "".join(page.extract_text() for page in pdf.pages))
+    text = re.sub(r"Oregon:peersupportservicesbrief·page\d+of\d+", "", text)  # each page's footer
+    assert LONG_WORD in text, [len(run) for run in re.findall("W{100,}", text)]
