@@ -216,3 +216,31 @@ def test_every_finding_has_a_chapter_besides_studies_and_reports_of_one_study_ar
     votes = eb.study_votes(included, evidence.studies)
     assert set(votes.loc[votes["label"].str.startswith("Beaudoin"), "reports"]) == {"H5NCWI6F|UKMNNIWS"}
     assert not votes["label"].str.startswith("Chambers").any()
+
+
+def test_a_signed_judgement_is_flagged_on_its_page_and_in_whats_new_when_a_sync_changes_its_evidence(
+        project: eb.Settings) -> None:
+    import copy
+    import datetime as dt
+
+    from evidencebook._zotero import Snapshot, read_snapshot
+
+    version = int(eb.load_evidence(project).manifest["evidence_version"])
+    (project.evidence / "judgements.toml").write_text(
+        "".join(f'[[judgement]]\ndomain = "hospitalisation"\ncomparison_type = "{c}"\ncertainty = "very low"\n'
+                f'signed_by = "A. Reviewer"\nsigned_on = 2026-12-05\nevidence_version = {version}\nreasons = "r"\n\n'
+                for c in ("added to usual care", "replacing staff")), encoding="utf-8")
+    domains = ["hospitalisation"]
+    before = eb.sof_table(eb.load_evidence(project), domains, project)
+    assert before.count('class="eb-certainty eb-signed"') == 2 and "needs re-review" not in before
+    # Chien 2019 corrects its hospital-admission estimate (added to usual care): a new evidence version
+    snapshot = read_snapshot(project.snapshot)
+    items = copy.deepcopy(snapshot.items)
+    (chien,) = [i for i in items if "<h2>Outcome O15</h2>" in i["data"].get("note", "")]
+    chien["data"]["note"] = chien["data"]["note"].replace("<p>estimate: 0.44</p>", "<p>estimate: 0.45</p>")
+    eb.build_evidence(project, Snapshot(snapshot.library, items), today=dt.date(2030, 1, 1))
+    after = eb.sof_table(eb.load_evidence(project), domains, project)
+    assert after.count('class="eb-certainty eb-stale"') == 1 and after.count('class="eb-certainty eb-signed"') == 1
+    news = eb.whats_new(project)
+    assert news.count("Signed judgement needs re-review") == 1
+    assert "hospitalisation (added to usual care), signed very low by A. Reviewer" in news
