@@ -23,7 +23,8 @@ from pathlib import Path as _Path
 from typing import Any as _Any
 
 _MODULES = ("_book", "_briefs", "_certainty", "_coding", "_config", "_display", "_errors", "_evidence", "_living",
-            "_meta", "_pages", "_regions", "_sphinx", "_sync", "_synthesis", "_zotero")
+            "_maps", "_meta", "_pages", "_plots", "_policy", "_regions", "_schemas", "_sphinx", "_store", "_sync",
+            "_synthesis", "_zotero")
 
 
 def _declared_exports(module: str) -> list[str]:
