@@ -198,6 +198,7 @@ class _Client:
         self.sleep = sleep
         self.notify = notify
         self.base: int | None = None
+        self.floor = 0  # the library version of the last sync: no answer may be older
         self.hint: float | None = None  # seconds the last answer asked for (Retry-After / Backoff)
         self.backoff_next = 0.0  # a Backoff on a good answer: wait this long before the next request
 
@@ -313,16 +314,29 @@ class _Client:
                             f"({_shown_value(raw)}), so the library version is unknown; check --endpoint, or try "
                             "again later. Nothing was written.")
         version = int(raw)
+        seen = max(self.floor, self.base or 0)
+        if version < seen:  # versions only grow: this is another server, or a library restored from a backup
+            raise SyncError(f"Zotero's answer while {what} for {self.library} gave library version {version}, older "
+                            f"than version {seen} {'synced before' if seen == self.floor else 'seen in this sync'}; "
+                            "check --endpoint and library_id (versions only grow). Nothing was written.")
         if self.base is None:
             self.base = version
         elif version != self.base:
             raise _LibraryChanged(f"library version moved from {self.base} to {version}")
 
 
+def _kind(result: Any) -> str:
+    """What a body was, in the API's terms (pyzotero hands a non-JSON body back as bytes)."""
+    if isinstance(result, (bytes, str)):
+        return "a body that is not JSON"
+    names = {dict: "a JSON object", list: "a JSON array", type(None): "JSON null", bool: "a JSON boolean"}
+    return names.get(type(result), "a JSON number" if isinstance(result, (int, float)) else "something else")
+
+
 def _as_versions(client: _Client, result: Any, what: str) -> dict[str, int]:
     """``format=versions``: a JSON object of item keys to integer versions."""
     if not isinstance(result, dict):
-        raise client.bad_answer(what, f"not a JSON object of item versions but {type(result).__name__}")
+        raise client.bad_answer(what, f"{_kind(result)}, not the JSON object of item versions")
     for key, version in result.items():
         if not (isinstance(key, str) and ITEM_KEY.fullmatch(key)):
             raise client.bad_answer(what, f"an item key that is not a Zotero key ({_shown_value(str(key))})")
@@ -334,7 +348,7 @@ def _as_versions(client: _Client, result: Any, what: str) -> dict[str, int]:
 def _as_items(client: _Client, result: Any, asked: list[str], what: str) -> dict[str, dict]:
     """A batch of items: a JSON array of objects with a key asked for and a ``data`` object."""
     if not isinstance(result, list):
-        raise client.bad_answer(what, f"not a JSON array of items but {type(result).__name__}")
+        raise client.bad_answer(what, f"{_kind(result)}, not the JSON array of items")
     wanted, items = set(asked), {}
     for item in result:
         if not (isinstance(item, dict) and isinstance(item.get("key"), str) and isinstance(item.get("data"), dict)):
@@ -349,7 +363,7 @@ def _as_deleted(client: _Client, result: Any, what: str) -> set[str]:
     """``/deleted``: a JSON object whose ``items`` is an array of keys."""
     keys = result.get("items", []) if isinstance(result, dict) else None
     if not isinstance(keys, list) or not all(isinstance(k, str) for k in keys):
-        raise client.bad_answer(what, "not the JSON object of deleted keys the Web API sends")
+        raise client.bad_answer(what, f"{_kind(result)}, not the JSON object of deleted keys")
     return set(keys)
 
 
@@ -368,7 +382,7 @@ def _pull(client: _Client, since: int, stored: dict[str, int], known: set[str],
     from pyzotero import errors as ze
     from tqdm import tqdm
 
-    client.base = None
+    client.base, client.floor = None, since
     full = client.local or since == 0
     what = "listing the changed items"
     remote = _as_versions(client, client.call(what, "item_versions", includeTrashed=1,

@@ -416,6 +416,19 @@ def test_a_last_modified_version_that_is_not_a_number_is_one_sentence(settings, 
     assert tree(settings.evidence) == before
 
 
+@pytest.mark.parametrize("query", ["format=versions", "itemKey"])
+def test_a_library_version_older_than_the_last_sync_is_one_sentence(settings, emu, query) -> None:
+    # Versions only grow; an older one is another server or a restored backup, not a state to sync back to.
+    sync(settings, emu)
+    before = tree(settings.evidence)
+    emu.put(*study(4))
+    emu.faults.append(Fault(200, {"Last-Modified-Version": "2"}, query=query, body=None, times=99))
+    with pytest.raises(eb.SyncError, match="older than") as info:
+        sync(settings, emu)
+    assert_one_sentence(str(info.value))
+    assert tree(settings.evidence) == before
+
+
 @pytest.mark.parametrize("fault,words", [
     (Fault(503, times=99), "503 Service Unavailable"),
     (Fault(500, times=99, body="Traceback (most recent call last):\n  boom"), "500 Internal Server Error"),
