@@ -247,8 +247,12 @@ class _Client:
                     raise
                 raise SyncError(f"Zotero answered 409 Conflict for {self.library} (the library is locked); try again "
                                 "later. Nothing was written.") from None
-            except ze.PyZoteroError:  # any other status pyzotero refused (5xx, 429, 400, 418, ...)
+            except ze.PyZoteroError as exc:  # any other status pyzotero refused (5xx, 429, 400, 418, ...)
                 status = self._status() if self.zot.request is not before else 0
+                if not status:  # refused before any answer came
+                    raise SyncError(f"The request while {what} for {self.library} failed before Zotero answered "
+                                    f"({type(exc).__name__}); check library_id, library_type and --endpoint. "
+                                    "Nothing was written.") from None
                 if not (status == 429 or status >= 500):
                     raise SyncError(f"Zotero answered {_status_text(status)} while {what} for {self.library}; "
                                     "check library_id, library_type and --endpoint, or try again later. "
