@@ -313,10 +313,10 @@ class _Client:
     def _check_version(self, what: str) -> None:
         raw = self.zot.request.headers.get("last-modified-version")
         if raw is None or not VERSION.fullmatch(raw.strip()):
-            raise SyncError(f"Zotero's answer while {what} for {self.library} had "
-                            f"{'no' if raw is None else 'a non-numeric'} Last-Modified-Version header "
-                            f"({_shown_value(raw)}), so the library version is unknown; check --endpoint, or try "
-                            "again later. Nothing was written.")
+            header = "no Last-Modified-Version header" if raw is None else (
+                f"a Last-Modified-Version header that is not a version number ({_shown_value(raw)})")
+            raise SyncError(f"Zotero's answer while {what} for {self.library} had {header}, so the library version "
+                            "is unknown; check --endpoint, or try again later. Nothing was written.")
         version = int(raw)
         seen = max(self.floor, self.base or 0)
         if version < seen:  # versions only grow: this is another server, or a library restored from a backup
