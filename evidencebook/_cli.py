@@ -61,11 +61,14 @@ def _report_build(report: Any) -> int:
 @click.option("--endpoint", metavar="URL", help="Another Web API server (self-hosted, or a test emulator).")
 @click.option("--dry-run", is_flag=True, help="Show what would change; write nothing.")
 @click.option("--strict", is_flag=True, help="Exit 1 if any item's coding has errors.")
-def sync(offline: bool, local: bool, endpoint: str | None, dry_run: bool, strict: bool) -> None:
+@click.option("--replace-library", is_flag=True,
+              help="Sync even though evidence/zotero/ holds another library than library_id names: its items are removed.")
+def sync(offline: bool, local: bool, endpoint: str | None, dry_run: bool, strict: bool, replace_library: bool) -> None:
     """Bring every change in the Zotero library into the evidence base.
 
     The API key is read from the ZOTERO_API_KEY environment variable (public libraries and
-    the local API need none).
+    the local API need none).  Waits that Zotero asks for are shown; one longer than a minute
+    stops the sync.
     """
     from ._evidence import build_evidence
     from ._sync import sync_library
@@ -75,7 +78,8 @@ def sync(offline: bool, local: bool, endpoint: str | None, dry_run: bool, strict
         report = build_evidence(settings, dry_run=dry_run)
     else:
         result = sync_library(settings, os.environ.get("ZOTERO_API_KEY") or None, local=local, endpoint=endpoint,
-                              dry_run=dry_run, progress=not _quiet())
+                              dry_run=dry_run, progress=not _quiet(), replace_library=replace_library,
+                              notify=lambda message: click.echo(message, err=True))
         click.echo(f"Zotero ({result.api}): library version {result.old_version} -> {result.new_version}, "
                    f"{result.fetched} items fetched, {len(result.purged)} purged, {len(result.trashed)} trashed, "
                    f"{result.requests} requests" + "".join(f"; {n}" for n in result.notes))

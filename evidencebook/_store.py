@@ -16,6 +16,7 @@ import json
 import os
 import shutil
 from contextlib import contextmanager
+from contextvars import ContextVar
 from pathlib import Path
 from typing import Any, Iterator
 
@@ -27,6 +28,11 @@ STAGING = ".staging"
 RETIRED = ".retired"
 JOURNAL = ".journal.json"
 LOCK = ".lock"
+
+# The evidence folders this thread of control holds the lock of: a sync takes the lock before it reads the
+# snapshot and keeps it until its commit, and the rebuild it calls takes it again (a second flock on the
+# same file from the same process would refuse it).
+_HELD: ContextVar[frozenset[str]] = ContextVar("evidencebook_locks_held", default=frozenset())
 
 
 def _fsync_dir(folder: Path) -> None:
@@ -73,16 +79,29 @@ def _swap(folder: Path, entries: list[str]) -> None:
 
 @contextmanager
 def evidence_lock(folder: Path) -> Iterator[None]:
-    """Hold the evidence base's lock; a second holder gets a clear SyncError at once."""
+    """Hold the evidence base's lock; a second holder (another process or thread) gets a clear SyncError at once.
+
+    Taking it again where it is already held (the rebuild inside a sync) just goes on.
+    """
     folder.mkdir(parents=True, exist_ok=True)
+    key = str(folder.resolve())
+    held = _HELD.get()
+    if key in held:
+        yield
+        return
     handle = (folder / LOCK).open("a+")
     try:
         try:
             fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
-            raise SyncError(f"Another evidencebook sync is writing {folder}; wait for it to finish.") from None
-        recover(folder)
-        yield
+            raise SyncError(f"Another sync is running on {folder} (or a rebuild that holds its lock); wait for it "
+                            "to finish, then try again. Nothing was done.") from None
+        token = _HELD.set(held | {key})
+        try:
+            recover(folder)
+            yield
+        finally:
+            _HELD.reset(token)
     finally:
         handle.close()
 

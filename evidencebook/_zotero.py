@@ -3,7 +3,9 @@
 The snapshot is the library as Zotero's Web API v3 returns it (``format=json``): one JSON
 file per item in ``evidence/zotero/items/<KEY>.json`` and the library's identity and
 version in ``evidence/zotero/library.json``.  Files are written with sorted keys, two-space
-indents and UTF-8, so ``git diff`` shows exactly which item changed and how.
+indents and UTF-8, so ``git diff`` shows exactly which item changed and how.  Every string
+is kept exactly as the API sent it: no Unicode normalisation (old Zotero data can be NFD);
+the coding normalises what it compares (tags, note lines).
 """
 
 from __future__ import annotations
@@ -12,7 +14,6 @@ import json
 import os
 import shutil
 import tempfile
-import unicodedata
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -37,18 +38,14 @@ class Snapshot:
 
 
 def _dumps(obj: Any) -> str:
-    return json.dumps(obj, ensure_ascii=False, indent=2, sort_keys=True) + "\n"
-
-
-def _nfc(obj: Any) -> Any:
-    """Normalise every string to NFC: Zotero does on input, but old data may not be."""
-    if isinstance(obj, str):
-        return unicodedata.normalize("NFC", obj)
-    if isinstance(obj, list):
-        return [_nfc(x) for x in obj]
-    if isinstance(obj, dict):
-        return {_nfc(k): _nfc(v) for k, v in obj.items()}
-    return obj
+    """Readable UTF-8 JSON; a string UTF-8 cannot hold (a lone surrogate, sent as ``\\ud800``) is escaped instead,
+    so the file still reads back to exactly what the API sent."""
+    text = json.dumps(obj, ensure_ascii=False, indent=2, sort_keys=True) + "\n"
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        text = json.dumps(obj, ensure_ascii=True, indent=2, sort_keys=True) + "\n"
+    return text
 
 
 def read_library(folder: Path) -> dict[str, Any]:
@@ -75,7 +72,7 @@ def read_snapshot(folder: Path) -> Snapshot:
         item = _load_json(path)
         if not isinstance(item, dict) or not isinstance(item.get("data"), dict) or item.get("key") != path.stem:
             raise EvidenceError(f"{path}: not a Zotero item whose key is {path.stem!r}")
-        items.append(_nfc(item))
+        items.append(item)
     return Snapshot(library=library, items=items)
 
 
@@ -102,7 +99,7 @@ def write_snapshot_files(target: Path, items: list[Item], library: dict[str, Any
         if old is not None and changed is not None and item["key"] not in changed and old.is_file():
             os.link(old, path)
         else:
-            path.write_text(_dumps(_nfc(item)), encoding="utf-8")
+            path.write_text(_dumps(item), encoding="utf-8")
 
 
 def write_snapshot(folder: Path, items: list[Item], library: dict[str, Any]) -> None:

@@ -7,18 +7,21 @@ The library in these tests is synthetic.
 
 from __future__ import annotations
 
+import email.utils
 import json
 import os
 import shutil
 import signal
 import subprocess
 import sys
+import threading
 import time
 import unicodedata
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
-from zotero_emulator import Fault, ZoteroEmulator, make_item, make_note
+from zotero_emulator import DROP_BEFORE, DROP_MID_BODY, Fault, ZoteroEmulator, make_item, make_note
 
 import evidencebook as eb
 
@@ -61,8 +64,8 @@ def settings(tmp_path: Path) -> eb.Settings:
 
 def sync(settings: eb.Settings, emu: ZoteroEmulator, **kwargs) -> eb.SyncReport:
     kwargs.setdefault("api_key", KEY)
-    return eb.sync_library(settings, endpoint=emu.url, progress=False, sleep=lambda s: None,
-                           local=emu.local, **kwargs)
+    kwargs.setdefault("sleep", lambda s: None)
+    return eb.sync_library(settings, endpoint=emu.url, progress=False, local=emu.local, **kwargs)
 
 
 def tree(folder: Path) -> dict[str, bytes]:
@@ -230,22 +233,264 @@ def test_malformed_item_is_reported_and_the_rest_synced(settings, emu) -> None:
     assert set(findings(settings)) == {"F1", "F3"}
 
 
-def test_unicode_is_normalised_to_nfc(settings, emu) -> None:
+def test_item_text_is_kept_exactly_as_the_api_returns_it(settings, emu) -> None:
+    # Old Zotero data can be NFD; the snapshot keeps it as sent (README), and the coding normalises what it compares.
     title = unicodedata.normalize("NFD", "Peer support in Ålesund – café workers")
-    emu.put(make_item(k(12), title=title, tags=[{"tag": unicodedata.normalize("NFD", "screen:FT:include")},
+    emu.put(make_item(k(12), title=title, tags=[{"tag": "screen:FT:include"},
                                                  {"tag": unicodedata.normalize("NFD", "Ålesund")}]))
     sync(settings, emu)
-    text = (settings.snapshot / "items" / f"{k(12)}.json").read_text(encoding="utf-8")
-    assert unicodedata.normalize("NFC", title) in text and unicodedata.normalize("NFD", "Å") not in text
+    stored = json.loads((settings.snapshot / "items" / f"{k(12)}.json").read_text(encoding="utf-8"))
+    assert stored == emu.items[k(12)] and stored["data"]["title"] == title != unicodedata.normalize("NFC", title)
+    assert eb.read_snapshot(settings.snapshot).items == sorted(emu.items.values(), key=lambda i: i["key"])
     studies = eb.load_evidence(settings).studies.set_index("study_id")
     assert studies.loc[k(12), "screening"] == "FT:include"
 
 
-def test_two_syncs_at_once_the_second_is_refused(settings, emu) -> None:
+def _hold_the_lock_mid_swap(settings: eb.Settings) -> tuple[threading.Thread, threading.Event]:
+    """Another sync, in another thread, holding the lock while its snapshot is halfway through the swap."""
     from evidencebook._store import evidence_lock
-    with evidence_lock(settings.evidence):
-        with pytest.raises(eb.SyncError, match="Another evidencebook sync"):
+    held, release = threading.Event(), threading.Event()
+
+    def other_sync() -> None:
+        with evidence_lock(settings.evidence):
+            (settings.evidence / ".retired").mkdir()
+            settings.snapshot.rename(settings.evidence / ".retired" / "zotero")
+            held.set()
+            release.wait(30)
+            (settings.evidence / ".retired" / "zotero").rename(settings.snapshot)
+
+    thread = threading.Thread(target=other_sync)
+    thread.start()
+    assert held.wait(30)
+    return thread, release
+
+
+def test_a_second_sync_fails_at_once_without_reading_the_snapshot_or_downloading(settings, emu) -> None:
+    sync(settings, emu)
+    emu.put(*study(4))
+    before = tree(settings.evidence)
+    emu.requests.clear()
+    thread, release = _hold_the_lock_mid_swap(settings)
+    try:
+        with pytest.raises(eb.SyncError, match="Another sync is running") as info:
             sync(settings, emu)
+    finally:
+        release.set()
+        thread.join()
+    assert "corrupt" not in str(info.value) and "missing" not in str(info.value)
+    assert emu.requests == []  # refused before any download
+    assert tree(settings.evidence) == before
+
+
+def test_two_syncs_started_apart_the_second_is_refused_and_the_first_completes(settings, emu) -> None:
+    sync(settings, emu)
+    for n in range(20, 80):
+        emu.put(*study(n))
+    emu.delay = 0.3  # the first sync takes a few seconds
+    env = {**os.environ, "CI": "true"}
+    seen = len(emu.requests)
+    first = subprocess.Popen([sys.executable, "-c", SYNC_SCRIPT, str(settings.root), emu.url, KEY], env=env,
+                             stderr=subprocess.PIPE, text=True)
+    try:
+        deadline = time.monotonic() + 60
+        while len(emu.requests) == seen and time.monotonic() < deadline:
+            time.sleep(0.01)  # the first sync is now talking to Zotero
+        with ZoteroEmulator() as mirror:  # the second sync's own server, so its requests can be counted
+            mirror.put(*emu.items.values())
+            with pytest.raises(eb.SyncError, match="Another sync is running"):
+                sync(settings, mirror)
+            assert mirror.requests == []
+    finally:
+        _, err = first.communicate(timeout=120)
+    assert first.returncode == 0, err
+    assert len(findings(settings)) == 63
+
+
+@pytest.fixture
+def pyzotero_sleeps(monkeypatch) -> list[float]:
+    """Sleeps pyzotero would make on its own (uncapped and unshown); recorded instead of slept."""
+    import pyzotero._client as client
+    slept: list[float] = []
+    monkeypatch.setattr(client, "time", SimpleNamespace(time=time.time, sleep=slept.append))
+    return slept
+
+
+def assert_one_sentence(message: str) -> None:
+    """A sync error a researcher can act on: one line, no traceback, no request URL, no pyzotero dump."""
+    assert "\n" not in message and "Traceback" not in message and len(message) < 400, message
+    assert not any(marker in message for marker in ("URL:", "Code:", "Method:", "Response:", "/groups/4242")), message
+    assert message.endswith("."), message
+
+
+@pytest.mark.parametrize("status", [429, 503])
+def test_retry_after_as_an_http_date_is_waited_until_that_date(settings, emu, status, capfd, pyzotero_sleeps) -> None:
+    emu.faults.append(Fault(status, {"Retry-After": email.utils.formatdate(time.time() + 5, usegmt=True)}))
+    slept: list[float] = []
+    sync(settings, emu, sleep=slept.append)
+    assert set(findings(settings)) == {"F1", "F2", "F3"}
+    assert len(slept) == 1 and 3.5 <= slept[0] <= 6, slept  # the date has one-second resolution
+    assert "Zotero asked to wait" in capfd.readouterr().err and pyzotero_sleeps == []
+
+
+def test_retry_after_as_a_far_http_date_stops_with_one_sentence(settings, emu, pyzotero_sleeps) -> None:
+    sync(settings, emu)
+    before = tree(settings.evidence)
+    emu.put(*study(4))
+    emu.faults.append(Fault(429, {"Retry-After": email.utils.formatdate(time.time() + 7200, usegmt=True)}))
+    slept: list[float] = []
+    with pytest.raises(eb.SyncError, match=r"Zotero asked to wait 7[12]\d\d s .*more than the 60 s") as info:
+        sync(settings, emu, sleep=slept.append)
+    assert_one_sentence(str(info.value))
+    assert slept == [] and pyzotero_sleeps == [] and tree(settings.evidence) == before
+
+
+def test_a_long_retry_after_stops_with_one_sentence_instead_of_waiting(settings, emu, pyzotero_sleeps) -> None:
+    sync(settings, emu)
+    before = tree(settings.evidence)
+    emu.put(*study(4))
+    emu.faults.append(Fault(429, {"Retry-After": "3600"}))
+    slept: list[float] = []
+    with pytest.raises(eb.SyncError, match="Zotero asked to wait 3600 s") as info:
+        sync(settings, emu, sleep=slept.append)
+    assert_one_sentence(str(info.value))
+    assert slept == [] and pyzotero_sleeps == [] and tree(settings.evidence) == before
+
+
+@pytest.mark.parametrize("fault", [Fault(429, {"Retry-After": "2"}), Fault(503, {"Retry-After": "2"}),
+                                   Fault(200, {"Backoff": "2"}, query="format=versions", body=None)])
+def test_waits_within_the_cap_are_shown_and_made_by_the_sync(settings, emu, capfd, pyzotero_sleeps, fault) -> None:
+    emu.faults.append(fault)
+    slept: list[float] = []
+    sync(settings, emu, sleep=slept.append)
+    assert slept == [2.0] and pyzotero_sleeps == []
+    assert "Zotero asked to wait 2 s" in capfd.readouterr().err
+    assert set(findings(settings)) == {"F1", "F2", "F3"}
+
+
+def test_a_backoff_beyond_the_cap_stops_before_the_next_request(settings, emu, pyzotero_sleeps) -> None:
+    sync(settings, emu)
+    before = tree(settings.evidence)
+    emu.put(*study(4))
+    emu.faults.append(Fault(200, {"Backoff": "900"}, query="format=versions", body=None))
+    with pytest.raises(eb.SyncError, match="Zotero asked to wait 900 s") as info:
+        sync(settings, emu)
+    assert_one_sentence(str(info.value))
+    assert pyzotero_sleeps == [] and tree(settings.evidence) == before
+
+
+NOT_THE_APIS_JSON = [
+    ({"Content-Type": "application/json"}, "<html><body><h1>502 Bad Gateway</h1></body></html>"),
+    ({"Content-Type": "text/html; charset=utf-8"}, "<!DOCTYPE html><html><title>Sign in to the network</title></html>"),
+    ({"Content-Type": "application/json"}, '{"SAAAAAA2": 1'),
+    ({"Content-Type": "text/plain"}, "down for maintenance"),
+    ({"Content-Type": "application/json"}, '["not", "items"]'),
+    ({"Content-Type": "application/json"}, "null"),
+    ({"Content-Type": "application/json"}, '[{"key": "../../../escape", "data": {}}]'),
+]
+
+
+@pytest.mark.parametrize("query", ["format=versions", "itemKey"])
+@pytest.mark.parametrize("headers,body", NOT_THE_APIS_JSON)
+def test_a_200_whose_body_is_not_the_apis_json_is_one_sentence(settings, emu, query, headers, body) -> None:
+    sync(settings, emu)
+    before = tree(settings.evidence)
+    emu.put(*study(4))
+    emu.faults.append(Fault(200, headers, query=query, body=body))
+    with pytest.raises(eb.SyncError) as info:
+        sync(settings, emu)
+    assert_one_sentence(str(info.value))
+    assert tree(settings.evidence) == before
+
+
+@pytest.mark.parametrize("query", ["format=versions", "itemKey", ""])
+@pytest.mark.parametrize("value", ["12abc", "", "1e3", "-4"])
+def test_a_last_modified_version_that_is_not_a_number_is_one_sentence(settings, emu, query, value) -> None:
+    sync(settings, emu)
+    before = tree(settings.evidence)
+    emu.put(*study(4))
+    emu.faults.append(Fault(200, {"Last-Modified-Version": value}, query=query, body=None,
+                            path="/deleted" if not query else ""))
+    with pytest.raises(eb.SyncError, match="Last-Modified-Version") as info:
+        sync(settings, emu)
+    assert_one_sentence(str(info.value))
+    assert tree(settings.evidence) == before
+
+
+@pytest.mark.parametrize("query", ["format=versions", "itemKey"])
+def test_a_library_version_older_than_the_last_sync_is_one_sentence(settings, emu, query) -> None:
+    # Versions only grow; an older one is another server or a restored backup, not a state to sync back to.
+    sync(settings, emu)
+    before = tree(settings.evidence)
+    emu.put(*study(4))
+    emu.faults.append(Fault(200, {"Last-Modified-Version": "2"}, query=query, body=None, times=99))
+    with pytest.raises(eb.SyncError, match="older than") as info:
+        sync(settings, emu)
+    assert_one_sentence(str(info.value))
+    assert tree(settings.evidence) == before
+
+
+@pytest.mark.parametrize("fault,words", [
+    (Fault(503, times=99), "503 Service Unavailable"),
+    (Fault(500, times=99, body="Traceback (most recent call last):\n  boom"), "500 Internal Server Error"),
+    (Fault(429, times=99), "429 Too Many Requests"),
+    (Fault(400, body="Invalid 'since' value"), "400 Bad Request"),
+    (Fault(418, body="I'm a teapot"), "418"),
+    (Fault(0, drop=DROP_BEFORE, times=99), "Cannot reach Zotero"),
+    (Fault(0, drop=DROP_MID_BODY, times=99), "Cannot reach Zotero"),
+])
+def test_every_sync_error_is_one_sentence(settings, emu, fault, words) -> None:
+    sync(settings, emu)
+    before = tree(settings.evidence)
+    emu.put(*study(4))
+    emu.faults.append(fault)
+    with pytest.raises(eb.SyncError) as info:
+        sync(settings, emu)
+    assert words in str(info.value)
+    assert_one_sentence(str(info.value))
+    assert tree(settings.evidence) == before
+
+
+def test_a_dropped_connection_is_retried(settings, emu) -> None:
+    emu.faults += [Fault(0, drop=DROP_BEFORE, query="format=versions"), Fault(0, drop=DROP_MID_BODY, query="itemKey")]
+    sync(settings, emu)
+    assert set(findings(settings)) == {"F1", "F2", "F3"}
+
+
+def test_an_endpoint_spelled_differently_is_the_same_server(settings, emu) -> None:
+    sync(settings, emu)
+    before = tree(settings.evidence)
+    for spelling in (emu.url + "/", emu.url.replace("http://", "HTTP://") + "//", f" {emu.url}/ "):
+        emu.requests.clear()
+        report = eb.sync_library(settings, api_key=KEY, endpoint=spelling, progress=False, sleep=lambda s: None)
+        assert report.requests == 1 and report.build is None and len(emu.requests) == 1, spelling
+    assert tree(settings.evidence) == before
+
+
+@pytest.mark.parametrize("endpoint", ["127.0.0.1:8080", "ftp://127.0.0.1/api", "http://user:pw@127.0.0.1:9/",
+                                      "http://127.0.0.1:9/?key=abc", "http://"])
+def test_an_endpoint_that_is_not_a_web_address_is_one_sentence(settings, endpoint) -> None:
+    with pytest.raises(eb.SyncError, match="--endpoint") as info:
+        eb.sync_library(settings, api_key=KEY, endpoint=endpoint, progress=False, sleep=lambda s: None)
+    assert_one_sentence(str(info.value))
+    assert "pw" not in str(info.value) and "abc" not in str(info.value)
+
+
+def test_a_sync_of_another_library_refuses_and_says_what_it_would_remove(settings, emu) -> None:
+    sync(settings, emu)
+    before = tree(settings.evidence)
+    other = make_project(settings.root, library_id=99)  # the same project, library_id changed in pyproject.toml
+    with ZoteroEmulator(library_id=99) as emu99:
+        emu99.put(*study(7))
+        with pytest.raises(eb.SyncError) as info:
+            sync(other, emu99)
+        message = str(info.value)
+        assert "group library 4242" in message and "6 items" in message and "--replace-library" in message
+        assert_one_sentence(message)
+        assert emu99.requests == [] and tree(settings.evidence) == before
+        report = sync(other, emu99, replace_library=True)
+        assert report.fetched == 2 and set(findings(other)) == {"F7"}
+        library = json.loads((settings.snapshot / "library.json").read_text(encoding="utf-8"))
+        assert library["id"] == 99 and set(library["watermarks"]) == {f"web:{emu99.url}"}
 
 
 def test_local_api_reconciles_by_key_set(tmp_path) -> None:
@@ -349,6 +594,32 @@ def test_cli_bad_key_exits_2_with_one_clear_sentence(settings, emu) -> None:
     assert done.stderr.startswith("error: Zotero refused access to group library 4242 (403 Forbidden)")
     assert "Traceback" not in done.stderr and "not-the-key" not in done.stderr
     assert not (settings.evidence / "manifest.json").exists()
+
+
+def test_cli_errors_are_one_line_and_exit_1(settings, emu) -> None:
+    emu.faults.append(Fault(200, {"Content-Type": "text/html"}, body="<html><title>Sign in</title></html>"))
+    done = run_cli(settings, "--endpoint", emu.url)
+    assert done.returncode == 1 and done.stderr.startswith("error: ") and done.stderr.count("\n") == 1, done.stderr
+    emu.faults.append(Fault(503, {"Retry-After": "0"}, times=99))
+    done = run_cli(settings, "--endpoint", emu.url)
+    *waits, last = done.stderr.splitlines()
+    assert done.returncode == 1 and last.startswith("error: Zotero answered 503"), done.stderr
+    assert len(waits) == 4 and all(w.startswith("Zotero asked to wait 0 s") for w in waits), done.stderr
+    assert not (settings.evidence / "manifest.json").exists()
+
+
+def test_cli_shows_waits_and_replaces_a_library_only_when_asked(settings, emu) -> None:
+    emu.faults.append(Fault(429, {"Retry-After": "1"}))
+    done = run_cli(settings, "--endpoint", emu.url)
+    assert done.returncode == 0 and "Zotero asked to wait 1 s" in done.stderr, done.stderr
+    other = make_project(settings.root, library_id=99)
+    with ZoteroEmulator(library_id=99) as emu99:
+        emu99.put(*study(7))
+        done = run_cli(other, "--endpoint", emu99.url)
+        assert done.returncode == 2 and "--replace-library" in done.stderr and emu99.requests == []
+        done = run_cli(other, "--endpoint", emu99.url, "--replace-library")
+        assert done.returncode == 0, done.stderr
+    assert set(findings(other)) == {"F7"}
 
 
 def test_cli_dry_run_and_strict(settings, emu) -> None:

@@ -1,4 +1,4 @@
-"""The Zotero snapshot on disk: deterministic, NFC-normalised, and loud about damage."""
+"""The Zotero snapshot on disk: deterministic, the API's text kept exactly, and loud about damage."""
 
 from __future__ import annotations
 
@@ -22,10 +22,22 @@ def test_snapshot_round_trips_and_is_byte_stable(tmp_path: Path) -> None:
     assert "“hope”" in first["AAAAAAAA.json"].decode("utf-8")  # UTF-8, not \\u escapes
 
 
-def test_strings_are_normalised_to_nfc(tmp_path: Path) -> None:
+def test_strings_are_kept_exactly_as_the_api_sent_them(tmp_path: Path) -> None:
     decomposed = unicodedata.normalize("NFD", "Ødegård café")
     eb.write_snapshot(tmp_path / "z", [parent("AAAAAAAA", title=decomposed)], {"version": 1})
-    assert eb.read_snapshot(tmp_path / "z").items[0]["data"]["title"] == "Ødegård café"
+    assert decomposed != "Ødegård café"
+    assert eb.read_snapshot(tmp_path / "z").items[0]["data"]["title"] == decomposed
+    assert decomposed in (tmp_path / "z" / "items" / "AAAAAAAA.json").read_text(encoding="utf-8")
+
+
+def test_a_string_utf8_cannot_hold_is_escaped_not_a_crash(tmp_path: Path) -> None:
+    # JSON may carry a lone surrogate ("\\ud800"); Python decodes it, UTF-8 cannot encode it.
+    title = "half a pair \ud800 of surrogates"
+    eb.write_snapshot(tmp_path / "z", [parent("AAAAAAAA", title=title), parent("BBBBBBBB", title="café")],
+                      {"version": 1})
+    snapshot = eb.read_snapshot(tmp_path / "z")
+    assert [i["data"]["title"] for i in snapshot.items] == [title, "café"]
+    assert "café" in (tmp_path / "z" / "items" / "BBBBBBBB.json").read_text(encoding="utf-8")  # others stay readable
 
 
 def test_removed_items_disappear_on_rewrite(tmp_path: Path) -> None:

@@ -44,3 +44,25 @@ def test_trash_is_hidden_unless_asked_and_deleted_lists_purges() -> None:
         assert {i["key"] for i in zot.items(includeTrashed=1)} == {"AAAAAAAA", "BBBBBBBB"}
         emu.purge("BBBBBBBB")
         assert zot.deleted(since=1)["items"] == ["BBBBBBBB"]
+
+
+def test_faults_can_be_aimed_and_can_cut_the_connection() -> None:
+    import pytest
+    from zotero_emulator import DROP_BEFORE, DROP_MID_BODY, Fault
+
+    with ZoteroEmulator() as emu:
+        emu.put(*[make_item(f"AAAAAAA{c}") for c in "23456789"])
+        headers = {"Zotero-API-Key": "secret-key-1234"}
+        url = f"{emu.url}/groups/4242/items"
+        emu.faults += [Fault(200, {"Last-Modified-Version": "soon"}, query="format=versions", skip=1, body=None),
+                       Fault(0, drop=DROP_BEFORE, path="/deleted"),
+                       Fault(0, drop=DROP_MID_BODY, query="itemKey")]
+        first = httpx2.get(url, params={"format": "versions"}, headers=headers)
+        assert first.headers["Last-Modified-Version"] == "1"  # skipped
+        second = httpx2.get(url, params={"format": "versions"}, headers=headers)
+        assert second.headers["Last-Modified-Version"] == "soon" and len(second.json()) == 8  # real body, bad header
+        with pytest.raises(httpx2.RemoteProtocolError):
+            httpx2.get(f"{emu.url}/groups/4242/deleted", params={"since": "0"}, headers=headers)
+        with pytest.raises((httpx2.RemoteProtocolError, httpx2.ReadError)):
+            httpx2.get(url, params={"itemKey": "AAAAAAA2"}, headers=headers)
+        assert httpx2.get(url, params={"itemKey": "AAAAAAA2"}, headers=headers).json()[0]["key"] == "AAAAAAA2"

@@ -7,8 +7,10 @@ rel=next/last and ``Total-Results``), ``/items/top``, ``/items/trash``, ``/items
 ``/items/{key}/children``, ``/deleted`` (409 when ``since`` predates the delete log),
 ``/keys/{key}``, ``Last-Modified-Version`` on every response, ``If-Modified-Since-Version``
 -> 304, 403 for a wrong key, 404 for another library, and scripted faults (429/503 with
-``Retry-After``, ``Backoff``, a version bump between requests).  With ``local=True`` it
-serves the desktop local API instead: paths under ``/api``, user 0, no ``/deleted``, no key.
+``Retry-After``, ``Backoff``, a version bump between requests, a 200 whose body or headers are
+not the API's, a connection dropped before the answer or halfway through its body).  With
+``local=True`` it serves the desktop local API instead: paths under ``/api``, user 0, no
+``/deleted``, no key.
 """
 
 from __future__ import annotations
@@ -24,15 +26,36 @@ from urllib.parse import parse_qsl, urlencode, urlsplit
 KEY_RE = r"[23456789ABCDEFGHIJKLMNPQRSTUVWXYZ]{8}"
 
 
+DROP_BEFORE = "before"  # close the connection without answering
+DROP_MID_BODY = "mid-body"  # send the real answer's headers and half its body, then close
+
+
 @dataclass
 class Fault:
-    """Answer the next ``times`` requests whose path contains ``path`` with ``status`` and ``headers``."""
+    """Answer the next ``times`` requests whose path contains ``path`` (and whose query contains
+    ``query``) with ``status``, ``headers`` and ``body``, after letting the first ``skip`` such
+    requests through.  With ``drop`` the connection is cut instead (``DROP_BEFORE`` or
+    ``DROP_MID_BODY``); with ``status=200`` and no ``body`` the real answer is sent with
+    ``headers`` laid over its own (a header-only fault such as a bad ``Last-Modified-Version``).
+    """
 
     status: int
     headers: dict[str, str] = field(default_factory=dict)
     path: str = ""
     times: int = 1
-    body: str = ""
+    body: str | None = ""
+    query: str = ""
+    skip: int = 0
+    drop: str = ""
+
+    def matches(self, path: str, query: str) -> bool:
+        if self.times <= 0 or self.path not in path or self.query not in query:
+            return False
+        if self.skip > 0:
+            self.skip -= 1
+            return False
+        self.times -= 1
+        return True
 
 
 class ZoteroEmulator:
@@ -48,6 +71,7 @@ class ZoteroEmulator:
         self.after_request: dict[int, Callable[[], None]] = {}
         self.extra_headers: dict[str, str] = {}  # e.g. {"Backoff": "0.01"} on every response
         self.delay = 0.0  # seconds to wait before answering (to land a kill mid-sync)
+        self.dropping = ""  # set by a fault for the answer being sent
         self.lock = threading.RLock()
         self.server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
         self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
@@ -128,14 +152,24 @@ class ZoteroEmulator:
                 with emulator.lock:
                     status, headers, body = emulator.respond(self.path, {k.lower(): v for k, v in self.headers.items()})
                     hook = emulator.after_request.pop(len(emulator.requests), None)
+                    drop = emulator.dropping
+                    emulator.dropping = ""
                 if hook:
                     hook()
+                if drop == DROP_BEFORE:
+                    self.close_connection = True
+                    return
                 data = body.encode("utf-8")
                 self.send_response(status)
                 for name, value in headers.items():
                     self.send_header(name, value)
                 self.send_header("Content-Length", str(len(data)))
                 self.end_headers()
+                if drop == DROP_MID_BODY:
+                    self.wfile.write(data[:len(data) // 2])
+                    self.wfile.flush()
+                    self.close_connection = True
+                    return
                 self.wfile.write(data)
 
         return Handler
@@ -144,11 +178,19 @@ class ZoteroEmulator:
         self.requests.append(raw_path)
         parts = urlsplit(raw_path)
         query = dict(parse_qsl(parts.query, keep_blank_values=True))
-        base = {"Zotero-API-Version": "3", "Last-Modified-Version": str(self.version), **self.extra_headers}
         for fault in self.faults:
-            if fault.times > 0 and fault.path in parts.path:
-                fault.times -= 1
-                return fault.status, {**base, "Content-Type": "text/plain", **fault.headers}, fault.body
+            if fault.matches(parts.path, parts.query):
+                self.dropping = fault.drop
+                if fault.drop == DROP_MID_BODY or (fault.status == 200 and fault.body is None):
+                    status, real_headers, body = self._answer(parts, query, headers)
+                    return status, {**real_headers, **fault.headers}, body
+                base = {"Zotero-API-Version": "3", "Last-Modified-Version": str(self.version), **self.extra_headers}
+                return fault.status, {**base, "Content-Type": "text/plain", **fault.headers}, fault.body or ""
+        return self._answer(parts, query, headers)
+
+    def _answer(self, parts: Any, query: dict[str, str], headers: dict[str, str]) -> tuple[int, dict[str, str], str]:
+        """The answer Zotero would give, faults aside."""
+        base = {"Zotero-API-Version": "3", "Last-Modified-Version": str(self.version), **self.extra_headers}
         path = parts.path
         if self.local:
             if not path.startswith("/api/"):
