@@ -22,6 +22,7 @@ import pandas as pd
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from a checkout without installing
 
+import evidencebook as eb  # noqa: E402
 from evidencebook import _meta as meta  # noqa: E402
 
 SEED = 20240611
@@ -94,7 +95,7 @@ def main() -> int:
         row = pooled.loc[key]
         try:
             one = meta.pool(grp.yi, grp.vi, tau2_ci=False)
-        except meta.SynthesisError:
+        except eb.SynthesisError:
             assert row["status"] != "ok"
             continue
         assert abs(one.estimate - row["estimate"]) <= 1e-12 * (1 + abs(one.estimate))
@@ -127,7 +128,6 @@ def main() -> int:
 
 def review_pipeline(data: pd.DataFrame) -> str:
     """The book's synthesis stage on the synthetic base, shaped as evidence tables (SYNTHETIC data)."""
-    import evidencebook as eb
     from evidencebook._coding import DOMAINS, POPULATION_GROUPS
 
     rng = np.random.default_rng(SEED + 1)
@@ -145,7 +145,8 @@ def review_pipeline(data: pd.DataFrame) -> str:
     })
     studies = pd.DataFrame({"study_id": sorted(data["study_id"].unique())})
     studies = studies.assign(authors="Synthetic", year=rng.integers(2000, 2026, len(studies)).astype(str),
-                             study_type="primary", risk_of_bias="low", design_type="RCT",
+                             study_type="primary", risk_of_bias="low", design_type="RCT", design="RCT",
+                             title="Synthetic", screening="FT:include", report_of=studies["study_id"],
                              population_group=rng.choice(POPULATION_GROUPS[:5], len(studies)))
     pooled = 0
     for scale in ("ratio", "standardised", "mean difference"):
@@ -153,8 +154,9 @@ def review_pipeline(data: pd.DataFrame) -> str:
         pooled += len(eb.pooled_groups(effects))
     sof = eb.summary_of_findings(outcomes, studies, list(DOMAINS))
     cells = eb.gap_map_counts(outcomes, studies, list(DOMAINS), list(POPULATION_GROUPS))
-    votes = eb.vote_count(outcomes)
-    return f"{pooled} pooled groups, {len(sof)} SoF rows, {len(cells)} gap-map cells, {votes['total']} votes"
+    votes = eb.study_votes(outcomes, studies)
+    counted = sum(eb.vote_count(question)["total"] for _, question in votes.groupby(["domain", "comparison_type"]))
+    return f"{pooled} pooled groups, {len(sof)} SoF rows, {len(cells)} gap-map cells, {counted} study votes"
 
 
 def pool_each(groups: list[pd.DataFrame]) -> int:
@@ -163,7 +165,7 @@ def pool_each(groups: list[pd.DataFrame]) -> int:
     for grp in groups:
         try:
             meta.pool(grp.yi, grp.vi, tau2_ci=False)
-        except meta.SynthesisError:
+        except eb.SynthesisError:
             continue
         pooled += 1
     return pooled

@@ -29,7 +29,10 @@ _MODULES = ("_book", "_briefs", "_certainty", "_coding", "_config", "_display", 
 
 def _declared_exports(module: str) -> list[str]:
     """The literal ``__all__ = [...]`` of a module of this package, read from its source."""
-    source = _Path(__file__).with_name(f"{module}.py").read_text(encoding="utf-8")
+    path = _Path(__file__).with_name(f"{module}.py")
+    if not path.is_file():  # a subpackage (the statistics engine)
+        path = _Path(__file__).with_name(module) / "__init__.py"
+    source = path.read_text(encoding="utf-8")
     found = _re.search(r"^__all__\s*=\s*(\[[^\]]*\])", source, _re.MULTILINE)
     if not found:
         raise ImportError(f"evidencebook.{module} has no literal __all__ list")

@@ -73,10 +73,12 @@ class Chain:
 
 def _source_table(findings: pd.DataFrame, studies: pd.DataFrame) -> pd.DataFrame:
     """The independent sources behind some findings: one row per primary study (reports joined) or review."""
-    meta = studies.set_index("study_id")
+    ids = list(dict.fromkeys(findings["study_id"]))
+    meta = {r["study_id"]: r for r in studies[studies["study_id"].isin(set(ids))].to_dict("records")}
+    labels = study_labels(studies)
     rows = {}
-    for study_id in dict.fromkeys(findings["study_id"]):
-        s = meta.loc[study_id]
+    for study_id in ids:
+        s = meta[study_id]
         level = str(s.get("study_type", ""))
         key = str(s.get("report_of") or study_id) if level == "primary" else study_id
         if key in rows:
@@ -89,10 +91,10 @@ def _source_table(findings: pd.DataFrame, studies: pd.DataFrame) -> pd.DataFrame
         high = rob in _HIGH_RISK or (level == "review" and quality in _LOW_QUALITY)
         assessed = rob not in ("not assessed", "no information") or (level == "review" and bool(quality))
         rows[key] = {"source": key, "level": level, "randomised": bool(randomised), "high_risk": bool(high),
-                     "assessed": bool(assessed), "risk_of_bias": rob, "review_quality": quality}
-    table = pd.DataFrame(list(rows.values()), columns=["source", "level", "randomised", "high_risk", "assessed",
-                                                       "risk_of_bias", "review_quality"])
-    return table.assign(label=table["source"].map(study_labels(studies)))
+                     "assessed": bool(assessed), "risk_of_bias": rob, "review_quality": quality,
+                     "label": labels.get(key, key)}
+    return pd.DataFrame(list(rows.values()), columns=["source", "level", "randomised", "high_risk", "assessed",
+                                                       "risk_of_bias", "review_quality", "label"])
 
 
 def _names(labels: pd.Series, limit: int = 4) -> str:

@@ -14,6 +14,7 @@ Certainty (GRADE) is in :mod:`._certainty`, what changed between versions in :mo
 from __future__ import annotations
 
 import math
+from collections import Counter
 from typing import Any
 
 import numpy as np
@@ -204,13 +205,13 @@ def _majority(directions: list[str]) -> tuple[str, str]:
     directed = [d for d in directions if d != UNCLEAR]
     if not directed:
         return UNCLEAR, "no finding with a direction"
-    counts = pd.Series(directed).value_counts()
+    counts = Counter(directed).most_common()
     if len(counts) == 1:
-        return counts.index[0], ("its one finding with a direction" if len(directed) == 1
-                                 else f"all {len(directed)} findings with a direction agree")
-    if counts.iloc[0] > counts.iloc[1]:
-        return counts.index[0], f"{counts.iloc[0]} of {len(directed)} findings with a direction"
-    return UNCLEAR, f"its findings split {counts.iloc[0]}-{counts.iloc[1]}"
+        return counts[0][0], ("its one finding with a direction" if len(directed) == 1
+                               else f"all {len(directed)} findings with a direction agree")
+    if counts[0][1] > counts[1][1]:
+        return counts[0][0], f"{counts[0][1]} of {len(directed)} findings with a direction"
+    return UNCLEAR, f"its findings split {counts[0][1]}-{counts[1][1]}"
 
 
 def study_votes(findings: pd.DataFrame, studies: pd.DataFrame) -> pd.DataFrame:
@@ -223,17 +224,21 @@ def study_votes(findings: pd.DataFrame, studies: pd.DataFrame) -> pd.DataFrame:
     primary = findings[findings["evidence_level"] == "primary"]
     if primary.empty:
         return pd.DataFrame(columns=columns)
-    meta = studies.set_index("study_id")
-    report_of = meta["report_of"] if "report_of" in meta else pd.Series(meta.index, index=meta.index)
+    report_of = (dict(zip(studies["study_id"], studies["report_of"])) if "report_of" in studies
+                 else dict(zip(studies["study_id"], studies["study_id"])))
     labels = study_labels(studies)
-    frame = primary.assign(study=primary["study_id"].map(report_of).fillna(primary["study_id"]),
-                           comparison_type=comparison_types(primary), vote=finding_directions(primary))
+    groups: dict[tuple[str, str, str], list[tuple[str, str, str]]] = {}  # plain Python: thousands of studies
+    for study_id, finding_id, domain, comparison, vote in zip(
+            primary["study_id"], primary["finding_id"], primary["domain"], comparison_types(primary),
+            finding_directions(primary)):
+        key = (report_of.get(study_id) or study_id, domain, comparison)
+        groups.setdefault(key, []).append((study_id, finding_id, vote))
     rows = []
-    for (study, domain, comparison), cell in frame.groupby(["study", "domain", "comparison_type"], sort=True):
-        vote, rule = _majority(list(cell["vote"]))
+    for (study, domain, comparison), cell in sorted(groups.items()):
+        vote, rule = _majority([v for _, _, v in cell])
         rows.append({"study": study, "label": labels.get(study, study), "domain": domain,
-                     "comparison_type": comparison, "reports": "|".join(sorted(set(cell["study_id"]))),
-                     "findings": "|".join(cell["finding_id"]), "vote": vote, "rule": rule})
+                     "comparison_type": comparison, "reports": "|".join(sorted({s for s, _, _ in cell})),
+                     "findings": "|".join(f for _, f, _ in cell), "vote": vote, "rule": rule})
     return pd.DataFrame(rows, columns=columns)
 
 
