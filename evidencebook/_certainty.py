@@ -18,14 +18,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import pandas as pd
 
-from ._coding import CERTAINTY, RATIO_MEASURES
+from ._coding import CERTAINTY
 from ._config import Settings
 from ._display import e
 from ._errors import EvidenceError, EvidencebookError
 from ._synthesis import (FAVOURS_COMPARISON, FAVOURS_PEER, NOT_STATED, UNCLEAR, comparison_types, finding_directions,
+                         no_effect, no_effects,
                          review_findings, study_labels, study_votes)
 
 __all__ = ["GRADE_DOMAINS", "LEVELS", "Chain", "certainty_chain", "certainty_label", "judgement_status",
@@ -122,7 +122,7 @@ def _inconsistency(votes: pd.DataFrame, reviews: pd.DataFrame, pooled: dict[str,
             "above a quarter of those with a direction; for a pooled estimate, when I² is above 50% or the "
             "prediction interval includes no effect")
     if pooled is not None:
-        null = 1.0 if pooled["measure"] in RATIO_MEASURES else 0.0
+        null = no_effect(pooled["measure"])
         pi_crosses = pd.notna(pooled.get("pi_low")) and pooled["pi_low"] <= null <= pooled["pi_high"]
         reason = f"I² {pooled['I2']:.0f}%" + ("; the prediction interval includes no effect" if pi_crosses else "")
         if pooled["I2"] > 50 or pi_crosses:
@@ -161,14 +161,14 @@ def _imprecision(findings: pd.DataFrame, sources: pd.DataFrame, pooled: dict[str
             "participants in all")
     change, said = 0, []
     if pooled is not None:
-        null = 1.0 if pooled["measure"] in RATIO_MEASURES else 0.0
+        null = no_effect(pooled["measure"])
         crosses = pooled["ci_low"] <= null <= pooled["ci_high"]
         said.append(f"pooled 95% CI {pooled['ci_low']:.2f} to {pooled['ci_high']:.2f} "
                     + ("includes no effect" if crosses else "excludes no effect"))
         change -= int(crosses)
     else:
         with_ci = findings[findings["estimate"].notna()]
-        null = np.where(with_ci["measure"].isin(RATIO_MEASURES), 1.0, 0.0)
+        null = no_effects(with_ci["measure"])
         crossing = int(((with_ci["ci_low"] <= null) & (with_ci["ci_high"] >= null)).sum())
         if with_ci.empty:
             said.append("no finding gives a 95% CI, so precision cannot be judged")

@@ -107,7 +107,7 @@ def check() -> None:
     failures = validate_tables(tables)
     errors = evidence.problems[evidence.problems["severity"] == "error"]
     click.echo(f"{evidence.version_label}")
-    click.echo(f"  files: every file matches the manifest's SHA-256")
+    click.echo("  files: every file matches the manifest's SHA-256")
     for name, table in tables.items():
         bad = failures[failures["file"] == name]
         verdict = "ok" if bad.empty else f"{len(bad)} failing cell(s)"

@@ -24,7 +24,6 @@ import datetime as dt
 import hashlib
 import io
 import json
-import os
 import re
 from dataclasses import dataclass
 from pathlib import Path

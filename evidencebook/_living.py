@@ -13,8 +13,8 @@ import math
 import pandas as pd
 
 from ._certainty import certainty_chain, question_fingerprint, summary_of_findings
-from ._coding import RATIO_MEASURES
 from ._synthesis import (FAVOURS_COMPARISON, FAVOURS_PEER, SCALES, comparison_types, effect_rows, included_findings,
+                         no_effect,
                          pooled_groups, review_findings, study_votes)
 
 __all__ = ["STATUS_COLUMNS", "TRIGGERS", "outcome_status", "version_changes"]
@@ -64,7 +64,7 @@ def outcome_status(outcomes: pd.DataFrame, studies: pd.DataFrame) -> pd.DataFram
             members = effects[(effects["synthesis_group"] == r["synthesis_group"])
                               & (effects["comparison_type"] == r["comparison_type"])
                               & (effects["measure"] == r["measure"]) & (effects["evidence_level"] == "primary")]
-            null = 1.0 if r["measure"] in RATIO_MEASURES else 0.0
+            null = no_effect(r["measure"])
             chain = certainty_chain(members, studies, r["comparison_type"], pooled=r)
             rows.append({"outcome": f"{r['synthesis_group']} ({r['comparison_type']}, {r['measure']})",
                          "domain": members["domain"].iloc[0], "comparison_type": r["comparison_type"],

@@ -68,7 +68,7 @@ def _pooling_weights(effects: pd.DataFrame, pooled: pd.DataFrame, log: bool) -> 
     """Each row's random-effects weight (%) within its pooled group, NaN for rows not pooled."""
     import numpy as np
 
-    from ._synthesis import comparison_types
+    from ._synthesis import ci_to_se, comparison_types
 
     out = [float("nan")] * len(effects)
     for group in pooled.itertuples():
@@ -76,7 +76,7 @@ def _pooling_weights(effects: pd.DataFrame, pooled: pd.DataFrame, log: bool) -> 
                   & (comparison_types(effects) == group.comparison_type)
                   & (effects["evidence_level"] == "primary")).to_numpy()
         low, high = effects["h_low"].to_numpy()[member], effects["h_high"].to_numpy()[member]
-        se = (np.log(high) - np.log(low)) / 3.919927969 if log else (high - low) / 3.919927969
+        se = ci_to_se(low, high, log)
         w = 1.0 / (se ** 2 + group.tau2)
         for position, share in zip(np.flatnonzero(member), 100 * w / w.sum()):
             out[position] = float(share)

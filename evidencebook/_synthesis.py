@@ -23,7 +23,8 @@ import pandas as pd
 from ._coding import RATIO_MEASURES
 from ._errors import SynthesisError
 
-__all__ = ["DIRECTIONS", "NOT_STATED", "POOLING_METHOD", "VOTE_RULE", "Z95", "citation_matrix", "comparison_types",
+__all__ = ["DIRECTIONS", "NOT_STATED", "POOLING_METHOD", "VOTE_RULE", "Z95", "ci_to_se", "citation_matrix",
+           "comparison_types", "no_effect", "no_effects",
            "corrected_covered_area", "cumulative_by_year", "direction_counts", "domain_findings", "effect_rows",
            "finding_directions", "gap_map_counts", "harmonise", "included_findings", "overlap_reading",
            "pooled_groups", "prisma_counts", "review_findings", "standard_error", "study_labels", "study_votes",
@@ -38,11 +39,27 @@ SCALES = {"SMD": "standardised", "Hedges g": "standardised", "MD": "mean differe
           "RR": "ratio", "OR": "ratio", "HR": "ratio", "RD": "risk difference"}
 
 
+def no_effect(measure: str) -> float:
+    """The value of no effect on a measure's scale: 1 for ratios, 0 for differences."""
+    return 1.0 if measure in RATIO_MEASURES else 0.0
+
+
+def no_effects(measures: pd.Series) -> np.ndarray:
+    """:func:`no_effect` for a column of measures."""
+    return np.where(measures.isin(RATIO_MEASURES), 1.0, 0.0)
+
+
+def ci_to_se(ci_low: Any, ci_high: Any, ratio: Any) -> Any:
+    """The standard error implied by a symmetric 95% CI (arrays welcome), on the log scale where ``ratio``."""
+    low, high = np.asarray(ci_low, dtype=float), np.asarray(ci_high, dtype=float)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return np.where(ratio, np.log(np.where(ratio, high, 1.0)) - np.log(np.where(ratio, low, 1.0)),
+                        high - low) / (2 * Z95)
+
+
 def standard_error(estimate: float, ci_low: float, ci_high: float, measure: str) -> float:
     """The standard error implied by a symmetric 95% CI, on the log scale for ratio measures."""
-    if measure in RATIO_MEASURES:
-        return (math.log(ci_high) - math.log(ci_low)) / (2 * Z95)
-    return (ci_high - ci_low) / (2 * Z95)
+    return float(ci_to_se(ci_low, ci_high, measure in RATIO_MEASURES))
 
 
 def domain_findings(outcomes: pd.DataFrame, domains: list[str]) -> pd.DataFrame:
@@ -60,7 +77,7 @@ def effect_rows(findings: pd.DataFrame, studies: pd.DataFrame, scale: str) -> pd
     effects = effects.join(meta, on="study_id")
     effects["label"] = effects["authors"].str.replace(" et al.", " et al", regex=False) + " " + effects["year"]
     effects["se"] = [standard_error(r.estimate, r.ci_low, r.ci_high, r.measure) for r in effects.itertuples()]
-    null = np.where(effects["measure"].isin(RATIO_MEASURES), 1.0, 0.0)
+    null = no_effects(effects["measure"])
     effects["significant"] = (effects["ci_low"] > null) | (effects["ci_high"] < null)
     effects = effects.join(harmonise(effects))
     effects["flipped"] = effects["better"].eq("lower")  # negated or inverted so that larger favours peer support
@@ -118,8 +135,7 @@ def pooled_groups(effects: pd.DataFrame) -> pd.DataFrame:
         "synthesis_group": primary["synthesis_group"], "comparison_type": comparison_types(primary),
         "measure": primary["measure"],
         "yi": np.where(ratio, log(primary["h_estimate"]), primary["h_estimate"]),
-        "vi": (np.where(ratio, log(primary["h_high"]) - log(primary["h_low"]),
-                        primary["h_high"] - primary["h_low"]) / (2 * Z95)) ** 2,
+        "vi": ci_to_se(primary["h_low"], primary["h_high"], ratio) ** 2,
     })
     pooled = pool_groups(frame, ["synthesis_group", "comparison_type", "measure"], method="REML", test="adhoc",
                          pi_method="t(k-1)")
@@ -141,8 +157,8 @@ def cumulative_by_year(effects: pd.DataFrame, group: str, comparison: str = NOT_
     cell = cell.sort_values(["year", "finding_id"])
     ratio = cell["measure"].iloc[0] in RATIO_MEASURES
     y = np.log(cell["h_estimate"]) if ratio else cell["h_estimate"]
-    se = (np.log(cell["h_high"]) - np.log(cell["h_low"])) / (2 * Z95) if ratio else (cell["h_high"] - cell["h_low"]) / (2 * Z95)
-    table = cumulative(y.to_numpy(), (se ** 2).to_numpy(), labels=list(cell["label"]), method="REML")
+    se = ci_to_se(cell["h_low"], cell["h_high"], ratio)
+    table = cumulative(y.to_numpy(), se ** 2, labels=list(cell["label"]), method="REML")
     if ratio:
         for col in ("estimate", "ci_low", "ci_high"):
             if col in table:
@@ -183,7 +199,7 @@ def finding_directions(findings: pd.DataFrame) -> pd.Series:
     for r in findings.itertuples():
         better = getattr(r, "better", "")
         if pd.notna(r.estimate) and better in ("higher", "lower"):
-            null = 1.0 if r.measure in RATIO_MEASURES else 0.0
+            null = no_effect(r.measure)
             out.append(UNCLEAR if r.estimate == null else
                        FAVOURS_PEER if (r.estimate > null) == (better == "higher") else FAVOURS_COMPARISON)
             continue
