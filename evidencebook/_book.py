@@ -604,28 +604,21 @@ def _version_status(settings: Settings, number: int) -> pd.DataFrame:
     """
     import io
 
-    from ._briefs import _write_atomic
-    from ._config import code_version
+    from ._cache import DiskCache
     from ._evidence import load_version
     from ._living import outcome_status
 
     manifest = json.loads((settings.evidence / "versions" / f"v{number:04d}" / "manifest.json").read_text(encoding="utf-8"))
-    # Keyed on all of the package's code: the synthesis reads constants from the coding module too.
-    path = (settings.cache_dir / f"outcome-status-v{number:04d}-{str(manifest.get('content_hash'))[:16]}-"
-            f"{code_version()}.json")
-    try:
-        return pd.read_json(io.StringIO(path.read_text(encoding="utf-8")), orient="table")
-    except (OSError, ValueError):
-        pass
+    cache, name, key = DiskCache(settings.cache_dir), f"outcome-status-v{number:04d}", str(manifest.get("content_hash"))
+    kept = cache.read(name, key)
+    if kept is not None:
+        try:
+            return pd.read_json(io.StringIO(kept), orient="table")
+        except ValueError:  # a torn or foreign file: computed again
+            pass
     version = load_version(settings, number)
     status = outcome_status(version.outcomes, version.studies)
-    try:
-        _write_atomic(path, status.to_json(orient="table", double_precision=15))  # pages run side by side
-        for old in settings.cache_dir.glob(f"outcome-status-v{number:04d}-*.json"):  # kept by older code
-            if old != path:
-                old.unlink(missing_ok=True)
-    except OSError:  # a read-only project: computed each time
-        pass
+    cache.write(name, key, status.to_json(orient="table", double_precision=15))  # pages run side by side
     return status
 
 

@@ -38,6 +38,7 @@ from functools import cached_property, lru_cache
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable, Iterator, Mapping, TypeVar
 
+from ._cache import write_atomic
 from ._config import Settings, code_version, load_settings
 from ._errors import BriefError
 from ._policy import as_of_key  # noqa: F401  (moved there; still importable from here)
@@ -116,31 +117,12 @@ def _judgements_hash(judgements: "pd.DataFrame | None") -> str:
     return hashlib.sha256(judgements.to_csv(index=False).encode("utf-8")).hexdigest()[:16]
 
 
-# The code that draws the parts every brief shares (all of the package: the headline reads the coding's
-# vocabularies and the certainty rules): a change to it invalidates what is kept on disk.
-_DRAWN_BY: tuple[str, ...] = ()
-
-
 def _on_disk(folder: Path | None, name: str, evidence_hash: str, make: Callable[[], str]) -> str:
     """``make()`` once per evidence version and code version, kept in ``folder`` for every later brief
-    (other kernels, other runs): a brief on demand then skips the summary of findings (and its
-    scipy import).  Older entries of ``name`` are removed when a new one is written."""
-    if folder is None or not evidence_hash:
-        return make()
-    path = folder / f"{name}-{evidence_hash[:16]}-{code_version(*_DRAWN_BY)}.html"
-    try:
-        return path.read_text(encoding="utf-8")
-    except OSError:
-        pass
-    value = make()
-    try:
-        _write_atomic(path, value)
-        for old in folder.glob(f"{name}-*.html"):
-            if old != path:
-                old.unlink(missing_ok=True)
-    except OSError:  # a read-only project: every brief computes it, none fails for it
-        pass
-    return value
+    (other kernels, other runs): a brief on demand then skips the summary of findings."""
+    from ._cache import DiskCache
+
+    return DiskCache(folder).get(name, evidence_hash, make) if evidence_hash else make()
 
 
 def _truncate(text: str, limit: int) -> str:
@@ -686,19 +668,6 @@ def _publishable(region_id: str, texts: list[str], settings: Settings) -> None:
             raise BriefError(f"brief for {region_id}: its output would publish {found}; nothing written")
 
 
-def _write_atomic(path: Path, data: str | bytes) -> None:
-    """Write beside the target, then rename: a reader (or the book) never sees half a file."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.{threading.get_ident()}.tmp")
-    try:
-        with open(tmp, "xb") as handle:  # "x": a fresh file with the user's umask, never another's
-            handle.write(data.encode("utf-8") if isinstance(data, str) else data)
-        os.replace(tmp, path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
-
-
 # --- the machinery: a kernel and a browser ---------------------------------------------------
 
 def chromium_path(region_id: str = "") -> str:
@@ -883,13 +852,13 @@ class _Worker:
         _publishable(region_id, [notebook_text, page], s)
         out = BriefOutput(region_id, s.briefs_dir / f"{region_id}.ipynb", s.brief_html_dir / f"{region_id}.html",
                           s.brief_html_dir / f"{region_id}.pdf" if self.pdf else None)
-        _write_atomic(out.notebook, notebook_text)
-        _write_atomic(out.html, page)  # readable now; the PDF follows
+        write_atomic(out.notebook, notebook_text)
+        write_atomic(out.html, page)  # readable now; the PDF follows
         if out.pdf is not None:
             if self.printer is None:
                 self.printer = _Printer(chromium_path(region_id))
             try:
-                _write_atomic(out.pdf, self.printer.pdf(page, title))
+                write_atomic(out.pdf, self.printer.pdf(page, title))
             except Exception as exc:
                 raise BriefError(f"brief for {region_id}: printing the PDF failed: {type(exc).__name__}: "
                                  f"{exc}") from exc
@@ -1001,7 +970,7 @@ def brief_keys(settings: Settings, region_ids: list[str], pdf: bool) -> dict[str
                         str(evidence.manifest.get("content_hash", "")) + _judgements_hash(judgements),
                         lambda: _headline(evidence, judgements))  # as the briefs' kernels keep it
     common = hashlib.sha256()
-    for part in (settings.brief_template.read_bytes(), code_version(*_DRAWN_BY).encode(), str(pdf).encode(),
+    for part in (settings.brief_template.read_bytes(), code_version().encode(), str(pdf).encode(),
                  str(headline).encode()):
         common.update(part + b"\0")
     records = {str(r["region_id"]): r for r in region_records(settings.regions)}

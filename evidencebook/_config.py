@@ -115,9 +115,9 @@ def code_version(*modules: str) -> str:
     import hashlib
 
     folder = Path(__file__).parent
-    paths = [folder / f"{m}.py" for m in modules] if modules else sorted(folder.glob("*.py"))
+    paths = [folder / f"{m}.py" for m in modules] if modules else sorted(folder.rglob("*.py"))  # subpackages too
     digest = hashlib.sha256()
     for path in paths:
-        digest.update(path.name.encode() + b"\0" + path.read_bytes())
+        digest.update(str(path.relative_to(folder)).encode() + b"\0" + path.read_bytes())
     return digest.hexdigest()[:16]
 

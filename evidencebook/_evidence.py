@@ -32,7 +32,8 @@ from typing import Any
 import pandas as pd
 
 from ._coding import Coding, code_items
-from ._config import Settings, code_version
+from ._cache import DiskCache
+from ._config import Settings
 from ._errors import EvidenceError, Problem
 from ._regions import REGION_COLUMNS, region_table, state_code
 from ._zotero import Snapshot, read_snapshot, write_snapshot_files
@@ -382,17 +383,6 @@ class BuildReport:
     changes: dict[str, dict[str, list[str]]]
 
 
-def _mark_validated(marker: Path) -> None:
-    """Remember that these tables passed these schemas (the one marker of its kind in the build cache)."""
-    try:
-        marker.parent.mkdir(parents=True, exist_ok=True)
-        for older in marker.parent.glob("validated-*"):
-            older.unlink(missing_ok=True)
-        marker.touch()
-    except OSError:  # a read-only project validates every time
-        pass
-
-
 def build_evidence(settings: Settings, snapshot: Snapshot | None = None, today: dt.date | None = None,
                    write_snapshot: bool = False, dry_run: bool = False,
                    changed_items: set[str] | None = None) -> BuildReport:
@@ -421,16 +411,15 @@ def build_evidence(settings: Settings, snapshot: Snapshot | None = None, today: 
         # Tables the same as those this pipeline wrote (their hashes in the manifest), and already validated
         # by this code's schemas (a marker in the build cache), are not validated again: the rebuild that
         # changes nothing skips importing pandera.
-        validated = settings.cache_dir / (f"validated-{_sha256(json.dumps(hashes, sort_keys=True))[:16]}-"
-                                          f"{code_version('_schemas', '_coding', '_evidence')}")
+        cache, tables_hash = DiskCache(settings.cache_dir), _sha256(json.dumps(hashes, sort_keys=True))
         unchanged = all(texts[name] == old_texts[name] and old.get("files", {}).get(name) == hashes[name]
                         for name in tables)
-        if not (unchanged and validated.is_file()):
+        if not (unchanged and cache.read("validated", tables_hash) is not None):
             failures = validate_tables(tables)
             if len(failures):
                 raise EvidenceError("The derived tables do not validate; nothing was written:\n"
                                     + failures.to_string(index=False))
-            _mark_validated(validated)
+            cache.write("validated", tables_hash, "")
         texts["references.bib"] = references_bib(snapshot.items, tables["studies.csv"])
         hashes["references.bib"] = _sha256(texts["references.bib"])
         # The evidence is what the files say: a Zotero edit that changes no table (an abstract, a PDF

@@ -125,14 +125,14 @@ def test_the_summary_of_findings_is_computed_once_per_evidence_version_and_kept_
 
     region = eb.resolve_region("OR", evidence.regions)
     first = eb.Brief(region, evidence, cache_dir=tmp_path).headline()
-    [kept] = tmp_path.glob("headline-*.html")
+    [kept] = tmp_path.glob("headline-*.cache")
     assert kept.read_text(encoding="utf-8") == first
     kept.write_text("<p>as kept on disk</p>", encoding="utf-8")
     _briefs._CACHE.clear()  # another kernel: only the disk is shared
     assert eb.Brief(region, evidence, cache_dir=tmp_path).headline() == "<p>as kept on disk</p>"
     newer = dataclasses.replace(evidence, manifest={**evidence.manifest, "content_hash": "f" * 64})
     assert eb.Brief(region, newer, cache_dir=tmp_path).headline() == first  # a new version is recomputed
-    assert [p.name.split("-")[1] for p in tmp_path.glob("headline-*.html")] == ["f" * 16]  # the old one is gone
+    assert [p.name.split("-")[1] for p in tmp_path.glob("headline-*.cache")] == ["f" * 16]  # the old one is gone
 
 
 def test_local_studies_are_listed_for_a_state_that_has_them(evidence: eb.Evidence) -> None:

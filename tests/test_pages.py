@@ -159,7 +159,7 @@ def test_whats_new_synthesises_each_archived_version_once(project: eb.Settings, 
     import evidencebook._living as living
 
     first = eb.whats_new(project)
-    kept = sorted(p.name for p in project.cache_dir.glob("outcome-status-*.json"))
+    kept = sorted(p.name for p in project.cache_dir.glob("outcome-status-*.cache"))
     assert len(kept) == len(eb.evidence_versions(project)) >= 2
 
     def must_not_run(*args, **kwargs):

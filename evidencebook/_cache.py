@@ -1,0 +1,75 @@
+"""Files written whole or not at all, and the one disk cache kept between builds.
+
+What a build keeps (the briefs' headline, each archived version's synthesis, the mark that
+tables passed their schemas) is keyed on what it was made from *and* on all of the package's
+code: a change to any module may change what is drawn (the headline reads the coding's
+vocabularies, the synthesis reads the certainty rules), so no cache keys on a hand-picked list
+of modules.  A new entry replaces the older entries of its name.  A project that cannot be
+written (a read-only checkout) computes every time and fails for none of it.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+from pathlib import Path
+from typing import Callable
+
+from ._config import code_version
+
+__all__ = ["DiskCache", "write_atomic"]
+
+
+def write_atomic(path: Path, data: str | bytes) -> None:
+    """Write beside the target, then rename: a reader (or the book) never sees half a file."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.{threading.get_ident()}.tmp")
+    try:
+        with open(tmp, "xb") as handle:  # "x": a fresh file with the user's umask, never another's
+            handle.write(data.encode("utf-8") if isinstance(data, str) else data)
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+
+
+class DiskCache:
+    """Text kept in ``folder`` under a name and a key (a hash of what it was made from).
+
+    ``folder`` None keeps nothing: every :meth:`get` computes.
+    """
+
+    def __init__(self, folder: Path | None) -> None:
+        self.folder = folder
+
+    def _path(self, name: str, key: str) -> Path | None:
+        return None if self.folder is None else self.folder / f"{name}-{key[:16]}-{code_version()}.cache"
+
+    def read(self, name: str, key: str) -> str | None:
+        """The text kept for ``name`` and ``key`` by this code, or None."""
+        path = self._path(name, key)
+        try:
+            return None if path is None else path.read_text(encoding="utf-8")
+        except OSError:
+            return None
+
+    def write(self, name: str, key: str, text: str) -> None:
+        """Keep ``text`` (atomically: other processes read while it is written) and forget older entries."""
+        path = self._path(name, key)
+        if path is None:
+            return
+        try:
+            write_atomic(path, text)
+            for old in path.parent.glob(f"{name}-*.cache"):
+                if old != path:
+                    old.unlink(missing_ok=True)
+        except OSError:  # read-only: computed again next time
+            pass
+
+    def get(self, name: str, key: str, make: Callable[[], str]) -> str:
+        """The kept text, or ``make()`` kept for next time."""
+        text = self.read(name, key)
+        if text is None:
+            text = make()
+            self.write(name, key, text)
+        return text
