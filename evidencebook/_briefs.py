@@ -29,7 +29,6 @@ import re
 import shutil
 import tempfile
 import threading
-import time
 from collections import Counter
 from concurrent.futures import Executor, ThreadPoolExecutor
 from contextlib import contextmanager
@@ -41,6 +40,7 @@ from typing import TYPE_CHECKING, Any, Callable, Iterator, Mapping, TypeVar
 from ._cache import write_atomic
 from ._config import Settings, code_version, load_settings
 from ._errors import BriefError
+from ._kernels import SECRET_NAMES, launch_kernel, run_sync
 from ._policy import as_of_key  # noqa: F401  (moved there; still importable from here)
 from ._regions import STATE_NAMES, find_region, region_records
 
@@ -65,8 +65,6 @@ CELL_TIMEOUT = 300  # seconds: a hung cell fails its region instead of holding a
 # Debian's Chromium, headless; no network features that would phone out while printing.
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
                  "--disable-background-networking", "--disable-component-update", "--disable-sync"]
-# Environment variables a brief's kernel never inherits: briefs need no secret.
-_SECRET_NAMES = re.compile(r"API_KEY|TOKEN|SECRET|PASSWORD|PASSWD", re.IGNORECASE)
 
 T = TypeVar("T")
 
@@ -655,7 +653,7 @@ def _typed_paths(settings: Settings, needles: tuple[str, ...]) -> str:
 
 def _publishable(region_id: str, texts: list[str], settings: Settings) -> None:
     """Refuse to publish a brief that carries a secret or a path of the build machine that the evidence does not."""
-    secrets = [v for k, v in os.environ.items() if _SECRET_NAMES.search(k) and len(v) >= 8]
+    secrets = [v for k, v in os.environ.items() if SECRET_NAMES.search(k) and len(v) >= 8]
     root, home = settings.root, Path.home()
     typed = ""
     if any(str(root) in text or str(home) + "/" in text for text in texts):  # rare: only then read the evidence
@@ -727,42 +725,16 @@ class _Printer:
             self._thread.shutdown(wait=False)
 
 
-def _kernel_env(environ: Mapping[str, str]) -> dict[str, str]:
-    """The environment a brief's kernel gets: the caller's, without anything that looks like a secret."""
-    return {k: v for k, v in environ.items() if not _SECRET_NAMES.search(k)}
-
-
-def _sync(method: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
-    """Call an async method of a kernel manager from synchronous code (this thread's event loop)."""
-    from jupyter_core.utils import run_sync
-
-    return run_sync(method)(*args, **kwargs)
-
-
 def _start_kernel(root: Path) -> Any:
-    """Start a Python kernel in the project folder; returns once it is launched (not yet ready).
-
-    An async kernel manager, as papermill's own: its clients let nbclient notice a kernel that
-    died (a blocking client would wait for its output until the cell timeout).  IPC sockets in a
-    private folder: no TCP ports to race for when workers start together (papermill #511), and
-    no unencrypted TCP kernel.
-    """
-    from jupyter_client import AsyncKernelManager
-
+    """Start a Python kernel in the project folder (see :mod:`._kernels`); returns once it is launched."""
     sockets = tempfile.mkdtemp(prefix="eb-kernel-")
-    for attempt in range(3):
-        km = AsyncKernelManager(kernel_name="python3", transport="ipc", ip=os.path.join(sockets, f"k{attempt}"))
-        try:
-            # No output history: a kernel that runs thousands of briefs keeps none of them.
-            _sync(km.start_kernel, cwd=str(root), env=_kernel_env(os.environ),
-                  extra_arguments=["--InteractiveShell.cache_size=0"])
-            km._evidencebook_sockets = sockets  # removed when the kernel is shut down
-            return km
-        except Exception:
-            if attempt == 2:
-                shutil.rmtree(sockets, ignore_errors=True)
-                raise
-            time.sleep(0.5 * (attempt + 1))
+    try:
+        km = run_sync(launch_kernel, root, os.path.join(sockets, "k"))
+    except BaseException:
+        shutil.rmtree(sockets, ignore_errors=True)
+        raise
+    km._evidencebook_sockets = sockets  # removed when the kernel is shut down
+    return km
 
 
 @lru_cache(maxsize=1)
@@ -819,8 +791,8 @@ class _Worker:
         import papermill
 
         for attempt in (1, 2):
-            if not _sync(self.km.is_alive):  # an earlier brief killed the kernel: start it afresh
-                _sync(self.km.restart_kernel, now=True)
+            if not run_sync(self.km.is_alive):  # an earlier brief killed the kernel: start it afresh
+                run_sync(self.km.restart_kernel, now=True)
             try:
                 # No cwd: the kernel already runs in the project, and papermill would chdir this process.
                 return papermill.execute_notebook(
@@ -831,7 +803,7 @@ class _Worker:
                 raise BriefError(f"brief for {region_id}: cell {exc.cell_index} failed: {exc.ename}: "
                                  f"{exc.evalue}") from exc
             except Exception as exc:  # the kernel died or hung: one more try on a fresh kernel
-                if attempt == 2 or _sync(self.km.is_alive):
+                if attempt == 2 or run_sync(self.km.is_alive):
                     raise BriefError(f"brief for {region_id}: the kernel failed: {type(exc).__name__}: "
                                      f"{exc}") from exc
         raise AssertionError("unreachable")
@@ -870,7 +842,7 @@ class _Worker:
                 self.printer.close()
         finally:
             try:
-                _sync(self.km.shutdown_kernel, now=True)
+                run_sync(self.km.shutdown_kernel, now=True)
             finally:
                 shutil.rmtree(getattr(self.km, "_evidencebook_sockets", ""), ignore_errors=True)
 

@@ -173,11 +173,10 @@ async def _run_pages(cache: Any, pages: list[tuple[int, str]], root: Path, worke
     """Execute ``pages`` (cache pk, path) on ``workers`` kernels, each kept from page to page."""
     from jupyter_cache.base import CacheBundleIn
     from jupyter_cache.cache.db import NbProjectRecord
-    from jupyter_client import AsyncKernelManager
     from nbclient import NotebookClient
     from nbclient.exceptions import CellExecutionError, CellTimeoutError, DeadKernelError
 
-    from ._briefs import _kernel_env
+    from ._kernels import launch_kernel
 
     queue = list(pages)
     done: list[str] = []
@@ -189,9 +188,7 @@ async def _run_pages(cache: Any, pages: list[tuple[int, str]], root: Path, worke
             raise RuntimeError(f"{code!r}: {reply['content'].get('ename')}: {reply['content'].get('evalue')}")
 
     async def start_kernel(ip: str) -> tuple[Any, Any]:
-        km = AsyncKernelManager(kernel_name="python3", transport="ipc", ip=ip)
-        await km.start_kernel(cwd=str(root), env=_kernel_env(os.environ),
-                              extra_arguments=["--InteractiveShell.cache_size=0", "--HistoryManager.hist_file=:memory:"])
+        km = await launch_kernel(root, ip)
         kc = km.client()
         kc.start_channels()
         try:
