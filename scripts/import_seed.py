@@ -11,6 +11,9 @@ Rules it follows (see ``evidence/seed/README.md``):
 - every number is copied from the seed row that quotes it; nothing is derived or filled in;
 - a row whose estimate does not come with a 95% CI stays a narrative finding, and its
   statistic is kept verbatim as ``reported_statistic``;
+- a trial's per-arm data (events and totals, or means, SDs and totals) is written as the raw
+  fields only when complete, and only once the note parser reads them (see ``raw_data_is_read``);
+- a seed ``citation_key`` pins the item's key, so a review's ``includes`` can name the trial;
 - the coding it adds (outcome domain, population group, study type) is a classification of
   the seed's own words, made by the rules below, and says so in the note.
 """
@@ -29,7 +32,7 @@ from urllib.parse import urlparse
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from evidencebook._coding import THEMES  # noqa: E402
+from evidencebook._coding import OUTCOME_FIELDS, THEMES  # noqa: E402
 from evidencebook._zotero import write_snapshot  # noqa: E402
 
 SEED = ROOT / "evidence" / "seed"
@@ -165,6 +168,46 @@ def better_direction(row: dict, effect: bool) -> str:
     return default
 
 
+# A trial's raw data per arm, as its source prints them (issue 17): binary outcomes give events
+# and totals, continuous ones means, SDs and totals.  Nothing here is computed: a finding has
+# either one complete set or none, and its quote (or its notes, naming the page) holds every number.
+BINARY_FIELDS = ("events_peer", "n_peer", "events_comparison", "n_comparison")
+CONTINUOUS_FIELDS = ("mean_peer", "sd_peer", "n_peer", "mean_comparison", "sd_comparison", "n_comparison")
+RAW_FIELDS = tuple(dict.fromkeys(BINARY_FIELDS + CONTINUOUS_FIELDS))
+RAW_MEASURES = {"binary": ("RR", "OR", "RD"), "continuous": ("MD", "SMD")}
+
+
+def raw_data_is_read(known: "dict | set | tuple | None" = None) -> bool:
+    """Whether the extraction-note parser reads the raw-data fields yet.
+
+    Until it does, a note carrying them would be an unknown-field warning on every trial and a
+    raw-data finding with a measure but no estimate would be refused; so the importer writes them
+    only once the parser knows them, and the bundled snapshot changes exactly then.
+    """
+    return set(RAW_FIELDS) <= set(OUTCOME_FIELDS if known is None else known)
+
+
+def raw_data(row: dict) -> tuple[str, dict[str, str]]:
+    """('binary' | 'continuous' | '', the raw fields given) for a seed row; bad input raises a
+    ValueError naming the row and the field."""
+    given = {f: v for f in RAW_FIELDS if (v := row.get(f, "").strip())}
+    if not given:
+        return "", {}
+    for field, value in given.items():
+        if not is_number(value):
+            raise ValueError(f"{row['id']}: {field} {value!r} is not a number")
+    kind = "continuous" if any(f.startswith(("mean_", "sd_")) for f in given) else "binary"
+    wanted = CONTINUOUS_FIELDS if kind == "continuous" else BINARY_FIELDS
+    missing = [f for f in wanted if f not in given]
+    if missing:
+        raise ValueError(f"{row['id']}: {kind} raw data needs {', '.join(missing)} as well")
+    measure = row.get("raw_measure", "").strip()
+    if measure and measure not in RAW_MEASURES[kind]:
+        raise ValueError(f"{row['id']}: raw_measure {measure!r} does not suit {kind} data "
+                         f"(one of {', '.join(RAW_MEASURES[kind])})")
+    return kind, {f: given[f] for f in wanted}
+
+
 def creators(authors: str) -> tuple[list[dict], list[str]]:
     """Parse 'Lloyd-Evans B, Mayo-Wilson E' into Zotero creators; report what could not be read."""
     people, flags = [], []
@@ -250,7 +293,11 @@ def parent_item(key: str, version: int, data: dict, tags: list[str]) -> dict:
     return {"key": key, "version": version, "library": LIBRARY, "meta": {}, "data": base}
 
 
-def study_items(rows: list[dict], version: int) -> tuple[list[dict], int]:
+def study_items(rows: list[dict], version: int, write_raw_data: bool | None = None) -> tuple[list[dict], int]:
+    """Parent items and extraction notes for the seed's findings; raw data per arm is written
+    when ``write_raw_data`` (default: when the parser reads those fields)."""
+    if write_raw_data is None:
+        write_raw_data = raw_data_is_read()
     groups: "OrderedDict[str, list[dict]]" = OrderedDict()
     for row in rows:
         # A publication is its DOI, title, authors and year together: several rows lack a DOI
@@ -275,6 +322,9 @@ def study_items(rows: list[dict], version: int) -> tuple[list[dict], int]:
         }
         if first["authors"] and not people:
             data["extra"] = f"Authors as recorded: {first['authors']}"
+        # A pinned key keeps a trial's citation key fixed, so reviews can name it in 'includes'.
+        if first.get("citation_key", "").strip():
+            data["citationKey"] = first["citation_key"].strip()
         version += 1
         items.append(parent_item(key, version, data, ["screen:TA:include", "screen:FT:include"]))
         states = sorted({s.split(" (")[0] for r in rows_of_study if (s := r["us_state"])} & US_STATES)
@@ -303,18 +353,28 @@ def study_items(rows: list[dict], version: int) -> tuple[list[dict], int]:
             base = re.match(r"(SMD|MD|RR|OR|HR|Hedges g)\b", measure)
             if effect and not base:
                 raise ValueError(f"{row['id']}: unknown effect measure {measure!r}")
+            kind, raw = raw_data(row)
+            raw_measure = row.get("raw_measure", "").strip()
+            if raw and not effect and not raw_measure:
+                raise ValueError(f"{row['id']}: raw data without an estimate needs raw_measure (the review's measure)")
+            if raw and effect and raw_measure and raw_measure != base[1]:
+                raise ValueError(f"{row['id']}: raw_measure {raw_measure} differs from the reported {base[1]}")
+            if raw and effect and base[1] not in RAW_MEASURES[kind]:
+                raise ValueError(f"{row['id']}: {base[1]} cannot be computed from {kind} raw data; give raw_measure")
+            write_raw = bool(raw) and write_raw_data
             body += [
                 f"<h2>Outcome {html.escape(row['id'])}</h2>",
                 p("outcome", row["outcome"]),
                 p("domain", classify(row["outcome"], DOMAIN_RULES, "other")),
                 p("comparison", row["comparison"]),
-                *optional(row, "comparison_type", "review_certainty"),
-                p("measure", base[1] if effect else "narrative"),
+                *optional(row, "comparison_type", "review_certainty", "synthesis_group"),
+                p("measure", base[1] if effect else raw_measure if write_raw else "narrative"),
                 p("measure_as_reported", measure if effect and measure != base[1] else ""),
                 p("better", better_direction(row, effect)),
                 p("estimate", row["estimate"] if effect else ""),
                 p("ci_low", row["ci_low"] if effect else ""),
                 p("ci_high", row["ci_high"] if effect else ""),
+                *([p(f, v) for f, v in raw.items()] if write_raw else []),
                 p("reported_statistic", "" if effect else " ".join(x for x in (measure, row["estimate"]) if x)),
                 p("n_studies", row["n_studies"]),
                 p("n_participants", row["n_participants"]),

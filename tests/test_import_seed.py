@@ -108,3 +108,26 @@ def test_the_bundled_corrections_hold(bundled) -> None:
     # Every finding keeps its quote and the address it was read at.
     assert all(o["quote"] for o in bundled.outcomes)
     assert all(o["source_url"] for o in bundled.outcomes if o["finding_id"].startswith("O"))
+
+
+def test_raw_data_per_arm_is_written_complete_and_only_once_the_parser_reads_it() -> None:
+    trial = seed_row(effect_measure="mean ± SD", raw_measure="MD", mean_peer="0.89", sd_peer="1.35", n_peer="38",
+                     mean_comparison="1.53", sd_comparison="1.54", n_comparison="36", synthesis_group="g")
+    later = IMPORTER["study_items"]([trial], 0, write_raw_data=True)[0][1]["data"]["note"]
+    now = IMPORTER["study_items"]([trial], 0, write_raw_data=False)[0][1]["data"]["note"]
+    assert all(f"<p>{line}</p>" in later for line in ("measure: MD", "mean_peer: 0.89", "n_comparison: 36"))
+    assert "<p>measure: narrative</p>" in now and "mean_peer" not in now
+    assert "<p>synthesis_group: g</p>" in now  # the parser already reads it
+    assert IMPORTER["raw_data_is_read"]({"mean_peer"}) is False
+
+
+@pytest.mark.parametrize("fields, message", [
+    ({"events_peer": "64", "n_peer": "218", "events_comparison": "83"}, "T1: binary raw data needs n_comparison"),
+    ({"events_peer": "6a", "n_peer": "2", "events_comparison": "1", "n_comparison": "2"}, "T1: events_peer '6a' is not"),
+    ({"events_peer": "1", "n_peer": "2", "events_comparison": "1", "n_comparison": "2", "raw_measure": "MD"},
+     "T1: raw_measure 'MD' does not suit binary data"),
+    ({"events_peer": "1", "n_peer": "2", "events_comparison": "1", "n_comparison": "2"}, "T1: raw data without an estimate"),
+])
+def test_incomplete_or_unreadable_raw_data_is_refused_naming_the_row_and_field(fields: dict, message: str) -> None:
+    with pytest.raises(ValueError, match=message.replace("(", r"\(")):
+        IMPORTER["study_items"]([seed_row(**fields)], 0)
