@@ -4,7 +4,7 @@ The pipeline reads in one direction, one module per stage::
 
     _zotero (snapshot) -> _coding (notes and tags) -> _evidence (tables) -> _synthesis (votes, pools)
         -> _certainty (GRADE, signed judgements) -> _living (what changed) -> _plots / _display
-        -> _briefs and _book
+        -> _briefs (what a brief shows), _brief_page (page and PDF), _brief_runs (fan-out) and _book
 
 Notebooks and users only ever write ``import evidencebook as eb``.
 
@@ -22,7 +22,7 @@ import re as _re
 from pathlib import Path as _Path
 from typing import Any as _Any
 
-_MODULES = ("_book", "_briefs", "_cache", "_certainty", "_coding", "_config", "_display", "_errors", "_evidence", "_kernels", "_living",
+_MODULES = ("_book", "_brief_page", "_brief_runs", "_briefs", "_cache", "_certainty", "_coding", "_config", "_display", "_errors", "_evidence", "_kernels", "_living",
             "_maps", "_meta", "_pages", "_plots", "_policy", "_regions", "_schemas", "_sphinx", "_store", "_sync",
             "_synthesis", "_zotero")
 
@@ -33,7 +33,7 @@ def _declared_exports(module: str) -> list[str]:
     if not path.is_file():  # a subpackage (the statistics engine)
         path = _Path(__file__).with_name(module) / "__init__.py"
     source = path.read_text(encoding="utf-8")
-    found = _re.search(r"^__all__\s*=\s*(\[[^\]]*\])", source, _re.MULTILINE)
+    found = _re.search(r"^__all__(?:\s*:[^=]+)?\s*=\s*(\[[^\]]*\])", source, _re.MULTILINE)
     if not found:
         raise ImportError(f"evidencebook.{module} has no literal __all__ list")
     return list(_ast.literal_eval(found.group(1)))

@@ -128,7 +128,7 @@ def _run_briefs(settings: Any, workers: int = 2, dask: str | None = None, pdf: b
     """Briefs for every region (or those named), fanned out; print the failures; 1 if any region failed."""
     from contextlib import nullcontext
 
-    from ._briefs import dask_executor, render_all_briefs
+    from ._brief_runs import dask_executor, render_all_briefs
 
     with dask_executor(dask, settings) if dask else nullcontext() as executor:
         done, failed = render_all_briefs(settings, progress=not _quiet(), workers=workers, executor=executor,
@@ -197,7 +197,7 @@ def brief(regions: tuple[str, ...], all_regions: bool, list_regions: bool, worke
         sys.exit(_run_briefs(settings, workers or 2, dask, pdf=not no_pdf, regions=list(regions) or None, force=force))
     if workers or dask:
         raise click.UsageError("--workers and --dask fan several regions out: name more than one, or use --all")
-    from ._briefs import render_brief
+    from ._brief_runs import render_brief
 
     out = render_brief(settings, regions[0], pdf=not no_pdf)
     click.echo(f"brief for {out.region_id}:\n  notebook: {out.notebook}\n  html:     {out.html}"

@@ -17,7 +17,9 @@ from click.testing import CliRunner
 from conftest import ROOT
 
 import evidencebook as eb
-from evidencebook._briefs import _prune, as_of_key, leaked, notebook_html, standalone_links
+from evidencebook._brief_page import leaked, notebook_html, standalone_links
+from evidencebook._brief_runs import _prune
+from evidencebook._policy import as_of_key
 from evidencebook._cli import main
 
 
@@ -310,7 +312,7 @@ def test_a_word_longer_than_the_line_wraps_in_the_standalone_page_at_phone_width
 
     from playwright.sync_api import sync_playwright
 
-    from evidencebook._briefs import CHROMIUM_ARGS, _Printer, chromium_path, standalone_page
+    from evidencebook._brief_page import CHROMIUM_ARGS, Printer, chromium_path, standalone_page
 
     word = "W" * 10_000
     wide = pd.DataFrame({c: ["a fairly long cell of ordinary words " * 3] for c in "abcdefgh"})
@@ -331,7 +333,7 @@ def test_a_word_longer_than_the_line_wraps_in_the_standalone_page_at_phone_width
             browser.close()
     assert max(widths) <= 390, widths
     assert inner == [False, True]  # the long word wraps in its cell; the wide table scrolls inside its wrapper
-    printer = _Printer(chromium_path())
+    printer = Printer(chromium_path())
     try:
         pdf = pypdf.PdfReader(io.BytesIO(printer.pdf(page, "Region")))
     finally:
@@ -376,7 +378,7 @@ def test_a_quote_that_names_the_key_variable_and_this_machine_s_paths_is_publish
     not a reason to refuse them; a path the brief itself adds still is."""
     from conftest import note, parent
 
-    from evidencebook._briefs import _publishable
+    from evidencebook._brief_page import check_publishable
 
     quote = f"keep ZOTERO_API_KEY out of {Path.home()}/notes and {project.root}/book"
     snapshot = eb.read_snapshot(project.snapshot)
@@ -388,12 +390,12 @@ def test_a_quote_that_names_the_key_variable_and_this_machine_s_paths_is_publish
     evidence = eb.load_evidence(project)
     shown = str(eb.Brief(eb.resolve_region("oregon", evidence.regions), evidence).implementation())
     assert quote in shown
-    page = eb._briefs.standalone_page("Oregon", shown)
-    _publishable("oregon", [json.dumps({"text/html": shown}), page], project)  # no BriefError
+    page = eb._brief_page.standalone_page("Oregon", shown)
+    check_publishable("oregon", [json.dumps({"text/html": shown}), page], project)  # no BriefError
     with pytest.raises(eb.BriefError, match="the home folder"):
-        _publishable("oregon", [page + f"<pre>{Path.home()}/.cache/pip</pre>"], project)
+        check_publishable("oregon", [page + f"<pre>{Path.home()}/.cache/pip</pre>"], project)
     with pytest.raises(eb.BriefError, match="the project's path"):
-        _publishable("oregon", [page + f"<pre>{project.root}/evidence</pre>"], project)
+        check_publishable("oregon", [page + f"<pre>{project.root}/evidence</pre>"], project)
 
 
 def test_outputs_carry_no_secret_no_machine_path_and_no_papermill_run_metadata(

@@ -496,7 +496,7 @@ def _phone_widths(files: list[Path]) -> dict[str, int]:
     """How wide each page lays out on a 390 px phone (the wider of the page and the zoomed-out viewport)."""
     from playwright.sync_api import sync_playwright
 
-    from evidencebook._briefs import CHROMIUM_ARGS
+    from evidencebook._brief_page import CHROMIUM_ARGS
 
     widths = {}
     with sync_playwright() as playwright:

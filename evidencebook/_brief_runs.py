@@ -1,0 +1,407 @@
+"""Running the brief template: one region, or many regions fanned out over workers.
+
+``Brief`` computes what a brief shows (pure functions over the evidence); the template
+``notebooks/brief.ipynb`` only calls it.  :func:`render_brief` executes the template for one
+region into the book's briefs section (``book/briefs/<id>.ipynb``) and writes a standalone
+HTML page and its PDF beside the book (``_build/briefs/<id>.html`` and ``.pdf``).
+
+:func:`render_all_briefs` fans the regions out over workers that each keep one kernel (and
+one headless Chromium) for all their briefs: every brief is still a complete papermill
+execution of the template, but no brief pays for starting a kernel or a browser, importing
+the package or loading the evidence, which are done once per worker and evidence version; the
+summary of findings, the same in every brief, is computed once per evidence version and kept
+on disk (``_build/.evidencebook-cache``) for every later kernel.  The workers run on any
+``concurrent.futures`` executor: a process pool by default, or a Dask cluster
+(:func:`dask_executor`).
+
+Heavy imports (pandas, papermill, Playwright) happen inside the functions that
+need them, so that naming a region, and a worker's start, stay cheap.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import tempfile
+import threading
+from concurrent.futures import Executor
+from contextlib import contextmanager
+from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Iterator
+
+from ._brief_page import (
+    Printer,
+    check_publishable,
+    chromium_path,
+    notebook_html,
+    scrub_notebook,
+    standalone_links,
+    standalone_page,
+)
+from ._briefs import (
+    Brief,
+    evidence_for,
+    headline_html,
+    judgements_for,
+    judgements_hash,
+    kept_on_disk,
+    workforce_findings,
+)
+from ._cache import write_atomic
+from ._config import Settings, code_version, load_settings
+from ._errors import BriefError
+from ._kernels import launch_kernel, run_sync
+from ._policy import as_of_key  # noqa: F401  (moved there; still importable from here)
+from ._regions import find_region, region_records
+
+if TYPE_CHECKING:
+    import nbformat
+
+
+__all__ = ["BriefOutput", "dask_executor", "render_all_briefs", "render_brief"]
+
+CELL_TIMEOUT = 300  # seconds: a hung cell fails its region instead of holding a worker for ever
+
+
+@dataclass(frozen=True)
+class BriefOutput:
+    region_id: str
+    notebook: Path
+    html: Path
+    pdf: Path | None = None
+    rebuilt: bool = True  # False: its content had not changed, the files were kept as they were
+
+
+
+def _start_kernel(root: Path) -> Any:
+    """Start a Python kernel in the project folder (see :mod:`._kernels`); returns once it is launched."""
+    sockets = tempfile.mkdtemp(prefix="eb-kernel-")
+    try:
+        km = run_sync(launch_kernel, root, os.path.join(sockets, "k"))
+    except BaseException:
+        shutil.rmtree(sockets, ignore_errors=True)
+        raise
+    km._evidencebook_sockets = sockets  # removed when the kernel is shut down
+    return km
+
+
+@lru_cache(maxsize=1)
+def _papermill_engine() -> str:
+    """papermill's nbclient engine, but its kernel client closes its sockets after each notebook.
+
+    With a kernel it did not start, nbclient keeps the client's channels open when it is done
+    (it assumes the caller goes on with them): a worker that briefs thousands of regions on
+    one kernel would leak five ZMQ sockets a brief.  Registered once, by name.
+    """
+    from papermill.clientwrap import PapermillNotebookClient
+    from papermill.engines import NBClientEngine, papermill_engines
+
+    class Client(PapermillNotebookClient):  # type: ignore[misc]
+        def execute(self, **kwargs: Any) -> Any:
+            try:
+                return super().execute(**kwargs)
+            finally:
+                if self.kc is not None:
+                    self.kc.stop_channels()
+                    self.kc = None
+
+    class Engine(NBClientEngine):  # type: ignore[misc]
+        @classmethod
+        def execute_managed_notebook(cls, nb_man: Any, kernel_name: str, log_output: bool = False,
+                                     stdout_file: Any = None, stderr_file: Any = None, start_timeout: int = 60,
+                                     execution_timeout: int | None = None, **kwargs: Any) -> Any:
+            kwargs = {k: v for k, v in kwargs.items() if k not in ("input_path", "timeout", "startup_timeout")}
+            return Client(nb_man, timeout=execution_timeout, startup_timeout=start_timeout, kernel_name=kernel_name,
+                          log_output=log_output, stdout_file=stdout_file, stderr_file=stderr_file, **kwargs).execute()
+
+    papermill_engines.register("evidencebook", Engine)
+    return "evidencebook"
+
+
+class _Worker:
+    """A kernel and (for PDFs) a browser that brief region after region."""
+
+    def __init__(self, settings: Settings, pdf: bool, browser_first: bool = True) -> None:
+        self.settings = settings
+        self.records = region_records(settings.regions)
+        self.pdf = pdf
+        # A worker of a fan-out starts Chromium while its kernel starts; one brief on demand starts it
+        # once the HTML is written (on two cores it would otherwise slow the HTML down).
+        self.printer = Printer(chromium_path()) if pdf and browser_first else None
+        try:
+            self.km = _start_kernel(settings.root)
+        except BaseException:
+            if self.printer is not None:
+                self.printer.close()
+            raise
+
+    def _execute(self, region_id: str) -> "nbformat.NotebookNode":
+        import papermill
+
+        for attempt in (1, 2):
+            if not run_sync(self.km.is_alive):  # an earlier brief killed the kernel: start it afresh
+                run_sync(self.km.restart_kernel, now=True)
+            try:
+                # No cwd: the kernel already runs in the project, and papermill would chdir this process.
+                return papermill.execute_notebook(
+                    str(self.settings.brief_template), None, parameters={"region": region_id, "pdf": self.pdf},
+                    engine_name=_papermill_engine(), kernel_name="python3", progress_bar=False, log_output=False,
+                    execution_timeout=CELL_TIMEOUT, km=self.km)
+            except papermill.PapermillExecutionError as exc:
+                raise BriefError(f"brief for {region_id}: cell {exc.cell_index} failed: {exc.ename}: "
+                                 f"{exc.evalue}") from exc
+            except Exception as exc:  # the kernel died or hung: one more try on a fresh kernel
+                if attempt == 2 or run_sync(self.km.is_alive):
+                    raise BriefError(f"brief for {region_id}: the kernel failed: {type(exc).__name__}: "
+                                     f"{exc}") from exc
+        raise AssertionError("unreachable")
+
+    def brief(self, name: str, key: str = "") -> BriefOutput:
+        import nbformat
+
+        region = find_region(name, self.records)
+        region_id, title = str(region["region_id"]), f"{region['name']}: peer support services brief"
+        nb = scrub_notebook(self._execute(region_id), title)
+        if key:  # what it shows, so that an unchanged brief is not rendered again (see brief_keys)
+            nb.metadata["evidencebook"] = {"brief_key": key}
+        body = notebook_html(nb)
+        s = self.settings
+        book_prefix = Path(os.path.relpath(s.book_html_dir / "book", s.brief_html_dir)).as_posix() + "/"
+        page = standalone_page(title, standalone_links(body, book_prefix))
+        notebook_text = nbformat.writes(nb)
+        check_publishable(region_id, [notebook_text, page], s)
+        out = BriefOutput(region_id, s.briefs_dir / f"{region_id}.ipynb", s.brief_html_dir / f"{region_id}.html",
+                          s.brief_html_dir / f"{region_id}.pdf" if self.pdf else None)
+        write_atomic(out.notebook, notebook_text)
+        write_atomic(out.html, page)  # readable now; the PDF follows
+        if out.pdf is not None:
+            if self.printer is None:
+                self.printer = Printer(chromium_path(region_id))
+            try:
+                write_atomic(out.pdf, self.printer.pdf(page, title))
+            except Exception as exc:
+                raise BriefError(f"brief for {region_id}: printing the PDF failed: {type(exc).__name__}: "
+                                 f"{exc}") from exc
+        return out
+
+    def close(self) -> None:
+        try:
+            if self.printer is not None:
+                self.printer.close()
+        finally:
+            try:
+                run_sync(self.km.shutdown_kernel, now=True)
+            finally:
+                shutil.rmtree(getattr(self.km, "_evidencebook_sockets", ""), ignore_errors=True)
+
+
+def render_brief(settings: Settings, name: str, pdf: bool = True) -> BriefOutput:
+    """Execute the brief template for the region ``name`` means; write its notebook, HTML page and PDF.
+
+    Raises :class:`RegionError` (nothing written, no kernel started) for an unknown region,
+    and :class:`BriefError` naming the region if Chromium is missing (before any work), the
+    notebook fails to execute, or its output would carry a path or secret of this machine.
+    """
+    region_id = str(find_region(name, region_records(settings.regions))["region_id"])
+    if pdf:
+        chromium_path(region_id)
+    worker = _Worker(settings, pdf, browser_first=False)
+    try:
+        return worker.brief(region_id)
+    finally:
+        worker.close()
+
+
+# --- fan-out: each worker keeps one kernel (and browser) and runs many briefs on it --------
+
+_WORKERS: dict[tuple[int, str, bool], _Worker] = {}
+_WORKERS_LOCK = threading.Lock()
+
+
+def _close_workers(root: str | None = None) -> int:
+    """Shut down this process's brief workers (those of the project at ``root``, or all)."""
+    with _WORKERS_LOCK:
+        keys = [k for k in _WORKERS if root is None or k[1] == root]
+        workers = [_WORKERS.pop(k) for k in keys]
+    for worker in workers:
+        try:
+            worker.close()
+        except Exception:  # a kernel already gone at exit
+            pass
+    return len(workers)
+
+
+def _worker_for(root: str, pdf: bool) -> _Worker:
+    """This thread's worker for the project at ``root``, started on first use and kept for the next brief.
+
+    One per thread, so that a Dask worker with several threads never shares a kernel.
+    """
+    from multiprocessing import util
+
+    key = (threading.get_ident(), root, pdf)
+    with _WORKERS_LOCK:
+        worker = _WORKERS.get(key)
+        first = not _WORKERS
+    if worker is None:
+        worker = _Worker(load_settings(Path(root)), pdf)
+        with _WORKERS_LOCK:
+            _WORKERS[key] = worker
+        if first:  # stop kernels and browsers when this process ends (pool workers skip atexit)
+            util.Finalize(None, _close_workers, exitpriority=10)
+    return worker
+
+
+def _start_pool_worker(root: str, pdf: bool) -> None:
+    """Process-pool initialiser: start the kernel and browser before the first brief arrives."""
+    _worker_for(root, pdf)
+
+
+def _brief_task(root: str, region_id: str, pdf: bool, key: str | None = "") -> BriefOutput:
+    """One brief, on the calling worker's kernel: what every executor runs.
+
+    ``key`` None: work the brief's key out here (a forced run leaves it to the workers, which
+    do it while their kernel runs, instead of the parent doing all of them before any starts).
+    """
+    worker = _worker_for(root, pdf)
+    if key is None:
+        key = brief_keys(worker.settings, [region_id], pdf)[region_id]
+    return worker.brief(region_id, key)
+
+
+def brief_keys(settings: Settings, region_ids: list[str], pdf: bool) -> dict[str, str]:
+    """Per region, a hash of everything its brief shows except the evidence version's label.
+
+    Computed here from the same :class:`Brief` parts the template displays (the summary of
+    findings once), plus the template and the code that draws and prints it.  A brief whose
+    key has not changed shows exactly what it showed: it is not executed again, so a sync
+    that touches one state re-renders only the briefs that show the change.
+    """
+    import dataclasses
+    import hashlib
+
+    import pandas as pd
+
+    evidence = evidence_for(settings)
+    # The label names the version a brief was built from; alone it is no reason to rebuild 52 briefs.
+    unlabelled = dataclasses.replace(evidence, manifest={**evidence.manifest, "evidence_version": "", "date": "",
+                                                         "content_hash": ""})
+    judgements = judgements_for(settings, evidence)
+    headline = kept_on_disk(settings.cache_dir, "headline",
+                        str(evidence.manifest.get("content_hash", "")) + judgements_hash(judgements),
+                        lambda: headline_html(evidence, judgements))  # as the briefs' kernels keep it
+    common = hashlib.sha256()
+    for part in (settings.brief_template.read_bytes(), code_version().encode(), str(pdf).encode(),
+                 str(headline).encode()):
+        common.update(part + b"\0")
+    records = {str(r["region_id"]): r for r in region_records(settings.regions)}
+    keys = {}
+    workforce = workforce_findings(unlabelled)
+    for region_id in region_ids:
+        brief = Brief(pd.Series(records[region_id]), unlabelled, settings.site_url, workforce=workforce, pdf=pdf)
+        digest = common.copy()
+        for part in (brief.header, brief.local_evidence, brief.policy_context, brief.implementation, brief.sources):
+            digest.update(str(part()).encode("utf-8") + b"\0")
+        keys[region_id] = digest.hexdigest()
+    return keys
+
+
+def _unchanged(settings: Settings, region_id: str, key: str, pdf: bool) -> BriefOutput | None:
+    """The brief already written for ``region_id`` if it was built with ``key`` and all its files are there."""
+    out = BriefOutput(region_id, settings.briefs_dir / f"{region_id}.ipynb",
+                      settings.brief_html_dir / f"{region_id}.html",
+                      settings.brief_html_dir / f"{region_id}.pdf" if pdf else None, rebuilt=False)
+    try:
+        written = json.loads(out.notebook.read_text(encoding="utf-8"))["metadata"]["evidencebook"]["brief_key"]
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+    files = [out.html, *([out.pdf] if out.pdf else [])]
+    return out if written == key and all(f.is_file() for f in files) else None
+
+
+def _prune(settings: Settings, keep: set[str]) -> None:
+    """Remove briefs of regions that no longer exist, so the book only shows current regions."""
+    for folder, suffixes in ((settings.briefs_dir, (".ipynb",)), (settings.brief_html_dir, (".html", ".pdf"))):
+        if folder.is_dir():
+            for path in folder.iterdir():
+                if path.suffix in suffixes and path.stem not in keep and not path.name.startswith("."):
+                    path.unlink()
+
+
+def render_all_briefs(settings: Settings, progress: bool = True, workers: int = 2,
+                      executor: Executor | None = None, regions: list[str] | None = None,
+                      pdf: bool = True, force: bool = False) -> tuple[list[BriefOutput], dict[str, str]]:
+    """Every region's brief (or those ``regions`` name), on workers that each reuse one kernel.
+
+    A brief whose content has not changed since it was written (:func:`brief_keys`) is kept
+    as it is, unless ``force``.
+
+    By default ``workers`` processes; pass any ``concurrent.futures.Executor`` (for example
+    :func:`dask_executor`) to run elsewhere: its workers start their kernel on their first
+    brief.  Keeps going past a failing region; returns the briefs written and, per failed
+    region, why.  A full run also removes briefs of regions no longer configured.
+    """
+    from concurrent.futures import ProcessPoolExecutor, as_completed
+    from multiprocessing import get_context
+
+    from tqdm import tqdm
+
+    records = region_records(settings.regions)
+    wanted = ([r["region_id"] for r in records] if regions is None
+              else list(dict.fromkeys(find_region(n, records)["region_id"] for n in regions)))
+    if pdf:
+        chromium_path()
+    root = str(settings.root)
+    keys: dict[str, str | None] = dict.fromkeys(wanted) if force else dict(brief_keys(settings, wanted, pdf))
+    done, failed = [], {}
+    todo = []
+    for region_id in wanted:
+        kept = None if force else _unchanged(settings, region_id, str(keys[region_id]), pdf)
+        if kept is None:
+            todo.append(region_id)
+        else:
+            done.append(kept)
+    own = executor is None
+    # forkserver: workers start clean, whatever threads this process runs (a Dask client, tqdm).
+    pool = executor or ProcessPoolExecutor(max_workers=max(1, min(workers, len(todo))),
+                                           mp_context=get_context("forkserver"),
+                                           initializer=_start_pool_worker, initargs=(root, pdf))
+    try:
+        futures = {pool.submit(_brief_task, root, region_id, pdf, keys[region_id]): region_id for region_id in todo}
+        for future in tqdm(as_completed(futures), total=len(futures), desc="briefs", unit="region",
+                           disable=not progress):
+            try:
+                done.append(future.result())
+            except Exception as exc:  # one region's failure never stops the others
+                failed[futures[future]] = str(exc)
+    finally:
+        if own:
+            pool.shutdown(wait=True)
+    if regions is None:
+        _prune(settings, set(wanted))
+    return sorted(done, key=lambda o: o.region_id), dict(sorted(failed.items()))
+
+
+@contextmanager
+def dask_executor(address: str, settings: Settings, timeout: float = 20) -> Iterator[Executor]:
+    """A ``concurrent.futures`` executor on the Dask cluster whose scheduler is at ``address``.
+
+    Each Dask worker thread starts one kernel (and browser) on its first brief and keeps it
+    for the next; they are shut down when the block ends.  The workers must see the project
+    folder at the same path (a shared file system, as on a LocalCluster or an HPC cluster).
+    """
+    from distributed import Client
+
+    try:
+        client = Client(address, timeout=timeout, set_as_default=False)
+    except (OSError, TimeoutError, ValueError) as exc:
+        raise BriefError(f"cannot reach the Dask scheduler at {address}: {exc}") from exc
+    try:
+        yield client.get_executor(pure=False)  # a brief writes files: never reuse a result by key
+    finally:
+        try:  # a worker that died took its kernel with it: nothing to close there
+            client.run(_close_workers, str(settings.root), on_error="ignore")
+        finally:
+            client.close()
