@@ -15,7 +15,7 @@ from typing import Any
 import pandas as pd
 
 from ._config import Settings
-from ._display import HTML, e, html_table, link
+from ._display import HTML, e, html_table, link, record_url, study_label
 from ._evidence import Evidence
 from ._plots import figure_html, forest_alt_text, forest_plot, funnel_plot
 from ._certainty import certainty_label, signed_judgements, summary_of_findings
@@ -29,7 +29,7 @@ __all__ = ["FOREST_ROWS", "review_overview", "study_votes_table", "pooled_table"
 
 
 def _study_label(row: Any) -> str:
-    return f"{row['authors'] or row['title'][:40]} {row['year']}".strip()
+    return study_label(row["authors"], row["title"], row["year"])
 
 
 def study_anchor(citation_key: str) -> str:
@@ -75,7 +75,7 @@ def study_entries(evidence: Evidence, library: dict[str, Any] | None = None) -> 
             row_note = ""
         item = (f'<a href="{e(prefix + study.study_id)}" rel="noopener">Zotero item {e(study.study_id)}</a>'
                 if online else f"Zotero item {e(study.study_id)}")
-        source = link("full text / record", f"https://doi.org/{study.doi}" if study.doi else study.url)
+        source = link("full text / record", record_url(study.doi, study.url))
         coding = "".join(f"<dt>{e(label)}</dt><dd>{e(row[name])}</dd>" for name, label in fields if row.get(name))
         if study.confidence == "low":
             coding += f"<dt>Why low confidence</dt><dd>{e(study.confidence_reason)}</dd>"
@@ -370,7 +370,7 @@ def evidence_map(evidence: Evidence, settings: Settings | None = None) -> HTML:
     studies = evidence.studies.set_index("study_id")
     cells["sources_linked"] = [
         ", ".join(link(f"{studies.loc[k, 'authors'] or studies.loc[k, 'title'][:30]} {studies.loc[k, 'year']}".strip(),
-                       f"https://doi.org/{studies.loc[k, 'doi']}" if studies.loc[k, "doi"] else studies.loc[k, "url"])
+                       record_url(studies.loc[k, "doi"], studies.loc[k, "url"]))
                   for k in ids.split("|"))
         for ids in cells["study_ids"]
     ]
@@ -527,15 +527,10 @@ def implementation_themes(evidence: Evidence, studies_page: str = "studies.html"
 def regions_index(evidence: Evidence, href: str = "briefs/{region_id}.html") -> HTML:
     """Every region with a link to its brief and what the evidence base holds for it."""
     regions = evidence.regions.copy()
-    regions["href"] = [href.format(region_id=r) for r in regions["region_id"]]
-    rows = "".join(
-        f"<tr><td><a href=\"{e(r.href)}\">{e(r.name)}</a></td><td>{e(r.kind)}</td><td>{e(r.state_code)}</td>"
-        f"<td>{r.n_local_studies}</td><td>{r.n_policy_facts}</td></tr>"
-        for r in regions.itertuples()
-    )
-    return HTML('<div class="eb-table" style="overflow-x:auto"><table><thead><tr><th scope="col">Region</th>'
-                '<th scope="col">Kind</th><th scope="col">State</th><th scope="col">Local studies</th>'
-                f'<th scope="col">Policy facts</th></tr></thead><tbody>{rows}</tbody></table></div>')
+    regions["region"] = [f'<a href="{e(href.format(region_id=r.region_id))}">{e(r.name)}</a>'
+                         for r in regions.itertuples()]
+    return html_table(regions, {"region": "Region", "kind": "Kind", "state_code": "State",
+                                "n_local_studies": "Local studies", "n_policy_facts": "Policy facts"}, safe=("region",))
 
 
 def data_quality(evidence: Evidence) -> HTML:
@@ -568,9 +563,7 @@ def data_quality(evidence: Evidence) -> HTML:
          ", ".join(sorted(set(evidence.regions.loc[evidence.regions["kind"] != "sub-state", "state_code"])
                           - set(medicaid["state_code"]))) or "none"),
     ]
-    rows = "".join(f"<tr><td>{e(k)}</td><td>{e(v)}</td></tr>" for k, v in facts)
-    table = ('<div class="eb-table" style="overflow-x:auto"><table><thead><tr><th scope="col">Check</th>'
-             f'<th scope="col">Result</th></tr></thead><tbody>{rows}</tbody></table></div>')
+    table = html_table(pd.DataFrame(facts, columns=["check", "result"]), {"check": "Check", "result": "Result"})
     if len(evidence.problems):
         table += "<h3>Coding problems</h3>" + html_table(
             evidence.problems, {"severity": "Severity", "item_key": "Zotero item", "line": "Note line",

@@ -4,7 +4,6 @@ secret or private is published, and the headless Chromium that prints two Letter
 from __future__ import annotations
 
 import copy
-import html as _html
 import os
 import re
 import shutil
@@ -14,9 +13,9 @@ from typing import TYPE_CHECKING, Any, Callable, Mapping
 
 from ._briefs import content_hash, evidence_for, kernel_cached
 from ._config import Settings
+from ._display import e
 from ._errors import BriefError
 from ._kernels import SECRET_NAMES
-from ._policy import as_of_key  # noqa: F401  (moved there; still importable from here)
 
 if TYPE_CHECKING:
     import nbformat
@@ -72,7 +71,7 @@ def scrub_notebook(nb: "nbformat.NotebookNode", title: str) -> "nbformat.Noteboo
     """Title the brief, and keep only what a reader needs: no paths of the build machine,
     no papermill metadata but the parameters, no kernel warnings (build logs, not content)."""
     nb = copy.deepcopy(nb)
-    nb.cells[0].source = f"# {_html.escape(title, quote=False)}"  # a region's name is text, not markup
+    nb.cells[0].source = f"# {e(title)}"  # a region's name is text, not markup
     papermill = nb.metadata.get("papermill", {})
     nb.metadata["papermill"] = {"parameters": papermill.get("parameters", {})}
     count = 0
@@ -102,7 +101,7 @@ def _output_html(output: Mapping[str, Any], markdown: Callable[[str], str]) -> s
     built), images inline, plain text escaped; stderr (kernel warnings) and errors left out."""
     kind = output.get("output_type")
     if kind == "stream":
-        return f"<pre>{_html.escape(_text(output.get('text', '')))}</pre>" if output.get("name") == "stdout" else ""
+        return f"<pre>{e(_text(output.get('text', '')))}</pre>" if output.get("name") == "stdout" else ""
     if kind not in ("display_data", "execute_result"):
         return ""
     data = output.get("data", {})
@@ -115,7 +114,7 @@ def _output_html(output: Mapping[str, Any], markdown: Callable[[str], str]) -> s
             return f'<img src="data:{mime};base64,{_text(data[mime]).strip()}" alt="Figure">'
     if "text/markdown" in data:
         return markdown(_text(data["text/markdown"]))
-    return f"<pre>{_html.escape(_text(data.get('text/plain', '')))}</pre>" if "text/plain" in data else ""
+    return f"<pre>{e(_text(data.get('text/plain', '')))}</pre>" if "text/plain" in data else ""
 
 
 def notebook_html(nb: "nbformat.NotebookNode") -> str:
@@ -154,12 +153,12 @@ def standalone_page(title: str, body: str) -> str:
     """A complete, self-contained HTML page (no scripts, no network) that prints on two Letter pages."""
     return (f'<!DOCTYPE html>\n<html lang="en">\n<head>\n<meta charset="utf-8">\n'
             f'<meta name="viewport" content="width=device-width, initial-scale=1">\n'
-            f"<title>{_html.escape(title)}</title>\n<style>{_PRINT_CSS}{_CERTAINTY_CSS}</style>\n</head>\n"
+            f"<title>{e(title)}</title>\n<style>{_PRINT_CSS}{_CERTAINTY_CSS}</style>\n</head>\n"
             f"<body>\n<main>\n{body}\n</main>\n</body>\n</html>\n")
 
 
 def _footer(title: str) -> str:
-    return (f'<div style="font-size:7pt;width:100%;text-align:center;color:#555">{_html.escape(title)} · page '
+    return (f'<div style="font-size:7pt;width:100%;text-align:center;color:#555">{e(title)} · page '
             '<span class="pageNumber"></span> of <span class="totalPages"></span></div>')
 
 

@@ -54,7 +54,6 @@ from ._cache import write_atomic
 from ._config import Settings, code_version, load_settings
 from ._errors import BriefError
 from ._kernels import launch_kernel, run_sync
-from ._policy import as_of_key  # noqa: F401  (moved there; still importable from here)
 from ._regions import find_region, region_records
 
 if TYPE_CHECKING:

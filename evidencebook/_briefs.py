@@ -13,7 +13,6 @@ and a worker's start, stay cheap.
 from __future__ import annotations
 
 import hashlib
-import html as _html
 import json
 from collections import Counter
 from dataclasses import dataclass
@@ -105,7 +104,9 @@ def _truncate(text: str, limit: int) -> str:
 
 
 def _more(count: int, what: str, href: str) -> str:
-    return (f'<p class="eb-more">And {count} more {what} in <a class="eb-book-link" href="{_html.escape(href)}">'
+    from ._display import e
+
+    return (f'<p class="eb-more">And {count} more {what} in <a class="eb-book-link" href="{e(href)}">'
             "the full review</a>.</p>") if count > 0 else ""
 
 
@@ -221,7 +222,7 @@ class Brief:
         """One entry per local study (its reports joined: two papers on one trial are one study)."""
         import pandas as pd
 
-        from ._display import HTML, e, html_table, link
+        from ._display import HTML, e, html_table, link, record_url, study_label
 
         local = self.local_studies()
         if local.empty:
@@ -238,7 +239,8 @@ class Brief:
             first = reports.iloc[0]
             mine = bool(reports["in_region"].any()) if "in_region" in reports else False
             rows.append({
-                "source": " + ".join(link(f"{s.authors or s.title} {s.year}".strip(), s.url) for s in reports.itertuples())
+                "source": " + ".join(link(study_label(s.authors, s.title, s.year), record_url(s.doi, s.url))
+                                     for s in reports.itertuples())
                 + (" (this region)" if mine else ""),
                 "design": _truncate(first["design"], 90),
                 "findings": _truncate("; ".join(dict.fromkeys(outcomes.loc[outcomes["study_id"].isin(reports["study_id"]),

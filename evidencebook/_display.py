@@ -15,7 +15,7 @@ from typing import Any
 
 import pandas as pd
 
-__all__ = ["HTML", "e", "html_table", "link", "safe_url", "visible"]
+__all__ = ["HTML", "e", "html_table", "link", "record_url", "safe_url", "study_label", "visible"]
 
 
 class HTML(str):
@@ -48,6 +48,17 @@ def safe_url(url: Any) -> str:
     """The URL if it is http(s), else '' (a javascript: or data: link never becomes a link)."""
     text = str(url or "").strip()
     return text if text.lower().startswith(("https://", "http://")) else ""
+
+
+def study_label(authors: Any, title: Any, year: Any) -> str:
+    """How a study is named everywhere: 'Lloyd-Evans et al. 2014' (the title's start when no author is coded)."""
+    name = str(authors or "") or str(title or "")[:40]
+    return f"{name} {year or ''}".strip()
+
+
+def record_url(doi: Any, url: Any) -> str:
+    """Where a study's record is: its DOI when it has one, else its URL."""
+    return f"https://doi.org/{doi}" if str(doi or "").strip() else str(url or "")
 
 
 def link(text: Any, url: Any) -> str:

@@ -21,6 +21,7 @@ import numpy as np
 import pandas as pd
 
 from ._coding import RATIO_MEASURES
+from ._display import study_label
 from ._errors import SynthesisError
 
 __all__ = ["DIRECTIONS", "NOT_STATED", "POOLING_METHOD", "VOTE_RULE", "Z95", "ci_to_se", "citation_matrix",
@@ -52,7 +53,7 @@ def no_effects(measures: pd.Series) -> np.ndarray:
 def ci_to_se(ci_low: Any, ci_high: Any, ratio: Any) -> Any:
     """The standard error implied by a symmetric 95% CI (arrays welcome), on the log scale where ``ratio``."""
     low, high = np.asarray(ci_low, dtype=float), np.asarray(ci_high, dtype=float)
-    with np.errstate(divide="ignore", invalid="ignore"):
+    with np.errstate(all="ignore"):  # an absurd archived CI gives a non-finite SE, not a crash
         return np.where(ratio, np.log(np.where(ratio, high, 1.0)) - np.log(np.where(ratio, low, 1.0)),
                         high - low) / (2 * Z95)
 
@@ -75,7 +76,7 @@ def effect_rows(findings: pd.DataFrame, studies: pd.DataFrame, scale: str) -> pd
     effects = findings[findings["estimate"].notna() & findings["measure"].map(SCALES).eq(scale)].copy()
     meta = studies.set_index("study_id")[["authors", "year", "study_type", "risk_of_bias"]]
     effects = effects.join(meta, on="study_id")
-    effects["label"] = effects["authors"].str.replace(" et al.", " et al", regex=False) + " " + effects["year"]
+    effects["label"] = effects["study_id"].map(study_labels(studies))
     effects["se"] = [standard_error(r.estimate, r.ci_low, r.ci_high, r.measure) for r in effects.itertuples()]
     null = no_effects(effects["measure"])
     effects["significant"] = (effects["ci_low"] > null) | (effects["ci_high"] < null)
@@ -212,8 +213,8 @@ def finding_directions(findings: pd.DataFrame) -> pd.Series:
 
 def study_labels(studies: pd.DataFrame) -> pd.Series:
     """'Author et al. 2014' per study id (the title's start when no author is coded)."""
-    names = studies["authors"].where(studies["authors"].ne(""), studies["title"].str.slice(0, 40))
-    return pd.Series((names + " " + studies["year"]).str.strip().values, index=studies["study_id"].values)
+    return pd.Series([study_label(a, t, y) for a, t, y in zip(studies["authors"], studies["title"], studies["year"])],
+                     index=studies["study_id"].values, dtype=object)
 
 
 def _majority(directions: list[str]) -> tuple[str, str]:

@@ -453,8 +453,9 @@ def _archive(settings: eb.Settings, number: int, texts: dict[str, str]) -> None:
 
 
 def test_whats_new_names_an_archived_version_it_cannot_recompute_and_goes_on(project: eb.Settings) -> None:
-    """ci_low -1e308 / ci_high 1e308 archived in one version (on an odds ratio: no log of a negative bound), then
-    fixed in the next: the page says so for that version, in one sentence, and every other version is compared."""
+    """An archived version today's code cannot read back (an estimate that is not a number, beside ci_low -1e308 /
+    ci_high 1e308 on an odds ratio), then fixed in the next: the page says so for that version, in one sentence,
+    and every other version is compared."""
     import csv
     import io
 
@@ -465,6 +466,7 @@ def test_whats_new_names_an_archived_version_it_cannot_recompute_and_goes_on(pro
     header, bad = rows[0], next(r for r in rows if r[0] == "O47")
     assert bad[header.index("measure")] == "OR"
     bad[header.index("ci_low")], bad[header.index("ci_high")] = "-1e308", "1e308"
+    bad[header.index("estimate")] = "0,66"  # a decimal comma, as a hand-edited archive might hold
     out = io.StringIO()
     csv.writer(out, lineterminator="\n").writerows(rows)
     _archive(project, last + 1, {**texts, "outcomes.csv": out.getvalue()})
