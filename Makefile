@@ -27,9 +27,7 @@ test: $(STAMP) chromium
 
 # Re-execute the committed notebooks in place (after the evidence changed, so nbval passes again).
 notebooks: $(STAMP)
-	$(BIN)/python scripts/make_notebooks.py
-	for nb in book/outcomes/*.ipynb book/implementation.ipynb book/evidence-map.ipynb book/studies.ipynb book/policy.ipynb book/briefs.ipynb book/whats-new.ipynb book/data-quality.ipynb notebooks/brief.ipynb; do \
-	  $(BIN)/jupyter nbconvert --to notebook --execute --inplace --ExecutePreprocessor.record_timing=False "$$nb" || exit 1; done
+	$(BIN)/python scripts/make_notebooks.py --execute
 
 clean:
 	rm -rf _build book/briefs .jupyter_cache

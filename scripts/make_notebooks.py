@@ -160,7 +160,22 @@ PAGES = {
 }
 
 
-def main() -> None:
+def execute(path: str) -> None:
+    """Run a notebook in place with nbconvert's executor, as ``make notebooks`` does (no timings kept)."""
+    from nbconvert.preprocessors import ExecutePreprocessor
+
+    target = ROOT / path
+    nb = nbformat.read(target, as_version=4)
+    ExecutePreprocessor(timeout=600, kernel_name="python3", record_timing=False).preprocess(
+        nb, {"metadata": {"path": str(target.parent)}})
+    nbformat.write(nb, target)
+    print("executed", path)
+
+
+def main(argv: list[str]) -> None:
+    """Write every notebook of the book (its source from PAGES, with its cache stamp); with ``--execute``, run
+    each one in place afterwards.  PAGES and the package's BOOK_PAGES are the one list of pages: a test checks
+    that the table of contents and pytest's test paths agree with them."""
     settings = load_settings(ROOT)
     for path, nb in PAGES.items():
         if path in BOOK_PAGES:  # what the page reads keys its execution cache (see eb.stamp_notebooks)
@@ -170,7 +185,12 @@ def main() -> None:
         target.parent.mkdir(parents=True, exist_ok=True)
         nbformat.write(nb, target)
         print("wrote", path)
+    if "--execute" in argv:
+        for path in PAGES:
+            execute(path)
 
 
 if __name__ == "__main__":
-    main()
+    import sys
+
+    main(sys.argv[1:])

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 
 import pandas as pd
 import pytest
@@ -191,3 +192,23 @@ def test_a_build_whose_briefs_fail_raises_their_error_starts_no_further_page_and
     assert not (project.root / "_build" / "html").exists()
     # at most the page each kernel had started was finished (and kept); the rest run in the next build
     assert len(eb.execute_stale_pages(project)) >= len(eb.BOOK_PAGES) - 2
+
+
+def test_the_book_pages_are_listed_once_and_everything_else_agrees() -> None:
+    # The package's BOOK_PAGES and scripts/make_notebooks.py's PAGES (their sources) are the one list; the table of
+    # contents, pytest's test paths and the Makefile must not keep a list of their own that drifts.
+    import importlib.util
+    import tomllib
+
+    from conftest import ROOT
+
+    spec = importlib.util.spec_from_file_location("make_notebooks", ROOT / "scripts" / "make_notebooks.py")
+    make_notebooks = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(make_notebooks)
+    assert set(make_notebooks.PAGES) == {*eb.BOOK_PAGES, "notebooks/brief.ipynb"}
+    toc = (ROOT / "_toc.yml").read_text(encoding="utf-8")
+    assert {p.removesuffix(".ipynb") for p in eb.BOOK_PAGES} <= set(re.findall(r"file: (\S+)", toc))
+    testpaths = tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))["tool"]["pytest"]["ini_options"]["testpaths"]
+    for page in make_notebooks.PAGES:
+        assert any(page == t or page.startswith(t.rstrip("/") + "/") for t in testpaths), page
+    assert ".ipynb" not in (ROOT / "Makefile").read_text(encoding="utf-8")
