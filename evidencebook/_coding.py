@@ -125,6 +125,13 @@ def note_lines(note_html: str) -> list[NoteLine]:
         return any(isinstance(d.tag, str) and d.tag in _BLOCKS for d in element.iterdescendants())
 
     def text_of(element: Any) -> str:
+        if element.tag != "pre":  # a line break in a paragraph's source is a space on screen; only <br> breaks
+            for node in element.iter():
+                if node is not element and node.tag == "pre":
+                    continue
+                node.text = node.text and node.text.replace("\r", " ").replace("\n", " ")
+                if node is not element:
+                    node.tail = node.tail and node.tail.replace("\r", " ").replace("\n", " ")
         for br in element.iter("br"):
             br.tail = "\n" + (br.tail or "")
         for inner in element.iterdescendants():
@@ -473,11 +480,11 @@ def _citation_keys(parents: Mapping[str, dict[str, Any]], order: list[str], publ
                    describe: Callable[[str], str]) -> tuple[dict[str, str], list[Problem]]:
     """Every item's citation key, unique (BibTeX compares keys without case), and the collisions met.
 
-    A published key stays with its item as long as the item still asks for it; then pinned keys, then
-    generated ones, each first come first served.  A pinned key that another item holds is refused
-    (error) and the item gets its generated key; a generated key that another item holds gets the
-    item's own key as a suffix (warning).  Suffixing never fails: a suffixed key that is taken too
-    gets a number.
+    A published key stays with its item as long as the item still asks for it (its pin, or its generated
+    key); then pinned keys, then generated ones, each first come first served.  A pinned key that another
+    item holds is refused (error) and the item keeps its published key or gets its generated one; a
+    generated key that another item holds gets the item's own key as a suffix (warning, once: the suffixed
+    key is then published).  Suffixing never fails: a suffixed key that is taken too gets a number.
     """
     pinned = {k: _citation_key(parents[k]["data"]) for k in order}
     pinned = {k: value if _usable_key(value) else "" for k, value in pinned.items()}
@@ -489,30 +496,38 @@ def _citation_keys(parents: Mapping[str, dict[str, Any]], order: list[str], publ
         holder[key.casefold()] = item
         keys[item] = key
 
-    def asks_for(item: str, key: str) -> bool:
-        if pinned[item]:
-            return key == pinned[item]
+    def asks_for(item: str, key: str) -> bool:  # its pinned key, or a generated one (a refused pin falls back to it)
         own = f"{base[item]}-{item.lower()}"
-        return key in (base[item], own) or re.fullmatch(re.escape(own) + r"-[0-9]+", key) is not None
+        return key in (pinned[item], base[item], own) or re.fullmatch(re.escape(own) + r"-[0-9]+", key) is not None
 
-    for item in order:  # published keys stay where they are
+    reserved: dict[str, str] = {}  # item -> the published key it keeps (unless its pin is free)
+    for item in order:
         key = published.get(item, "")
         if key and asks_for(item, key) and key.casefold() not in holder:
-            take(item, key)
+            holder[key.casefold()] = item
+            reserved[item] = key
     refused: dict[str, str] = {}  # item -> the holder of the key it pinned
     for item in order:
-        if item in keys or not pinned[item]:
+        if not pinned[item]:
             continue
-        if pinned[item].casefold() in holder:
-            refused[item] = holder[pinned[item].casefold()]
-        else:
+        owner = holder.get(pinned[item].casefold(), item)
+        if owner == item:
+            if item in reserved and reserved[item] != pinned[item]:
+                del holder[reserved[item].casefold()]  # it took its pin: its fallback key is free again
             take(item, pinned[item])
+        else:
+            refused[item] = owner
+            if item in reserved:
+                take(item, reserved[item])
+    for item in order:
+        if item not in keys and item in reserved:
+            take(item, reserved[item])
     problems = []
     for item in order:
-        if item in keys:
+        if item in keys and item not in refused:
             continue
-        key, number = base[item], 1
-        while key.casefold() in holder:
+        key, number = keys.get(item, base[item]), 1
+        while item not in keys and key.casefold() in holder:
             number += 1
             key = f"{base[item]}-{item.lower()}" + (f"-{number - 1}" if number > 2 else "")
         if item in refused:
@@ -621,6 +636,32 @@ def _check_places(note_key: str, section: _Section, regions: list[Mapping[str, A
                                     f"{', '.join(sorted(states))}; the study counts for both", "warning"))
 
 
+_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+def _valid_text(value: Any) -> Any:
+    """``value`` with every lone surrogate (JSON can carry one; UTF-8 cannot) replaced by U+FFFD, at any depth."""
+    if isinstance(value, str):
+        return _SURROGATE.sub("\ufffd", value)
+    if isinstance(value, dict):
+        return {k: _valid_text(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_valid_text(v) for v in value]
+    return value
+
+
+def _repaired(items: list[dict[str, Any]], problems: list[Problem]) -> list[dict[str, Any]]:
+    """The items with text no file could hold made valid, each repair reported (a warning: the item is kept)."""
+    repaired = []
+    for item in items:
+        data = _valid_text(item["data"])
+        for name in sorted(k for k in data if data[k] != item["data"][k]):
+            problems.append(Problem(str(item["key"]), 0, name, "invalid Unicode (a lone surrogate) was replaced by "
+                                    "\ufffd; retype the text in Zotero", "warning"))
+        repaired.append(item if data == item["data"] else {**item, "data": data})
+    return repaired
+
+
 def code_items(items: list[dict[str, Any]], published: Published | None = None,
                regions: list[Mapping[str, Any]] | None = None) -> Coding:
     """Turn Zotero items (parents and child notes) into study, outcome and policy records.
@@ -632,6 +673,8 @@ def code_items(items: list[dict[str, Any]], published: Published | None = None,
     """
     published = published or Published()
     regions = regions if regions is not None else region_records({})
+    problems: list[Problem] = []
+    items = _repaired(items, problems)
     live = [i for i in items if not i["data"].get("deleted")]
     parents = {i["key"]: i for i in live if not i["data"].get("parentItem") and i["data"]["itemType"] not in ("note", "attachment", "annotation")}
     notes: dict[str, list[dict[str, Any]]] = {}
@@ -650,7 +693,6 @@ def code_items(items: list[dict[str, Any]], published: Published | None = None,
         return any(unicodedata.normalize("NFC", t.get("tag", "")).lower() == "policy-source"
                    for t in parents[key]["data"].get("tags", []))
 
-    problems: list[Problem] = []
     studies, outcomes, facts = [], [], []
     claims: list[tuple[str, str, str, int, dict[str, Any] | None]] = []  # (finding id, item, note, line, record)
     citation_keys, key_problems = _citation_keys(parents, [k for k in order if not is_policy_source(k)],
@@ -683,6 +725,9 @@ def code_items(items: list[dict[str, Any]], published: Published | None = None,
                 policy_notes.append((note["key"], lines))
 
         if is_policy_source(key):
+            for note_key, _ in extraction:
+                problems.append(Problem(note_key, 1, "", "an Extraction note on an item tagged policy-source is not "
+                                        "read (a policy source has Policy facts, not findings)", "warning"))
             for note_key, lines in policy_notes:
                 for section in _sections(note_key, lines, problems):
                     if section.unread:
@@ -766,8 +811,8 @@ def _unique_findings(claims: list[tuple[str, str, str, int, dict[str, Any] | Non
         # The publisher keeps its id even while its finding has an error (a newcomer cannot slip in meanwhile);
         # otherwise the first finding that can be used, else the first.
         owner = published.get(finding_id)
-        winner = next((c for c in rivals if c[1] == owner), None) or next(
-            (c for c in rivals if c[4] is not None), rivals[0])
+        mine = [c for c in rivals if c[1] == owner] or rivals
+        winner = next((c for c in mine if c[4] is not None), mine[0])
         if winner[4] is not None:
             kept.append(winner[4])
         for _, item, note_key, line, _record in rivals:

@@ -122,11 +122,11 @@ def derive_tables(coding: Coding, substate_regions: dict[str, dict[str, Any]]) -
     studies = _records(coding.studies, STUDY_COLUMNS)
     region_states = {r["region_id"]: r["state_code"] for r in region_records(substate_regions)}
     # A study in a sub-state region is a study in its state, whether or not us_state says so.
-    studies["state_codes"] = [
+    studies["state_codes"] = pd.Series([
         "|".join(sorted({c for part in str(s).split(";") if (c := state_code(part)) and c != "US"}
                         | ({region_states[r]} if r in region_states else set())))
         for s, r in zip(studies["us_state"], studies["region"])
-    ]
+    ], index=studies.index, dtype=object)  # object even with no rows, so that .str works
     studies = studies.sort_values("study_id", kind="stable")
 
     outcomes = _records(coding.outcomes, OUTCOME_COLUMNS, numeric=("estimate", "ci_low", "ci_high", "note_line"))
@@ -339,8 +339,7 @@ def build_evidence(settings: Settings, snapshot: Snapshot | None = None, today: 
         if snapshot is None:
             snapshot = read_snapshot(settings.snapshot)
             write_snapshot = False
-        old_texts = {name: (folder / name).read_text(encoding="utf-8") if (folder / name).is_file() else None
-                     for name in FILES}
+        old_texts = {name: _exact_text(folder / name) if (folder / name).is_file() else None for name in FILES}
         # What is published keeps its identity: a newcomer cannot take a finding id or citation key over.
         coding = code_items(snapshot.items, published_identities(old_texts), region_records(settings.regions))
         tables = derive_tables(coding, settings.regions)
@@ -417,10 +416,16 @@ def _archive_writer(manifest: dict[str, Any], texts: dict[str, str]) -> Any:
     return write
 
 
+def _exact_text(path: Path) -> str:
+    """A file's text exactly as written: a carriage return typed into a Zotero title stays one (read_text's
+    newline translation would turn it into a line feed, and the file would no longer match its hash)."""
+    return path.read_bytes().decode("utf-8")
+
+
 def _read_checked(path: Path, expected: str | None) -> str:
     if not path.is_file():
         raise EvidenceError(f"{path}: missing. Run 'evidencebook sync' to rebuild it from the Zotero snapshot.")
-    text = path.read_text(encoding="utf-8")
+    text = _exact_text(path)
     if _sha256(text) != expected:
         raise EvidenceError(
             f"{path}: content does not match the manifest (sha256 {_sha256(text)[:12]}, expected "

@@ -327,3 +327,20 @@ def test_a_published_finding_keeps_its_id_while_its_own_note_has_an_error() -> N
     coding = eb.code_items(items, eb.Published(finding_ids={"T1": "BBBBBBBB"}))
     assert coding.outcomes == []  # the publisher's finding is left out for its error; the newcomer does not take T1
     assert {(p.item_key, p.field) for p in coding.errors} == {("NNNNNNN2", "estimate"), ("NNNNNNN1", "id")}
+
+
+def test_a_line_break_in_a_paragraphs_source_is_a_space_as_on_screen_so_line_numbers_match() -> None:
+    lines = eb.note_lines("<p>a\nb</p><p>c<br>d</p><p>e\r\nf <b>g\nh</b></p><pre>x\ny</pre><p>z</p>")
+    assert [(l.number, l.text) for l in lines] == [(1, "a b"), (2, "c"), (3, "d"), (4, "e f g h"), (5, "x"),
+                                                  (6, "y"), (7, "z")]
+
+
+def test_a_lone_surrogate_is_replaced_and_reported_not_a_crash_when_the_tables_are_written() -> None:
+    lines = [*GOOD_NOTE[:-1], "quote: readmission was lower \ud83d (RR 0.71)"]
+    item = parent("AAAAAAAA", creators=[{"creatorType": "author", "lastName": "Sm\udf58ith", "firstName": "J"}])
+    coding = eb.code_items([item, note("NNNNNNNN", "AAAAAAAA", lines)])
+    assert coding.studies[0]["authors"] == "Sm\ufffdith"
+    assert coding.outcomes[0]["quote"] == "readmission was lower \ufffd (RR 0.71)"  # the rest of the line is kept
+    assert {(p.item_key, p.field, p.severity) for p in coding.problems} == {("AAAAAAAA", "creators", "warning"),
+                                                                          ("NNNNNNNN", "note", "warning")}
+    eb.derive_tables(coding, {})["studies.csv"].to_csv().encode("utf-8")
