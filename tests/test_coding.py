@@ -344,3 +344,13 @@ def test_a_lone_surrogate_is_replaced_and_reported_not_a_crash_when_the_tables_a
     assert {(p.item_key, p.field, p.severity) for p in coding.problems} == {("AAAAAAAA", "creators", "warning"),
                                                                           ("NNNNNNNN", "note", "warning")}
     eb.derive_tables(coding, {})["studies.csv"].to_csv().encode("utf-8")
+
+
+def test_an_item_whose_pin_is_refused_keeps_its_published_fallback_key() -> None:
+    items = [parent("AAAAAAAA", citationKey="smith2024", dateAdded="2025-01-01T00:00:00Z"),
+             parent("BBBBBBBB", citationKey="smith2024", dateAdded="2024-01-01T00:00:00Z"),
+             parent("CCCCCCCC", dateAdded="2020-01-01T00:00:00Z")]  # added first, same generated key as A's
+    published = eb.Published(citation_keys={"AAAAAAAA": "tester2020synthetic", "BBBBBBBB": "smith2024"})
+    keys = {s["study_id"]: s["citation_key"] for s in eb.code_items(items, published).studies}
+    assert keys == {"AAAAAAAA": "tester2020synthetic", "BBBBBBBB": "smith2024",
+                    "CCCCCCCC": "tester2020synthetic-cccccccc"}

@@ -264,3 +264,11 @@ def test_a_study_in_a_substate_region_counts_for_its_state_and_region() -> None:
     assert tables["studies.csv"]["state_codes"].tolist() == ["OR"]
     local = tables["regions.csv"].set_index("region_id")["n_local_studies"]
     assert (local["southern-oregon"], local["oregon"], local["texas"]) == (1, 1, 0)
+
+
+def test_a_carriage_return_in_a_title_is_kept_and_the_tables_still_match_their_hashes(project: eb.Settings) -> None:
+    item = parent("AAAAAAAA", title="Peer support\r\nin rural\rOregon")
+    _with(project, item)
+    evidence = eb.load_evidence(project)  # was: "studies.csv: content does not match the manifest"
+    assert evidence.studies.set_index("study_id").loc["AAAAAAAA", "title"] == "Peer support\r\nin rural\rOregon"
+    assert _with(project, item).changed == []
