@@ -125,21 +125,32 @@ def note_lines(note_html: str) -> list[NoteLine]:
         return any(isinstance(d.tag, str) and d.tag in _BLOCKS for d in element.iterdescendants())
 
     def text_of(element: Any) -> str:
-        if element.tag != "pre":  # a line break in a paragraph's source is a space on screen; only <br> breaks
-            for node in element.iter():
-                if node is not element and node.tag == "pre":
-                    continue
-                node.text = node.text and node.text.replace("\r", " ").replace("\n", " ")
-                if node is not element:
-                    node.tail = node.tail and node.tail.replace("\r", " ").replace("\n", " ")
-        for br in element.iter("br"):
-            br.tail = "\n" + (br.tail or "")
-        for inner in element.iterdescendants():
-            if isinstance(inner.tag, str) and inner.tag in _BLOCKS:
-                inner.tail = " " + (inner.tail or "")
-                if inner.text:
-                    inner.text = " " + inner.text
-        return element.text_content()
+        """The element's text as shown: <br> breaks the line, a nested block is set off by spaces, and a line
+        break in the HTML source is a space (except in <pre>).  The tree is read, never modified (lxml refuses
+        to store text with control characters, which a note may hold)."""
+        parts: list[str] = []
+
+        def flat(text: str | None, pre: bool) -> None:
+            if text:
+                parts.append(text if pre else text.replace("\r", " ").replace("\n", " "))
+
+        def visit(node: Any, pre: bool) -> None:
+            pre = pre or node.tag == "pre"
+            flat(node.text, pre)
+            for child in node:
+                if isinstance(child.tag, str):
+                    if child.tag == "br":
+                        parts.append("\n")
+                    elif child.tag in _BLOCKS:
+                        parts.append(" ")
+                        visit(child, pre)
+                        parts.append(" ")
+                    else:
+                        visit(child, pre)
+                flat(child.tail, pre)
+
+        visit(element, False)
+        return "".join(parts)
 
     def walk(element: Any) -> None:
         if element.text and element.text.strip():
@@ -483,8 +494,7 @@ def _citation_keys(parents: Mapping[str, dict[str, Any]], order: list[str], publ
     A published key stays with its item as long as the item still asks for it (its pin, or its generated
     key); then pinned keys, then generated ones, each first come first served.  A pinned key that another
     item holds is refused (error) and the item keeps its published key or gets its generated one; a
-    generated key that another item holds gets the item's own key as a suffix (warning, once: the suffixed
-    key is then published).  Suffixing never fails: a suffixed key that is taken too gets a number.
+    generated key that another item holds gets the item's own key as a suffix (warning).  Suffixing never fails: a suffixed key that is taken too gets a number.
     """
     pinned = {k: _citation_key(parents[k]["data"]) for k in order}
     pinned = {k: value if _usable_key(value) else "" for k, value in pinned.items()}
@@ -522,25 +532,28 @@ def _citation_keys(parents: Mapping[str, dict[str, Any]], order: list[str], publ
     for item in order:
         if item not in keys and item in reserved:
             take(item, reserved[item])
+    for item in order:
+        if item not in keys:
+            key, number = base[item], 1
+            while key.casefold() in holder:
+                number += 1
+                key = f"{base[item]}-{item.lower()}" + (f"-{number - 1}" if number > 2 else "")
+            take(item, key)
+    # Said on every build while it holds (not only when first given), so that the tables of an unchanged library
+    # are the same from one build to the next.
     problems = []
     for item in order:
-        if item in keys and item not in refused:
-            continue
-        key, number = keys.get(item, base[item]), 1
-        while item not in keys and key.casefold() in holder:
-            number += 1
-            key = f"{base[item]}-{item.lower()}" + (f"-{number - 1}" if number > 2 else "")
+        key = keys[item]
         if item in refused:
             owner = refused[item]
             problems.append(Problem(item, 0, "citationKey", f"citation key {pinned[item]!r} is already the key of "
                                     f"item {owner} ({describe(owner)}); this item is cited as {key!r} until you "
                                     "pin another key in Zotero"))
-        elif key != base[item]:
+        elif key not in (pinned[item], base[item]) and holder.get(base[item].casefold(), item) != item:
             owner = holder[base[item].casefold()]
             problems.append(Problem(item, 0, "citationKey", f"the generated citation key {base[item]!r} is already "
                                     f"the key of item {owner} ({describe(owner)}); this item is cited as {key!r} "
                                     "(pin a key in Zotero to choose another)", "warning"))
-        take(item, key)
     return keys, problems
 
 
