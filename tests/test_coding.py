@@ -354,3 +354,9 @@ def test_an_item_whose_pin_is_refused_keeps_its_published_fallback_key() -> None
     keys = {s["study_id"]: s["citation_key"] for s in eb.code_items(items, published).studies}
     assert keys == {"AAAAAAAA": "tester2020synthetic", "BBBBBBBB": "smith2024",
                     "CCCCCCCC": "tester2020synthetic-cccccccc"}
+
+
+def test_a_control_character_after_a_line_break_does_not_make_the_note_unreadable() -> None:
+    lines = eb.note_lines("<h1>Extraction</h1><p>design: RCT<br>country: US\x01</p><ul><li><p>a\x1b</p><p>b</p></li></ul>")
+    assert [(l.number, l.text) for l in lines] == [(1, "Extraction"), (2, "design: RCT"), (3, "country: US\x01"),
+                                                  (4, "a\x1b b")]
