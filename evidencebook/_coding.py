@@ -494,7 +494,8 @@ def _citation_keys(parents: Mapping[str, dict[str, Any]], order: list[str], publ
     A published key stays with its item as long as the item still asks for it (its pin, or its generated
     key); then pinned keys, then generated ones, each first come first served.  A pinned key that another
     item holds is refused (error) and the item keeps its published key or gets its generated one; a
-    generated key that another item holds gets the item's own key as a suffix (warning).  Suffixing never fails: a suffixed key that is taken too gets a number.
+    generated key that another item holds gets the item's own key as a suffix (warning).  Suffixing never
+    fails: a suffixed key that is taken too gets a number.
     """
     pinned = {k: _citation_key(parents[k]["data"]) for k in order}
     pinned = {k: value if _usable_key(value) else "" for k, value in pinned.items()}
@@ -517,18 +518,21 @@ def _citation_keys(parents: Mapping[str, dict[str, Any]], order: list[str], publ
             holder[key.casefold()] = item
             reserved[item] = key
     refused: dict[str, str] = {}  # item -> the holder of the key it pinned
-    for item in order:
-        if not pinned[item]:
-            continue
-        owner = holder.get(pinned[item].casefold(), item)
-        if owner == item:
-            if item in reserved and reserved[item] != pinned[item]:
-                del holder[reserved[item].casefold()]  # it took its pin: its fallback key is free again
+    waiting = [item for item in order if pinned[item]]
+    while waiting:  # an item that gets its pin frees its published fallback, which another pin may be waiting for
+        freed = False
+        for item in waiting:
+            owner = holder.get(pinned[item].casefold(), item)
+            if owner != item:
+                refused[item] = owner
+                continue
+            refused.pop(item, None)
+            fallback = reserved.pop(item, pinned[item])
+            if fallback.casefold() != pinned[item].casefold():
+                del holder[fallback.casefold()]
+                freed = True
             take(item, pinned[item])
-        else:
-            refused[item] = owner
-            if item in reserved:
-                take(item, reserved[item])
+        waiting = [item for item in refused if freed]
     for item in order:
         if item not in keys and item in reserved:
             take(item, reserved[item])

@@ -360,3 +360,18 @@ def test_a_control_character_after_a_line_break_does_not_make_the_note_unreadabl
     lines = eb.note_lines("<h1>Extraction</h1><p>design: RCT<br>country: US\x01</p><ul><li><p>a\x1b</p><p>b</p></li></ul>")
     assert [(l.number, l.text) for l in lines] == [(1, "Extraction"), (2, "design: RCT"), (3, "country: US\x01"),
                                                   (4, "a\x1b b")]
+
+
+def test_a_pin_waiting_for_a_fallback_key_that_its_holder_gives_up_gets_it_in_the_same_build() -> None:
+    # B was refused its pin 'core2020' and published under its generated key; A pins that generated key.
+    # Now B's pin is free (its holder is gone): B takes it, gives its fallback up, and A gets its pin at once.
+    items = [parent("AAAAAAAA", (), citationKey="tester2020synthetic", dateAdded="2020-01-01T00:00:00Z"),
+             parent("BBBBBBBB", (), citationKey="core2020", dateAdded="2021-01-01T00:00:00Z")]
+    published = eb.Published(citation_keys={"BBBBBBBB": "tester2020synthetic", "CCCCCCCC": "core2020"})
+    coding = eb.code_items(items, published)
+    assert {s["study_id"]: s["citation_key"] for s in coding.studies} == {
+        "AAAAAAAA": "tester2020synthetic", "BBBBBBBB": "core2020"}
+    assert coding.problems == []
+    again = eb.code_items(items, eb.Published(citation_keys={"AAAAAAAA": "tester2020synthetic",
+                                                             "BBBBBBBB": "core2020"}))
+    assert again.studies == coding.studies and again.problems == []
