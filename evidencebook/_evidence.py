@@ -418,8 +418,9 @@ def _archive_writer(manifest: dict[str, Any], texts: dict[str, str]) -> Any:
 
 def _exact_text(path: Path) -> str:
     """A file's text exactly as written: a carriage return typed into a Zotero title stays one (read_text's
-    newline translation would turn it into a line feed, and the file would no longer match its hash)."""
-    return path.read_bytes().decode("utf-8")
+    newline translation would turn it into a line feed, and the file would no longer match its hash).  Bytes
+    that are not UTF-8 (a file damaged outside the pipeline) read as U+FFFD: the hash check then names the file."""
+    return path.read_bytes().decode("utf-8", errors="replace")
 
 
 def _read_checked(path: Path, expected: str | None) -> str:

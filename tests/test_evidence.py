@@ -272,3 +272,12 @@ def test_a_carriage_return_in_a_title_is_kept_and_the_tables_still_match_their_h
     evidence = eb.load_evidence(project)  # was: "studies.csv: content does not match the manifest"
     assert evidence.studies.set_index("study_id").loc["AAAAAAAA", "title"] == "Peer support\r\nin rural\rOregon"
     assert _with(project, item).changed == []
+
+
+def test_a_table_damaged_into_invalid_utf8_is_named_not_a_traceback(project: eb.Settings) -> None:
+    path = project.evidence / "studies.csv"
+    path.write_bytes(path.read_bytes() + b"\xff\xfe")
+    with pytest.raises(eb.EvidenceError, match=r"studies\.csv: content does not match the manifest"):
+        eb.load_evidence(project)
+    eb.build_evidence(project)  # and a rebuild from the snapshot repairs it
+    eb.load_evidence(project)
