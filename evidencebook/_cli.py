@@ -1,8 +1,16 @@
 """The command line: ``evidencebook sync | check | build | brief``, a thin shell over the package.
 
 Each command parses its options, loads the settings and calls one function.  Errors that
-evidencebook raises on purpose are printed as one message (no traceback unless --debug)
-with their exit code: 2 for a wrong argument such as an unknown region, 1 otherwise.
+evidencebook raises on purpose are printed as one message (no traceback unless --debug).
+
+Exit codes, one policy for every command:
+
+0  the command did its job.  Coding problems (a bad note, tag or value) do not fail it: they are
+   quarantined, that is listed by item and note line and left out, and everything else goes on.
+1  the command could not do its job (Zotero unreachable, a corrupt evidence file, a table that
+   fails its schema, a brief or page that failed), or ``--strict`` and the evidence as it now
+   stands (``evidence/problems.csv``, not only what this run changed) holds coding errors.
+2  a wrong argument or credential: an unknown region, a bad option, a key Zotero refuses.
 """
 
 from __future__ import annotations
@@ -51,8 +59,29 @@ def _report_build(report: Any) -> int:
                f"{'changed: ' + ', '.join(report.changed) if report.changed else 'nothing changed'}")
     errors = sum(p.severity == "error" for p in report.problems)
     if errors:
-        click.echo(f"{errors} coding error(s): those findings were left out; see evidence/problems.csv", err=True)
+        click.echo(f"{errors} coding error(s): those values and findings were left out, everything else was "
+                   "built; see evidence/problems.csv (--strict makes this exit 1)", err=True)
     return errors
+
+
+_STRICT_HELP = "Exit 1 if the evidence holds coding errors (all of evidence/problems.csv, not only this run's)."
+
+
+def _errors_in_evidence(settings: Any) -> int:
+    """Coding errors the evidence holds now: the rows of evidence/problems.csv whose severity is error."""
+    import csv
+
+    path = settings.evidence / "problems.csv"
+    if not path.is_file():
+        return 0
+    with path.open(encoding="utf-8", newline="") as f:
+        return sum(row.get("severity") == "error" for row in csv.DictReader(f))
+
+
+def _strict_exit(errors: int) -> None:
+    if errors:
+        click.echo(f"--strict: the evidence holds {errors} coding error(s); exit 1", err=True)
+        sys.exit(1)
 
 
 @main.command()
@@ -60,7 +89,7 @@ def _report_build(report: Any) -> int:
 @click.option("--local", is_flag=True, help="Read the Zotero desktop app's local API (port 23119) instead of the web.")
 @click.option("--endpoint", metavar="URL", help="Another Web API server (self-hosted, or a test emulator).")
 @click.option("--dry-run", is_flag=True, help="Show what would change; write nothing.")
-@click.option("--strict", is_flag=True, help="Exit 1 if any item's coding has errors.")
+@click.option("--strict", is_flag=True, help=_STRICT_HELP)
 @click.option("--replace-library", is_flag=True,
               help="Sync even though evidence/zotero/ holds another library than library_id names: its items are removed.")
 def sync(offline: bool, local: bool, endpoint: str | None, dry_run: bool, strict: bool, replace_library: bool) -> None:
@@ -85,6 +114,8 @@ def sync(offline: bool, local: bool, endpoint: str | None, dry_run: bool, strict
                    f"{result.requests} requests" + "".join(f"; {n}" for n in result.notes))
         if result.build is None:
             click.echo("nothing changed; nothing written")
+            if strict:  # judged on the evidence as it stands, not on what this sync changed (nothing)
+                _strict_exit(_errors_in_evidence(settings))
             return
         report = result.build
     errors = _report_build(report)
@@ -93,12 +124,14 @@ def sync(offline: bool, local: bool, endpoint: str | None, dry_run: bool, strict
             for what, keys in change.items():
                 if keys:
                     click.echo(f"would mark {len(keys)} {kind} {what}: {', '.join(keys[:10])}")
-    sys.exit(1 if strict and errors else 0)
+    if strict:  # the build coded the whole library: its problems are the evidence's (or would be, in a dry run)
+        _strict_exit(errors)
 
 
 @main.command()
-def check() -> None:
-    """Validate the evidence base: file hashes, schemas and coding problems (exit 1 if any fail)."""
+@click.option("--strict", is_flag=True, help=_STRICT_HELP)
+def check(strict: bool) -> None:
+    """Validate the evidence base: file hashes and schemas (exit 1 if any fail); list the coding problems."""
     from ._evidence import load_evidence, validate_tables
 
     evidence = load_evidence(load_settings())
@@ -120,7 +153,10 @@ def check() -> None:
     click.echo(f"  coding: {counts.get('error', 0)} error(s), {counts.get('warning', 0)} warning(s)")
     for row in evidence.problems.itertuples():
         click.echo(f"    {row.severity}: item {row.item_key}, line {row.line} [{row.field}]: {row.message}")
-    sys.exit(1 if len(failures) or len(errors) else 0)
+    if len(failures):
+        sys.exit(1)
+    if strict:
+        _strict_exit(len(errors))
 
 
 def _run_briefs(settings: Any, workers: int = 2, dask: str | None = None, pdf: bool = True,
@@ -146,18 +182,21 @@ def _run_briefs(settings: Any, workers: int = 2, dask: str | None = None, pdf: b
 
 @main.command()
 @click.option("--no-pdf", is_flag=True, help="Leave out the briefs' PDFs (no Chromium needed).")
-def build(no_pdf: bool) -> None:
+@click.option("--strict", is_flag=True, help=_STRICT_HELP)
+def build(no_pdf: bool, strict: bool) -> None:
     """Rebuild the tables, every brief and the book (into _build/html)."""
     from ._evidence import build_evidence
     from ._pages import build_book
 
     settings = load_settings()
-    status = 1 if _report_build(build_evidence(settings)) else 0
+    errors = _report_build(build_evidence(settings))  # quarantined: the book and briefs are built without them
     # The briefs render while the book's pages execute and jupyter-book starts.
     index, briefs = build_book(settings, quiet=_quiet(), meanwhile=lambda: _run_briefs(settings, pdf=not no_pdf))
-    status = briefs or status
     click.echo(f"book: {index}")
-    sys.exit(status)
+    if briefs:
+        sys.exit(1)
+    if strict:
+        _strict_exit(errors)
 
 
 @main.command()

@@ -20,13 +20,14 @@ from __future__ import annotations
 import math
 import re
 import unicodedata
-from dataclasses import dataclass, field
-from typing import Any, Callable
+from dataclasses import dataclass, field, replace
+from typing import Any, Callable, Mapping
 
 import lxml.etree
 import lxml.html
 
-from ._errors import Problem
+from ._errors import Problem, RegionError
+from ._regions import find_region, region_records, state_code, state_suggestions
 
 __all__ = [
     "CERTAINTY",
@@ -38,6 +39,7 @@ __all__ = [
     "PEER_ROLES",
     "NoteLine",
     "POPULATION_GROUPS",
+    "Published",
     "RATIO_MEASURES",
     "REVIEW_QUALITY",
     "RISK_OF_BIAS",
@@ -139,14 +141,32 @@ def note_lines(note_html: str) -> list[NoteLine]:
         return any(isinstance(d.tag, str) and d.tag in _BLOCKS for d in element.iterdescendants())
 
     def text_of(element: Any) -> str:
-        for br in element.iter("br"):
-            br.tail = "\n" + (br.tail or "")
-        for inner in element.iterdescendants():
-            if isinstance(inner.tag, str) and inner.tag in _BLOCKS:
-                inner.tail = " " + (inner.tail or "")
-                if inner.text:
-                    inner.text = " " + inner.text
-        return element.text_content()
+        """The element's text as shown: <br> breaks the line, a nested block is set off by spaces, and a line
+        break in the HTML source is a space (except in <pre>).  The tree is read, never modified (lxml refuses
+        to store text with control characters, which a note may hold)."""
+        parts: list[str] = []
+
+        def flat(text: str | None, pre: bool) -> None:
+            if text:
+                parts.append(text if pre else text.replace("\r", " ").replace("\n", " "))
+
+        def visit(node: Any, pre: bool) -> None:
+            pre = pre or node.tag == "pre"
+            flat(node.text, pre)
+            for child in node:
+                if isinstance(child.tag, str):
+                    if child.tag == "br":
+                        parts.append("\n")
+                    elif child.tag in _BLOCKS:
+                        parts.append(" ")
+                        visit(child, pre)
+                        parts.append(" ")
+                    else:
+                        visit(child, pre)
+                flat(child.tail, pre)
+
+        visit(element, False)
+        return "".join(parts)
 
     def walk(element: Any) -> None:
         if element.text and element.text.strip():
@@ -180,6 +200,14 @@ def _text(value: str) -> str:
     return value
 
 
+# Sane bounds for an effect estimate and its CI bounds: beyond them a value is a typo (or an attack) that
+# would overflow the synthesis; ratio measures are also bounded away from 0 (see _check_outcome).
+LARGEST_EFFECT = 1e6
+SMALLEST_RATIO = 1e-6
+# A count beyond this is a typo: no study has a billion participants (and pandas' Int64 would overflow).
+LARGEST_COUNT = 10**9
+
+
 def _number(value: str) -> float:
     cleaned = value.replace("\u2212", "-").replace(" ", "")
     try:
@@ -188,7 +216,21 @@ def _number(value: str) -> float:
         raise _Bad(f"{value!r} is not a number") from None
     if not math.isfinite(number):
         raise _Bad(f"{value!r} is not a finite number")
+    if abs(number) > LARGEST_EFFECT:
+        raise _Bad(f"{value!r} is beyond any plausible effect (|x| > {LARGEST_EFFECT:,.0f}); check the note")
     return number
+
+
+def _count(value: str) -> str:
+    """A count as typed ('240', '1,029' or 'about 240'): kept as text, but a whole number must be plausible."""
+    cleaned = value.replace(",", "").strip()
+    if re.fullmatch(r"\d+", cleaned) and int(cleaned) > LARGEST_COUNT:
+        raise _Bad(f"{value[:40]!r} is more than {LARGEST_COUNT:,}; check the note")
+    return value
+
+
+# Checks applied after a field's parser (the field tables above stay plain name -> type).
+_AFTER_PARSE: dict[str, Callable[[str], Any]] = {"n_studies": _count, "n_participants": _count}
 
 
 def _choice(options: tuple[str, ...], aliases: dict[str, str] | None = None) -> Callable[[str], str]:
@@ -270,6 +312,7 @@ POLICY_FIELDS: dict[str, Callable[[str], Any]] = {
 _SECTIONS = {"study": STUDY_FIELDS, "outcome": OUTCOME_FIELDS, "policy fact": POLICY_FIELDS}
 _SECTION_RE = re.compile(r"^(study|outcome|policy fact)\b[\s:#-]*(.*)$", re.IGNORECASE)
 _FIELD_RE = re.compile(r"^\s*([A-Za-z][A-Za-z0-9 _-]*?)\s*:\s*(.*)$")
+_HEADING_WORDS = "'Study', 'Outcome <id>' or 'Policy fact <id>'"
 
 
 @dataclass
@@ -280,14 +323,53 @@ class _Section:
     values: dict[str, Any] = field(default_factory=dict)
     lines: dict[str, int] = field(default_factory=dict)
     errors: int = 0  # field-level errors: a finding with any is left out
+    failed: set[str] = field(default_factory=set)  # fields whose value was refused (cross-field checks skip them)
+    unread: bool = False  # under a malformed heading: its lines are not read (the heading's error says so)
+
+
+def _field_name(text: str) -> str:
+    return text.strip().lower().replace(" ", "_").replace("-", "_")
+
+
+def _section_start(line: NoteLine, current: _Section | None) -> tuple[str, str] | None:
+    """The (kind, label) a line opens, or None when it is not a section heading.
+
+    A heading, or a paragraph with no colon ('Outcome M12'), opens a section; so do the colon forms people
+    type: 'Outcome M12:' and 'Study:'.  'Outcome: M12' is ambiguous with the ``outcome`` field: it opens a
+    finding when it cannot be that field (outside a finding, or the finding already has its outcome) and
+    what follows the colon is one word, the obvious reading of a heading.
+    """
+    start = _SECTION_RE.match(line.text)
+    if not start:
+        return None
+    kind, label = start[1].lower(), start[2].strip()
+    if line.heading or ":" not in line.text or kind == "policy fact":
+        return kind, label.rstrip(":").strip()
+    head, _, rest = line.text.partition(":")
+    if not rest.strip():  # 'Outcome M12:' or 'Study:'
+        return kind, head[len(start[1]):].strip(" #-")
+    if kind == "outcome" and _field_name(head) == "outcome" and re.fullmatch(r"\S{1,40}", rest.strip()):
+        if current is None or current.kind == "study":
+            return kind, rest.strip()
+        if current.kind == "outcome" and ("outcome" in current.values or "outcome" in current.failed):
+            return kind, rest.strip()
+    return None
 
 
 def _sections(item_key: str, lines: list[NoteLine], problems: list[Problem]) -> list[_Section]:
     sections: list[_Section] = []
     for line in lines[1:]:  # line 1 is the note's title ("Extraction" / "Policy facts")
-        start = _SECTION_RE.match(line.text)
-        if start and (line.heading or ":" not in line.text or start[1].lower() == "policy fact"):
-            sections.append(_Section(start[1].lower(), start[2].strip(), line.number))
+        opened = _section_start(line, sections[-1] if sections else None)
+        if opened:
+            sections.append(_Section(opened[0], opened[1], line.number))
+            continue
+        if line.heading:
+            # A heading that is not a section: the lines under it would silently join the section above.
+            problems.append(Problem(item_key, line.number, "", f"heading {line.text[:60]!r} is not a section: "
+                                    f"expected {_HEADING_WORDS}; the lines under it were not read"))
+            sections.append(_Section("", line.text, line.number, errors=1, unread=True))
+            continue
+        if sections and sections[-1].unread:
             continue
         pair = _FIELD_RE.match(line.text)
         if not pair:
@@ -297,56 +379,81 @@ def _sections(item_key: str, lines: list[NoteLine], problems: list[Problem]) -> 
             problems.append(Problem(item_key, line.number, pair[1], "field before any Study/Outcome section"))
             continue
         section = sections[-1]
-        name = pair[1].strip().lower().replace(" ", "_").replace("-", "_")
+        name = _field_name(pair[1])
         parsers = _SECTIONS[section.kind]
+        if section.kind == "study" and name in OUTCOME_FIELDS:
+            # A finding's field under the Study heading: its 'Outcome <id>' heading is missing.  Said once here,
+            # rather than once per line or (worse) as warnings while the finding is lost.
+            problems.append(Problem(item_key, line.number, name, "a finding's field in the Study section: the "
+                                    "finding needs its heading first ('Outcome <id>'); the lines from here to the "
+                                    "next heading were not read"))
+            sections.append(_Section("", "", line.number, errors=1, unread=True))
+            continue
         if name not in parsers:
             problems.append(Problem(item_key, line.number, name,
                                     f"unknown field in a {section.kind} section; known: {', '.join(parsers)}",
                                     "warning"))
             continue
-        if name in section.values:
-            problems.append(Problem(item_key, line.number, name, f"repeated (first on line {section.lines[name]})"))
+        if name in section.values or name in section.failed:
+            first = section.lines.get(name)
+            problems.append(Problem(item_key, line.number, name, "repeated" + (f" (first on line {first})" if first else "")))
             section.errors += 1
             continue
         raw = pair[2].strip()
         if raw == "":
             continue
         try:
-            section.values[name] = parsers[name](raw)
+            value = parsers[name](raw)
+            section.values[name] = _AFTER_PARSE[name](value) if name in _AFTER_PARSE else value
             section.lines[name] = line.number
         except _Bad as exc:
             problems.append(Problem(item_key, line.number, name, str(exc)))
             section.errors += 1
+            section.failed.add(name)
+            section.lines[name] = line.number
     return sections
 
 
 def _check_outcome(item_key: str, section: _Section, problems: list[Problem]) -> bool:
-    """Cross-field rules. Returns False if the finding cannot be used at all."""
+    """Cross-field rules. Returns False if the finding cannot be used at all.
+
+    A field whose value was already refused is not judged again: each bad value is one problem.
+    """
     v, before = section.values, len(problems)
 
-    def bad(name: str, message: str) -> None:
-        problems.append(Problem(item_key, section.lines.get(name, section.line), name, message))
+    def bad(name: str, message: str, severity: str = "error") -> None:
+        problems.append(Problem(item_key, section.lines.get(name, section.line), name, message, severity))
 
     if not section.label:
         bad("", "an Outcome section needs an id after the word Outcome, e.g. 'Outcome O12'")
     for required in ("outcome", "domain", "quote"):
-        if required not in v:
+        if required not in v and required not in section.failed:
             bad(required, "missing (every finding needs an outcome, a domain and the quoted passage)")
     numbers = [k for k in ("estimate", "ci_low", "ci_high") if k in v]
-    if numbers and len(numbers) < 3:
+    refused = [k for k in ("estimate", "ci_low", "ci_high") if k in section.failed]
+    if numbers and len(numbers) < 3 and not refused:
         bad(numbers[0], "an estimate needs its 95% CI (estimate, ci_low, ci_high); "
                         "otherwise record the figure as reported_statistic and measure: narrative")
     if len(numbers) == 3:
         measure = v.get("measure")
-        if measure in (None, "narrative"):
+        if measure in (None, "narrative") and "measure" not in section.failed:
             bad("measure", "an estimate needs its effect measure (one of " + ", ".join(MEASURES[:-1]) + ")")
         if not v["ci_low"] <= v["estimate"] <= v["ci_high"]:
             bad("estimate", f"{v['estimate']} lies outside its CI [{v['ci_low']}, {v['ci_high']}]")
-        if measure in RATIO_MEASURES and min(v["ci_low"], v["estimate"]) <= 0:
-            bad("estimate", f"a ratio measure ({measure}) must be positive")
-    elif not numbers and v.get("measure") not in (None, "narrative"):
+        elif v["ci_low"] == v["ci_high"]:  # a CI of zero width has no variance: it cannot be weighed or pooled
+            bad("ci_high", f"the CI [{v['ci_low']}, {v['ci_high']}] has no width; check the bounds")
+        if measure in RATIO_MEASURES:
+            for name in numbers:
+                if not SMALLEST_RATIO < v[name] < LARGEST_EFFECT:
+                    bad(name, f"a ratio measure ({measure}) must be positive, between {SMALLEST_RATIO:g} and "
+                              f"{LARGEST_EFFECT:g}; {name} is {v[name]}")
+        if "better" not in v and "better" not in section.failed:
+            bad("better", "no 'better' (higher or lower): this estimate will not be plotted or pooled; "
+                          "add 'better: higher', 'better: lower' or 'better: unclear'", "warning")
+    elif not numbers and not refused and v.get("measure") not in (None, "narrative"):
         bad("measure", f"measure {v['measure']} given without estimate and CI; use measure: narrative")
-    return len(problems) == before and section.errors == 0
+    errors = [p for p in problems[before:] if p.severity == "error"]
+    return not errors and section.errors == 0
 
 
 # --- records ---------------------------------------------------------------------------
@@ -394,23 +501,102 @@ def _generated_key(data: dict[str, Any]) -> str:
     """firstauthorYEARword, e.g. lloydevans2014systematic (ASCII, lower case)."""
     creators = data.get("creators") or [{}]
     first = creators[0].get("lastName") or creators[0].get("name") or "anon"
-    year = (re.search(r"\d{4}", data.get("date", "")) or [""])[0]
+    year = (re.search(r"[0-9]{4}", data.get("date", "")) or [""])[0]  # ASCII digits: the key goes into BibTeX
     word = next((w for w in re.findall(r"[A-Za-z]+", data.get("title", "")) if len(w) > 3), "item")
     ascii_name = unicodedata.normalize("NFKD", first).encode("ascii", "ignore").decode()
     return re.sub(r"[^a-z]", "", ascii_name.lower()) + year + word.lower()
 
 
-def _citation_keys(parents: dict[str, dict[str, Any]]) -> dict[str, str]:
-    """Every item's citation key.  A generated key that two items share gets each item's own
-    key as a suffix, so that editing one item never renames another."""
-    pinned = {key: _citation_key(item["data"]) for key, item in parents.items()}
-    pinned = {key: value if _usable_key(value) else "" for key, value in pinned.items()}
-    generated = {key: _generated_key(item["data"]) for key, item in parents.items() if not pinned[key]}
-    counts: dict[str, int] = {}
-    for base in [*generated.values(), *filter(None, pinned.values())]:
-        counts[base] = counts.get(base, 0) + 1
-    return {key: pinned[key] or (generated[key] if counts[generated[key]] == 1 else f"{generated[key]}-{key.lower()}")
-            for key in parents}
+@dataclass(frozen=True)
+class Published:
+    """Identities the evidence tables already publish: each stays with its item.
+
+    ``citation_keys`` maps a study's item key to its published citation key; ``finding_ids`` maps a
+    published finding id to the item key of its study.  :func:`code_items` gives a contested identity
+    to the item that publishes it, then to the item added to Zotero first (then the lower key).
+    """
+
+    citation_keys: Mapping[str, str] = field(default_factory=dict)
+    finding_ids: Mapping[str, str] = field(default_factory=dict)
+
+
+def _first_come(parents: Mapping[str, dict[str, Any]]) -> list[str]:
+    """Item keys in the order the items were added to Zotero, then by key (an item without a date comes last)."""
+    return sorted(parents, key=lambda k: (str(parents[k]["data"].get("dateAdded") or "~"), k))
+
+
+def _citation_keys(parents: Mapping[str, dict[str, Any]], order: list[str], published: Mapping[str, str],
+                   describe: Callable[[str], str]) -> tuple[dict[str, str], list[Problem]]:
+    """Every item's citation key, unique (BibTeX compares keys without case), and the collisions met.
+
+    A published key stays with its item as long as the item still asks for it (its pin, or its generated
+    key); then pinned keys, then generated ones, each first come first served.  A pinned key that another
+    item holds is refused (error) and the item keeps its published key or gets its generated one; a
+    generated key that another item holds gets the item's own key as a suffix (warning).  Suffixing never
+    fails: a suffixed key that is taken too gets a number.
+    """
+    pinned = {k: _citation_key(parents[k]["data"]) for k in order}
+    pinned = {k: value if _usable_key(value) else "" for k, value in pinned.items()}
+    base = {k: _generated_key(parents[k]["data"]) for k in order}
+    holder: dict[str, str] = {}  # casefolded key -> item key
+    keys: dict[str, str] = {}
+
+    def take(item: str, key: str) -> None:
+        holder[key.casefold()] = item
+        keys[item] = key
+
+    def asks_for(item: str, key: str) -> bool:  # its pinned key, or a generated one (a refused pin falls back to it)
+        own = f"{base[item]}-{item.lower()}"
+        return key in (pinned[item], base[item], own) or re.fullmatch(re.escape(own) + r"-[0-9]+", key) is not None
+
+    reserved: dict[str, str] = {}  # item -> the published key it keeps (unless its pin is free)
+    for item in order:
+        key = published.get(item, "")
+        if key and asks_for(item, key) and key.casefold() not in holder:
+            holder[key.casefold()] = item
+            reserved[item] = key
+    refused: dict[str, str] = {}  # item -> the holder of the key it pinned
+    waiting = [item for item in order if pinned[item]]
+    while waiting:  # an item that gets its pin frees its published fallback, which another pin may be waiting for
+        freed = False
+        for item in waiting:
+            owner = holder.get(pinned[item].casefold(), item)
+            if owner != item:
+                refused[item] = owner
+                continue
+            refused.pop(item, None)
+            fallback = reserved.pop(item, pinned[item])
+            if fallback.casefold() != pinned[item].casefold():
+                del holder[fallback.casefold()]
+                freed = True
+            take(item, pinned[item])
+        waiting = [item for item in refused if freed]
+    for item in order:
+        if item not in keys and item in reserved:
+            take(item, reserved[item])
+    for item in order:
+        if item not in keys:
+            key, number = base[item], 1
+            while key.casefold() in holder:
+                number += 1
+                key = f"{base[item]}-{item.lower()}" + (f"-{number - 1}" if number > 2 else "")
+            take(item, key)
+    # Said on every build while it holds (not only when first given), so that the tables of an unchanged library
+    # are the same from one build to the next.
+    problems = []
+    for item in order:
+        key = keys[item]
+        if item in refused:
+            owner = refused[item]
+            problems.append(Problem(item, 0, "citationKey", f"citation key {pinned[item]!r} is already the key of "
+                                    f"item {owner} ({describe(owner)}); this item is cited as {key!r} until you "
+                                    "pin another key in Zotero"))
+        elif key not in (pinned[item], base[item]) and holder.get(base[item].casefold(), item) != item:
+            owner = holder[base[item].casefold()]
+            problems.append(Problem(item, 0, "citationKey", f"the generated citation key {base[item]!r} is already "
+                                    f"the key of item {owner} ({describe(owner)}); this item is cited as {key!r} "
+                                    "(pin a key in Zotero to choose another)", "warning"))
+    return keys, problems
 
 
 def _authors(data: dict[str, Any]) -> tuple[str, str]:
@@ -457,12 +643,93 @@ def _title_of(lines: list[NoteLine]) -> str:
     return lines[0].text.strip().lower() if lines else ""
 
 
-def code_items(items: list[dict[str, Any]]) -> Coding:
+def _plain(text: Any, limit: int) -> str:
+    """Text fit for a one-line message: whitespace collapsed, invisible and control characters shown as '?'."""
+    flat = "".join(ch if ch.isprintable() else "?" for ch in " ".join(str(text).split()))
+    return flat if len(flat) <= limit else flat[:limit - 1] + "\u2026"
+
+
+def _description(data: dict[str, Any]) -> str:
+    """'Tester 2020, "Synthetic study"': how a reviewer finds the item in Zotero."""
+    authors, _ = _authors(data)
+    year = (re.search(r"[0-9]{4}", str(data.get("date", ""))) or [""])[0]
+    who = _plain(f"{authors} {year}".strip(), 40)
+    title = _plain(data.get("title", ""), 60)
+    return ", ".join(part for part in (who, f"\u201c{title}\u201d" if title else "") if part) or "no author or title"
+
+
+def _check_places(note_key: str, section: _Section, regions: list[Mapping[str, Any]],
+                  problems: list[Problem]) -> None:
+    """``us_state`` and ``region`` against the known regions; a part that names none is reported and left out."""
+    values = section.values
+    if "us_state" in values:
+        parts = [part.strip() for part in str(values["us_state"]).split(";") if part.strip()]
+        known = [part for part in parts if state_code(part)]
+        for part in parts:
+            if part not in known:
+                hint = state_suggestions(part)
+                problems.append(Problem(note_key, section.lines["us_state"], "us_state",
+                                        f"{_plain(part, 40)!r} is not a US state, DC, a postal code or 'US'"
+                                        + (f"; did you mean {' or '.join(hint)}?" if hint else "")
+                                        + " It was left out; separate several states with ';'"))
+        if len(known) < len(parts):
+            values["us_state"] = "; ".join(known)
+    if "region" in values:
+        try:
+            region = find_region(str(values["region"]), list(regions))
+        except RegionError as exc:
+            hint = f"; did you mean {' or '.join(exc.suggestions)}?" if exc.suggestions else ""
+            problems.append(Problem(note_key, section.lines["region"], "region",
+                                    f"unknown region {_plain(values.pop('region'), 40)!r}{hint} It was left out "
+                                    "('evidencebook brief --list' lists the regions)"))
+            return
+        values["region"] = region["region_id"]
+        states = {state_code(part) for part in str(values.get("us_state", "")).split(";")} - {""}
+        if states and region["state_code"] not in states:
+            problems.append(Problem(note_key, section.lines["region"], "region",
+                                    f"region {region['region_id']} is in {region['state_code']}, but us_state names "
+                                    f"{', '.join(sorted(states))}; the study counts for both", "warning"))
+
+
+_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+def _valid_text(value: Any) -> Any:
+    """``value`` with every lone surrogate (JSON can carry one; UTF-8 cannot) replaced by U+FFFD, at any depth."""
+    if isinstance(value, str):
+        return _SURROGATE.sub("\ufffd", value)
+    if isinstance(value, dict):
+        return {k: _valid_text(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_valid_text(v) for v in value]
+    return value
+
+
+def _repaired(items: list[dict[str, Any]], problems: list[Problem]) -> list[dict[str, Any]]:
+    """The items with text no file could hold made valid, each repair reported (a warning: the item is kept)."""
+    repaired = []
+    for item in items:
+        data = _valid_text(item["data"])
+        for name in sorted(k for k in data if data[k] != item["data"][k]):
+            problems.append(Problem(str(item["key"]), 0, name, "invalid Unicode (a lone surrogate) was replaced by "
+                                    "\ufffd; retype the text in Zotero", "warning"))
+        repaired.append(item if data == item["data"] else {**item, "data": data})
+    return repaired
+
+
+def code_items(items: list[dict[str, Any]], published: Published | None = None,
+               regions: list[Mapping[str, Any]] | None = None) -> Coding:
     """Turn Zotero items (parents and child notes) into study, outcome and policy records.
 
-    Trashed items (``data.deleted``) are left out.  Every problem is collected; one bad
-    item or finding never stops the others.
+    Trashed items (``data.deleted``) are left out.  Every problem is collected and names the
+    item (and the note line); one bad item, finding or value is left out and never stops the others.
+    ``published`` holds the identities the evidence tables already publish (they stay with their
+    items); ``regions`` the known regions (:func:`region_records`; default: the states and DC).
     """
+    published = published or Published()
+    regions = regions if regions is not None else region_records({})
+    problems: list[Problem] = []
+    items = _repaired(items, problems)
     live = [i for i in items if not i["data"].get("deleted")]
     parents = {i["key"]: i for i in live if not i["data"].get("parentItem") and i["data"]["itemType"] not in ("note", "attachment", "annotation")}
     notes: dict[str, list[dict[str, Any]]] = {}
@@ -474,15 +741,21 @@ def code_items(items: list[dict[str, Any]]) -> Coding:
             if not item["data"].get("deleted"):
                 notes.setdefault(parent, []).append(item)
     by_key = {i["key"]: i for i in items}
+    order = _first_come(parents)
+    descriptions = {key: _description(parents[key]["data"]) for key in parents}
 
-    problems: list[Problem] = []
+    def is_policy_source(key: str) -> bool:
+        return any(unicodedata.normalize("NFC", t.get("tag", "")).lower() == "policy-source"
+                   for t in parents[key]["data"].get("tags", []))
+
     studies, outcomes, facts = [], [], []
-    citation_keys = _citation_keys(parents)
-    taken_keys: set[str] = set()
+    claims: list[tuple[str, str, str, int, dict[str, Any] | None]] = []  # (finding id, item, note, line, record)
+    citation_keys, key_problems = _citation_keys(parents, [k for k in order if not is_policy_source(k)],
+                                                 published.citation_keys, descriptions.__getitem__)
+    problems += key_problems
     seen_facts: dict[str, str] = {}
     for key in sorted(parents):
         data = parents[key]["data"]
-        tags = {unicodedata.normalize("NFC", t.get("tag", "")).lower() for t in data.get("tags", [])}
         screening, reason = _screening(parents[key], problems)
         # Zotero's Merge Items trashes the duplicates and records them in dc:replaces on the
         # survivor: their screening and extraction carry over when the survivor has none.
@@ -493,15 +766,6 @@ def code_items(items: list[dict[str, Any]]) -> Coding:
                 screening, reason = _screening(by_key[lost], problems)
             if not any(_is_extraction(n) for n in notes.get(key, [])):
                 notes.setdefault(key, []).extend(every_note.get(lost, []))
-        citation = citation_keys[key]
-        if _citation_key(data) and not _usable_key(_citation_key(data)):
-            problems.append(Problem(key, 0, "citationKey", f"citation key {_citation_key(data)!r} has characters a "
-                                    f"bibliography cannot use (letters, digits and _:.+/- only); using {citation!r}",
-                                    "warning"))
-        if citation in taken_keys:
-            problems.append(Problem(key, 0, "citationKey", f"citation key {citation!r} is used by another item"))
-            citation = f"{citation}-{key.lower()}"
-        taken_keys.add(citation)
         extraction, policy_notes = [], []
         for note in sorted(notes.get(key, []), key=lambda n: n["key"]):
             try:
@@ -515,9 +779,14 @@ def code_items(items: list[dict[str, Any]]) -> Coding:
             elif title.startswith("policy facts"):
                 policy_notes.append((note["key"], lines))
 
-        if "policy-source" in tags:
+        if is_policy_source(key):
+            for note_key, _ in extraction:
+                problems.append(Problem(note_key, 1, "", "an Extraction note on an item tagged policy-source is not "
+                                        "read (a policy source has Policy facts, not findings)", "warning"))
             for note_key, lines in policy_notes:
                 for section in _sections(note_key, lines, problems):
+                    if section.unread:
+                        continue
                     if section.kind != "policy fact":
                         problems.append(Problem(note_key, section.line, "", f"a {section.kind} section in a Policy facts note"))
                         continue
@@ -536,10 +805,15 @@ def code_items(items: list[dict[str, Any]]) -> Coding:
                                   "note_line": section.line})
             continue
 
+        citation = citation_keys[key]
+        if _citation_key(data) and not _usable_key(_citation_key(data)):
+            problems.append(Problem(key, 0, "citationKey", f"citation key {_plain(_citation_key(data), 60)!r} has "
+                                    "characters a bibliography cannot use (letters, digits and _:.+/- only); "
+                                    f"using {citation!r}", "warning"))
         authors, author_list = _authors(data)
         study: dict[str, Any] = {
             "study_id": key, "citation_key": citation, "authors": authors, "author_list": author_list,
-            "year": (re.search(r"\d{4}", data.get("date", "")) or [""])[0], "title": data.get("title", ""),
+            "year": (re.search(r"[0-9]{4}", data.get("date", "")) or [""])[0], "title": data.get("title", ""),
             "journal": data.get("publicationTitle") or data.get("websiteTitle") or data.get("blogTitle", ""),
             "doi": data.get("DOI", ""), "url": data.get("url", ""), "item_type": data["itemType"],
             "screening": screening, "exclusion_reason": reason,
@@ -551,12 +825,18 @@ def code_items(items: list[dict[str, Any]]) -> Coding:
         for note_key, lines in extraction[:1]:
             study["extraction_note"] = note_key
             for section in _sections(note_key, lines, problems):
+                if section.unread:
+                    continue
                 if section.kind == "study":
+                    _check_places(note_key, section, regions, problems)
                     study.update(section.values)
                 elif section.kind == "outcome":
+                    record = None
                     if _check_outcome(note_key, section, problems):
-                        outcomes.append({"finding_id": section.label, "study_id": key, "citation_key": citation,
-                                         **section.values, "note_key": note_key, "note_line": section.line})
+                        record = {"finding_id": section.label, "study_id": key, "citation_key": citation,
+                                  **section.values, "note_key": note_key, "note_line": section.line}
+                    if section.label:  # a finding left out still holds its id: nobody takes it meanwhile
+                        claims.append((section.label, key, note_key, section.line, record))
                 else:
                     problems.append(Problem(note_key, section.line, "", "a policy fact section in an Extraction note"))
         for note_key, _ in extraction[1:]:
@@ -564,14 +844,46 @@ def code_items(items: list[dict[str, Any]]) -> Coding:
                                     f"only {extraction[0][0]} was read"))
         studies.append(study)
 
-    seen: dict[str, str] = {}
-    unique = []
-    for record in outcomes:
-        if record["finding_id"] in seen:
-            problems.append(Problem(record["note_key"], record["note_line"], "id",
-                                    f"finding id {record['finding_id']} also used in note {seen[record['finding_id']]}"))
-            continue
-        seen[record["finding_id"]] = record["note_key"]
-        unique.append(record)
-    outcomes = unique
-    return Coding(studies, outcomes, facts, sorted(set(problems)))
+    outcomes, id_problems = _unique_findings(claims, order, published.finding_ids, descriptions)
+    problems += id_problems
+    parent_of = {n["key"]: key for key in sorted(parents) for n in notes.get(key, [])}
+    located = {_located(p, parent_of, descriptions) for p in problems}
+    return Coding(studies, outcomes, facts, sorted(located))
+
+
+def _unique_findings(claims: list[tuple[str, str, str, int, dict[str, Any] | None]], order: list[str],
+                     published: Mapping[str, str], descriptions: Mapping[str, str],
+                     ) -> tuple[list[dict[str, Any]], list[Problem]]:
+    """One finding per id: the item that publishes it keeps it, else the item added first; the others are
+    reported (at their own note line, naming the holder) and left out."""
+    rank = {key: position for position, key in enumerate(order)}
+    by_id: dict[str, list[tuple[str, str, str, int, dict[str, Any] | None]]] = {}
+    for claim in claims:
+        by_id.setdefault(claim[0], []).append(claim)
+    kept, problems = [], []
+    for finding_id, rivals in by_id.items():
+        rivals.sort(key=lambda c: (rank[c[1]], c[2], c[3]))
+        # The publisher keeps its id even while its finding has an error (a newcomer cannot slip in meanwhile);
+        # otherwise the first finding that can be used, else the first.
+        owner = published.get(finding_id)
+        mine = [c for c in rivals if c[1] == owner] or rivals
+        winner = next((c for c in mine if c[4] is not None), mine[0])
+        if winner[4] is not None:
+            kept.append(winner[4])
+        for _, item, note_key, line, _record in rivals:
+            if (item, note_key, line) == winner[1:4]:
+                continue
+            where = (f"line {winner[3]} of this note" if note_key == winner[2] else
+                     f"item {winner[1]} ({descriptions[winner[1]]}), note {winner[2]}, line {winner[3]}")
+            problems.append(Problem(note_key, line, "id", f"finding id {_plain(finding_id, 40)} is already used by "
+                                    f"{where}; this finding was left out: give it another id"))
+    return kept, problems
+
+
+def _located(problem: Problem, parent_of: Mapping[str, str], descriptions: Mapping[str, str]) -> Problem:
+    """The problem with the item it concerns named in its message: a note's key alone is hard to find in Zotero."""
+    parent = problem.item_key if problem.item_key in descriptions else parent_of.get(problem.item_key)
+    if parent is None:
+        return problem
+    where = descriptions[parent] if parent == problem.item_key else f"note of item {parent}: {descriptions[parent]}"
+    return replace(problem, message=f"{problem.message} ({where})")

@@ -31,15 +31,15 @@ from typing import Any
 
 import pandas as pd
 
-from ._coding import Coding, code_items
 from ._cache import DiskCache
+from ._coding import Coding, Published, code_items
 from ._config import Settings
 from ._errors import EvidenceError, Problem
-from ._regions import REGION_COLUMNS, region_table, state_code
+from ._regions import REGION_COLUMNS, region_records, region_table, state_code
 from ._zotero import Snapshot, read_snapshot, write_snapshot_files
 
 __all__ = ["BuildReport", "Evidence", "EvidenceVersion", "build_evidence", "changes_between", "derive_tables",
-           "evidence_versions", "load_evidence", "load_version", "validate_tables"]
+           "evidence_versions", "load_evidence", "load_version", "published_identities", "validate_tables"]
 
 TABLES = ("studies.csv", "outcomes.csv", "state_policy.csv", "regions.csv", "problems.csv")
 FILES = (*TABLES, "references.bib")
@@ -98,9 +98,13 @@ class Evidence:
         return self.studies[self.studies["screening"].str.endswith(":include")]
 
 
+_INT64_MAX = 2**63 - 1
+
+
 def _int_or_na(text: Any) -> Any:
+    """A whole number as an int; anything else (text, or a number too large for the table) as NA."""
     cleaned = str(text).replace(",", "").strip()
-    return int(cleaned) if re.fullmatch(r"\d+", cleaned) else pd.NA
+    return int(cleaned) if re.fullmatch(r"\d+", cleaned) and int(cleaned) <= _INT64_MAX else pd.NA
 
 
 def _records(records: list[dict[str, Any]], columns: list[str], numeric: tuple[str, ...] = ()) -> pd.DataFrame:
@@ -153,9 +157,13 @@ def derive_tables(coding: Coding, substate_regions: dict[str, dict[str, Any]]) -
     """Pure: the evidence tables from parsed coding, sorted and with fixed columns."""
     studies = _records(coding.studies, STUDY_COLUMNS)
     studies["report_of"], link_problems = link_reports(studies)
-    studies["state_codes"] = studies["us_state"].map(
-        lambda s: "|".join(sorted({c for part in str(s).split(";") if (c := state_code(part)) and c != "US"}))
-    )
+    region_states = {r["region_id"]: r["state_code"] for r in region_records(substate_regions)}
+    # A study in a sub-state region is a study in its state, whether or not us_state says so.
+    studies["state_codes"] = pd.Series([
+        "|".join(sorted({c for part in str(s).split(";") if (c := state_code(part)) and c != "US"}
+                        | ({region_states[r]} if r in region_states else set())))
+        for s, r in zip(studies["us_state"], studies["region"])
+    ], index=studies.index, dtype=object)  # object even with no rows, so that .str works
     studies = studies.sort_values("study_id", kind="stable")
 
     outcomes = _records(coding.outcomes, OUTCOME_COLUMNS, numeric=("estimate", "ci_low", "ci_high", "note_line"))
@@ -383,6 +391,22 @@ class BuildReport:
     changes: dict[str, dict[str, list[str]]]
 
 
+def published_identities(texts: dict[str, str | None]) -> Published:
+    """The citation keys and finding ids that the current ``studies.csv`` and ``outcomes.csv`` publish.
+
+    A table that is missing or cannot be read publishes nothing (the tables are rebuilt from the snapshot).
+    """
+    def rows(name: str, columns: tuple[str, str]) -> list[tuple[str, str]]:
+        try:
+            table = _table(texts.get(name))
+        except (ValueError, pd.errors.ParserError):
+            return []
+        return list(zip(table[columns[0]], table[columns[1]])) if set(columns) <= set(table.columns) else []
+
+    return Published(citation_keys=dict(rows("studies.csv", ("study_id", "citation_key"))),
+                     finding_ids=dict(rows("outcomes.csv", ("finding_id", "study_id"))))
+
+
 def build_evidence(settings: Settings, snapshot: Snapshot | None = None, today: dt.date | None = None,
                    write_snapshot: bool = False, dry_run: bool = False,
                    changed_items: set[str] | None = None) -> BuildReport:
@@ -400,11 +424,11 @@ def build_evidence(settings: Settings, snapshot: Snapshot | None = None, today: 
         if snapshot is None:
             snapshot = read_snapshot(settings.snapshot)
             write_snapshot = False
-        coding = code_items(snapshot.items)
+        old_texts = {name: _exact_text(folder / name) if (folder / name).is_file() else None for name in FILES}
+        # What is published keeps its identity: a newcomer cannot take a finding id or citation key over.
+        coding = code_items(snapshot.items, published_identities(old_texts), region_records(settings.regions))
         tables = derive_tables(coding, settings.regions)
         texts = {name: _csv(table) for name, table in tables.items()}
-        old_texts = {name: (folder / name).read_text(encoding="utf-8") if (folder / name).is_file() else None
-                     for name in FILES}
         hashes = {name: _sha256(texts[name]) for name in texts}
         manifest_path = folder / "manifest.json"
         old = json.loads(manifest_path.read_text(encoding="utf-8")) if manifest_path.is_file() else {}
@@ -478,10 +502,17 @@ def _archive_writer(manifest: dict[str, Any], texts: dict[str, str]) -> Any:
     return write
 
 
+def _exact_text(path: Path) -> str:
+    """A file's text exactly as written: a carriage return typed into a Zotero title stays one (read_text's
+    newline translation would turn it into a line feed, and the file would no longer match its hash).  Bytes
+    that are not UTF-8 (a file damaged outside the pipeline) read as U+FFFD: the hash check then names the file."""
+    return path.read_bytes().decode("utf-8", errors="replace")
+
+
 def _read_checked(path: Path, expected: str | None) -> str:
     if not path.is_file():
         raise EvidenceError(f"{path}: missing. Run 'evidencebook sync' to rebuild it from the Zotero snapshot.")
-    text = path.read_text(encoding="utf-8")
+    text = _exact_text(path)
     if _sha256(text) != expected:
         raise EvidenceError(
             f"{path}: content does not match the manifest (sha256 {_sha256(text)[:12]}, expected "

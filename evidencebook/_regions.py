@@ -22,7 +22,7 @@ if TYPE_CHECKING:
     import pandas as pd
 
 __all__ = ["STATES", "STATE_NAMES", "find_region", "region_records", "region_table", "resolve_region", "slugify",
-           "state_code", "validate_regions"]
+           "state_code", "state_suggestions", "validate_regions"]
 
 # (postal code, name, FIPS): reference data from the US Census Bureau's state FIPS codes.
 STATES: tuple[tuple[str, str, str], ...] = (
@@ -61,6 +61,14 @@ def state_code(text: str) -> str:
         return "US"
     base = text.split(" (")[0].strip().lower()
     return _BY_NAME.get(base, "")
+
+
+def state_suggestions(text: str, n: int = 3) -> list[str]:
+    """The states a misspelt name probably means ('Texsa' -> ['Texas']); empty when none is close."""
+    names = {name.lower(): name for _, name, _ in STATES} | {code.lower(): name for code, name, _ in STATES}
+    wanted = text.split(" (")[0].strip().lower()
+    close = difflib.get_close_matches(wanted, list(names), n=n * 2, cutoff=0.6)
+    return list(dict.fromkeys(names[c] for c in close))[:n]
 
 
 def _names(*texts: str) -> list[str]:

@@ -36,7 +36,7 @@ def note(key: str, parent_key: str, lines: list[str], **data: Any) -> dict[str, 
 
 GOOD_NOTE = [
     "Extraction", "# Study", "study_type: primary", "design: RCT", "us_state: Oregon", "population_group: SMI",
-    "# Outcome T1", "outcome: readmission at 12 months", "domain: hospitalisation", "measure: RR",
+    "# Outcome T1", "outcome: readmission at 12 months", "domain: hospitalisation", "measure: RR", "better: lower",
     "estimate: 0.71", "ci_low: 0.52", "ci_high: 0.97", "direction: favours peer",
     "quote: readmission was lower (RR 0.71, 95% CI 0.52 to 0.97)",
 ]

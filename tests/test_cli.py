@@ -27,16 +27,57 @@ def test_sync_of_the_bundled_snapshot_changes_nothing(run) -> None:
     assert "41 studies, 97 findings, 170 policy facts, 52 regions; nothing changed" in result.output
 
 
-def test_sync_with_a_malformed_note_reports_it_and_exits_1_when_strict(run, project: eb.Settings) -> None:
+def _break_a_note(project: eb.Settings) -> Path:
     note = next(p for p in (project.snapshot / "items").glob("*.json") if '"parentItem"' in p.read_text("utf-8")
                 and "ci_low: " in p.read_text("utf-8"))
     note.write_text(note.read_text("utf-8").replace("ci_low: ", "ci_low: not-a-number ", 1), "utf-8")
-    result = run("sync", "--offline", "--strict")
-    assert result.exit_code == 1
+    return note
+
+
+def test_coding_errors_are_quarantined_and_exit_1_only_with_strict_in_every_command(
+        run, project: eb.Settings, monkeypatch: pytest.MonkeyPatch) -> None:
+    """One policy: a coding error is reported and left out (exit 0); --strict makes sync, check and build exit 1."""
+    import evidencebook._pages as pages
+
+    monkeypatch.setattr(pages, "build_book", lambda settings, quiet, meanwhile: (project.root / "index.html", 0))
+    note = _break_a_note(project)
+    result = run("sync", "--offline")
+    assert result.exit_code == 0, result.output
     assert f"item {note.stem}, line" in result.output and "[ci_low]" in result.output
     assert "96 findings" in result.output  # the other findings still built
-    assert run("check").exit_code == 1  # check says so too
-    assert run("sync", "--offline").exit_code == 0  # without --strict: reported, not fatal
+    assert "--strict makes this exit 1" in result.output
+    for command in (("sync", "--offline"), ("check",), ("build", "--no-pdf")):
+        assert run(*command).exit_code == 0, command
+        strict = run(*command, "--strict")
+        assert strict.exit_code == 1, (command, strict.output)
+        assert "--strict: the evidence holds 1 coding error(s); exit 1" in strict.output, command
+
+
+def test_strict_judges_the_evidence_as_it_stands_not_what_this_sync_changed(
+        run, project: eb.Settings, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A sync that finds nothing new in Zotero still fails --strict while evidence/problems.csv holds errors."""
+    from zotero_emulator import ZoteroEmulator, make_item, make_note
+
+    (project.root / "pyproject.toml").write_text('[tool.evidencebook]\nlibrary_type = "group"\nlibrary_id = 4242\n',
+                                                 encoding="utf-8")
+    monkeypatch.setenv("ZOTERO_API_KEY", "secret-key-1234")
+    monkeypatch.setenv("CI", "true")
+    with ZoteroEmulator() as emu:
+        note = make_note("NNNNNNNN", "AAAAAAAA", "F1")
+        note["data"]["note"] = note["data"]["note"].replace("estimate: 0.5", "estimate: ?")
+        emu.put(make_item("AAAAAAAA"), note)
+        assert run("sync", "--endpoint", emu.url).exit_code == 0
+        again = run("sync", "--endpoint", emu.url, "--strict")
+    assert "nothing changed; nothing written" in again.output
+    assert again.exit_code == 1 and "the evidence holds 1 coding error(s)" in again.output
+
+
+def test_a_brief_that_fails_fails_the_build_with_or_without_strict(run, project: eb.Settings,
+                                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+    import evidencebook._pages as pages
+
+    monkeypatch.setattr(pages, "build_book", lambda settings, quiet, meanwhile: (project.root / "index.html", 1))
+    assert run("build", "--no-pdf").exit_code == 1
 
 
 def test_sync_without_a_configured_library_says_what_to_do(run) -> None:
@@ -114,3 +155,16 @@ def test_several_regions_fan_out_list_the_failures_and_exit_1(run, project: eb.S
 def test_brief_list(run) -> None:
     result = run("brief", "--list")
     assert result.exit_code == 0 and "southern-oregon" in result.output and len(result.output.splitlines()) == 52
+
+
+def test_readme_and_contributing_state_the_same_exit_code_policy() -> None:
+    from conftest import ROOT
+
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    contributing = (ROOT / "book" / "contributing.md").read_text(encoding="utf-8")
+    policy = readme[readme.index("**Exit codes**"):]
+    assert "- **0**: the command did its job. Coding problems" in policy
+    assert "`--strict` was given (`sync`, `check`, `build`) and the evidence as it\n  now stands holds coding errors" \
+        in policy
+    assert "the command exits 0" in contributing and "`--strict` to `sync`, `check` or `build`: it exits 1" in contributing
+    assert "exits non-zero" not in contributing

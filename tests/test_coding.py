@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pytest
 from conftest import GOOD_NOTE, note, parent
 
 import evidencebook as eb
@@ -29,7 +30,7 @@ def test_a_coded_study_becomes_a_study_and_a_finding() -> None:
 def test_a_table_note_reads_like_key_value_lines() -> None:
     rows = "".join(f"<tr><td>{k}</td><td>{v}</td></tr>" for k, v in
                    [("outcome", "hope"), ("domain", "hope"), ("measure", "SMD"), ("estimate", "0.2"),
-                    ("ci_low", "0.1"), ("ci_high", "0.3"), ("quote", "SMD 0.2 (0.1 to 0.3)")])
+                    ("ci_low", "0.1"), ("ci_high", "0.3"), ("better", "higher"), ("quote", "SMD 0.2 (0.1 to 0.3)")])
     html = f"<h1>Extraction</h1><h2>Outcome H1</h2><table>{rows}</table>"
     item = note("NNNNNNNN", "AAAAAAAA", [])
     item["data"]["note"] = html
@@ -104,11 +105,15 @@ def test_policy_facts_are_read_from_policy_sources() -> None:
     assert coding.policy_facts[0]["fact_id"] == "P1" and coding.policy_facts[0]["source_url"] == "https://example.org/or"
 
 
-def test_duplicate_finding_ids_are_reported() -> None:
-    coding = eb.code_items([parent("AAAAAAAA"), note("NNNNNNN1", "AAAAAAAA", GOOD_NOTE),
-                            parent("BBBBBBBB"), note("NNNNNNN2", "BBBBBBBB", GOOD_NOTE)])
-    assert any("also used" in p.message for p in coding.errors)
-    assert len(coding.outcomes) == 1
+def test_duplicate_finding_ids_are_reported_on_the_newcomer() -> None:
+    coding = eb.code_items([parent("AAAAAAAA", dateAdded="2024-05-01T00:00:00Z"), note("NNNNNNN1", "AAAAAAAA", GOOD_NOTE),
+                            parent("BBBBBBBB", dateAdded="2023-01-01T00:00:00Z"), note("NNNNNNN2", "BBBBBBBB", GOOD_NOTE)])
+    (finding,) = coding.outcomes
+    assert finding["study_id"] == "BBBBBBBB"  # added to Zotero first, although its key sorts last
+    (error,) = coding.errors
+    assert (error.item_key, error.line, error.field) == ("NNNNNNN1", 7, "id")
+    assert "already used by item BBBBBBBB (Tester 2020, \u201cSynthetic study BBBBBBBB\u201d), note NNNNNNN2, line 7" \
+        in error.message and "this finding was left out" in error.message
 
 
 def test_line_numbers_count_empty_paragraphs_and_nested_blocks_keep_a_space() -> None:
@@ -138,3 +143,235 @@ def test_duplicate_policy_fact_ids_are_reported_and_left_out() -> None:
     coding = eb.code_items([parent("AAAAAAAA", tags=("policy-source",)), note("NNNNNNNN", "AAAAAAAA", lines)])
     assert [f["state"] for f in coding.policy_facts] == ["Oregon"]
     assert coding.errors[0].line == 6 and "also used" in coding.errors[0].message
+
+
+# --- quarantine: each bad value is reported once, by item, field and line, and left out --------------------
+
+
+def _finding(*lines: str) -> list[str]:
+    """An extraction note with GOOD_NOTE's study and one finding X1 made of ``lines`` (its heading is line 7)."""
+    return [*GOOD_NOTE[:6], "# Outcome X1", *lines]
+
+
+@pytest.mark.parametrize("lines,field,line", [
+    (("estimate: 0.2", "ci_low: -1e308", "ci_high: 0.5"), "ci_low", 12),
+    (("estimate: 0.2", "ci_low: 0.1", "ci_high: 1e308"), "ci_high", 13),
+    (("estimate: 2e6", "ci_low: 0.1", "ci_high: 0.5"), "estimate", 11),  # beyond |x| <= 1e6
+    (("estimate: inf", "ci_low: 0.1", "ci_high: 0.5"), "estimate", 11),
+    (("estimate: nan", "ci_low: 0.1", "ci_high: 0.5"), "estimate", 11),
+    (("estimate: 0.2", "ci_low: 0.2", "ci_high: 0.2"), "ci_high", 13),  # no width: no variance to pool with
+])
+def test_an_implausible_number_is_one_problem_naming_its_field(lines: tuple[str, ...], field: str, line: int) -> None:
+    note_lines_ = _finding("outcome: hope", "domain: hope", "measure: SMD", *lines, "better: higher", "quote: q")
+    coding = eb.code_items([parent("AAAAAAAA"), note("NNNNNNNN", "AAAAAAAA", note_lines_),
+                            parent("CCCCCCCC"), note("GOODNOTE", "CCCCCCCC", GOOD_NOTE)])
+    (error,) = coding.errors
+    assert (error.item_key, error.line, error.field) == ("NNNNNNNN", line, field), error
+    assert "(note of item AAAAAAAA: Tester 2020, \u201cSynthetic study AAAAAAAA\u201d)" in error.message
+    assert [o["finding_id"] for o in coding.outcomes] == ["T1"]  # the other study's finding is still read
+
+
+@pytest.mark.parametrize("estimate,ci_low,ci_high,fields", [
+    ("1e-9", "1e-10", "0.5", ["ci_low", "estimate"]), ("2", "1", "2e6", ["ci_high"]), ("0.5", "0", "1", ["ci_low"]),
+])
+def test_a_ratio_lies_between_one_millionth_and_a_million(estimate: str, ci_low: str, ci_high: str,
+                                                           fields: list[str]) -> None:
+    lines = _finding("outcome: o", "domain: hope", "measure: RR", f"estimate: {estimate}", f"ci_low: {ci_low}",
+                     f"ci_high: {ci_high}", "better: higher", "quote: q")
+    coding = eb.code_items([parent("AAAAAAAA"), note("NNNNNNNN", "AAAAAAAA", lines)])
+    assert sorted(p.field for p in coding.errors) == fields and coding.outcomes == []
+
+
+def test_a_count_too_large_for_the_tables_is_reported_and_the_rest_is_read() -> None:
+    lines = [*GOOD_NOTE, "n_participants: 99999999999999999999"]
+    coding = eb.code_items([parent("AAAAAAAA"), note("NNNNNNNN", "AAAAAAAA", lines),
+                            parent("CCCCCCCC"), note("GOODNOTE", "CCCCCCCC", [*GOOD_NOTE[:6], "# Outcome T2",
+                                                                            *GOOD_NOTE[7:], "n_participants: 1,029"])])
+    (error,) = coding.errors
+    assert (error.item_key, error.line, error.field) == ("NNNNNNNN", len(lines), "n_participants")
+    assert "'99999999999999999999' is more than 1,000,000,000" in error.message
+    assert [(o["finding_id"], o["n_participants"]) for o in coding.outcomes] == [("T2", "1,029")]
+
+
+def test_an_estimate_without_better_is_reported_as_never_plotted() -> None:
+    lines = [line for line in GOOD_NOTE if not line.startswith("better:")]
+    coding = eb.code_items([parent("AAAAAAAA"), note("NNNNNNNN", "AAAAAAAA", lines)])
+    (warning,) = coding.problems
+    assert (warning.severity, warning.line, warning.field) == ("warning", 7, "better")
+    assert "will not be plotted or pooled" in warning.message
+    assert len(coding.outcomes) == 1  # a warning: the finding is kept (narrative tables still show it)
+
+
+def test_the_contributing_example_pasted_verbatim_is_coded_without_a_problem() -> None:
+    import re
+
+    from conftest import ROOT
+
+    page = (ROOT / "book" / "contributing.md").read_text(encoding="utf-8")
+    example = re.search(r"```text\n(Extraction\n.*?)```", page, re.DOTALL)[1].splitlines()
+    coding = eb.code_items([parent("AAAAAAAA"), note("NNNNNNNN", "AAAAAAAA", example)])
+    assert coding.problems == []
+    (finding,) = coding.outcomes
+    assert finding["better"] in ("higher", "lower") and finding["estimate"] == 0.71
+
+
+# --- section headings: a finding is never lost silently --------------------------------------------------------
+
+
+@pytest.mark.parametrize("heading", ["Outcome: M12", "Outcome M12:", "outcome:M12", "Outcome #M12", "# Outcome: M12"])
+def test_the_usual_ways_of_writing_a_finding_heading_all_open_the_finding(heading: str) -> None:
+    lines = [*GOOD_NOTE[:6], heading, *GOOD_NOTE[7:]]
+    coding = eb.code_items([parent("AAAAAAAA"), note("NNNNNNNN", "AAAAAAAA", lines)])
+    assert coding.problems == []
+    assert [(o["finding_id"], o["outcome"], o["note_line"]) for o in coding.outcomes] == [
+        ("M12", "readmission at 12 months", 7)]
+
+
+def test_outcome_colon_after_a_finding_with_its_outcome_opens_the_next_finding() -> None:
+    second = ["Outcome: M13", "outcome: hope", "domain: hope", "measure: narrative", "quote: q"]
+    coding = eb.code_items([parent("AAAAAAAA"), note("NNNNNNNN", "AAAAAAAA", [*GOOD_NOTE, *second])])
+    assert coding.problems == [] and [o["finding_id"] for o in coding.outcomes] == ["T1", "M13"]
+
+
+def test_a_malformed_heading_is_an_error_naming_its_line_and_its_lines_are_not_read_into_another_finding() -> None:
+    lines = [*GOOD_NOTE, "# Outcomes M13", "outcome: hope", "domain: hope", "quote: q"]
+    coding = eb.code_items([parent("AAAAAAAA"), note("NNNNNNNN", "AAAAAAAA", lines)])
+    (error,) = coding.errors
+    assert (error.item_key, error.line) == ("NNNNNNNN", len(GOOD_NOTE) + 1)
+    assert "'Outcomes M13' is not a section" in error.message and "were not read" in error.message
+    assert [o["finding_id"] for o in coding.outcomes] == ["T1"]  # the finding above keeps its own values
+    assert coding.outcomes[0]["outcome"] == "readmission at 12 months"
+
+
+def test_finding_fields_under_the_study_heading_are_an_error_not_a_warning() -> None:
+    lines = [*GOOD_NOTE[:6], "outcome: readmission within a year", *GOOD_NOTE[8:]]  # the Outcome heading forgotten
+    coding = eb.code_items([parent("AAAAAAAA"), note("NNNNNNNN", "AAAAAAAA", lines)])
+    (error,) = coding.problems  # once, not once per line
+    assert (error.severity, error.line, error.field) == ("error", 7, "outcome")
+    assert "needs its heading first ('Outcome <id>')" in error.message and coding.outcomes == []
+
+
+# --- places: us_state and region are checked against the known regions -----------------------------------------
+
+SUBSTATE = {"southern-oregon": {"name": "Southern Oregon", "state": "OR", "aliases": ["SoOR"]}}
+
+
+def _study_with(*lines: str) -> tuple[dict, list]:
+    note_lines_ = ["Extraction", "# Study", "study_type: primary", *lines]
+    coding = eb.code_items([parent("AAAAAAAA"), note("NNNNNNNN", "AAAAAAAA", note_lines_)],
+                           regions=eb.region_records(SUBSTATE))
+    return coding.studies[0], coding.problems
+
+
+def test_a_misspelt_state_is_an_error_with_a_suggestion_and_the_known_states_are_kept() -> None:
+    study, problems = _study_with("us_state: Oregon; Texsa")
+    (error,) = problems
+    assert (error.item_key, error.line, error.field) == ("NNNNNNNN", 4, "us_state")
+    assert "'Texsa' is not a US state" in error.message and "did you mean Texas?" in error.message
+    assert study["us_state"] == "Oregon"
+
+
+@pytest.mark.parametrize("typed", ["Southern Oregon", "southern-oregon", "SoOR", "SOUTHERN OREGON"])
+def test_a_region_is_resolved_to_its_id_through_its_aliases(typed: str) -> None:
+    study, problems = _study_with("us_state: OR", f"region: {typed}")
+    assert problems == [] and study["region"] == "southern-oregon"
+
+
+def test_an_unknown_region_is_an_error_with_suggestions() -> None:
+    study, problems = _study_with("us_state: Oregon", "region: Southern Oregan")
+    (error,) = problems
+    assert (error.line, error.field, error.severity) == (5, "region", "error")
+    assert "unknown region 'Southern Oregan'; did you mean southern-oregon" in error.message
+    assert study["region"] == ""
+
+
+# --- identities: first come, first served ---------------------------------------------------------------------
+
+
+def test_a_pinned_key_goes_to_the_item_added_first_and_the_newcomer_is_told() -> None:
+    items = [parent("AAAAAAAA", citationKey="core2020", dateAdded="2025-02-01T00:00:00Z"),
+             parent("BBBBBBBB", citationKey="core2020", dateAdded="2024-01-01T00:00:00Z")]
+    coding = eb.code_items(items)
+    keys = {s["study_id"]: s["citation_key"] for s in coding.studies}
+    assert keys == {"AAAAAAAA": "tester2020synthetic", "BBBBBBBB": "core2020"}
+    (error,) = coding.errors
+    assert (error.item_key, error.field) == ("AAAAAAAA", "citationKey")
+    assert "'core2020' is already the key of item BBBBBBBB (Tester 2020" in error.message
+
+
+def test_citation_keys_that_collide_after_the_suffix_are_still_made_unique() -> None:
+    items = [parent("AAAAAAAA", citationKey="k-cccccccc"), parent("BBBBBBBB", citationKey="k"),
+             parent("CCCCCCCC", citationKey="k"), parent("DDDDDDDD", citationKey="K"),
+             parent("EEEEEEEE"), parent("FFFFFFFF"), parent("GGGGGGGG", citationKey="tester2020synthetic-ffffffff")]
+    keys = [s["citation_key"] for s in eb.code_items(items).studies]
+    assert len({k.casefold() for k in keys}) == len(keys), keys  # BibTeX compares keys without case
+
+
+def test_published_identities_stay_with_their_items() -> None:
+    items = [parent("AAAAAAAA", citationKey="smith2024", dateAdded="2020-01-01T00:00:00Z"),
+             note("NNNNNNN1", "AAAAAAAA", GOOD_NOTE),
+             parent("BBBBBBBB", citationKey="smith2024", dateAdded="2025-01-01T00:00:00Z"),
+             note("NNNNNNN2", "BBBBBBBB", GOOD_NOTE)]
+    published = eb.Published(citation_keys={"BBBBBBBB": "smith2024"}, finding_ids={"T1": "BBBBBBBB"})
+    coding = eb.code_items(items, published)
+    assert {s["study_id"]: s["citation_key"] for s in coding.studies} == {
+        "AAAAAAAA": "tester2020synthetic", "BBBBBBBB": "smith2024"}
+    assert [(o["finding_id"], o["study_id"]) for o in coding.outcomes] == [("T1", "BBBBBBBB")]
+    assert sorted((p.item_key, p.field) for p in coding.errors) == [("AAAAAAAA", "citationKey"), ("NNNNNNN1", "id")]
+
+
+def test_a_published_finding_keeps_its_id_while_its_own_note_has_an_error() -> None:
+    broken = [line.replace("estimate: 0.71", "estimate: oops") for line in GOOD_NOTE]
+    items = [parent("AAAAAAAA"), note("NNNNNNN1", "AAAAAAAA", GOOD_NOTE),
+             parent("BBBBBBBB"), note("NNNNNNN2", "BBBBBBBB", broken)]
+    coding = eb.code_items(items, eb.Published(finding_ids={"T1": "BBBBBBBB"}))
+    assert coding.outcomes == []  # the publisher's finding is left out for its error; the newcomer does not take T1
+    assert {(p.item_key, p.field) for p in coding.errors} == {("NNNNNNN2", "estimate"), ("NNNNNNN1", "id")}
+
+
+def test_a_line_break_in_a_paragraphs_source_is_a_space_as_on_screen_so_line_numbers_match() -> None:
+    lines = eb.note_lines("<p>a\nb</p><p>c<br>d</p><p>e\r\nf <b>g\nh</b></p><pre>x\ny</pre><p>z</p>")
+    assert [(l.number, l.text) for l in lines] == [(1, "a b"), (2, "c"), (3, "d"), (4, "e f g h"), (5, "x"),
+                                                  (6, "y"), (7, "z")]
+
+
+def test_a_lone_surrogate_is_replaced_and_reported_not_a_crash_when_the_tables_are_written() -> None:
+    lines = [*GOOD_NOTE[:-1], "quote: readmission was lower \ud83d (RR 0.71)"]
+    item = parent("AAAAAAAA", creators=[{"creatorType": "author", "lastName": "Sm\udf58ith", "firstName": "J"}])
+    coding = eb.code_items([item, note("NNNNNNNN", "AAAAAAAA", lines)])
+    assert coding.studies[0]["authors"] == "Sm\ufffdith"
+    assert coding.outcomes[0]["quote"] == "readmission was lower \ufffd (RR 0.71)"  # the rest of the line is kept
+    assert {(p.item_key, p.field, p.severity) for p in coding.problems} == {("AAAAAAAA", "creators", "warning"),
+                                                                          ("NNNNNNNN", "note", "warning")}
+    eb.derive_tables(coding, {})["studies.csv"].to_csv().encode("utf-8")
+
+
+def test_an_item_whose_pin_is_refused_keeps_its_published_fallback_key() -> None:
+    items = [parent("AAAAAAAA", citationKey="smith2024", dateAdded="2025-01-01T00:00:00Z"),
+             parent("BBBBBBBB", citationKey="smith2024", dateAdded="2024-01-01T00:00:00Z"),
+             parent("CCCCCCCC", dateAdded="2020-01-01T00:00:00Z")]  # added first, same generated key as A's
+    published = eb.Published(citation_keys={"AAAAAAAA": "tester2020synthetic", "BBBBBBBB": "smith2024"})
+    keys = {s["study_id"]: s["citation_key"] for s in eb.code_items(items, published).studies}
+    assert keys == {"AAAAAAAA": "tester2020synthetic", "BBBBBBBB": "smith2024",
+                    "CCCCCCCC": "tester2020synthetic-cccccccc"}
+
+
+def test_a_control_character_after_a_line_break_does_not_make_the_note_unreadable() -> None:
+    lines = eb.note_lines("<h1>Extraction</h1><p>design: RCT<br>country: US\x01</p><ul><li><p>a\x1b</p><p>b</p></li></ul>")
+    assert [(l.number, l.text) for l in lines] == [(1, "Extraction"), (2, "design: RCT"), (3, "country: US\x01"),
+                                                  (4, "a\x1b b")]
+
+
+def test_a_pin_waiting_for_a_fallback_key_that_its_holder_gives_up_gets_it_in_the_same_build() -> None:
+    # B was refused its pin 'core2020' and published under its generated key; A pins that generated key.
+    # Now B's pin is free (its holder is gone): B takes it, gives its fallback up, and A gets its pin at once.
+    items = [parent("AAAAAAAA", (), citationKey="tester2020synthetic", dateAdded="2020-01-01T00:00:00Z"),
+             parent("BBBBBBBB", (), citationKey="core2020", dateAdded="2021-01-01T00:00:00Z")]
+    published = eb.Published(citation_keys={"BBBBBBBB": "tester2020synthetic", "CCCCCCCC": "core2020"})
+    coding = eb.code_items(items, published)
+    assert {s["study_id"]: s["citation_key"] for s in coding.studies} == {
+        "AAAAAAAA": "tester2020synthetic", "BBBBBBBB": "core2020"}
+    assert coding.problems == []
+    again = eb.code_items(items, eb.Published(citation_keys={"AAAAAAAA": "tester2020synthetic",
+                                                             "BBBBBBBB": "core2020"}))
+    assert again.studies == coding.studies and again.problems == []

@@ -247,3 +247,97 @@ def test_the_csv_rule_quotes_what_a_spreadsheet_would_run_and_is_undone_exactly(
     text = _csv(pd.DataFrame({"text": [cell], "number": [-0.24]}))
     assert text == f"text,number\n{written},-0.24\n"
     assert _read_csv(text)["text"].tolist() == [cell]
+
+
+# --- quarantine: one item never harms the others ------------------------------------------------------------
+
+
+def _with(project: eb.Settings, *items: dict) -> eb.BuildReport:
+    snapshot = eb.read_snapshot(project.snapshot)
+    return eb.build_evidence(project, eb.Snapshot(snapshot.library, [*snapshot.items, *items]),
+                             today=dt.date(2030, 1, 2))
+
+
+def test_a_count_too_large_for_the_tables_is_reported_and_everything_else_syncs(project: eb.Settings) -> None:
+    lines = [*GOOD_NOTE, "n_participants: 99999999999999999999"]
+    items = (parent("AAAAAAAA"), note("NNNNNNNN", "AAAAAAAA", lines))
+    report = _with(project, *items)
+    assert [(p.item_key, p.line, p.field) for p in report.problems] == [("NNNNNNNN", len(lines), "n_participants")]
+    evidence = eb.load_evidence(project)
+    assert len(evidence.outcomes) == 97 and "AAAAAAAA" in set(evidence.studies["study_id"])
+    assert _with(project, *items).changed == []  # and the next sync still works
+
+
+def test_three_items_whose_keys_collide_after_the_suffix_still_sync(project: eb.Settings) -> None:
+    items = [parent("AAAAAAAA", citationKey="k-cccccccc"), parent("BBBBBBBB", citationKey="k"),
+             parent("CCCCCCCC", citationKey="k")]
+    _with(project, *items)
+    keys = eb.load_evidence(project).studies["citation_key"]
+    assert keys.is_unique and {"k", "k-cccccccc"} <= set(keys)
+
+
+def _study(project: eb.Settings, study_id: str) -> dict:
+    studies = eb.load_evidence(project).studies
+    return studies[studies["study_id"] == study_id].iloc[0].to_dict()
+
+
+def test_a_new_item_reusing_a_published_finding_id_is_reported_and_left_out(project: eb.Settings) -> None:
+    before = eb.load_evidence(project).outcomes.set_index("finding_id").loc["O01"]
+    reuse = [*GOOD_NOTE[:6], "# Outcome O01", *GOOD_NOTE[7:]]
+    # added to Zotero long before the others, and its key sorts first: publication still wins
+    report = _with(project, parent("AAAAAAAA", dateAdded="2001-01-01T00:00:00Z"), note("NNNNNNNN", "AAAAAAAA", reuse))
+    (error,) = [p for p in report.problems if p.severity == "error"]
+    assert (error.item_key, error.line, error.field) == ("NNNNNNNN", 7, "id")  # the newcomer's note and line
+    assert f"already used by item {before['study_id']}" in error.message and "AAAAAAAA" in error.message
+    after = eb.load_evidence(project).outcomes.set_index("finding_id").loc["O01"]
+    assert after["study_id"] == before["study_id"] and after["quote"] == before["quote"]
+
+
+def test_a_new_item_pinning_a_published_citation_key_does_not_take_it_over(project: eb.Settings) -> None:
+    owner = _study(project, "P77L5BEQ")
+    assert owner["citation_key"] == "coreSouthernOregon"
+    report = _with(project, parent("AAAAAAAA", citationKey="coreSouthernOregon", dateAdded="2001-01-01T00:00:00Z"))
+    assert _study(project, "P77L5BEQ")["citation_key"] == "coreSouthernOregon"
+    assert _study(project, "AAAAAAAA")["citation_key"] == "tester2020synthetic"
+    (error,) = [p for p in report.problems if p.severity == "error"]
+    assert (error.item_key, error.field) == ("AAAAAAAA", "citationKey") and "P77L5BEQ" in error.message
+
+
+def test_a_new_item_with_the_same_generated_key_gets_the_suffix_not_the_published_one(project: eb.Settings) -> None:
+    assert _study(project, "XN33W4LG")["citation_key"] == "lloydevans2014systematic"
+    twin = parent("AAAAAAAA", title="Systematic review of peer support", date="2014",
+                  creators=[{"creatorType": "author", "lastName": "Lloyd-Evans", "firstName": "B"}])
+    report = _with(project, twin)
+    assert _study(project, "XN33W4LG")["citation_key"] == "lloydevans2014systematic"  # no rename
+    assert _study(project, "AAAAAAAA")["citation_key"] == "lloydevans2014systematic-aaaaaaaa"
+    assert [(p.item_key, p.severity) for p in report.problems if p.field == "citationKey"] == [("AAAAAAAA", "warning")]
+    bib = (project.evidence / "references.bib").read_text(encoding="utf-8")
+    assert "{lloydevans2014systematic," in bib and "{lloydevans2014systematic-aaaaaaaa," in bib
+
+
+def test_a_study_in_a_substate_region_counts_for_its_state_and_region() -> None:
+    substate = {"southern-oregon": {"name": "Southern Oregon", "state": "OR", "aliases": []}}
+    lines = ["Extraction", "# Study", "study_type: primary", "region: Southern Oregon"]
+    coding = eb.code_items([parent("AAAAAAAA"), note("NNNNNNNN", "AAAAAAAA", lines)],
+                           regions=eb.region_records(substate))
+    tables = eb.derive_tables(coding, substate)
+    assert tables["studies.csv"]["state_codes"].tolist() == ["OR"]
+    local = tables["regions.csv"].set_index("region_id")["n_local_studies"]
+    assert (local["southern-oregon"], local["oregon"], local["texas"]) == (1, 1, 0)
+
+
+def test_a_carriage_return_in_a_title_is_kept_and_the_tables_still_match_their_hashes(project: eb.Settings) -> None:
+    item = parent("AAAAAAAA", title="Peer support\r\nin rural\rOregon")
+    _with(project, item)
+    evidence = eb.load_evidence(project)  # was: "studies.csv: content does not match the manifest"
+    assert evidence.studies.set_index("study_id").loc["AAAAAAAA", "title"] == "Peer support\r\nin rural\rOregon"
+    assert _with(project, item).changed == []
+
+
+def test_a_table_damaged_into_invalid_utf8_is_named_not_a_traceback(project: eb.Settings) -> None:
+    path = project.evidence / "studies.csv"
+    path.write_bytes(path.read_bytes() + b"\xff\xfe")
+    with pytest.raises(eb.EvidenceError, match=r"studies\.csv: content does not match the manifest"):
+        eb.load_evidence(project)
+    eb.build_evidence(project)  # and a rebuild from the snapshot repairs it
+    eb.load_evidence(project)

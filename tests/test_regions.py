@@ -106,3 +106,9 @@ def test_load_settings_rejects_a_site_url_that_is_not_a_web_address(project: eb.
                          encoding="utf-8")
     with pytest.raises(eb.ConfigError, match="site_url"):
         eb.load_settings(project.root)
+
+
+@pytest.mark.parametrize("typed,expected", [("Texsa", ["Texas"]), ("new yrok", ["New York"]), ("tx", ["Texas"]),
+                                            ("Atlantis", [])])
+def test_a_misspelt_state_gets_the_closest_state_names(typed: str, expected: list[str]) -> None:
+    assert eb.state_suggestions(typed) == expected
