@@ -81,8 +81,7 @@ def study_entries(evidence: Evidence, library: dict[str, Any] | None = None) -> 
             coding += f"<dt>Why low confidence</dt><dd>{e(study.confidence_reason)}</dd>"
         items = []
         for f in by_study.get(study.study_id, []):
-            result = (f"{f.measure} {f.estimate:.2f} (95% CI {f.ci_low:.2f} to {f.ci_high:.2f})" if pd.notna(f.estimate)
-                      else f.reported_statistic or "narrative finding")
+            result = _result(f, "95% CI ") if pd.notna(f.estimate) else f.reported_statistic or "narrative finding"
             items.append(f'<li id="finding-{e(f.finding_id)}"><strong>{e(f.finding_id)}</strong> {e(f.outcome)} '
                          f"({e(f.domain)}): {e(result)}. “{e(f.quote)}” "
                          f"({link(f.source_type or 'source', f.source_url)}; note line {e(f.note_line)})</li>")
@@ -232,9 +231,27 @@ def review_overview(evidence: Evidence, domains: list[str], studies_page: str = 
     return HTML("".join(parts))
 
 
-def _result(r: Any) -> str:
-    return (f"{r.measure} {r.estimate:.2f} ({r.ci_low:.2f} to {r.ci_high:.2f})" if pd.notna(r.estimate)
-            else r.reported_statistic or "narrative")
+def _arms(r: Any) -> str:
+    """The per-arm data a finding's estimate was computed from (or checked against), in words."""
+    get = (lambda name: getattr(r, name, None)) if not isinstance(r, dict) else r.get
+    if pd.notna(get("events_peer")) if get("events_peer") is not None else False:
+        return f"{get('events_peer')}/{get('n_peer')} vs {get('events_comparison')}/{get('n_comparison')}"
+    if pd.notna(get("mean_peer")) if get("mean_peer") is not None else False:
+        return (f"mean {get('mean_peer'):g} (SD {get('sd_peer'):g}, n {get('n_peer')}) vs {get('mean_comparison'):g} "
+                f"(SD {get('sd_comparison'):g}, n {get('n_comparison')})")
+    return ""
+
+
+def _result(r: Any, ci_words: str = "") -> str:
+    """A finding's result: its estimate and CI, with where it came from when computed from raw data."""
+    if pd.isna(r.estimate):
+        return r.reported_statistic or "narrative"
+    text = f"{r.measure} {r.estimate:.2f} ({ci_words}{r.ci_low:.2f} to {r.ci_high:.2f})"
+    source = str(getattr(r, "computed_from", "") or "")
+    if source:
+        text += (f", computed from {source}: {_arms(r)}" if not source.startswith("reported")
+                 else f"; {source.removeprefix('reported; ')}: {_arms(r)}")
+    return text
 
 
 def findings_table(evidence: Evidence, domains: list[str], narrative_only: bool = False,

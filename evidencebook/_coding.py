@@ -30,7 +30,9 @@ from ._errors import Problem, RegionError
 from ._regions import find_region, region_records, state_code, state_suggestions
 
 __all__ = [
+    "BINARY_ARMS",
     "CERTAINTY",
+    "CONTINUOUS_ARMS",
     "COMPARISON_TYPES",
     "Coding",
     "DESIGN_TYPES",
@@ -41,6 +43,7 @@ __all__ = [
     "POPULATION_GROUPS",
     "Published",
     "RATIO_MEASURES",
+    "RAW_FIELDS",
     "REVIEW_QUALITY",
     "RISK_OF_BIAS",
     "SETTING_TYPES",
@@ -233,6 +236,25 @@ def _count(value: str) -> str:
 _AFTER_PARSE: dict[str, Callable[[str], Any]] = {"n_studies": _count, "n_participants": _count}
 
 
+def _whole(value: str) -> int:
+    """A count of people or events in one arm: a whole number, at most :data:`LARGEST_COUNT`."""
+    cleaned = value.replace(",", "").strip()
+    if not re.fullmatch(r"\d+", cleaned):
+        raise _Bad(f"{value[:40]!r} is not a whole number (a count of people or events)")
+    if int(cleaned) > LARGEST_COUNT:
+        raise _Bad(f"{value[:40]!r} is more than {LARGEST_COUNT:,}; check the note")
+    return int(cleaned)
+
+
+# Raw data per arm ("peer" is the peer support arm, "comparison" the other): the effect size and its
+# variance are computed from them at sync (metafor's escalc conventions), so no one types them twice.
+BINARY_ARMS = ("events_peer", "n_peer", "events_comparison", "n_comparison")
+CONTINUOUS_ARMS = ("mean_peer", "sd_peer", "n_peer", "mean_comparison", "sd_comparison", "n_comparison")
+RAW_FIELDS = tuple(dict.fromkeys((*BINARY_ARMS, *CONTINUOUS_ARMS)))
+BINARY_MEASURES = ("RR", "OR", "RD")
+CONTINUOUS_MEASURES = ("MD", "SMD", "Hedges g")
+
+
 def _choice(options: tuple[str, ...], aliases: dict[str, str] | None = None) -> Callable[[str], str]:
     lookup = {o.lower(): o for o in options} | (aliases or {})
 
@@ -294,6 +316,7 @@ OUTCOME_FIELDS: dict[str, Callable[[str], Any]] = {
     "synthesis_group": _text,
     "theme": _choice(THEMES),
     "estimate": _number,
+    **{name: (_whole if name.startswith(("n_", "events_")) else _number) for name in RAW_FIELDS},
     "ci_low": _number,
     "ci_high": _number,
     "reported_statistic": _text,
@@ -414,6 +437,38 @@ def _sections(item_key: str, lines: list[NoteLine], problems: list[Problem]) -> 
     return sections
 
 
+def _check_raw_data(v: dict[str, Any], failed: set[str], bad: Callable[..., None]) -> str:
+    """Check a finding's per-arm data; return 'binary', 'continuous' or '' (none, or not usable)."""
+    given = [f for f in RAW_FIELDS if f in v or f in failed]
+    if not given:
+        return ""
+    if any(f in failed for f in given):
+        return ""  # the refused value was reported where it was read
+    kind = ("binary" if any(f.startswith("events_") for f in given) else "continuous")
+    fields = BINARY_ARMS if kind == "binary" else CONTINUOUS_ARMS
+    missing = [f for f in fields if f not in v]
+    stray = [f for f in given if f not in fields]
+    if missing or stray:
+        bad(given[0], f"{kind} raw data needs {', '.join(fields)}"
+            + (f"; missing: {', '.join(missing)}" if missing else "")
+            + (f"; {', '.join(stray)} belong to the other kind of data" if stray else ""))
+        return ""
+    measures = BINARY_MEASURES if kind == "binary" else CONTINUOUS_MEASURES
+    if v.get("measure") not in measures:
+        bad("measure", f"{kind} raw data needs its measure: one of {', '.join(measures)}")
+        return ""
+    if min(v["n_peer"], v["n_comparison"]) < (1 if kind == "binary" else 2):
+        bad("n_peer", "each arm needs at least one participant (two for means and SDs)")
+        return ""
+    if kind == "binary" and (v["events_peer"] > v["n_peer"] or v["events_comparison"] > v["n_comparison"]):
+        bad("events_peer", "an arm has more events than participants")
+        return ""
+    if kind == "continuous" and min(v["sd_peer"], v["sd_comparison"]) <= 0:
+        bad("sd_peer", "standard deviations must be positive")
+        return ""
+    return kind
+
+
 def _check_outcome(item_key: str, section: _Section, problems: list[Problem]) -> bool:
     """Cross-field rules. Returns False if the finding cannot be used at all.
 
@@ -431,6 +486,7 @@ def _check_outcome(item_key: str, section: _Section, problems: list[Problem]) ->
             bad(required, "missing (every finding needs an outcome, a domain and the quoted passage)")
     numbers = [k for k in ("estimate", "ci_low", "ci_high") if k in v]
     refused = [k for k in ("estimate", "ci_low", "ci_high") if k in section.failed]
+    raw = _check_raw_data(v, section.failed, bad)
     if numbers and len(numbers) < 3 and not refused:
         bad(numbers[0], "an estimate needs its 95% CI (estimate, ci_low, ci_high); "
                         "otherwise record the figure as reported_statistic and measure: narrative")
@@ -450,7 +506,11 @@ def _check_outcome(item_key: str, section: _Section, problems: list[Problem]) ->
         if "better" not in v and "better" not in section.failed:
             bad("better", "no 'better' (higher or lower): this estimate will not be plotted or pooled; "
                           "add 'better: higher', 'better: lower' or 'better: unclear'", "warning")
-    elif not numbers and not refused and v.get("measure") not in (None, "narrative"):
+    elif raw and "better" not in v and "better" not in section.failed:
+        bad("better", "no 'better' (higher or lower): the effect computed from the raw data will not be plotted "
+                      "or pooled; add 'better: higher', 'better: lower' or 'better: unclear'", "warning")
+    elif (not numbers and not refused and not any(f in v or f in section.failed for f in RAW_FIELDS)
+          and v.get("measure") not in (None, "narrative")):
         bad("measure", f"measure {v['measure']} given without estimate and CI; use measure: narrative")
     errors = [p for p in problems[before:] if p.severity == "error"]
     return not errors and section.errors == 0

@@ -29,10 +29,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
 from ._cache import DiskCache
-from ._coding import Coding, Published, code_items
+from ._coding import BINARY_ARMS, CONTINUOUS_ARMS, RAW_FIELDS, Coding, Published, code_items
 from ._config import Settings
 from ._errors import EvidenceError, Problem
 from ._regions import REGION_COLUMNS, region_records, region_table, state_code
@@ -59,8 +60,9 @@ STUDY_COLUMNS = [
 ]
 OUTCOME_COLUMNS = [
     "finding_id", "study_id", "citation_key", "outcome", "domain", "comparison", "comparison_type", "review_certainty", "measure", "measure_as_reported", "better", "synthesis_group", "theme", "estimate",
-    "ci_low", "ci_high", "reported_statistic", "n_studies", "n_participants", "sample_note", "direction",
-    "evidence_level", "secondary", "quote", "page", "source_url", "source_type", "notes", "note_key", "note_line",
+    "ci_low", "ci_high", "computed_from", *RAW_FIELDS, "reported_statistic", "n_studies", "n_participants",
+    "sample_note", "direction", "evidence_level", "secondary", "quote", "page", "source_url", "source_type", "notes",
+    "note_key", "note_line",
 ]
 POLICY_COLUMNS = [
     "fact_id", "state", "state_code", "topic", "fact", "value", "as_of", "quote", "source_type", "notes",
@@ -153,6 +155,54 @@ def link_reports(studies: pd.DataFrame) -> tuple[pd.Series, list[Problem]]:
     return pd.Series([first[root(i)] for i in ids], index=studies.index, dtype=object), problems
 
 
+_COUNTS = tuple(f for f in RAW_FIELDS if f.startswith(("n_", "events_")))
+_RAW_KINDS = {"binary": ("2x2 counts", BINARY_ARMS), "continuous": ("means and SDs", CONTINUOUS_ARMS)}
+
+
+def effects_from_arms(outcomes: pd.DataFrame) -> tuple[pd.DataFrame, list[Problem]]:
+    """Estimates and 95% CIs computed from per-arm data with the statistics engine (metafor's escalc).
+
+    A finding with raw data and no reported estimate gets the computed one; one with both keeps
+    the reported estimate, and a difference beyond rounding is reported (an adjusted estimate,
+    or a typo).  ``computed_from`` says which ("2x2 counts", "means and SDs", with "reported" when
+    the reported figure stands).  Pure: returns a new frame and the problems.
+    """
+    from ._meta import binary_effects, continuous_effects
+    from ._synthesis import Z95
+
+    outcomes = outcomes.copy()
+    problems: list[Problem] = []
+    for kind, (label, fields) in _RAW_KINDS.items():
+        rows = outcomes[outcomes[list(fields)].notna().all(axis=1)
+                        & (outcomes[list(RAW_FIELDS)].notna().sum(axis=1) == len(fields))]
+        for measure, cell in rows.groupby("measure"):
+            if kind == "binary":
+                eff = binary_effects(measure, cell["events_peer"], ci=cell["events_comparison"],
+                                     n1i=cell["n_peer"], n2i=cell["n_comparison"])
+            else:
+                eff = continuous_effects("SMD" if measure in ("SMD", "Hedges g") else measure, cell["mean_peer"],
+                                         cell["sd_peer"], cell["n_peer"], cell["mean_comparison"],
+                                         cell["sd_comparison"], cell["n_comparison"])
+            log = measure in ("RR", "OR")
+            half = Z95 * eff["vi"].to_numpy() ** 0.5
+            yi = eff["yi"].to_numpy()
+            computed = np.stack([yi, yi - half, yi + half], axis=1)
+            computed = np.exp(computed) if log else computed
+            for (index, row), (est, low, high) in zip(cell.iterrows(), computed):
+                if pd.isna(row["estimate"]):
+                    outcomes.loc[index, ["estimate", "ci_low", "ci_high"]] = [est, low, high]
+                    outcomes.loc[index, "computed_from"] = label
+                    continue
+                outcomes.loc[index, "computed_from"] = f"reported; {label} agree"
+                if abs(row["estimate"] - est) > max(0.0051, 0.0051 * abs(est)):  # beyond rounding to 2 places
+                    outcomes.loc[index, "computed_from"] = f"reported; {label} give {est:.3g}"
+                    problems.append(Problem(row["note_key"], int(row["note_line"]), "estimate",
+                                            f"finding {row['finding_id']}: the reported {measure} {row['estimate']:g} "
+                                            f"differs from {est:.3g} computed from the {label} (an adjusted "
+                                            "estimate, or a typo?); the reported one is used", "warning"))
+    return outcomes, problems
+
+
 def derive_tables(coding: Coding, substate_regions: dict[str, dict[str, Any]]) -> dict[str, pd.DataFrame]:
     """Pure: the evidence tables from parsed coding, sorted and with fixed columns."""
     studies = _records(coding.studies, STUDY_COLUMNS)
@@ -166,7 +216,11 @@ def derive_tables(coding: Coding, substate_regions: dict[str, dict[str, Any]]) -
     ], index=studies.index, dtype=object)  # object even with no rows, so that .str works
     studies = studies.sort_values("study_id", kind="stable")
 
-    outcomes = _records(coding.outcomes, OUTCOME_COLUMNS, numeric=("estimate", "ci_low", "ci_high", "note_line"))
+    outcomes = _records(coding.outcomes, OUTCOME_COLUMNS,
+                        numeric=("estimate", "ci_low", "ci_high", "note_line", *RAW_FIELDS))
+    outcomes, raw_problems = effects_from_arms(outcomes)
+    for col in _COUNTS:
+        outcomes[col] = outcomes[col].astype("Int64")
     study_type = studies.set_index("study_id")["study_type"]
     outcomes["evidence_level"] = outcomes["study_id"].map(study_type).fillna("")
     outcomes["secondary"] = outcomes["source_type"].str.lower().str.startswith("secondary").astype(bool)
@@ -199,7 +253,7 @@ def derive_tables(coding: Coding, substate_regions: dict[str, dict[str, Any]]) -
 
     problems = pd.DataFrame(
         [{"item_key": p.item_key, "line": p.line, "field": p.field, "severity": p.severity, "message": p.message}
-         for p in sorted({*coding.problems, *link_problems})],
+         for p in sorted({*coding.problems, *link_problems, *raw_problems})],
         columns=PROBLEM_COLUMNS,
     )
     return {"studies.csv": studies, "outcomes.csv": outcomes, "state_policy.csv": policy,
@@ -523,7 +577,7 @@ def _read_checked(path: Path, expected: str | None) -> str:
 
 
 def _typed_outcomes(outcomes: pd.DataFrame) -> pd.DataFrame:
-    for col in ("estimate", "ci_low", "ci_high"):
+    for col in ("estimate", "ci_low", "ci_high", *(c for c in RAW_FIELDS if c in outcomes)):
         outcomes[col] = pd.to_numeric(outcomes[col].replace("", None))
     for col in ("n_studies", "n_participants", "note_line"):
         outcomes[col] = pd.to_numeric(outcomes[col].replace("", None)).astype("Int64")

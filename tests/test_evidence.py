@@ -10,6 +10,7 @@ import shutil
 from pathlib import Path
 
 import pandas as pd
+import numpy as np
 import pytest
 from conftest import GOOD_NOTE, ROOT, note, parent
 
@@ -28,9 +29,9 @@ def evidence() -> eb.Evidence:
 
 def test_bundled_evidence_counts(evidence: eb.Evidence) -> None:
     counts = evidence.manifest["counts"]
-    assert counts == {**counts, "studies": 41, "included": 41, "outcomes": 97, "effect_estimates": 33,
-                      "policy_facts": 170, "regions": 52, "coding_errors": 0}
-    assert len(evidence.outcomes) == 97 and len(evidence.policy) == 170 and len(evidence.regions) == 52
+    assert counts == {**counts, "studies": 42, "included": 42, "outcomes": 99, "effect_estimates": 37,
+                      "policy_facts": 192, "regions": 52, "coding_errors": 0}
+    assert len(evidence.outcomes) == 99 and len(evidence.policy) == 192 and len(evidence.regions) == 52
 
 
 def test_every_seed_number_is_carried_over_unchanged(evidence: eb.Evidence) -> None:
@@ -40,7 +41,9 @@ def test_every_seed_number_is_carried_over_unchanged(evidence: eb.Evidence) -> N
     for finding_id, row in seed.items():
         got = findings.loc[finding_id]
         assert got["quote"] == row["quote"]
-        if pd.notna(got["estimate"]):
+        if str(got["computed_from"]) in ("2x2 counts", "means and SDs"):  # computed from the seed's per-arm data
+            assert row["mean_peer" if got["computed_from"] == "means and SDs" else "events_peer"] != "", finding_id
+        elif pd.notna(got["estimate"]):
             assert (got["estimate"], got["ci_low"], got["ci_high"]) == tuple(
                 float(row[c]) for c in ("estimate", "ci_low", "ci_high")), finding_id
         else:  # narrative: its statistic, if any, is kept verbatim
@@ -105,8 +108,8 @@ def test_a_change_bumps_the_version_and_a_bad_note_loses_nothing_else(project: e
     assert report.manifest["evidence_version"] == version + 1 and report.manifest["date"] == "2030-01-02"
     assert [(p.item_key, p.line, p.field) for p in report.problems if p.severity == "error"] == [("NNNNNNNN", 10, "estimate")]
     evidence = eb.load_evidence(project)
-    assert len(evidence.outcomes) == 97 and "AAAAAAAA" in set(evidence.studies["study_id"])
-    assert evidence.problems["item_key"].tolist() == ["NNNNNNNN"]
+    assert len(evidence.outcomes) == 99 and "AAAAAAAA" in set(evidence.studies["study_id"])
+    assert evidence.problems.loc[evidence.problems["severity"] == "error", "item_key"].tolist() == ["NNNNNNNN"]
 
 
 def test_hand_edited_table_is_caught_and_named(project: eb.Settings) -> None:
@@ -161,7 +164,7 @@ def test_import_of_the_seed_is_reproducible(tmp_path: Path) -> None:
     main = runpy.run_path(str(ROOT / "scripts" / "import_seed.py"), run_name="import_seed")["main"]
     main(ROOT / "evidence" / "seed", tmp_path / "zotero")
     committed = sorted((ROOT / "evidence" / "zotero").rglob("*.json"))
-    assert len(committed) == 339
+    assert len(committed) == 373
     for path in committed:
         assert (tmp_path / "zotero" / path.relative_to(ROOT / "evidence" / "zotero")).read_bytes() == path.read_bytes()
 
@@ -262,9 +265,10 @@ def test_a_count_too_large_for_the_tables_is_reported_and_everything_else_syncs(
     lines = [*GOOD_NOTE, "n_participants: 99999999999999999999"]
     items = (parent("AAAAAAAA"), note("NNNNNNNN", "AAAAAAAA", lines))
     report = _with(project, *items)
-    assert [(p.item_key, p.line, p.field) for p in report.problems] == [("NNNNNNNN", len(lines), "n_participants")]
+    assert [(p.item_key, p.line, p.field) for p in report.problems if p.item_key == "NNNNNNNN"] == [
+        ("NNNNNNNN", len(lines), "n_participants")]
     evidence = eb.load_evidence(project)
-    assert len(evidence.outcomes) == 97 and "AAAAAAAA" in set(evidence.studies["study_id"])
+    assert len(evidence.outcomes) == 99 and "AAAAAAAA" in set(evidence.studies["study_id"])
     assert _with(project, *items).changed == []  # and the next sync still works
 
 
@@ -341,3 +345,85 @@ def test_a_table_damaged_into_invalid_utf8_is_named_not_a_traceback(project: eb.
         eb.load_evidence(project)
     eb.build_evidence(project)  # and a rebuild from the snapshot repairs it
     eb.load_evidence(project)
+
+
+# --- raw data per arm: the effect computed at sync, as metafor's escalc does ----------------------------------
+
+BCG = [  # dat.bcg (Colditz et al. 1994): tpos, tneg, cpos, cneg, and metafor's escalc(measure="RR") yi, vi
+    (4, 119, 11, 128, -0.8893, 0.3256), (6, 300, 29, 274, -1.5854, 0.1946), (3, 228, 11, 209, -1.3481, 0.4154),
+    (62, 13536, 248, 12619, -1.4416, 0.0200), (33, 5036, 47, 5761, -0.2175, 0.0512),
+    (180, 1361, 372, 1079, -0.7861, 0.0069), (8, 2537, 10, 619, -1.6209, 0.2230),
+    (505, 87886, 499, 87892, 0.0120, 0.0040), (29, 7470, 45, 7232, -0.4694, 0.0564),
+    (17, 1699, 65, 1600, -1.3713, 0.0730), (186, 50448, 141, 27197, -0.3394, 0.0124),
+    (5, 2493, 3, 2338, 0.4459, 0.5325), (27, 16886, 29, 17825, -0.0173, 0.0714)]
+NORMAND = [  # dat.normand1999 (metadat's data-raw/dat.normand1999.txt): n1, m1, sd1, n2, m2, sd2
+    (155, 55, 47, 156, 75, 64), (31, 27, 7, 32, 29, 4), (75, 64, 17, 71, 119, 29), (18, 66, 20, 18, 137, 48),
+    (8, 14, 8, 13, 18, 11), (57, 19, 7, 52, 18, 4), (34, 52, 45, 33, 41, 34), (110, 21, 16, 183, 31, 27),
+    (60, 30, 27, 52, 23, 20)]
+
+
+def _raw_notes(rows: list[list[str]], measure: str) -> list[dict]:
+    items = []
+    for i, fields in enumerate(rows):
+        key = "A" + "".join("23456789ABCDEFGHJKMNPQRSTUVWXYZ"[int(d)] for d in f"{i:07d}")
+        lines = ["Extraction", "# Study", "study_type: primary", f"# Outcome R{i}", "outcome: o", "domain: other",
+                 f"measure: {measure}", "better: lower", *fields, "quote: q"]
+        items += [parent(key, citationKey=f"trial{i}"), note("N" + key[1:], key, lines)]
+    return items
+
+
+def _derived(items: list[dict]) -> pd.DataFrame:
+    coding = eb.code_items(items)
+    assert [p for p in coding.problems if p.severity == "error"] == []
+    return eb.derive_tables(coding, {})["outcomes.csv"].sort_values("finding_id", key=lambda c: c.str[1:].astype(int))
+
+
+def test_two_by_two_counts_in_a_note_give_metafors_log_risk_ratios() -> None:
+    rows = [[f"events_peer: {a}", f"n_peer: {a + b}", f"events_comparison: {c}", f"n_comparison: {c + d}"]
+            for a, b, c, d, _, _ in BCG]
+    out = _derived(_raw_notes(rows, "RR"))
+    yi = np.log(out["estimate"].to_numpy())
+    vi = ((np.log(out["ci_high"]) - np.log(out["ci_low"])).to_numpy() / (2 * eb.Z95)) ** 2
+    np.testing.assert_allclose(yi, [r[4] for r in BCG], atol=5e-5)
+    np.testing.assert_allclose(vi, [r[5] for r in BCG], atol=5e-5)
+    assert set(out["computed_from"]) == {"2x2 counts"} and out["events_peer"].tolist()[:2] == [4, 6]
+
+
+def test_means_and_sds_in_a_note_give_the_mean_difference_and_hedges_g() -> None:
+    rows = [[f"mean_peer: {m1}", f"sd_peer: {s1}", f"n_peer: {n1}", f"mean_comparison: {m2}",
+             f"sd_comparison: {s2}", f"n_comparison: {n2}"] for n1, m1, s1, n2, m2, s2 in NORMAND]
+    md = _derived(_raw_notes(rows, "MD"))
+    np.testing.assert_allclose(md["estimate"], [m1 - m2 for _, m1, _, _, m2, _ in NORMAND])  # -20, -2, -55, ...
+    se = np.array([np.sqrt(s1**2 / n1 + s2**2 / n2) for n1, _, s1, n2, _, s2 in NORMAND])  # escalc's MD variance
+    np.testing.assert_allclose((md["ci_high"] - md["ci_low"]) / (2 * eb.Z95), se, rtol=1e-12)
+    smd = _derived(_raw_notes(rows, "SMD"))
+    engine = eb.continuous_effects("SMD", *zip(*[(m1, s1, n1, m2, s2, n2) for n1, m1, s1, n2, m2, s2 in NORMAND]))
+    np.testing.assert_allclose(smd["estimate"], engine["yi"], rtol=1e-12)
+    assert set(smd["computed_from"]) == {"means and SDs"}
+
+
+def test_raw_data_and_a_reported_estimate_must_agree_within_rounding() -> None:
+    counts = ["events_peer: 64", "n_peer: 218", "events_comparison: 83", "n_comparison: 216"]  # OR 0.6657
+    agree = _raw_notes([[*counts, "estimate: 0.67", "ci_low: 0.44", "ci_high: 1.00"]], "OR")
+    coding = eb.code_items(agree)
+    tables = eb.derive_tables(coding, {})
+    assert tables["outcomes.csv"]["computed_from"].tolist() == ["reported; 2x2 counts agree"]
+    assert tables["problems.csv"].empty
+    differ = _raw_notes([[*counts, "estimate: 0.60", "ci_low: 0.40", "ci_high: 0.90"]], "OR")
+    tables = eb.derive_tables(eb.code_items(differ), {})
+    (problem,) = tables["problems.csv"].to_dict("records")
+    assert problem["severity"] == "warning" and "differs from 0.666 computed from the 2x2 counts" in problem["message"]
+    assert tables["outcomes.csv"]["estimate"].tolist() == [0.60]  # the reported one is used
+
+
+@pytest.mark.parametrize("fields, message", [
+    (["events_peer: 5", "n_peer: 20"], "binary raw data needs events_peer, n_peer, events_comparison, n_comparison"),
+    (["events_peer: 25", "n_peer: 20", "events_comparison: 3", "n_comparison: 20"], "more events than participants"),
+    (["events_peer: 2.5", "n_peer: 20", "events_comparison: 3", "n_comparison: 20"], "is not a whole number"),
+    (["mean_peer: 1", "sd_peer: 0", "n_peer: 9", "mean_comparison: 2", "sd_comparison: 1", "n_comparison: 9"],
+     "standard deviations must be positive"),
+])
+def test_incomplete_or_impossible_raw_data_is_one_clear_error(fields: list[str], message: str) -> None:
+    coding = eb.code_items(_raw_notes([fields], "RR" if "events_peer" in fields[0] else "MD"))
+    errors = [p for p in coding.problems if p.severity == "error"]
+    assert len(errors) == 1 and message in errors[0].message and coding.outcomes == []

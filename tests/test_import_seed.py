@@ -81,7 +81,10 @@ def test_new_coding_fields_are_written_only_where_the_seed_gives_them() -> None:
 def bundled(tmp_path_factory: pytest.TempPathFactory):
     folder = tmp_path_factory.mktemp("seed") / "zotero"
     IMPORTER["main"](SEED, folder)
-    return code_items(read_snapshot(folder).items)
+    from evidencebook import load_settings, region_records
+
+    # the project's regions (Southern Oregon is configured in pyproject.toml), as a sync reads them
+    return code_items(read_snapshot(folder).items, regions=region_records(load_settings(ROOT).regions))
 
 
 def test_the_bundled_seed_codes_without_problems(bundled) -> None:
