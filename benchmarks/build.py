@@ -51,7 +51,6 @@ from __future__ import annotations
 
 import argparse
 import hashlib
-import html
 import json
 import math
 import os
@@ -371,11 +370,9 @@ from sync import key as zkey  # noqa: E402  (the sync benchmark's Zotero-style i
 
 
 def note_html(title: str, sections: list[tuple[str, dict[str, str]]]) -> str:
-    parts = [f"<h1>{title}</h1>"]
-    for heading, fields in sections:
-        parts.append(f"<h2>{html.escape(heading)}</h2>")
-        parts.extend(f"<p>{k}: {html.escape(str(v), quote=False)}</p>" for k, v in fields.items())
-    return '<div data-schema-version="9">' + "\n".join(parts) + "</div>"
+    from evidencebook import write_note
+
+    return write_note(title, [(heading, list(fields.items())) for heading, fields in sections])
 
 
 def synthetic_study(n: int, rng: random.Random, library: dict[str, Any]) -> list[dict[str, Any]]:

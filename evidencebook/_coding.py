@@ -17,11 +17,12 @@ the note line, and the rest of the library is still read.
 
 from __future__ import annotations
 
+import html
 import math
 import re
 import unicodedata
 from dataclasses import dataclass, field, replace
-from typing import Any, Callable, Mapping
+from typing import Any, Callable, Iterable, Mapping
 
 import lxml.etree
 import lxml.html
@@ -50,7 +51,9 @@ __all__ = [
     "STUDY_TYPES",
     "THEMES",
     "code_items",
+    "note_from_lines",
     "note_lines",
+    "write_note",
 ]
 
 DOMAINS = (
@@ -110,6 +113,38 @@ class NoteLine:
 
 
 _BLOCKS = frozenset({"h1", "h2", "h3", "h4", "h5", "h6", "p", "li", "tr", "pre", "blockquote"})
+
+
+# Zotero 7's note editor wraps a note in this element; the reader ignores it, the writer keeps it.
+_NOTE_WRAPPER = '<div data-schema-version="9">{}</div>'
+
+
+def write_note(title: str, sections: Iterable[tuple[str, Iterable[tuple[str, Any]]]]) -> str:
+    """A note as Zotero's note editor stores it (the writer beside :func:`note_lines`, the reader).
+
+    ``title`` is the first line ("Extraction", "Policy facts"); each section is a heading
+    ("Study", "Outcome O12", "Policy fact P1") and its ``key: value`` fields, one paragraph
+    each, the text escaped as the editor escapes typed text.  Tests, the seed importer and the
+    benchmarks write notes only through this function (or :func:`note_from_lines`).
+    """
+    parts = [f"<h1>{html.escape(title)}</h1>"]
+    for heading, fields in sections:
+        parts.append(f"<h2>{html.escape(heading)}</h2>")
+        for key, value in fields:
+            text = str(value)
+            if "\n" in text or "\r" in text:
+                raise ValueError(f"a note field is one line; {key!r} has a line break: {text[:40]!r}")
+            parts.append(f"<p>{html.escape(key)}: {html.escape(text, quote=False)}</p>")
+    return _NOTE_WRAPPER.format("\n".join(parts))
+
+
+def note_from_lines(lines: Iterable[str]) -> str:
+    """A note from the lines a person types: ``# text`` is a heading, every other line a paragraph (escaped).
+
+    For notes that are not well formed on purpose (tests of the reader's messages)."""
+    parts = [f"<h2>{html.escape(line[2:])}</h2>" if line.startswith("# ") else f"<p>{html.escape(line)}</p>"
+             for line in lines]
+    return _NOTE_WRAPPER.format("".join(parts))
 
 
 def note_lines(note_html: str) -> list[NoteLine]:

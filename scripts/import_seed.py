@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import csv
 import hashlib
-import html
 import re
 import sys
 from collections import OrderedDict
@@ -32,7 +31,7 @@ from urllib.parse import urlparse
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from evidencebook._coding import OUTCOME_FIELDS, THEMES  # noqa: E402
+from evidencebook._coding import OUTCOME_FIELDS, THEMES, write_note  # noqa: E402
 from evidencebook._zotero import write_snapshot  # noqa: E402
 
 SEED = ROOT / "evidence" / "seed"
@@ -239,10 +238,27 @@ def is_number(text: str) -> bool:
     return re.fullmatch(r"[+-]?\d+(\.\d+)?", text.strip()) is not None
 
 
-def p(key: str, value: str) -> str:
+def p(key: str, value: str) -> tuple[str, str]:
+    """One ``key: value`` line of a note (written by the package's note writer, evidencebook.write_note)."""
     if "\n" in value:
         raise ValueError(f"multi-line value for {key!r}: {value!r}")
-    return f"<p>{html.escape(key)}: {html.escape(value, quote=False)}</p>"
+    return key, value
+
+
+def heading(text: str) -> tuple[str, str]:
+    """A section heading of a note ("Study", "Outcome O12", "Policy fact P1")."""
+    return "#", text
+
+
+def sections(body: list[tuple[str, str]]) -> list[tuple[str, list[tuple[str, str]]]]:
+    """A flat list of headings and fields as the note writer's sections."""
+    out: list[tuple[str, list[tuple[str, str]]]] = []
+    for key, value in body:
+        if key == "#":
+            out.append((value, []))
+        else:
+            out[-1][1].append((key, value))
+    return out
 
 
 def optional(row: dict, *fields: str) -> list[str]:
@@ -250,7 +266,7 @@ def optional(row: dict, *fields: str) -> list[str]:
     return [p(field, value) for field in fields if (value := row.get(field, "").strip())]
 
 
-def note_item(key: str, parent: str, version: int, body: list[str], tag: str) -> dict:
+def note_item(key: str, parent: str, version: int, title: str, body: list[tuple[str, str]], tag: str) -> dict:
     return {
         "key": key,
         "version": version,
@@ -261,7 +277,7 @@ def note_item(key: str, parent: str, version: int, body: list[str], tag: str) ->
             "version": version,
             "itemType": "note",
             "parentItem": parent,
-            "note": '<div data-schema-version="9">' + "\n".join(body) + "</div>",
+            "note": write_note(title, sections(body)),
             "tags": [{"tag": tag}],
             "relations": {},
             "dateAdded": IMPORTED,
@@ -329,8 +345,7 @@ def study_items(rows: list[dict], version: int, write_raw_data: bool | None = No
         items.append(parent_item(key, version, data, ["screen:TA:include", "screen:FT:include"]))
         states = sorted({s.split(" (")[0] for r in rows_of_study if (s := r["us_state"])} & US_STATES)
         body = [
-            "<h1>Extraction</h1>",
-            "<h2>Study</h2>",
+            heading("Study"),
             p("study_type", "review" if review else "primary"),
             p("design", first["design"]),
             p("design_type", classify(first["design"], DESIGN_RULES, "other")),
@@ -363,7 +378,7 @@ def study_items(rows: list[dict], version: int, write_raw_data: bool | None = No
                 raise ValueError(f"{row['id']}: {base[1]} cannot be computed from {kind} raw data; give raw_measure")
             write_raw = bool(raw) and write_raw_data
             body += [
-                f"<h2>Outcome {html.escape(row['id'])}</h2>",
+                heading(f"Outcome {row['id']}"),
                 p("outcome", row["outcome"]),
                 p("domain", classify(row["outcome"], DOMAIN_RULES, "other")),
                 p("comparison", row["comparison"]),
@@ -385,7 +400,7 @@ def study_items(rows: list[dict], version: int, write_raw_data: bool | None = No
                 p("notes", row["notes"]),
             ]
         version += 1
-        items.append(note_item(item_key("note:" + first["id"]), key, version, body, "extraction"))
+        items.append(note_item(item_key("note:" + first["id"]), key, version, "Extraction", body, "extraction"))
     return items, version
 
 
@@ -407,12 +422,12 @@ def policy_items(rows: list[dict], version: int) -> tuple[list[dict], int]:
         for field in ("publicationTitle", "DOI"):
             data[field] = ""
         items.append(parent_item(key, version, data, ["policy-source"]))
-        body = ["<h1>Policy facts</h1>"]
+        body = []
         for fact in facts:
-            body += [f"<h2>Policy fact {html.escape(fact['id'])}</h2>"]
+            body += [heading(f"Policy fact {fact['id']}")]
             body += [p(k, fact[k]) for k in ("state", "fact", "value", "as_of", "quote", "source_type", "notes")]
         version += 1
-        items.append(note_item(item_key("policy-note:" + url), key, version, body, "policy"))
+        items.append(note_item(item_key("policy-note:" + url), key, version, "Policy facts", body, "policy"))
     return items, version
 
 
@@ -607,8 +622,7 @@ def document_items(seed: Path, version: int) -> tuple[list[dict], int]:
         items.append(parent_item(key, version, data, ["screen:FT:include", "gray-literature"]))
         study = doc["study"]
         body = [
-            "<h1>Extraction</h1>",
-            "<h2>Study</h2>",
+            heading("Study"),
             p("study_type", "gray literature"),
             p("design", study["design"]),
             p("design_type", "gray literature"),
@@ -625,7 +639,7 @@ def document_items(seed: Path, version: int) -> tuple[list[dict], int]:
             if not re.match(r"(barrier|recommendation|description)\b", outcome):
                 raise ValueError(f"{name}: outcome {outcome!r} should say barrier, recommendation or description")
             body += [
-                f"<h2>Outcome {name[:3]}-{i}</h2>",
+                heading(f"Outcome {name[:3]}-{i}"),
                 p("outcome", outcome),
                 p("domain", domain),
                 p("theme", theme),
@@ -635,7 +649,7 @@ def document_items(seed: Path, version: int) -> tuple[list[dict], int]:
                 p("source_type", doc["source_type"]),
             ]
         version += 1
-        note = note_item(item_key("document-note:" + name), key, version, body, "extraction")
+        note = note_item(item_key("document-note:" + name), key, version, "Extraction", body, "extraction")
         items.append(note)
         if doc.get("note_edit"):
             edited.append((note, doc["note_edit"]))

@@ -27,10 +27,9 @@ def parent(key: str, tags: tuple[str, ...] = ("screen:FT:include",), **data: Any
 
 
 def note(key: str, parent_key: str, lines: list[str], **data: Any) -> dict[str, Any]:
-    """A child note whose paragraphs are ``lines`` (headings written as '# text')."""
-    html = "".join(f"<h2>{line[2:]}</h2>" if line.startswith("# ") else f"<p>{line}</p>" for line in lines)
+    """A child note whose paragraphs are ``lines`` (headings written as '# text'), as typed: text, not markup."""
     body = {"key": key, "version": 1, "itemType": "note", "parentItem": parent_key,
-            "note": f'<div data-schema-version="9">{html}</div>', "tags": [], "relations": {}, **data}
+            "note": eb.note_from_lines(lines), "tags": [], "relations": {}, **data}
     return {"key": key, "version": 1, "library": {"type": "group", "id": 1}, "meta": {}, "data": body}
 
 

@@ -375,3 +375,25 @@ def test_a_pin_waiting_for_a_fallback_key_that_its_holder_gives_up_gets_it_in_th
     again = eb.code_items(items, eb.Published(citation_keys={"AAAAAAAA": "tester2020synthetic",
                                                              "BBBBBBBB": "core2020"}))
     assert again.studies == coding.studies and again.problems == []
+
+
+def test_the_note_writer_and_reader_round_trip() -> None:
+    # One writer of the note format (used by the seed importer, the emulator, the benchmarks and these tests).
+    sections = [("Study", [("study_type", "primary"), ("design", "RCT <blinded> & \"open\"")]),
+                ("Outcome T1", [("outcome", "readmission"), ("domain", "hospitalisation"), ("measure", "RR"),
+                                ("better", "lower"), ("estimate", 0.71), ("ci_low", 0.52), ("ci_high", 0.97),
+                                ("quote", "a < b & c > d, 'quoted'")])]
+    html = eb.write_note("Extraction", sections)
+    lines = eb.note_lines(html)
+    assert [line.text for line in lines] == ["Extraction", "Study", "study_type: primary",
+                                             'design: RCT <blinded> & "open"', "Outcome T1", "outcome: readmission",
+                                             "domain: hospitalisation", "measure: RR", "better: lower",
+                                             "estimate: 0.71", "ci_low: 0.52", "ci_high: 0.97",
+                                             "quote: a < b & c > d, 'quoted'"]
+    assert [line.heading for line in lines[:2]] == [True, True]
+    coding = eb.code_items([parent("AAAAAAAA"), {**note("NNNNNNNN", "AAAAAAAA", []), "data": {
+        **note("NNNNNNNN", "AAAAAAAA", [])["data"], "note": html}}])
+    assert coding.problems == [] and coding.outcomes[0]["estimate"] == 0.71
+    assert coding.studies[0]["design"] == 'RCT <blinded> & "open"'
+    with pytest.raises(ValueError, match="one line"):
+        eb.write_note("Extraction", [("Study", [("design", "two\nlines")])])

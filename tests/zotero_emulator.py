@@ -297,12 +297,15 @@ def make_item(key: str, title: str = "", **data: Any) -> dict[str, Any]:
 
 def make_note(key: str, parent: str, finding: str, estimate: float = 0.5, **data: Any) -> dict[str, Any]:
     """A synthetic extraction note with one effect finding."""
-    lines = ["Extraction", "<h2>Study</h2>", "study_type: primary", "design: RCT", f"<h2>Outcome {finding}</h2>",
-             "outcome: readmission", "domain: hospitalisation", "measure: RR", f"estimate: {estimate}",
-             f"ci_low: {estimate / 2}", f"ci_high: {estimate * 2}", "direction: favours peer",
-             f"quote: synthetic RR {estimate}"]
-    html = "".join(line if line.startswith("<h2>") else f"<p>{line}</p>" for line in lines)
-    body = {"key": key, "version": 0, "itemType": "note", "parentItem": parent, "note": f"<div>{html}</div>",
+    from evidencebook import write_note
+
+    html = write_note("Extraction", [
+        ("Study", [("study_type", "primary"), ("design", "RCT")]),
+        (f"Outcome {finding}", [("outcome", "readmission"), ("domain", "hospitalisation"), ("measure", "RR"),
+                                ("better", "lower"), ("estimate", estimate), ("ci_low", estimate / 2),
+                                ("ci_high", estimate * 2), ("direction", "favours peer"),
+                                ("quote", f"synthetic RR {estimate}")])])
+    body = {"key": key, "version": 0, "itemType": "note", "parentItem": parent, "note": html,
             "tags": [], "relations": {}, **data}
     return {"key": key, "version": 0, "library": {"type": "group", "id": 4242, "name": "Test library"},
             "links": {}, "meta": {}, "data": body}
