@@ -13,11 +13,9 @@ full sync < 20 s and < 400 MB.
 from __future__ import annotations
 
 import math
-import resource
 import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]

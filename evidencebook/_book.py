@@ -7,8 +7,6 @@ the HTML it returns.
 
 from __future__ import annotations
 
-import json
-from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
 
@@ -393,9 +391,10 @@ def evidence_map(evidence: Evidence, settings: Settings | None = None) -> HTML:
     ]
     table = html_table(cells, {"domain": "Outcome domain", "population_group": "Population", "findings": "Findings",
                                "sources_linked": "Sources"}, safe=("sources_linked",))
-    changelog_path = (settings.evidence if settings else Path()) / "changelog.json"
-    latest = json.loads(changelog_path.read_text(encoding="utf-8"))[-1] if changelog_path.is_file() else {}
-    new_ids = {a.split()[0] for a in latest.get("studies", {}).get("added", [])}
+    from ._evidence import read_changelog
+
+    changelog = read_changelog(settings) if settings else []
+    new_ids = set(changelog[-1]["studies"].get("added", [])) if changelog else set()
     flows = []
     for label, counts in (("this evidence version (new records)", prisma_counts(evidence.studies, new_ids)),
                           ("all evidence versions (cumulative)", prisma_counts(evidence.studies))):
@@ -615,10 +614,10 @@ def _version_status(settings: Settings, number: int) -> pd.DataFrame:
     import io
 
     from ._cache import DiskCache
-    from ._evidence import load_version
+    from ._evidence import load_version, read_manifest
     from ._living import outcome_status
 
-    manifest = json.loads((settings.evidence / "versions" / f"v{number:04d}" / "manifest.json").read_text(encoding="utf-8"))
+    manifest = read_manifest(settings, number)
     cache, name, key = DiskCache(settings.cache_dir), f"outcome-status-v{number:04d}", str(manifest.get("content_hash"))
     kept = cache.read(name, key)
     if kept is not None:
@@ -641,11 +640,10 @@ def whats_new(settings: Settings, archive_href: str = "../evidence-versions") ->
     also publishes under ``archive_href`` so that old versions stay readable.
     """
     from ._certainty import load_judgements
-    from ._evidence import evidence_versions
+    from ._evidence import evidence_versions, read_changelog
     from ._living import version_changes
 
-    path = settings.evidence / "changelog.json"
-    entries = json.loads(path.read_text(encoding="utf-8")) if path.is_file() else []
+    entries = read_changelog(settings)
     if not entries:
         return HTML("<p>No evidence versions are recorded yet.</p>")
     kept = set(evidence_versions(settings))
@@ -675,6 +673,8 @@ def whats_new(settings: Settings, archive_href: str = "../evidence-versions") ->
         for kind in ("studies", "outcomes"):
             for what in ("added", "updated", "removed"):
                 names = entry.get(kind, {}).get(what, [])
+                if kind == "studies":  # a study is named by its item key and citation key
+                    names = [f"{k} ({entry['citation_keys'][k]})" if k in entry["citation_keys"] else k for k in names]
                 if names:
                     shown = ", ".join(names[:12]) + (f" and {len(names) - 12} more" if len(names) > 12 else "")
                     rows.append(f"<li><strong>{len(names)} {'findings' if kind == 'outcomes' else 'studies'} "

@@ -13,7 +13,6 @@ and a worker's start, stay cheap.
 from __future__ import annotations
 
 import hashlib
-import json
 from collections import Counter
 from dataclasses import dataclass
 from functools import cached_property
@@ -21,6 +20,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable, Mapping, TypeVar
 
 from ._config import Settings, load_settings
+from ._errors import EvidencebookError
 from ._policy import as_of_key  # noqa: F401  (moved there; still importable from here)
 from ._regions import STATE_NAMES, find_region, region_records
 
@@ -50,9 +50,11 @@ _CACHE: dict[tuple[str, ...], Any] = {}
 
 
 def content_hash(settings: Settings) -> str:
+    from ._evidence import read_manifest
+
     try:
-        return str(json.loads((settings.evidence / "manifest.json").read_text(encoding="utf-8"))["content_hash"])
-    except (OSError, ValueError, KeyError):
+        return str(read_manifest(settings)["content_hash"])
+    except (EvidencebookError, KeyError):
         return ""  # load_evidence will say what is wrong
 
 

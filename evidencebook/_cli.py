@@ -120,7 +120,8 @@ def sync(offline: bool, local: bool, endpoint: str | None, dry_run: bool, strict
         report = result.build
     errors = _report_build(report)
     if dry_run:
-        for kind, change in report.changes.items():
+        for kind in ("studies", "outcomes"):
+            change = report.changes[kind]
             for what, keys in change.items():
                 if keys:
                     click.echo(f"would mark {len(keys)} {kind} {what}: {', '.join(keys[:10])}")

@@ -40,6 +40,7 @@ from ._regions import REGION_COLUMNS, region_records, region_table, state_code
 from ._zotero import Snapshot, read_snapshot, write_snapshot_files
 
 __all__ = ["BuildReport", "Evidence", "EvidenceVersion", "build_evidence", "changes_between", "derive_tables",
+           "read_changelog", "read_manifest",
            "evidence_versions", "load_evidence", "load_version", "published_identities", "validate_tables"]
 
 TABLES = ("studies.csv", "outcomes.csv", "state_policy.csv", "regions.csv", "problems.csv")
@@ -414,25 +415,61 @@ def _table(text: str | None) -> pd.DataFrame:
     return _read_csv(text) if text else pd.DataFrame()
 
 
-def _diff_rows(old: pd.DataFrame, new: pd.DataFrame, key: str, label: str) -> dict[str, list[str]]:
+def _diff_rows(old: pd.DataFrame, new: pd.DataFrame, key: str) -> dict[str, list[str]]:
     # A column added since the old version is a change of the tables' shape, not of every row.
     columns = [c for c in new.columns if not len(old) or c in old.columns]
     old_rows = {r[key]: {c: r.get(c, "") for c in columns} for r in old.to_dict("records")} if len(old) else {}
     new_rows = {r[key]: {c: r[c] for c in columns} for r in new.to_dict("records")}
-    name = (lambda r: f"{r[key]} ({r[label]})") if label else (lambda r: r[key])
     return {
-        "added": sorted(name(new_rows[k]) for k in new_rows.keys() - old_rows.keys()),
-        "updated": sorted(name(new_rows[k]) for k in new_rows.keys() & old_rows.keys() if new_rows[k] != old_rows[k]),
-        "removed": sorted(name(old_rows[k]) for k in old_rows.keys() - new_rows.keys()),
+        "added": sorted(new_rows.keys() - old_rows.keys()),
+        "updated": sorted(k for k in new_rows.keys() & old_rows.keys() if new_rows[k] != old_rows[k]),
+        "removed": sorted(old_rows.keys() - new_rows.keys()),
     }
 
 
-def changes_between(old: dict[str, str | None], new: dict[str, str]) -> dict[str, dict[str, list[str]]]:
-    """Studies and findings added, updated and removed between two sets of table texts."""
-    return {
-        "studies": _diff_rows(_table(old.get("studies.csv")), _table(new["studies.csv"]), "study_id", "citation_key"),
-        "outcomes": _diff_rows(_table(old.get("outcomes.csv")), _table(new["outcomes.csv"]), "finding_id", ""),
-    }
+def changes_between(old: dict[str, str | None], new: dict[str, str]) -> dict[str, Any]:
+    """Studies (item keys) and findings (ids) added, updated and removed between two sets of table texts,
+    with the citation key of every study named (so a removed study can still be named)."""
+    old_studies, new_studies = _table(old.get("studies.csv")), _table(new["studies.csv"])
+    studies = _diff_rows(old_studies, new_studies, "study_id")
+    named = {k for ids in studies.values() for k in ids}
+    keys = {r["study_id"]: r["citation_key"] for frame in (old_studies, new_studies) if len(frame)
+            for r in frame.to_dict("records") if r["study_id"] in named}
+    return {"studies": studies, "outcomes": _diff_rows(_table(old.get("outcomes.csv")), _table(new["outcomes.csv"]),
+                                                      "finding_id"),
+            "citation_keys": dict(sorted(keys.items()))}
+
+
+def read_changelog(settings: Settings) -> list[dict[str, Any]]:
+    """Every evidence version's entry in ``changelog.json``, oldest first (``[]`` before the first sync).
+
+    Entries name studies by item key and findings by id, with ``citation_keys`` for the studies.
+    Entries written before that (studies as ``"KEY (citationkey)"``) are read into the same shape.
+    """
+    path = settings.evidence / "changelog.json"
+    entries = json.loads(path.read_text(encoding="utf-8")) if path.is_file() else []
+    for entry in entries:
+        keys = entry.setdefault("citation_keys", {})
+        for what, names in entry.get("studies", {}).items():
+            ids = []
+            for name in names:
+                study_id, _, rest = str(name).partition(" (")
+                if rest:
+                    keys.setdefault(study_id, rest.rstrip(")"))
+                ids.append(study_id)
+            entry["studies"][what] = ids
+    return entries
+
+
+def read_manifest(settings: Settings, number: int | None = None) -> dict[str, Any]:
+    """The manifest of the current evidence (or of kept version ``number``), or a clear EvidenceError."""
+    path = settings.evidence / (version_folder(number) if number is not None else "") / "manifest.json"
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise EvidenceError(f"{path}: missing. Run 'evidencebook sync' to rebuild the evidence tables.") from None
+    except json.JSONDecodeError as exc:
+        raise EvidenceError(f"{path}: corrupt ({exc}). Restore it with 'git checkout -- {path}'.") from exc
 
 
 @dataclass(frozen=True)
@@ -528,8 +565,7 @@ def build_evidence(settings: Settings, snapshot: Snapshot | None = None, today: 
                 "files": hashes,
             }
             writes["manifest.json"] = json.dumps(manifest, indent=2, sort_keys=True) + "\n"
-            changelog_path = folder / "changelog.json"
-            changelog = json.loads(changelog_path.read_text(encoding="utf-8")) if changelog_path.is_file() else []
+            changelog = read_changelog(settings)
             changelog.append({"evidence_version": manifest["evidence_version"], "date": manifest["date"],
                               "zotero_library_version": snapshot.version, **changes})
             writes["changelog.json"] = json.dumps(changelog, indent=2, ensure_ascii=False) + "\n"

@@ -28,6 +28,7 @@ import pandas as pd
 
 from ._config import Settings, code_version
 from ._errors import EvidencebookError
+from ._evidence import read_changelog, read_manifest
 
 T = TypeVar("T")
 
@@ -111,11 +112,10 @@ def page_stamp(settings: Settings, reads: PageReads, loaded: dict[str, pd.DataFr
         path = folder / name
         digest.update(name.encode() + b"\0" + (path.read_bytes() if path.is_file() else b""))
     if reads.new_records:
-        path = folder / "changelog.json"
-        latest = json.loads(path.read_text(encoding="utf-8"))[-1] if path.is_file() else {}
-        digest.update(json.dumps(latest.get("studies", {}).get("added", [])).encode())
+        changelog = read_changelog(settings)
+        digest.update(json.dumps(changelog[-1]["studies"].get("added", []) if changelog else []).encode())
     if reads.library:
-        library = json.loads((folder / "manifest.json").read_text(encoding="utf-8")).get("zotero", {})
+        library = read_manifest(settings).get("zotero", {})
         digest.update(json.dumps([library.get("library_type"), library.get("library_id")]).encode())
     return digest.hexdigest()
 

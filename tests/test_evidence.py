@@ -6,7 +6,6 @@ import csv
 import datetime as dt
 import json
 import re
-import shutil
 from pathlib import Path
 
 import pandas as pd
@@ -233,8 +232,9 @@ def test_text_cells_a_spreadsheet_would_run_are_neutralised_and_read_back_verbat
         assert findings.loc["T1", "quote"] == FORMULAS["quote"]
         assert findings.loc["T2", "reported_statistic"] == FORMULAS["reported_statistic"]
         assert (findings["ci_high"] < 0).any()  # numeric columns read as numbers, negative ones too
-    assert f"AAAAAAAA ({eb.load_evidence(project).studies.set_index('study_id').loc['AAAAAAAA', 'citation_key']})" \
-        in report.changes["studies"]["added"]
+    assert "AAAAAAAA" in report.changes["studies"]["added"]  # the changelog names studies by item key
+    assert report.changes["citation_keys"]["AAAAAAAA"] == \
+        eb.load_evidence(project).studies.set_index("study_id").loc["AAAAAAAA", "citation_key"]
 
 
 @pytest.mark.parametrize("cell, written", [
@@ -427,3 +427,14 @@ def test_incomplete_or_impossible_raw_data_is_one_clear_error(fields: list[str],
     coding = eb.code_items(_raw_notes([fields], "RR" if "events_peer" in fields[0] else "MD"))
     errors = [p for p in coding.problems if p.severity == "error"]
     assert len(errors) == 1 and message in errors[0].message and coding.outcomes == []
+
+
+def test_old_changelog_entries_are_read_in_the_new_shape(project: eb.Settings) -> None:
+    # Entries written before the changelog stored ids named studies "KEY (citationkey)": one reader, one shape.
+    path = project.evidence / "changelog.json"
+    path.write_text(json.dumps([{"evidence_version": 1, "date": "2026-01-01", "zotero_library_version": 1,
+                                 "studies": {"added": ["AAAAAAAA (smith2024peer)"], "updated": [], "removed": []},
+                                 "outcomes": {"added": ["F1"], "updated": [], "removed": []}}]), encoding="utf-8")
+    (entry,) = eb.read_changelog(project)
+    assert entry["studies"]["added"] == ["AAAAAAAA"] and entry["citation_keys"] == {"AAAAAAAA": "smith2024peer"}
+    assert "AAAAAAAA (smith2024peer)" in eb.whats_new(project)

@@ -107,8 +107,8 @@ def test_add_edit_parent_and_edit_child_only(settings, emu) -> None:
     assert findings(settings) == {"F1": 0.5, "F2": 0.6, "F3": 0.5, "F9": 0.8}
     entry = json.loads((settings.evidence / "changelog.json").read_text(encoding="utf-8"))[-1]
     # k(1), retitled, gives up the generated key it held; first come, first served: the new item gets it
-    assert entry["studies"]["added"] == [f"{k(9)} (tester2021synthetic)"]
-    assert [s.split()[0] for s in entry["studies"]["updated"]] == [k(1)]  # only the retitled study
+    assert entry["studies"]["added"] == [k(9)] and entry["citation_keys"][k(9)] == "tester2021synthetic"
+    assert entry["studies"]["updated"] == [k(1)]  # only the retitled study (ids, not display strings)
     assert "F2" in entry["outcomes"]["updated"] and "F3" not in entry["outcomes"]["updated"]
     assert eb.load_evidence(settings).manifest["evidence_version"] == 2
 
