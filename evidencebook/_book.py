@@ -23,7 +23,7 @@ from ._synthesis import (DIRECTIONS, NOT_STATED, POOLING_METHOD, VOTE_RULE, cita
                          corrected_covered_area, cumulative_by_year, domain_findings, effect_rows, finding_directions,
                          included_findings, overlap_reading, pooled_groups, review_findings, study_votes, vote_count)
 
-__all__ = ["FOREST_ROWS", "review_overview", "study_votes_table", "pooled_table", "study_anchor", "study_entries", "data_quality", "evidence_map", "findings_table", "screening_agreement_html", "screening_conflicts", "sof_table", "forest_figure", "outcome_summary", "policy_table", "regions_index",
+__all__ = ["FOREST_ROWS", "review_overview", "study_votes_table", "pooled_table", "study_anchor", "study_entries", "data_quality", "evidence_map", "findings_table", "screening_conflicts", "sof_table", "forest_figure", "outcome_summary", "policy_table", "regions_index",
            "implementation_themes", "policy_landscape",
            "whats_new"]
 
@@ -402,10 +402,10 @@ def evidence_map(evidence: Evidence, settings: Settings | None = None) -> HTML:
         flow_title = f"PRISMA 2020 flow: {label}"
         flows.append(figure_html(prisma_plot(counts, flow_title), prisma_alt_text(counts, flow_title), flow_title))
     return HTML("<h2>Gap map</h2>" + figure + table + "<h2>PRISMA 2020 flow</h2>" + "".join(flows)
-                + "<h2>Agreement between screening reviewers</h2>" + screening_agreement_html(evidence.studies))
+                + "<h2>Agreement between screening reviewers</h2>" + _screening_agreement_html(evidence.studies))
 
 
-def screening_agreement_html(studies: pd.DataFrame) -> HTML:
+def _screening_agreement_html(studies: pd.DataFrame) -> HTML:
     """Per screening stage: items double-screened, percentage agreement and Cohen's kappa, or why there are none."""
     from ._synthesis import screening_agreement
 
