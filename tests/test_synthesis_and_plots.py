@@ -329,3 +329,29 @@ def test_the_distribution_functions_of_pooling_are_scipy_stats() -> None:
     np.testing.assert_allclose(_stats.chi2.isf(q, df), stats.chi2.isf(q, df), rtol=1e-13)
     np.testing.assert_allclose(_stats.chi2.ppf(q, df), stats.chi2.ppf(q, df), rtol=1e-13)
     np.testing.assert_allclose(_stats.f.sf(x + 0.1, df, df + 2), stats.f.sf(x + 0.1, df, df + 2), rtol=1e-13)
+
+
+def test_a_conflict_synced_from_zotero_is_reported_left_out_counted_and_listed(project: eb.Settings) -> None:
+    from conftest import GOOD_NOTE, note, parent
+
+    snapshot = eb.read_snapshot(project.snapshot)
+    items = [*snapshot.items, parent("AAAAAAAA", tags=("screen:TA:include@AB", "screen:TA:include@CD",
+                                                       "screen:FT:include@AB", "screen:FT:exclude:wrong design@CD")),
+             note("NNNNNNNN", "AAAAAAAA", GOOD_NOTE)]
+    report = eb.build_evidence(project, eb.Snapshot(snapshot.library, items))
+    assert [p for p in report.problems if p.item_key == "AAAAAAAA" and "screening conflict" in p.message]
+    evidence = eb.load_evidence(project)
+    assert eb.validate_tables({"studies.csv": evidence.studies, "outcomes.csv": evidence.outcomes,
+                               "state_policy.csv": evidence.policy, "regions.csv": evidence.regions}).empty
+    row = evidence.studies.set_index("study_id").loc["AAAAAAAA"]
+    assert (row["screening"], row["screening_votes"]) == (
+        "FT:conflict", "TA:include@AB|TA:include@CD|FT:include@AB|FT:exclude@CD")
+    assert "AAAAAAAA" not in set(evidence.included["study_id"])
+    assert "T1" not in set(eb.included_findings(evidence.outcomes, evidence.studies)["finding_id"])
+    assert eb.prisma_counts(evidence.studies)["conflicts_full_text"] == 1
+    agreement = eb.screening_agreement(evidence.studies).set_index("stage")
+    assert agreement.loc["title/abstract", ["double_screened", "agreed"]].tolist() == [1, 1]
+    assert agreement.loc["full text", ["double_screened", "agreed"]].tolist() == [1, 0]
+    page = str(eb.data_quality(evidence))
+    assert "<h3>Screening conflicts</h3>" in page and "AB include, CD exclude" in page
+    assert "screening conflict at full text (FT)" in page  # the warning, in the coding problems
