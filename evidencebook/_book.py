@@ -21,7 +21,7 @@ from ._synthesis import (DIRECTIONS, NOT_STATED, POOLING_METHOD, VOTE_RULE, cita
                          corrected_covered_area, cumulative_by_year, domain_findings, effect_rows, finding_directions,
                          included_findings, overlap_reading, pooled_groups, review_findings, study_votes, vote_count)
 
-__all__ = ["FOREST_ROWS", "review_overview", "study_votes_table", "pooled_table", "study_anchor", "study_entries", "data_quality", "evidence_map", "findings_table", "sof_table", "forest_figure", "outcome_summary", "policy_table", "regions_index",
+__all__ = ["FOREST_ROWS", "review_overview", "study_votes_table", "pooled_table", "study_anchor", "study_entries", "data_quality", "evidence_map", "findings_table", "screening_conflicts", "sof_table", "forest_figure", "outcome_summary", "policy_table", "regions_index",
            "implementation_themes", "policy_landscape",
            "whats_new"]
 
@@ -400,7 +400,29 @@ def evidence_map(evidence: Evidence, settings: Settings | None = None) -> HTML:
                           ("all evidence versions (cumulative)", prisma_counts(evidence.studies))):
         flow_title = f"PRISMA 2020 flow: {label}"
         flows.append(figure_html(prisma_plot(counts, flow_title), prisma_alt_text(counts, flow_title), flow_title))
-    return HTML("<h2>Gap map</h2>" + figure + table + "<h2>PRISMA 2020 flow</h2>" + "".join(flows))
+    return HTML("<h2>Gap map</h2>" + figure + table + "<h2>PRISMA 2020 flow</h2>" + "".join(flows)
+                + "<h2>Agreement between screening reviewers</h2>" + _screening_agreement_html(evidence.studies))
+
+
+def _screening_agreement_html(studies: pd.DataFrame) -> HTML:
+    """Per screening stage: items double-screened, percentage agreement and Cohen's kappa, or why there are none."""
+    from ._synthesis import screening_agreement
+
+    table = screening_agreement(studies)
+    if not table["double_screened"].any():
+        return HTML("<p>No item has been screened independently by two reviewers yet (tags naming two reviewers, "
+                    "such as <code>screen:TA:include@AB</code> and <code>screen:TA:exclude@CD</code>), so agreement "
+                    "between reviewers (Cohen's kappa) is not reported.</p>")
+    shown = table.assign(
+        percent_agreement=[f"{p:.0f}%" if n else "" for p, n in zip(table["percent_agreement"],
+                                                                    table["double_screened"])],
+        kappa=[f"{k:.2f}" if pd.notna(k) else "not defined (every decision the same)" if n else "no item double-screened"
+               for k, n in zip(table["kappa"], table["double_screened"])])
+    return html_table(shown, {"stage": "Stage", "double_screened": "Items screened by two reviewers",
+                              "agreed": "Same decision", "percent_agreement": "Agreement",
+                              "kappa": "Cohen's kappa"},
+                      caption="Agreement between two reviewers screening independently, before conflicts were "
+                              "resolved (resolutions and single-reviewer decisions are not counted)")
 
 
 def _fact_readings(evidence: Evidence) -> dict[str, str]:
@@ -549,6 +571,25 @@ def regions_index(evidence: Evidence, href: str = "briefs/{region_id}.html") -> 
                                 "n_local_studies": "Local studies", "n_policy_facts": "Policy facts"}, safe=("region",))
 
 
+def screening_conflicts(studies: pd.DataFrame) -> pd.DataFrame:
+    """The items whose screening is a conflict: source, title, stage and who decided what there."""
+    from ._synthesis import SCREENING_STAGES
+
+    rows = []
+    for r in studies[studies["screening"].str.endswith(":conflict")].to_dict("records"):
+        stage = r["screening"].split(":")[0]
+        votes = [v for v in str(r.get("screening_votes", "")).split("|") if v.startswith(f"{stage}:")]
+        decisions = []
+        for vote in votes:
+            head, _, reviewer = vote.partition("@")
+            resolution = ":resolved:" in head
+            decisions.append(f"{reviewer or '(no reviewer named)'} {head.split(':')[-1]}"
+                             + (" (resolution)" if resolution and reviewer != "consensus" else ""))
+        rows.append({"citation_key": r["citation_key"], "title": r["title"],
+                     "stage": f"{SCREENING_STAGES[stage]} ({stage})", "decisions": ", ".join(decisions)})
+    return pd.DataFrame(rows, columns=["citation_key", "title", "stage", "decisions"])
+
+
 def data_quality(evidence: Evidence) -> HTML:
     """What a reader should know about the state of the coding: problems, flags and gaps, from the tables."""
     from ._evidence import validate_tables
@@ -558,6 +599,7 @@ def data_quality(evidence: Evidence) -> HTML:
     failures = validate_tables(tables)
     studies, outcomes = evidence.included, evidence.outcomes
     errors = evidence.problems[evidence.problems["severity"] == "error"]
+    conflicts = screening_conflicts(evidence.studies)
     medicaid = evidence.policy[evidence.policy["topic"] == "Medicaid coverage"]
     several = medicaid.groupby("state_code").size()
     facts = [
@@ -566,6 +608,7 @@ def data_quality(evidence: Evidence) -> HTML:
         ("Coding errors in the Zotero library (findings left out until fixed)", f"{len(errors)}"),
         ("Coding warnings", f"{int((evidence.problems['severity'] == 'warning').sum())}"),
         ("Included sources", f"{len(studies)}"),
+        ("Screening conflicts awaiting resolution (not included until resolved)", f"{len(conflicts)}"),
         ("Sources flagged low confidence (authors or year not confirmed)",
          f"{int((studies['confidence'] == 'low').sum())}"),
         ("Sources whose risk of bias is not yet assessed",
@@ -584,6 +627,11 @@ def data_quality(evidence: Evidence) -> HTML:
         table += "<h3>Coding problems</h3>" + html_table(
             evidence.problems, {"severity": "Severity", "item_key": "Zotero item", "line": "Note line",
                                 "field": "Field", "message": "Problem"})
+    if len(conflicts):
+        table += "<h3>Screening conflicts</h3>" + html_table(
+            conflicts, {"citation_key": "Source", "title": "Title", "stage": "Stage", "decisions": "Decisions"},
+            caption="Reviewers disagree and no resolution tag settles it: add screen:<stage>:resolved:<decision>@<initials> "
+                    "or screen:<stage>:<decision>@consensus in Zotero")
     low = studies[studies["confidence"] == "low"]
     if len(low):
         table += "<h3>Low-confidence sources</h3>" + html_table(

@@ -4,7 +4,9 @@ A researcher codes a study with three things Zotero already has (see the book's
 "Contributing a study" page for the reviewer's version of this contract):
 
 * **Screening tags** on the item: ``screen:TA:include``, ``screen:FT:exclude:wrong population``
-  (stage ``TA`` = title/abstract, ``FT`` = full text; the full-text decision wins).
+  (stage ``TA`` = title/abstract, ``FT`` = full text; the full-text decision wins), optionally naming
+  the reviewer (``screen:TA:include@AB``); two reviewers who disagree make a conflict until
+  ``screen:TA:resolved:include@EF`` or ``screen:TA:include@consensus`` settles it.
 * **An extraction note** (a child note whose first line is ``Extraction``): a ``Study``
   section and one ``Outcome <id>`` section per finding, each made of ``key: value`` lines
   (paragraphs) or two-column table rows, as Zotero's note editor writes them.
@@ -553,25 +555,125 @@ def _check_outcome(item_key: str, section: _Section, problems: list[Problem]) ->
 
 # --- records ---------------------------------------------------------------------------
 
-_SCREEN_RE = re.compile(r"^screen\s*:\s*(ta|ft)\s*:\s*(include|exclude|maybe)\s*(?::\s*(.*))?$", re.IGNORECASE)
+_SCREEN_RE = re.compile(r"^screen\s*:\s*(ta|ft)\s*:\s*(?:(resolved)\s*:\s*)?(include|exclude|maybe)\s*(?::\s*(.*))?$",
+                        re.IGNORECASE)
+# The reviewer follows the last '@' (initials, or 'consensus'); a reason never needs an '@', and the tags
+# written before reviewers were named have none, so every one of them reads exactly as before.
+_REVIEWER_RE = re.compile(r"[A-Za-z][A-Za-z0-9._-]{0,29}")
+_STAGE_NAMES = {"TA": "title/abstract", "FT": "full text"}
+CONSENSUS = "consensus"
 
 
-def _screening(item: dict[str, Any], problems: list[Problem]) -> tuple[str, str]:
-    """The item's screening decision from its tags: full text beats title/abstract."""
-    decisions: dict[str, tuple[str, str]] = {}
+@dataclass(frozen=True)
+class Vote:
+    """One screening tag: a reviewer's decision at a stage, or a resolution of a conflict there.
+
+    ``reviewer`` is the initials after ``@`` in upper case, ``consensus``, or ``""`` when the tag names nobody
+    (one reviewer's tags, as before reviewers were named).  ``resolves`` is true for ``screen:FT:resolved:...``
+    and for a decision reached by consensus (``@consensus``).
+    """
+
+    stage: str
+    decision: str
+    reason: str = ""
+    reviewer: str = ""
+    resolves: bool = False
+
+    def __str__(self) -> str:
+        """The vote as ``studies.csv``'s ``screening_votes`` records it (the reason is in ``exclusion_reason``)."""
+        return (f"{self.stage}:{'resolved:' if self.resolves else ''}{self.decision}"
+                + (f"@{self.reviewer}" if self.reviewer else ""))
+
+    @property
+    def who(self) -> str:
+        return self.reviewer or "(no reviewer named)"
+
+
+@dataclass(frozen=True)
+class Screening:
+    """An item's screening: ``decision`` is ``TA|FT:include|exclude|maybe|conflict`` or ``unscreened``."""
+
+    decision: str = "unscreened"
+    reason: str = ""
+    votes: tuple[Vote, ...] = ()
+
+    @property
+    def votes_text(self) -> str:
+        return "|".join(str(v) for v in self.votes)
+
+
+def _vote(text: str) -> Vote | None:
+    """The vote a ``screen:`` tag records, or None when the tag does not follow the pattern."""
+    body, at, reviewer = text.rpartition("@") if "@" in text else (text, "", "")
+    reviewer = reviewer.strip()
+    if at and not _REVIEWER_RE.fullmatch(reviewer):
+        return None
+    match = _SCREEN_RE.match(body.strip())
+    if not match:
+        return None
+    consensus = reviewer.lower() == CONSENSUS
+    return Vote(match[1].upper(), match[3].lower(), (match[4] or "").strip(),
+                CONSENSUS if consensus else reviewer.upper(), bool(match[2]) or consensus)
+
+
+def _stage_outcome(votes: list[Vote]) -> tuple[str, str]:
+    """(decision, reason) at one stage: the resolutions decide when there are any, else the votes must agree;
+    ``conflict`` when they do not (an unnamed tag is one more voice, so two bare tags that disagree conflict too)."""
+    deciding = [v for v in votes if v.resolves] or votes
+    decisions = {v.decision for v in deciding}
+    if len(decisions) > 1:
+        return "conflict", ""
+    reasons = dict.fromkeys(v.reason for v in deciding if v.reason)  # distinct, in the votes' order
+    return decisions.pop(), "; ".join(reasons)
+
+
+def _conflict_problem(key: str, stage: str, votes: list[Vote]) -> Problem:
+    """The warning for an unresolved conflict: who said what, and the tag that settles it."""
+    resolutions = [v for v in votes if v.resolves]
+    said = ", ".join(f"{v.who} {v.decision}" + (f" ({_plain(v.reason, 60)})" if v.reason else "")
+                     for v in (resolutions or votes))
+    what = "the resolutions disagree" if resolutions else "the reviewers disagree"
+    return Problem(key, 0, "tags", f"screening conflict at {_STAGE_NAMES[stage]} ({stage}): {what}: {said}; the item "
+                   f"is not included until it is resolved: add screen:{stage}:resolved:<decision>@<initials> (a third "
+                   f"reviewer) or screen:{stage}:<decision>@consensus", "warning")
+
+
+def _screening(item: dict[str, Any], problems: list[Problem]) -> Screening:
+    """The item's screening decision from its tags: full text beats title/abstract.
+
+    Several reviewers may tag the same stage (``screen:TA:include@AB``, ``screen:TA:exclude@CD``): when they
+    disagree and no resolution settles it, the stage is a ``conflict``, which includes nothing.  A conflict at
+    title/abstract is reported only while the item has no full-text decision (a team may send every item one
+    reviewer includes on to full text); it still counts in the agreement statistics.
+    """
+    votes: dict[Vote, None] = {}
     for tag in item["data"].get("tags", []):
         text = unicodedata.normalize("NFC", tag.get("tag", "")).strip()
-        match = _SCREEN_RE.match(text)
-        if match:
-            decisions[match[1].upper()] = (match[2].lower(), (match[3] or "").strip())
+        if not text.lower().startswith("screen"):
+            continue
+        vote = _vote(text)
+        if vote is not None:
+            votes[vote] = None
+            # 'screen:TA:include:AB' (initials where a reason goes) is the likely slip; an exclusion's
+            # reason may well be an acronym ('SUD'), so only an include or maybe is questioned.
+            if not vote.reviewer and vote.decision != "exclude" and re.fullmatch(r"[A-Z]{2,3}", vote.reason):
+                problems.append(Problem(item["key"], 0, "tags", f"screening tag {text!r} reads {vote.reason!r} as "
+                                        f"the reason; to name the reviewer write screen:{vote.stage}:{vote.decision}"
+                                        f"@{vote.reason}", "warning"))
         elif text.lower().startswith("screen:"):
-            problems.append(Problem(item["key"], 0, "tags", f"screening tag {text!r} not understood; "
-                                    "use screen:TA|FT:include|exclude|maybe[:reason]"))
+            problems.append(Problem(item["key"], 0, "tags", f"screening tag {text!r} not understood; use "
+                                    "screen:TA|FT:include|exclude|maybe[:reason][@reviewer initials]"))
+    order = {"TA": 0, "FT": 1}
+    ordered = tuple(sorted(votes, key=lambda v: (order[v.stage], v.resolves, v.reviewer, v.decision, v.reason)))
     for stage in ("FT", "TA"):
-        if stage in decisions:
-            decision, reason = decisions[stage]
-            return f"{stage}:{decision}", reason
-    return "unscreened", ""
+        at_stage = [v for v in ordered if v.stage == stage]
+        if not at_stage:
+            continue
+        decision, reason = _stage_outcome(at_stage)
+        if decision == "conflict":
+            problems.append(_conflict_problem(item["key"], stage, at_stage))
+        return Screening(f"{stage}:{decision}", reason, ordered)
+    return Screening()
 
 
 def _citation_key(data: dict[str, Any]) -> str:
@@ -851,14 +953,14 @@ def code_items(items: list[dict[str, Any]], published: Published | None = None,
     seen_facts: dict[str, str] = {}
     for key in sorted(parents):
         data = parents[key]["data"]
-        screening, reason = _screening(parents[key], problems)
+        screening = _screening(parents[key], problems)
         # Zotero's Merge Items trashes the duplicates and records them in dc:replaces on the
         # survivor: their screening and extraction carry over when the survivor has none.
         for lost in _replaced_keys(data):
             if lost in parents or lost not in by_key:
                 continue
-            if screening == "unscreened":
-                screening, reason = _screening(by_key[lost], problems)
+            if screening.decision == "unscreened":
+                screening = _screening(by_key[lost], problems)
             if not any(_is_extraction(n) for n in notes.get(key, [])):
                 notes.setdefault(key, []).extend(every_note.get(lost, []))
         extraction, policy_notes = [], []
@@ -911,10 +1013,11 @@ def code_items(items: list[dict[str, Any]], published: Published | None = None,
             "year": (re.search(r"[0-9]{4}", data.get("date", "")) or [""])[0], "title": data.get("title", ""),
             "journal": data.get("publicationTitle") or data.get("websiteTitle") or data.get("blogTitle", ""),
             "doi": data.get("DOI", ""), "url": data.get("url", ""), "item_type": data["itemType"],
-            "screening": screening, "exclusion_reason": reason,
+            "screening": screening.decision, "exclusion_reason": screening.reason,
+            "screening_votes": screening.votes_text,
             **{f: "" for f in STUDY_FIELDS}, "extraction_note": "",
         }
-        if screening.endswith("include") and not extraction:
+        if screening.decision.endswith("include") and not extraction:
             problems.append(Problem(key, 0, "note", "included but has no extraction note (a child note whose "
                                     "first line is 'Extraction')", "warning"))
         for note_key, lines in extraction[:1]:

@@ -54,7 +54,7 @@ def version_folder(number: int) -> str:
 
 STUDY_COLUMNS = [
     "study_id", "citation_key", "authors", "author_list", "year", "title", "journal", "doi", "url",
-    "item_type", "screening", "exclusion_reason", "study_type", "design", "design_type", "population",
+    "item_type", "screening", "exclusion_reason", "screening_votes", "study_type", "design", "design_type", "population",
     "population_group", "setting", "setting_type", "peer_role", "country", "us_state", "state_codes", "region", "risk_of_bias",
     "review_quality", "review_quality_source", "same_study_as", "report_of", "includes", "confidence",
     "confidence_reason", "coded_by", "extraction_note",

@@ -67,7 +67,7 @@ BOOK_PAGES: dict[str, PageReads] = {
        for page, domains in OUTCOME_CHAPTERS.items()},
     "book/evidence-map.ipynb": PageReads({"outcomes.csv": ("study_id", "domain", "direction"),
                                           "studies.csv": (*_STUDY_LINK, "screening", "exclusion_reason",
-                                                          "population_group")}, new_records=True),
+                                                          "screening_votes", "population_group")}, new_records=True),
     "book/studies.ipynb": PageReads({"studies.csv": None, "outcomes.csv": None}, library=True),
     "book/implementation.ipynb": PageReads({"outcomes.csv": ("finding_id", "study_id", "theme", "outcome", "quote",
                                                              "source_type", "source_url"),
@@ -77,8 +77,8 @@ BOOK_PAGES: dict[str, PageReads] = {
     "book/whats-new.ipynb": PageReads({}, files=("changelog.json", "judgements.toml")),
     # Its schema line needs no column: evidence/ holds only tables that validated when they were written
     # (and load_evidence checks their hashes), so that line changes only with the code.
-    "book/data-quality.ipynb": PageReads({"studies.csv": ("screening", "citation_key", "title", "confidence",
-                                                          "confidence_reason", "risk_of_bias"),
+    "book/data-quality.ipynb": PageReads({"studies.csv": ("screening", "screening_votes", "citation_key", "title",
+                                                          "confidence", "confidence_reason", "risk_of_bias"),
                                           "outcomes.csv": ("secondary", "estimate"),
                                           "state_policy.csv": ("topic", "state_code"),
                                           "regions.csv": ("kind", "state_code"), "problems.csv": None},

@@ -201,19 +201,26 @@ def gap_map_alt_text(cells: pd.DataFrame, title: str) -> str:
 
 
 def prisma_plot(counts: dict[str, Any], title: str) -> plt.Figure:
-    """A PRISMA 2020 flow diagram (identification, screening, included) drawn from screening counts."""
+    """A PRISMA 2020 flow diagram (identification, screening, included) drawn from screening counts.
+
+    Items whose reviewers disagree are shown at their stage as awaiting resolution (counts made before
+    reviewers were named have no conflicts).
+    """
     excluded_ft = counts["excluded_full_text"]
+    conflicts_ta, conflicts_ft = counts.get("conflicts_title_abstract", 0), counts.get("conflicts_full_text", 0)
     boxes = [
         ("Identification", f"Records in the Zotero library\n(n = {counts['identified']})",
          f"Not yet screened\n(n = {counts['unscreened']})"),
         ("Screening", f"Records screened\n(n = {counts['screened']})",
          f"Excluded at title/abstract\n(n = {counts['excluded_title_abstract']})\n"
-         f"Awaiting full text (n = {counts['awaiting_full_text']})"),
+         f"Awaiting full text (n = {counts['awaiting_full_text']})\n"
+         f"Conflicts awaiting resolution (n = {conflicts_ta})"),
         ("", f"Full texts assessed\n(n = {counts['assessed_full_text']})",
          "Excluded at full text (n = {})\n{}".format(
              sum(excluded_ft.values()),
              "\n".join(f"{_short(reason, 40)}: {n}" for reason, n in list(excluded_ft.items())[:4]) or "no exclusions")
-         + f"\nUndecided (n = {counts['undecided_full_text']})"),
+         + f"\nUndecided (n = {counts['undecided_full_text']})"
+         + f"\nConflicts awaiting resolution (n = {conflicts_ft})"),
         ("Included", f"Studies and reports included\n(n = {counts['included']})", ""),
     ]
     fig, ax = plt.subplots(figsize=(6.4, 5.4), dpi=100)
@@ -238,5 +245,8 @@ def prisma_alt_text(counts: dict[str, Any], title: str) -> str:
     excluded = "; ".join(f"{k}: {v}" for k, v in counts["excluded_full_text"].items()) or "none"
     return (f"PRISMA 2020 flow diagram: {title}. {counts['identified']} records in the library, "
             f"{counts['unscreened']} not yet screened, {counts['screened']} screened, "
-            f"{counts['excluded_title_abstract']} excluded at title and abstract, {counts['assessed_full_text']} full "
-            f"texts assessed, excluded at full text: {excluded}; {counts['included']} included.")
+            f"{counts['excluded_title_abstract']} excluded at title and abstract, "
+            f"{counts.get('conflicts_title_abstract', 0)} awaiting resolution of a reviewers' conflict at title and "
+            f"abstract, {counts['assessed_full_text']} full texts assessed, excluded at full text: {excluded}; "
+            f"{counts.get('conflicts_full_text', 0)} awaiting resolution of a reviewers' conflict at full text; "
+            f"{counts['included']} included.")

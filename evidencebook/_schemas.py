@@ -16,6 +16,7 @@ from ._coding import (CERTAINTY, COMPARISON_TYPES, DESIGN_TYPES, DOMAINS, MEASUR
 __all__ = ["OutcomeSchema", "PolicyFactSchema", "RegionSchema", "StudySchema"]
 
 _KEY = r"^[23456789ABCDEFGHIJKLMNPQRSTUVWXYZ]{8}$"
+_VOTE = r"(TA|FT):(resolved:)?(include|exclude|maybe)(@[A-Za-z][A-Za-z0-9._-]*)?"
 
 
 class StudySchema(pa.DataFrameModel):
@@ -26,7 +27,13 @@ class StudySchema(pa.DataFrameModel):
     authors: Series[str] = pa.Field(nullable=True)
     year: Series[str] = pa.Field(nullable=True, description="publication year as 4 digits, or empty")
     title: Series[str]
-    screening: Series[str] = pa.Field(str_matches=r"^((TA|FT):(include|exclude|maybe)|unscreened)$")
+    screening: Series[str] = pa.Field(str_matches=r"^((TA|FT):(include|exclude|maybe|conflict)|unscreened)$",
+                                      description="the decision at the last stage reached (full text beats "
+                                                  "title/abstract); conflict: reviewers disagree, not resolved")
+    screening_votes: Series[str] = pa.Field(
+        str_matches=rf"^({_VOTE}(\|{_VOTE})*)?$",
+        description="every screening tag, '|'-separated: stage:decision@reviewer, stage:resolved:decision@reviewer "
+                    "for a resolution; no @ when the tag names no reviewer")
     study_type: Series[str] = pa.Field(nullable=True, isin=[*STUDY_TYPES, ""])
     population_group: Series[str] = pa.Field(nullable=True, isin=[*POPULATION_GROUPS, ""])
     design_type: Series[str] = pa.Field(nullable=True, isin=[*DESIGN_TYPES, ""])

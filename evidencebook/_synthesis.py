@@ -6,7 +6,7 @@
   together since reviews share trials; their overlap as Pieper's corrected covered area.
 * Forest-plot rows harmonised so that larger favours peer support, and random-effects pools
   of primary studies that share a synthesis group, comparison type and measure.
-* The gap map and PRISMA counts.
+* The gap map, PRISMA counts and the screening reviewers' agreement (Cohen's kappa).
 
 Certainty (GRADE) is in :mod:`._certainty`, what changed between versions in :mod:`._living`.
 """
@@ -28,8 +28,8 @@ __all__ = ["DIRECTIONS", "NOT_STATED", "POOLING_METHOD", "VOTE_RULE", "Z95", "ci
            "comparison_types", "no_effect", "no_effects",
            "corrected_covered_area", "cumulative_by_year", "direction_counts", "domain_findings", "effect_rows",
            "finding_directions", "gap_map_counts", "harmonise", "included_findings", "overlap_reading",
-           "pooled_groups", "prisma_counts", "review_findings", "standard_error", "study_labels", "study_votes",
-           "vote_count"]
+           "pooled_groups", "prisma_counts", "review_findings", "SCREENING_STAGES", "cohen_kappa", "screening_agreement",
+           "screening_pairs", "standard_error", "study_labels", "study_votes", "vote_count"]
 
 Z95 = 1.959963984540054  # the normal quantile for a two-sided 95% interval
 
@@ -382,7 +382,11 @@ def gap_map_counts(findings: pd.DataFrame, studies: pd.DataFrame, domains: list[
 
 
 def prisma_counts(studies: pd.DataFrame, new_ids: set[str] | None = None) -> dict[str, Any]:
-    """PRISMA 2020 numbers from the screening decisions (``screening`` column), optionally for new records only."""
+    """PRISMA 2020 numbers from the screening decisions (``screening`` column), optionally for new records only.
+
+    A stage where reviewers disagree and nothing resolves it (``TA:conflict``, ``FT:conflict``) is counted as
+    awaiting resolution at that stage: it is neither excluded nor carried forward.
+    """
     s = studies if new_ids is None else studies[studies["study_id"].isin(new_ids)]
     stage = s["screening"].str.split(":").str[0]
     decision = s["screening"].str.split(":").str[-1]
@@ -393,9 +397,66 @@ def prisma_counts(studies: pd.DataFrame, new_ids: set[str] | None = None) -> dic
         "unscreened": int((s["screening"] == "unscreened").sum()),
         "screened": int((s["screening"] != "unscreened").sum()),
         "excluded_title_abstract": int(((stage == "TA") & (decision == "exclude")).sum()),
-        "awaiting_full_text": int(((stage == "TA") & (decision != "exclude")).sum()),
+        "conflicts_title_abstract": int(((stage == "TA") & (decision == "conflict")).sum()),
+        "awaiting_full_text": int(((stage == "TA") & decision.isin(["include", "maybe"])).sum()),
         "assessed_full_text": int(len(full_text)),
         "excluded_full_text": {str(k): int(v) for k, v in reasons.value_counts().items()},
         "undecided_full_text": int(((stage == "FT") & (decision == "maybe")).sum()),
+        "conflicts_full_text": int(((stage == "FT") & (decision == "conflict")).sum()),
         "included": int(((stage == "FT") & (decision == "include")).sum()),
     }
+
+
+SCREENING_STAGES = {"TA": "title/abstract", "FT": "full text"}
+
+
+def screening_pairs(votes: str, stage: str) -> tuple[str, str] | None:
+    """The two decisions of an item double-screened at ``stage``, the reviewers in alphabetical order, or None.
+
+    Double-screened means exactly two named reviewers with one decision each (``screening_votes`` column);
+    resolutions, unnamed tags and a consensus are not independent screening and are left out.
+    """
+    by_reviewer: dict[str, set[str]] = {}
+    for vote in filter(None, str(votes).split("|")):
+        head, _, reviewer = vote.partition("@")
+        parts = head.split(":")
+        if parts[0] != stage or len(parts) != 2 or not reviewer or reviewer == "consensus":
+            continue
+        by_reviewer.setdefault(reviewer, set()).add(parts[1])
+    if len(by_reviewer) != 2 or any(len(d) != 1 for d in by_reviewer.values()):
+        return None
+    first, second = (next(iter(by_reviewer[r])) for r in sorted(by_reviewer))
+    return first, second
+
+
+def cohen_kappa(pairs: list[tuple[str, str]]) -> float:
+    """Cohen's kappa of two raters' decisions, (p_o - p_e) / (1 - p_e), computed from whole counts.
+
+    NaN when it is undefined: no pairs, or chance agreement is 1 (both raters gave one and the same decision
+    throughout, so there is no variation to agree on).
+    """
+    n = len(pairs)
+    first, second = Counter(a for a, _ in pairs), Counter(b for _, b in pairs)
+    agreed = sum(a == b for a, b in pairs)
+    chance = sum(first[c] * second[c] for c in first)  # n^2 * p_e
+    if n == 0 or chance == n * n:
+        return math.nan
+    return (n * agreed - chance) / (n * n - chance)
+
+
+def screening_agreement(studies: pd.DataFrame) -> pd.DataFrame:
+    """Agreement of two reviewers per screening stage: items double-screened, how many agreed, the percentage
+    agreement and Cohen's kappa (NaN when no item is double-screened or kappa is undefined).
+
+    Each item's first rater is the reviewer whose initials sort first; items screened by one reviewer, or by
+    more than two, do not count.
+    """
+    votes = studies["screening_votes"] if "screening_votes" in studies else pd.Series([], dtype=str)
+    rows = []
+    for stage, name in SCREENING_STAGES.items():
+        pairs = [p for p in (screening_pairs(v, stage) for v in votes) if p is not None]
+        agreed = sum(a == b for a, b in pairs)
+        rows.append({"stage": name, "double_screened": len(pairs), "agreed": agreed,
+                     "percent_agreement": 100 * agreed / len(pairs) if pairs else math.nan,
+                     "kappa": cohen_kappa(pairs)})
+    return pd.DataFrame(rows, columns=["stage", "double_screened", "agreed", "percent_agreement", "kappa"])

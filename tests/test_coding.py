@@ -79,6 +79,125 @@ def test_full_text_decision_wins_and_bad_screening_tags_are_reported() -> None:
     assert coding.errors[0].item_key == "BBBBBBBB" and coding.errors[0].field == "tags"
 
 
+# --- screening by two reviewers ---------------------------------------------------------------------------------
+
+
+def _screened(*tags: str, extraction: bool = False) -> tuple[dict, list]:
+    """The study record and the problems of one item carrying ``tags`` (with a good extraction note if asked)."""
+    items = [parent("AAAAAAAA", tags=tags)] + ([note("NNNNNNNN", "AAAAAAAA", GOOD_NOTE)] if extraction else [])
+    coding = eb.code_items(items)
+    (study,) = coding.studies
+    return study, coding.problems
+
+
+@pytest.mark.parametrize("tags, screening, reason, votes", [
+    (("screen:TA:include",), "TA:include", "", "TA:include"),
+    (("screen:TA:include", "screen:FT:include"), "FT:include", "", "TA:include|FT:include"),
+    (("screen:TA:exclude:wrong population",), "TA:exclude", "wrong population", "TA:exclude"),
+    (("screen:TA:include", "Screen : FT : Exclude : wrong design",), "FT:exclude", "wrong design", "TA:include|FT:exclude"),
+    (("screen:FT:maybe",), "FT:maybe", "", "FT:maybe"),
+    (("screen:FT:exclude:SUD only",), "FT:exclude", "SUD only", "FT:exclude"),
+    ((), "unscreened", "", ""),
+])
+def test_a_single_reviewers_tags_read_exactly_as_before(tags, screening, reason, votes) -> None:
+    study, problems = _screened(*tags, extraction=True)
+    assert (study["screening"], study["exclusion_reason"], study["screening_votes"]) == (screening, reason, votes)
+    assert [p for p in problems if p.field == "tags"] == []
+
+
+def test_decisions_name_their_reviewer_after_an_at_sign_and_agreeing_reviewers_decide() -> None:
+    study, problems = _screened("screen:TA:include@AB", "screen:TA:include@cd", "screen:FT:exclude:wrong population@AB",
+                                "screen:FT:exclude : wrong design @ CD")
+    assert problems == []
+    assert (study["screening"], study["exclusion_reason"]) == ("FT:exclude", "wrong population; wrong design")
+    assert study["screening_votes"] == "TA:include@AB|TA:include@CD|FT:exclude@AB|FT:exclude@CD"
+
+
+def test_reviewers_who_disagree_make_a_conflict_that_is_reported_and_not_included() -> None:
+    study, problems = _screened("screen:TA:include@AB", "screen:TA:include@CD", "screen:FT:include@AB",
+                                "screen:FT:exclude:wrong design@CD", extraction=True)
+    assert study["screening"] == "FT:conflict" and study["exclusion_reason"] == ""
+    (problem,) = problems  # the conflict, and no "included but has no extraction note" or other noise
+    assert (problem.item_key, problem.severity, problem.field) == ("AAAAAAAA", "warning", "tags")
+    assert "screening conflict at full text (FT)" in problem.message
+    assert "AB include, CD exclude (wrong design)" in problem.message
+    assert "Tester 2020, \u201cSynthetic study AAAAAAAA\u201d" in problem.message  # names the item as Zotero shows it
+    assert "screen:FT:resolved:<decision>@<initials>" in problem.message
+    coding = eb.code_items([parent("AAAAAAAA", tags=("screen:FT:include@AB", "screen:FT:exclude@CD")),
+                            note("NNNNNNNN", "AAAAAAAA", GOOD_NOTE)])
+    import pandas as pd
+    assert len(coding.outcomes) == 1  # the finding is read, so a resolution brings it in without recoding...
+    assert eb.included_findings(pd.DataFrame(coding.outcomes), pd.DataFrame(coding.studies)).empty  # ...but not now
+
+
+@pytest.mark.parametrize("resolution, screening", [
+    ("screen:FT:resolved:include@EF", "FT:include"),
+    ("screen:FT:include@consensus", "FT:include"),
+    ("screen:FT:resolved:exclude:wrong comparator@EF", "FT:exclude"),
+    ("screen:FT:Resolved:Exclude:wrong comparator", "FT:exclude"),  # the resolver need not be named
+])
+def test_a_resolution_settles_a_conflict(resolution: str, screening: str) -> None:
+    study, problems = _screened("screen:FT:include@AB", "screen:FT:exclude:wrong design@CD", resolution,
+                                extraction=True)
+    assert problems == [] and study["screening"] == screening
+    if screening == "FT:exclude":
+        assert study["exclusion_reason"] == "wrong comparator"  # the resolution's reason, not a reviewer's
+    assert "FT:include@AB|FT:exclude@CD|FT:resolved:" in study["screening_votes"]
+
+
+def test_resolutions_that_disagree_are_still_a_conflict() -> None:
+    study, problems = _screened("screen:FT:include@AB", "screen:FT:exclude@CD", "screen:FT:resolved:include@EF",
+                                "screen:FT:exclude@consensus")
+    assert study["screening"] == "FT:conflict"
+    (problem,) = problems
+    assert "the resolutions disagree: EF include, consensus exclude" in problem.message
+
+
+def test_a_title_abstract_conflict_is_reported_only_while_the_item_has_no_full_text_decision() -> None:
+    study, problems = _screened("screen:TA:include@AB", "screen:TA:exclude@CD")
+    assert study["screening"] == "TA:conflict"
+    assert [p.message.split(":")[0] for p in problems] == ["screening conflict at title/abstract (TA)"]
+    # A team that sends on every item one reviewer includes has decided: the full-text decision stands.
+    study, problems = _screened("screen:TA:include@AB", "screen:TA:exclude@CD", "screen:FT:include@AB",
+                                "screen:FT:include@CD", extraction=True)
+    assert study["screening"] == "FT:include" and problems == []
+
+
+def test_two_unnamed_tags_that_disagree_are_a_conflict_not_the_last_tag_read() -> None:
+    study, problems = _screened("screen:FT:exclude", "screen:FT:include")
+    assert study["screening"] == "FT:conflict"
+    assert "(no reviewer named) exclude, (no reviewer named) include" in problems[0].message
+
+
+@pytest.mark.parametrize("tag", ["screen:TA:include@", "screen:TA:include@A B", "screen:TA:include@1A",
+                                 "screen:TA:resolved@AB", "screen:XX:include@AB"])
+def test_a_malformed_reviewer_tag_is_an_error_naming_the_form(tag: str) -> None:
+    study, problems = _screened(tag)
+    assert study["screening"] == "unscreened"
+    (error,) = problems
+    assert error.severity == "error" and "[@reviewer initials]" in error.message and repr(tag) in error.message
+
+
+def test_initials_where_the_reason_goes_keep_their_old_meaning_with_a_hint() -> None:
+    study, problems = _screened("screen:TA:include:AB", extraction=True)
+    assert (study["screening"], study["exclusion_reason"], study["screening_votes"]) == ("TA:include", "AB", "TA:include")
+    (hint,) = problems
+    assert hint.severity == "warning" and "write screen:TA:include@AB" in hint.message
+
+
+def test_every_screening_tag_on_the_contributing_page_is_understood() -> None:
+    import re
+
+    from conftest import ROOT
+
+    page = (ROOT / "book" / "contributing.md").read_text(encoding="utf-8")
+    tags = sorted(set(re.findall(r"`(screen:[^`<>]+)`", page)))
+    assert len(tags) >= 10 and any("@" in t for t in tags) and any(":resolved:" in t for t in tags)
+    for tag in tags:
+        _, problems = _screened(tag)
+        assert [p for p in problems if p.severity == "error"] == [], tag
+
+
 def test_citation_key_prefers_zotero_field_then_extra_then_generated() -> None:
     items = [parent("AAAAAAAA", citationKey="native2020"),
              parent("BBBBBBBB", extra="PMID: 1\nCitation Key: pinned2020"),

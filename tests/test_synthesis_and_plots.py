@@ -66,8 +66,98 @@ def test_prisma_counts_follow_the_screening_tags() -> None:
     assert counts == {"identified": 7, "unscreened": 1, "screened": 6, "excluded_title_abstract": 1,
                       "awaiting_full_text": 1, "assessed_full_text": 4,
                       "excluded_full_text": {"wrong population": 1, "reason not given": 1},
-                      "undecided_full_text": 0, "included": 2}
+                      "undecided_full_text": 0, "included": 2, "conflicts_title_abstract": 0,
+                      "conflicts_full_text": 0}
     assert eb.prisma_counts(studies, new_ids={"A", "E"})["identified"] == 2
+
+
+def test_prisma_counts_hold_conflicts_awaiting_resolution_at_their_stage() -> None:
+    studies = pd.DataFrame({"study_id": list("ABCDE"), "screening": [
+        "TA:conflict", "TA:include", "FT:conflict", "FT:include", "FT:exclude"],
+        "exclusion_reason": ["", "", "", "", "wrong design"]})
+    counts = eb.prisma_counts(studies)
+    assert (counts["conflicts_title_abstract"], counts["awaiting_full_text"], counts["excluded_title_abstract"]) == (1, 1, 0)
+    assert (counts["conflicts_full_text"], counts["assessed_full_text"], counts["included"]) == (1, 3, 1)
+    assert counts["excluded_full_text"] == {"wrong design": 1} and counts["undecided_full_text"] == 0
+    from evidencebook._plots import prisma_alt_text, prisma_plot
+    alt = prisma_alt_text(counts, "Flow")
+    assert "1 awaiting resolution of a reviewers' conflict at title and abstract" in alt
+    assert "1 awaiting resolution of a reviewers' conflict at full text" in alt
+    drawn = [t.get_text() for t in prisma_plot(counts, "Flow").axes[0].texts]
+    assert sum("Conflicts awaiting resolution (n = 1)" in t for t in drawn) == 2
+
+
+def _double_screened(table: list[tuple[str, str, int]], stage: str = "TA") -> pd.DataFrame:
+    """A studies table whose items AB and CD screened at ``stage``: ``n`` items for each (AB's, CD's) decision pair."""
+    votes = [f"{stage}:{ab}@AB|{stage}:{cd}@CD" for ab, cd, n in table for _ in range(n)]
+    return pd.DataFrame({"study_id": [f"S{i}" for i in range(len(votes))], "screening_votes": votes})
+
+
+def test_cohens_kappa_on_a_hand_computed_two_by_two_table() -> None:
+    # 50 items:            CD include  CD exclude
+    #     AB include           20           5        (AB includes 25)
+    #     AB exclude           10          15        (AB excludes 25)
+    #                   (CD includes 30, excludes 20)
+    # p_o = (20 + 15) / 50 = 0.70;  p_e = (25/50)(30/50) + (25/50)(20/50) = 0.30 + 0.20 = 0.50
+    # kappa = (0.70 - 0.50) / (1 - 0.50) = 0.40   (the worked example of Cohen's kappa in most textbooks)
+    studies = _double_screened([("include", "include", 20), ("include", "exclude", 5),
+                                ("exclude", "include", 10), ("exclude", "exclude", 15)])
+    table = eb.screening_agreement(studies).set_index("stage")
+    assert table.loc["title/abstract", "double_screened"] == 50 and table.loc["title/abstract", "agreed"] == 35
+    assert table.loc["title/abstract", "percent_agreement"] == pytest.approx(70.0)
+    assert table.loc["title/abstract", "kappa"] == pytest.approx(0.40)
+    assert table.loc["full text", "double_screened"] == 0 and math.isnan(table.loc["full text", "kappa"])
+
+
+def test_kappa_is_one_for_perfect_agreement_zero_at_chance_and_undefined_without_variation() -> None:
+    assert eb.cohen_kappa([("include", "include"), ("exclude", "exclude")]) == pytest.approx(1.0)
+    # Each reviewer includes half, independently of the other: agreement 50% is exactly chance.
+    chance = [("include", "include"), ("include", "exclude"), ("exclude", "include"), ("exclude", "exclude")]
+    assert eb.cohen_kappa(chance) == pytest.approx(0.0)
+    assert math.isnan(eb.cohen_kappa([("include", "include")] * 3))  # p_e = 1: kappa is not defined
+    assert math.isnan(eb.cohen_kappa([]))
+    # Three categories: 4 items, 3 agree (p_o = 0.75); AB gave include 2, exclude 1, maybe 1, CD include 1,
+    # exclude 1, maybe 2: p_e = (2*1 + 1*1 + 1*2) / 16 = 5/16; kappa = (12/16 - 5/16) / (11/16) = 7/11
+    three = [("include", "include"), ("exclude", "exclude"), ("maybe", "maybe"), ("include", "maybe")]
+    assert eb.cohen_kappa(three) == pytest.approx(7 / 11)
+
+
+def test_only_two_named_reviewers_with_one_decision_each_count_as_double_screened() -> None:
+    studies = pd.DataFrame({"study_id": list("ABCDEF"), "screening_votes": [
+        "TA:include@AB|TA:exclude@CD|TA:resolved:include@EF",  # counts: the resolution is not a vote
+        "TA:include|TA:include@CD",                            # one named reviewer only
+        "TA:include@AB|TA:include@CD|TA:include@EF",           # three reviewers
+        "TA:include@AB|TA:exclude@AB|TA:include@CD",           # AB gave two decisions
+        "FT:include@consensus|FT:include@AB",                  # a consensus is not a reviewer
+        "TA:include|FT:include"]})                             # one reviewer, tags without initials
+    assert eb.screening_pairs(studies["screening_votes"][0], "TA") == ("include", "exclude")
+    table = eb.screening_agreement(studies).set_index("stage")
+    assert table["double_screened"].to_dict() == {"title/abstract": 1, "full text": 0}
+
+
+def test_the_evidence_map_and_data_quality_show_agreement_and_conflicts() -> None:
+    from evidencebook._book import _screening_agreement_html, screening_conflicts
+
+    studies = _double_screened([("include", "include", 3), ("exclude", "exclude", 1), ("include", "exclude", 1)], "FT")
+    html = _screening_agreement_html(studies)
+    assert "<td>full text</td><td>5</td><td>4</td><td>80%</td><td>0.55</td>" in html  # kappa = (5*4 - (4*3 + 1*2)) / (25 - 14) = 6/11
+    assert "<td>title/abstract</td><td>0</td><td>0</td><td></td><td>no item double-screened</td>" in html
+    single = pd.DataFrame({"study_id": ["A"], "screening_votes": ["TA:include|FT:include"]})
+    assert "No item has been screened independently by two reviewers yet" in _screening_agreement_html(single)
+    conflicted = pd.DataFrame({"study_id": ["A", "B"], "citation_key": ["a2020", "b2021"], "title": ["T1", "T2"],
+                               "screening": ["FT:conflict", "FT:include"],
+                               "screening_votes": ["TA:include@AB|FT:include@AB|FT:exclude@CD", "FT:include"]})
+    assert screening_conflicts(conflicted).to_dict("records") == [
+        {"citation_key": "a2020", "title": "T1", "stage": "full text (FT)", "decisions": "AB include, CD exclude"}]
+
+
+def test_the_bundled_evidence_has_no_double_screening_as_methods_says() -> None:
+    # Methods states it in words; when the library gains double screening, this fails and Methods must be updated.
+    evidence = eb.load_evidence(eb.load_settings(ROOT))
+    assert not eb.screening_agreement(evidence.studies)["double_screened"].any()
+    assert evidence.studies["screening_votes"].str.fullmatch(r"(TA|FT):include(\|(TA|FT):include)*").all()
+    methods = (ROOT / "book" / "methods.md").read_text(encoding="utf-8")
+    assert "was screened by one reviewer per stage, so no item is double-screened" in " ".join(methods.split())
 
 
 def _effects(**columns) -> pd.DataFrame:
@@ -239,3 +329,29 @@ def test_the_distribution_functions_of_pooling_are_scipy_stats() -> None:
     np.testing.assert_allclose(_stats.chi2.isf(q, df), stats.chi2.isf(q, df), rtol=1e-13)
     np.testing.assert_allclose(_stats.chi2.ppf(q, df), stats.chi2.ppf(q, df), rtol=1e-13)
     np.testing.assert_allclose(_stats.f.sf(x + 0.1, df, df + 2), stats.f.sf(x + 0.1, df, df + 2), rtol=1e-13)
+
+
+def test_a_conflict_synced_from_zotero_is_reported_left_out_counted_and_listed(project: eb.Settings) -> None:
+    from conftest import GOOD_NOTE, note, parent
+
+    snapshot = eb.read_snapshot(project.snapshot)
+    items = [*snapshot.items, parent("AAAAAAAA", tags=("screen:TA:include@AB", "screen:TA:include@CD",
+                                                       "screen:FT:include@AB", "screen:FT:exclude:wrong design@CD")),
+             note("NNNNNNNN", "AAAAAAAA", GOOD_NOTE)]
+    report = eb.build_evidence(project, eb.Snapshot(snapshot.library, items))
+    assert [p for p in report.problems if p.item_key == "AAAAAAAA" and "screening conflict" in p.message]
+    evidence = eb.load_evidence(project)
+    assert eb.validate_tables({"studies.csv": evidence.studies, "outcomes.csv": evidence.outcomes,
+                               "state_policy.csv": evidence.policy, "regions.csv": evidence.regions}).empty
+    row = evidence.studies.set_index("study_id").loc["AAAAAAAA"]
+    assert (row["screening"], row["screening_votes"]) == (
+        "FT:conflict", "TA:include@AB|TA:include@CD|FT:include@AB|FT:exclude@CD")
+    assert "AAAAAAAA" not in set(evidence.included["study_id"])
+    assert "T1" not in set(eb.included_findings(evidence.outcomes, evidence.studies)["finding_id"])
+    assert eb.prisma_counts(evidence.studies)["conflicts_full_text"] == 1
+    agreement = eb.screening_agreement(evidence.studies).set_index("stage")
+    assert agreement.loc["title/abstract", ["double_screened", "agreed"]].tolist() == [1, 1]
+    assert agreement.loc["full text", ["double_screened", "agreed"]].tolist() == [1, 0]
+    page = str(eb.data_quality(evidence))
+    assert "<h3>Screening conflicts</h3>" in page and "AB include, CD exclude" in page
+    assert "screening conflict at full text (FT)" in page  # the warning, in the coding problems
