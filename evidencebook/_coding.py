@@ -610,11 +610,13 @@ def _rob_domain(tool: str, key: str) -> int:
     """The number (1 = D1) of the domain ``key`` names in ``tool``; a misspelt one is refused with the closest."""
     names = ROB_DOMAINS[tool]
     key = _BIAS_PREFIX.sub("", key)
-    match = re.fullmatch(r"(?:d|domain) ?([0-9]+)", key)
+    match = re.fullmatch(r"(?:d|domain) ?([0-9]+)(?: (.+))?", key)  # 'D1', 'domain 1', 'D1 randomisation process'
     if match:
-        if 1 <= int(match[1]) <= len(names):
+        if not 1 <= int(match[1]) <= len(names):
+            raise _Bad(f"{tool} has {len(names)} domains, D1 to D{len(names)}")
+        if match[2] is None or _rob_domain(tool, match[2]) == int(match[1]):
             return int(match[1])
-        raise _Bad(f"{tool} has {len(names)} domains, D1 to D{len(names)}")
+        raise _Bad(f"D{match[1]} of {tool} is {names[int(match[1]) - 1]}, not {match[2]}")
     known = {name: i + 1 for i, name in enumerate(names)} | _ROB_SHORT[tool]
     if key in known:
         return known[key]
@@ -673,6 +675,8 @@ def _rob_rows(item_key: str, section: _Section, design_type: str, findings: set[
         problems.append(Problem(item_key, section.lines.get(name, section.line), name,
                                 message + (left_out if severity == "error" else ""), severity))
 
+    if section.errors:  # a repeated key, or a line that belongs to another section: said where it was read
+        return []
     if section.label and section.label not in findings:
         bad("", f"'Risk of bias {_plain(section.label, 40)}' names finding {_plain(section.label, 40)}, but this "
                 "note has no 'Outcome " + _plain(section.label, 40) + "' section (write 'Risk of bias' alone for "
@@ -723,7 +727,7 @@ def _rob_rows(item_key: str, section: _Section, design_type: str, findings: set[
             overall, overall_reason = _rob_judgement(tool, stated)
         except _Bad as exc:
             bad(stated_key or "overall", str(exc))
-    if section.errors or any(p.severity == "error" for p in problems[before:]):
+    if any(p.severity == "error" for p in problems[before:]):
         return []
     levels = [judged[n][0] for n in sorted(judged)]
     derived = overall_risk_of_bias(tool, levels)

@@ -481,6 +481,8 @@ def test_a_section_for_a_finding_the_note_does_not_have_is_an_error() -> None:
     ("D1: unclear", "d1", "'unclear' is the old RoB 1's word"),
     ("confounding: low", "confounding", "'confounding' is a domain of ROBINS-I, not of RoB 2"),
     ("D6: low", "d6", "RoB 2 has 5 domains, D1 to D5"),
+    ("D1 missing outcome data: low", "d1 missing outcome data",
+     "D1 of RoB 2 is randomisation process, not missing outcome data"),
 ])
 def test_a_misspelt_domain_or_judgement_is_one_error_with_a_suggestion(typed: str, field: str, said: str) -> None:
     coding = _rob([*ROB2[:2], typed, *ROB2[3:]])
@@ -548,3 +550,34 @@ def test_robvis_style_domain_names_and_the_d_keys_are_read() -> None:
     assert coding.problems == []
     assert _judged(coding)[-1] == ("", "overall", "low", "derived from the domains: all low")
     assert _judged(coding)[3] == ("", "D4", "low", "")  # 'low risk' is 'low', with no reason
+
+
+def test_every_example_note_on_the_contributing_page_is_coded_without_a_problem() -> None:
+    import re
+
+    from conftest import ROOT
+
+    page = (ROOT / "book" / "contributing.md").read_text(encoding="utf-8")
+    examples = re.findall(r"```text\n(Extraction\n.*?)```", page, re.DOTALL)
+    assert len(examples) >= 3  # the first study, its risk of bias, and risk of bias per finding
+    for example in examples:
+        coding = eb.code_items([parent("AAAAAAAA"), note("NNNNNNNN", "AAAAAAAA", example.splitlines())])
+        assert coding.problems == [], example.splitlines()[:3]
+        assert coding.outcomes
+
+
+def test_the_contributing_risk_of_bias_examples_give_what_the_page_says() -> None:
+    import re
+
+    from conftest import ROOT
+
+    page = (ROOT / "book" / "contributing.md").read_text(encoding="utf-8")
+    whole, per_finding = [e.splitlines() for e in re.findall(r"```text\n(Extraction\n.*?)```", page, re.DOTALL)
+                          if "Risk of bias" in e]
+    coding = eb.code_items([parent("AAAAAAAA"), note("NNNNNNNN", "AAAAAAAA", whole)])
+    assert coding.studies[0]["risk_of_bias"].startswith("some concerns (RoB 2; ")  # 'here some concerns'
+    assert {r["source"] for r in coding.risk_of_bias} == {"judged by A. Reviewer and B. Reviewer, agreed"}
+    coding = eb.code_items([parent("AAAAAAAA"), note("NNNNNNNN", "AAAAAAAA", per_finding)])
+    assert [(r["finding_id"], r["judgement"]) for r in coding.risk_of_bias if r["domain_id"] == "overall"] == [
+        ("LEE-1", "moderate"), ("LEE-2", "serious")]
+    assert coding.studies[0]["risk_of_bias"].startswith("serious (ROBINS-I; the worst over findings LEE-1, LEE-2")
