@@ -137,7 +137,8 @@ def check(strict: bool) -> None:
 
     evidence = load_evidence(load_settings())
     tables = {"studies.csv": evidence.studies, "outcomes.csv": evidence.outcomes,
-              "state_policy.csv": evidence.policy, "regions.csv": evidence.regions}
+              "state_policy.csv": evidence.policy, "regions.csv": evidence.regions,
+              "risk_of_bias.csv": evidence.risk_of_bias}
     failures = validate_tables(tables)
     errors = evidence.problems[evidence.problems["severity"] == "error"]
     click.echo(f"{evidence.version_label}")

@@ -20,6 +20,7 @@ the note line, and the rest of the library is still read.
 from __future__ import annotations
 
 import html
+import difflib
 import math
 import re
 import unicodedata
@@ -49,6 +50,8 @@ __all__ = [
     "RAW_FIELDS",
     "REVIEW_QUALITY",
     "RISK_OF_BIAS",
+    "ROB_DOMAINS",
+    "ROB_JUDGEMENTS",
     "SETTING_TYPES",
     "STUDY_TYPES",
     "THEMES",
@@ -56,6 +59,7 @@ __all__ = [
     "note_from_lines",
     "note_lines",
     "write_note",
+    "overall_risk_of_bias",
 ]
 
 DOMAINS = (
@@ -370,9 +374,9 @@ POLICY_FIELDS: dict[str, Callable[[str], Any]] = {
     k: _text for k in ("state", "fact", "value", "as_of", "quote", "source_type", "notes")
 }
 _SECTIONS = {"study": STUDY_FIELDS, "outcome": OUTCOME_FIELDS, "policy fact": POLICY_FIELDS}
-_SECTION_RE = re.compile(r"^(study|outcome|policy fact)\b[\s:#-]*(.*)$", re.IGNORECASE)
+_SECTION_RE = re.compile(r"^(study|outcome|policy fact|risk[ -]of[ -]bias)\b[\s:#-]*(.*)$", re.IGNORECASE)
 _FIELD_RE = re.compile(r"^\s*([A-Za-z][A-Za-z0-9 _-]*?)\s*:\s*(.*)$")
-_HEADING_WORDS = "'Study', 'Outcome <id>' or 'Policy fact <id>'"
+_HEADING_WORDS = "'Study', 'Outcome <id>', 'Risk of bias [<finding id>]' or 'Policy fact <id>'"
 
 
 @dataclass
@@ -403,6 +407,8 @@ def _section_start(line: NoteLine, current: _Section | None) -> tuple[str, str] 
     if not start:
         return None
     kind, label = start[1].lower(), start[2].strip()
+    kind = "risk of bias" if kind.startswith("risk") else kind
+    # 'Risk of bias: high' under Study is the study's risk_of_bias field (the colon form with a value), not a heading.
     if line.heading or ":" not in line.text or kind == "policy fact":
         return kind, label.rstrip(":").strip()
     head, _, rest = line.text.partition(":")
@@ -440,6 +446,18 @@ def _sections(item_key: str, lines: list[NoteLine], problems: list[Problem]) -> 
             continue
         section = sections[-1]
         name = _field_name(pair[1])
+        if section.kind == "risk of bias":  # read once its tool is known (the tool line may come last)
+            if _words(pair[1]) not in _ROB_OVERALL and (name in STUDY_FIELDS or name in OUTCOME_FIELDS):
+                # A Study or finding field after a Risk of bias heading: said once, not as a dozen unknown domains.
+                problems.append(Problem(item_key, line.number, name, f"a {'study' if name in STUDY_FIELDS else 'finding'}"
+                                        "'s field in a Risk of bias section: the Risk of bias section was left out "
+                                        "and the lines from here to the next heading were not read (put the Risk "
+                                        "of bias section after the Study and Outcome sections)"))
+                section.errors += 1
+                sections.append(_Section("", "", line.number, errors=1, unread=True))
+                continue
+            _keep_rob_line(item_key, section, pair[1], pair[2].strip(), line.number, problems)
+            continue
         parsers = _SECTIONS[section.kind]
         if section.kind == "study" and name in OUTCOME_FIELDS:
             # A finding's field under the Study heading: its 'Outcome <id>' heading is missing.  Said once here,
@@ -551,6 +569,275 @@ def _check_outcome(item_key: str, section: _Section, problems: list[Problem]) ->
         bad("measure", f"measure {v['measure']} given without estimate and CI; use measure: narrative")
     errors = [p for p in problems[before:] if p.severity == "error"]
     return not errors and section.errors == 0
+
+
+# --- risk of bias: RoB 2 and ROBINS-I, domain by domain ------------------------------------------------------
+
+# Each tool's domains in its own order (D1, D2, ...) and its judgements, mildest first (Sterne et al., BMJ 2019
+# and BMJ 2016).  ROBINS-I's 'no information' is not a level of risk: see _SEVERITY.
+ROB_DOMAINS: dict[str, tuple[str, ...]] = {
+    "RoB 2": ("randomisation process", "deviations from intended interventions", "missing outcome data",
+              "measurement of the outcome", "selection of the reported result"),
+    "ROBINS-I": ("confounding", "selection of participants", "classification of interventions",
+                 "deviations from intended interventions", "missing data", "measurement of outcomes",
+                 "selection of the reported result"),
+}
+ROB_JUDGEMENTS: dict[str, tuple[str, ...]] = {
+    "RoB 2": ("low", "some concerns", "high"),
+    "ROBINS-I": ("low", "moderate", "serious", "critical", "no information"),
+}
+# How severe a judgement is, to find the worst domain.  ROBINS-I's 'no information' gives 'no information'
+# overall only where no domain is serious or critical (ROBINS-I's guidance), so it ranks between those.
+_SEVERITY: dict[str, dict[str, int]] = {
+    "RoB 2": {"low": 0, "some concerns": 1, "high": 2},
+    "ROBINS-I": {"low": 0, "moderate": 1, "no information": 2, "serious": 3, "critical": 4},
+}
+# Across tools (a study judged per finding with both): low, then moderate-like, then high-like.
+_ACROSS_TOOLS = {"low": 0, "some concerns": 1, "moderate": 1, "no information": 2, "high": 3, "serious": 3,
+                 "critical": 4}
+# Short names people type for a domain (besides 'D1', 'domain 1' and the full name), per tool.
+_ROB_SHORT: dict[str, dict[str, int]] = {
+    "RoB 2": {"randomisation": 1, "randomization": 1, "randomization process": 1, "deviations": 2,
+              "missing data": 3, "missing": 3, "measurement": 4, "measurement of outcomes": 4,
+              "outcome measurement": 4, "reporting": 5, "reported result": 5, "selective reporting": 5,
+              "selection of reported result": 5},
+    "ROBINS-I": {"selection": 2, "participants": 2, "selection of participants into the study": 2,
+                 "classification": 3, "deviations": 4, "missing": 5, "missing outcome data": 5, "measurement": 6,
+                 "measurement of the outcome": 6, "outcome measurement": 6, "reporting": 7, "reported result": 7,
+                 "selective reporting": 7, "selection of reported result": 7},
+}
+_ROB_TOOL_NAMES = {"rob2": "RoB 2", "robinsi": "ROBINS-I"}  # the tool's name without case, spaces or dashes
+_ROB_OVERALL = ("overall", "overall risk of bias", "overall judgement", "overall judgment", "risk of bias")
+_ROB_OTHER = ("tool", "source")
+# The words robvis and the tools' own forms put before a domain's name: 'Bias arising from the randomization process'.
+_BIAS_PREFIX = re.compile(r"^bias (?:due to|arising from|in)(?: the)? ")
+
+
+def _words(text: str) -> str:
+    """A key as words: 'Missing_outcome-data ' -> 'missing outcome data'."""
+    return " ".join(re.sub(r"[_-]", " ", text).lower().split())
+
+
+def _keep_rob_line(item_key: str, section: _Section, key: str, value: str, number: int,
+                   problems: list[Problem]) -> None:
+    """Keep one line of a Risk of bias section as typed, by its key in words; a repeated key is an error."""
+    name = _words(key)
+    if value == "":
+        return
+    if name in section.values:
+        problems.append(Problem(item_key, number, name, f"repeated (first on line {section.lines[name]}); the "
+                                "Risk of bias section was left out"))
+        section.errors += 1
+        return
+    section.values[name] = value
+    section.lines[name] = number
+
+
+def _rob_tool(value: str) -> str:
+    tool = _ROB_TOOL_NAMES.get(re.sub(r"[^a-z0-9]", "", value.lower()).removesuffix("0"))  # 'RoB 2.0' too
+    if tool:
+        return tool
+    close = difflib.get_close_matches(re.sub(r"[^a-z0-9]", "", value.lower()), list(_ROB_TOOL_NAMES), n=1, cutoff=0.6)
+    hint = f"; did you mean {_ROB_TOOL_NAMES[close[0]]!r}?" if close else ""
+    raise _Bad(f"tool {_plain(value, 40)!r} is not RoB 2 (randomised trials) or ROBINS-I (non-randomised "
+               f"studies){hint}")
+
+
+def _rob_domain(tool: str, key: str) -> int:
+    """The number (1 = D1) of the domain ``key`` names in ``tool``; a misspelt one is refused with the closest."""
+    names = ROB_DOMAINS[tool]
+    key = _BIAS_PREFIX.sub("", key)
+    match = re.fullmatch(r"(?:d|domain) ?([0-9]+)(?: (.+))?", key)  # 'D1', 'domain 1', 'D1 randomisation process'
+    if match:
+        if not 1 <= int(match[1]) <= len(names):
+            raise _Bad(f"{tool} has {len(names)} domains, D1 to D{len(names)}")
+        if match[2] is None or _rob_domain(tool, match[2]) == int(match[1]):
+            return int(match[1])
+        raise _Bad(f"D{match[1]} of {tool} is {names[int(match[1]) - 1]}, not {match[2]}")
+    known = {name: i + 1 for i, name in enumerate(names)} | _ROB_SHORT[tool]
+    if key in known:
+        return known[key]
+    other = next(t for t in ROB_DOMAINS if t != tool)
+    if key in ROB_DOMAINS[other] or key in _ROB_SHORT[other]:
+        raise _Bad(f"{key!r} is a domain of {other}, not of {tool}; {tool}'s domains are "
+                   f"{', '.join(names)} (or is the tool {other}?)")
+    close = difflib.get_close_matches(key, list(known), n=1, cutoff=0.6)
+    hint = f"; did you mean {names[known[close[0]] - 1]!r} (D{known[close[0]]})?" if close else ""
+    raise _Bad(f"{_plain(key, 40)!r} is not a {tool} domain{hint} {tool}'s domains are D1 to D{len(names)}: "
+               f"{', '.join(names)}")
+
+
+def _rob_judgement(tool: str, value: str) -> tuple[str, str]:
+    """(judgement, reason) from 'high (allocation not concealed)'; 'low risk' reads as 'low'."""
+    options = ROB_JUDGEMENTS[tool]
+    text = value.strip()
+    level = next((o for o in sorted(options, key=len, reverse=True)
+                  if text.lower().startswith(o) and not text[len(o):len(o) + 1].isalnum()), None)
+    if level is not None:
+        rest = re.sub(r"^\s*risk(?: of bias)?\b", "", text[len(level):], flags=re.IGNORECASE)
+        return level, rest.strip(" :;,-–—()")
+    head = re.split(r"[(:;,–—]| - ", text, maxsplit=1)[0].strip().lower()
+    head = re.sub(r"\s+risk(?: of bias)?$", "", head)
+    other = next(t for t in ROB_JUDGEMENTS if t != tool)
+    if head in ROB_JUDGEMENTS[other]:
+        raise _Bad(f"{head!r} is a {other} judgement; {tool} judges {', '.join(options)}")
+    if head == "unclear":
+        raise _Bad(f"'unclear' is the old RoB 1's word; {tool} judges {', '.join(options)}")
+    close = difflib.get_close_matches(head, options, n=1, cutoff=0.6)
+    hint = f"; did you mean {close[0]!r}?" if close else ""
+    raise _Bad(f"{_plain(text, 40)!r} is not a {tool} judgement{hint} ({tool} judges {', '.join(options)}, "
+               "optionally followed by the reason: 'high (no blinding)')")
+
+
+def overall_risk_of_bias(tool: str, judgements: list[str]) -> str:
+    """The overall judgement the tool's rule of thumb gives for its domain judgements: the worst domain.
+
+    RoB 2: high if any domain is high, else some concerns if any is, else low.  ROBINS-I: critical if any
+    domain is, else serious, else no information if any domain has none, else moderate, else low.
+    """
+    return max(judgements, key=_SEVERITY[tool].__getitem__)
+
+
+def _rob_rows(item_key: str, section: _Section, design_type: str, findings: set[str],
+              problems: list[Problem]) -> list[dict[str, Any]]:
+    """One Risk of bias section as rows (one per domain, then the overall), or none when it has an error.
+
+    Every problem names its line; a section with an error is left out whole (a judgement without all its
+    domains would be a guess), and the study keeps its ``risk_of_bias`` field.
+    """
+    values, before = dict(section.values), len(problems)
+    left_out = "; the Risk of bias section was left out"
+
+    def bad(name: str, message: str, severity: str = "error") -> None:
+        problems.append(Problem(item_key, section.lines.get(name, section.line), name,
+                                message + (left_out if severity == "error" else ""), severity))
+
+    if section.errors:  # a repeated key, or a line that belongs to another section: said where it was read
+        return []
+    if section.label and section.label not in findings:
+        bad("", f"'Risk of bias {_plain(section.label, 40)}' names finding {_plain(section.label, 40)}, but this "
+                "note has no 'Outcome " + _plain(section.label, 40) + "' section (write 'Risk of bias' alone for "
+                "the whole study)")
+        return []
+    if "tool" not in values:
+        bad("tool", "a Risk of bias section needs its tool: 'tool: RoB 2' (randomised trials) or "
+                    "'tool: ROBINS-I' (non-randomised studies)")
+        return []
+    try:
+        tool = _rob_tool(values.pop("tool"))
+    except _Bad as exc:
+        bad("tool", str(exc))
+        return []
+    source = values.pop("source", "")
+    given = sorted((k for k in _ROB_OVERALL if k in values), key=section.lines.__getitem__)
+    stated_key = given[0] if given else None
+    stated = values.pop(stated_key) if stated_key else None
+    for again in given[1:]:
+        values.pop(again)
+        bad(again, f"the overall judgement is given twice (first on line {section.lines[given[0]]})")
+    judged: dict[int, tuple[str, str, str]] = {}  # domain number -> (judgement, reason, key as typed)
+    unknown = 0
+    for key, value in values.items():
+        try:
+            number = _rob_domain(tool, key)
+        except _Bad as exc:
+            bad(key, str(exc))
+            unknown += 1
+            continue
+        if number in judged:
+            bad(key, f"D{number} ({ROB_DOMAINS[tool][number - 1]}) is judged twice (first on line "
+                     f"{section.lines[judged[number][2]]})")
+            continue
+        try:
+            level, reason = _rob_judgement(tool, value)
+        except _Bad as exc:
+            bad(key, str(exc))
+            judged[number] = ("", "", key)
+            continue
+        judged[number] = (level, reason, key)
+    missing = [f"D{n} {name}" for n, name in enumerate(ROB_DOMAINS[tool], 1) if n not in judged]
+    if missing and not unknown:  # a misspelt domain is one mistake, said once (where it was typed)
+        bad("", f"{tool} judges every domain; missing: {', '.join(missing)}")
+    overall_reason = ""
+    if stated is not None:
+        try:
+            overall, overall_reason = _rob_judgement(tool, stated)
+        except _Bad as exc:
+            bad(stated_key or "overall", str(exc))
+    if any(p.severity == "error" for p in problems[before:]):
+        return []
+    levels = [judged[n][0] for n in sorted(judged)]
+    derived = overall_risk_of_bias(tool, levels)
+    worst = [f"D{n}" for n in sorted(judged) if judged[n][0] == derived]
+    derived_reason = f"derived from the domains: {'all low' if derived == 'low' else 'worst ' + ', '.join(worst)}"
+    if stated is None:
+        overall, overall_reason = derived, derived_reason
+    else:
+        severity = _SEVERITY[tool]
+        floor = max((severity[level] for level in levels if level != "no information"), default=0)
+        if severity[overall] < floor:
+            bad(stated_key or "overall", f"overall {overall!r} is milder than a domain ({derived} in "
+                f"{', '.join(worst)}); {tool}'s overall is at least as severe as its worst domain, so "
+                f"{derived!r} is used", "warning")
+            overall, overall_reason = derived, derived_reason
+        elif overall != derived and not overall_reason:
+            bad(stated_key or "overall", f"overall {overall!r} differs from the worst domain ({derived}): "
+                                         f"give the reason, as in 'overall: {overall} (why)'", "warning")
+    randomised = design_type in ("RCT", "cluster RCT")
+    if design_type and (tool == "RoB 2") != randomised:
+        bad("tool", f"{tool} is for {'randomised trials' if tool == 'RoB 2' else 'non-randomised studies'}, "
+                    f"but the study's design_type is {design_type!r}", "warning")
+    rows = [{"domain_id": f"D{n}", "domain": ROB_DOMAINS[tool][n - 1], "judgement": judged[n][0],
+             "reason": judged[n][1], "note_line": section.lines[judged[n][2]]} for n in sorted(judged)]
+    rows.append({"domain_id": "overall", "domain": "overall", "judgement": overall, "reason": overall_reason,
+                 "note_line": section.lines.get(stated_key or "", section.line)})
+    return [{"finding_id": section.label, "tool": tool, **row, "source": source, "note_key": item_key}
+            for row in rows]
+
+
+def _study_risk_of_bias(rows: list[dict[str, Any]]) -> str:
+    """The study's ``risk_of_bias`` from its assessments: the whole-study one, else the worst over its findings."""
+    overall = [r for r in rows if r["domain_id"] == "overall"]
+    whole = [r for r in overall if not r["finding_id"]]
+    if whole:
+        r = whole[0]
+        return f"{r['judgement']} ({r['tool']}; {r['reason']})" if r["reason"] else f"{r['judgement']} ({r['tool']})"
+    r = max(overall, key=lambda r: _ACROSS_TOOLS[r["judgement"]])
+    ids = ", ".join(o["finding_id"] for o in overall)
+    return f"{r['judgement']} ({r['tool']}; the worst over findings {ids} is {r['finding_id']}" + (
+        f": {r['reason']})" if r["reason"] else ")")
+
+
+def _assessments(note_key: str, assessments: list[_Section], sections: list[_Section], study: dict[str, Any],
+                 problems: list[Problem]) -> list[dict[str, Any]]:
+    """The rows of a note's Risk of bias sections; the study's ``risk_of_bias`` becomes their overall judgement.
+
+    The section wins over the ``risk_of_bias`` field (it holds the domains behind the judgement); a field that
+    says otherwise is reported, unless it says 'not assessed'.
+    """
+    findings = {s.label for s in sections if s.kind == "outcome" and s.label}
+    rows: list[dict[str, Any]] = []
+    first: dict[str, int] = {}
+    for section in assessments:
+        if section.label in first:
+            what = f"finding {_plain(section.label, 40)}" if section.label else "the whole study"
+            problems.append(Problem(note_key, section.line, "", f"a second Risk of bias section for {what} (the "
+                                    f"first is on line {first[section.label]}); this one was left out"))
+            continue
+        first[section.label] = section.line
+        rows += _rob_rows(note_key, section, str(study.get("design_type", "")), findings, problems)
+    if not rows:
+        return []
+    judged = _study_risk_of_bias(rows)
+    said = str(study.get("risk_of_bias", "")).split(" (")[0]
+    if said not in ("", "not assessed") and said != judged.split(" (")[0]:
+        where = next((s for s in sections if s.kind == "study"), None)
+        line = where.lines.get("risk_of_bias", where.line) if where else 0
+        problems.append(Problem(note_key, line, "risk_of_bias", f"risk_of_bias says {said!r}, but the Risk of bias "
+                                f"section gives {judged.split(' (')[0]!r} overall; the section's judgement is used "
+                                "(make them agree, or remove the field)", "warning"))
+    study["risk_of_bias"] = judged
+    return rows
 
 
 # --- records ---------------------------------------------------------------------------
@@ -817,6 +1104,7 @@ class Coding:
     outcomes: list[dict[str, Any]]
     policy_facts: list[dict[str, Any]]
     problems: list[Problem]
+    risk_of_bias: list[dict[str, Any]] = field(default_factory=list)  # one row per domain judged, and the overall
 
     @property
     def errors(self) -> list[Problem]:
@@ -945,7 +1233,7 @@ def code_items(items: list[dict[str, Any]], published: Published | None = None,
         return any(unicodedata.normalize("NFC", t.get("tag", "")).lower() == "policy-source"
                    for t in parents[key]["data"].get("tags", []))
 
-    studies, outcomes, facts = [], [], []
+    studies, outcomes, facts, risk_of_bias = [], [], [], []
     claims: list[tuple[str, str, str, int, dict[str, Any] | None]] = []  # (finding id, item, note, line, record)
     citation_keys, key_problems = _citation_keys(parents, [k for k in order if not is_policy_source(k)],
                                                  published.citation_keys, descriptions.__getitem__)
@@ -1022,8 +1310,10 @@ def code_items(items: list[dict[str, Any]], published: Published | None = None,
                                     "first line is 'Extraction')", "warning"))
         for note_key, lines in extraction[:1]:
             study["extraction_note"] = note_key
-            for section in _sections(note_key, lines, problems):
-                if section.unread:
+            sections = _sections(note_key, lines, problems)
+            assessments = [s for s in sections if s.kind == "risk of bias" and not s.unread]
+            for section in sections:
+                if section.unread or section.kind == "risk of bias":
                     continue
                 if section.kind == "study":
                     _check_places(note_key, section, regions, problems)
@@ -1037,6 +1327,9 @@ def code_items(items: list[dict[str, Any]], published: Published | None = None,
                         claims.append((section.label, key, note_key, section.line, record))
                 else:
                     problems.append(Problem(note_key, section.line, "", "a policy fact section in an Extraction note"))
+            if assessments:
+                rows = _assessments(note_key, assessments, sections, study, problems)
+                risk_of_bias += [{"study_id": key, "citation_key": citation, **row} for row in rows]
         for note_key, _ in extraction[1:]:
             problems.append(Problem(note_key, 1, "", f"item {key} has more than one extraction note; "
                                     f"only {extraction[0][0]} was read"))
@@ -1046,7 +1339,7 @@ def code_items(items: list[dict[str, Any]], published: Published | None = None,
     problems += id_problems
     parent_of = {n["key"]: key for key in sorted(parents) for n in notes.get(key, [])}
     located = {_located(p, parent_of, descriptions) for p in problems}
-    return Coding(studies, outcomes, facts, sorted(located))
+    return Coding(studies, outcomes, facts, sorted(located), risk_of_bias)
 
 
 def _unique_findings(claims: list[tuple[str, str, str, int, dict[str, Any] | None]], order: list[str],

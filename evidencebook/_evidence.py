@@ -7,6 +7,7 @@
 ``state_policy.csv``  one row per sourced policy fact
 ``regions.csv``       every region a brief can be made for
 ``problems.csv``      every coding problem found in the snapshot
+``risk_of_bias.csv``  one row per RoB 2 / ROBINS-I domain judged (and the overall), per study or study x finding
 ``references.bib``    the bibliography, generated from the items
 ``manifest.json``     evidence version, Zotero library version, and a hash of every file
 ``versions/vNNNN/``   each evidence version's studies and findings with its manifest, kept so
@@ -25,7 +26,7 @@ import hashlib
 import io
 import json
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -43,7 +44,7 @@ __all__ = ["BuildReport", "Evidence", "EvidenceVersion", "build_evidence", "chan
            "read_changelog", "read_manifest",
            "evidence_versions", "load_evidence", "load_version", "published_identities", "validate_tables"]
 
-TABLES = ("studies.csv", "outcomes.csv", "state_policy.csv", "regions.csv", "problems.csv")
+TABLES = ("studies.csv", "outcomes.csv", "state_policy.csv", "regions.csv", "problems.csv", "risk_of_bias.csv")
 FILES = (*TABLES, "references.bib")
 ARCHIVED = ("studies.csv", "outcomes.csv")  # what a later version is compared with
 
@@ -70,6 +71,8 @@ POLICY_COLUMNS = [
     "source_url", "source_item", "note_key", "note_line",
 ]
 PROBLEM_COLUMNS = ["item_key", "line", "field", "severity", "message"]
+RISK_OF_BIAS_COLUMNS = ["study_id", "citation_key", "finding_id", "tool", "domain_id", "domain", "judgement", "reason",
+                        "source", "note_key", "note_line"]
 
 _TOPICS = [
     (r"medicaid|reimburs|billable|state plan", "Medicaid coverage"),
@@ -89,6 +92,8 @@ class Evidence:
     regions: pd.DataFrame
     problems: pd.DataFrame
     manifest: dict[str, Any]
+    # RoB 2 / ROBINS-I judgements, domain by domain (empty when nothing is assessed)
+    risk_of_bias: pd.DataFrame = field(default_factory=lambda: pd.DataFrame(columns=RISK_OF_BIAS_COLUMNS))
 
     @property
     def version_label(self) -> str:
@@ -257,8 +262,12 @@ def derive_tables(coding: Coding, substate_regions: dict[str, dict[str, Any]]) -
          for p in sorted({*coding.problems, *link_problems, *raw_problems})],
         columns=PROBLEM_COLUMNS,
     )
+    risk_of_bias = _records(coding.risk_of_bias, RISK_OF_BIAS_COLUMNS)
+    risk_of_bias["note_line"] = risk_of_bias["note_line"].astype("Int64")
+    risk_of_bias = risk_of_bias.sort_values(["study_id", "finding_id"], kind="stable")  # domains in the tool's order
     return {"studies.csv": studies, "outcomes.csv": outcomes, "state_policy.csv": policy,
-            "regions.csv": regions[[*REGION_COLUMNS, "n_local_studies", "n_policy_facts"]], "problems.csv": problems}
+            "regions.csv": regions[[*REGION_COLUMNS, "n_local_studies", "n_policy_facts"]], "problems.csv": problems,
+            "risk_of_bias.csv": risk_of_bias}
 
 
 def validate_tables(tables: dict[str, pd.DataFrame]) -> pd.DataFrame:
@@ -267,12 +276,14 @@ def validate_tables(tables: dict[str, pd.DataFrame]) -> pd.DataFrame:
     # not every notebook kernel that loads the evidence.
     import pandera.errors
 
-    from ._schemas import OutcomeSchema, PolicyFactSchema, RegionSchema, StudySchema
+    from ._schemas import OutcomeSchema, PolicyFactSchema, RegionSchema, RiskOfBiasSchema, StudySchema
 
     schemas = {"studies.csv": StudySchema, "outcomes.csv": OutcomeSchema,
-               "state_policy.csv": PolicyFactSchema, "regions.csv": RegionSchema}
+               "state_policy.csv": PolicyFactSchema, "regions.csv": RegionSchema, "risk_of_bias.csv": RiskOfBiasSchema}
     failures = []
     for name, schema in schemas.items():
+        if name not in tables:  # a caller that checks some tables only (the Data quality page)
+            continue
         try:
             schema.validate(tables[name], lazy=True)
         except pandera.errors.SchemaErrors as exc:
@@ -561,6 +572,8 @@ def build_evidence(settings: Settings, snapshot: Snapshot | None = None, today: 
                            "effect_estimates": int(tables["outcomes.csv"]["estimate"].notna().sum()),
                            "policy_facts": int(len(tables["state_policy.csv"])),
                            "regions": int(len(tables["regions.csv"])),
+                           "risk_of_bias_assessments": int(len(tables["risk_of_bias.csv"].drop_duplicates(
+                               ["study_id", "finding_id"]))),
                            "coding_errors": len(coding.errors)},
                 "files": hashes,
             }
@@ -677,5 +690,7 @@ def load_evidence(settings: Settings) -> Evidence:
     regions = frames["regions.csv"]
     for col in ("n_local_studies", "n_policy_facts"):
         regions[col] = regions[col].astype(int)
+    risk_of_bias = frames["risk_of_bias.csv"]
+    risk_of_bias["note_line"] = pd.to_numeric(risk_of_bias["note_line"].replace("", None)).astype("Int64")
     return Evidence(frames["studies.csv"], outcomes, frames["state_policy.csv"], regions,
-                    frames["problems.csv"], manifest)
+                    frames["problems.csv"], manifest, risk_of_bias)

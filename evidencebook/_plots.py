@@ -23,7 +23,8 @@ import pandas as pd  # noqa: E402
 
 from ._display import HTML, e  # noqa: E402
 
-__all__ = ["figure_html", "forest_alt_text", "forest_plot", "funnel_plot", "gap_map_alt_text", "gap_map_plot", "prisma_alt_text", "prisma_plot"]
+__all__ = ["figure_html", "forest_alt_text", "forest_plot", "funnel_plot", "gap_map_alt_text", "gap_map_plot", "prisma_alt_text", "prisma_plot",
+           "rob_summary_alt_text", "rob_summary_plot", "traffic_light_alt_text", "traffic_light_plot"]
 
 _AXIS = {
     "standardised": ("SMD / Hedges g, harmonised", 0.0, False),
@@ -105,9 +106,10 @@ def forest_plot(effects: pd.DataFrame, scale: str, title: str, pooled: pd.DataFr
         ax.fill([r.ci_low, r.estimate, r.ci_high, r.estimate], [y, y + 0.25, y, y - 0.25], color="#b5651d")
         labels.append(_plain(f"Pooled: {_short(r.synthesis_group, 26)}\n(k = {int(r.k)}, REML + HKSJ ad hoc)"))
     ax.axvline(null, color="#999999", linestyle="--", linewidth=1)
-    # Right-hand column: risk of bias for each study ("?" until assessed), weight for pooled rows.
-    rob = [("?" if str(getattr(r, "risk_of_bias", "")) in ("", "not assessed") else str(r.risk_of_bias)[:10])
-           for r in effects.itertuples()]
+    # Right-hand column: each study's overall risk of bias ("?" until assessed; the judgement without its
+    # reason, whole: 'some concerns', not 'some conce'), weight for pooled rows.
+    rob = [("?" if (level := str(getattr(r, "risk_of_bias", "")).split(" (")[0].strip()) in ("", "not assessed", "nan")
+            else level) for r in effects.itertuples()]
     right_label = "Risk of bias (? = not assessed)"
     if len(pooled):  # weights only where something is pooled
         weights = _pooling_weights(effects, pooled, log)
@@ -250,3 +252,146 @@ def prisma_alt_text(counts: dict[str, Any], title: str) -> str:
             f"abstract, {counts['assessed_full_text']} full texts assessed, excluded at full text: {excluded}; "
             f"{counts.get('conflicts_full_text', 0)} awaiting resolution of a reviewers' conflict at full text; "
             f"{counts['included']} included.")
+
+
+# --- risk of bias: robvis's two figures (McGuinness and Higgins, Res Synth Methods 2021) -------------------------
+
+# robvis's colours, and a symbol for each judgement so that the figures read without colour (and in grey print).
+ROB_STYLE: dict[str, tuple[str, str, str]] = {  # judgement -> (fill, symbol, text colour on the fill)
+    "low": ("#02C100", "+", "black"),
+    "some concerns": ("#E2DF07", "\u2212", "black"),
+    "moderate": ("#E2DF07", "\u2212", "black"),
+    "high": ("#BF0000", "\u00d7", "white"),
+    "serious": ("#BF0000", "\u00d7", "white"),
+    "critical": ("#820000", "!", "white"),
+    "no information": ("#4EA1F7", "?", "black"),
+}
+_ROB_HATCH = {"low": "", "some concerns": "//", "moderate": "//", "high": "xx", "serious": "xx", "critical": "**",
+              "no information": ".."}
+
+
+def _rob_columns(domains: tuple[str, ...]) -> list[str]:
+    return [*(f"D{n}" for n in range(1, len(domains) + 1)), "overall"]
+
+
+def _rob_key(domains: tuple[str, ...], judgements: tuple[str, ...]) -> str:
+    """The key under a figure: what D1... stand for, and each judgement's symbol."""
+    named = "; ".join(f"D{n} {name}" for n, name in enumerate(domains, 1))
+    symbols = "   ".join(f"{ROB_STYLE[j][1]} {j}" for j in judgements)
+    return textwrap.fill(named, 100) + "\n" + symbols
+
+
+def traffic_light_plot(judgements: pd.DataFrame, domains: tuple[str, ...], levels: tuple[str, ...],
+                       title: str) -> plt.Figure:
+    """One row per assessment (``label``), one column per domain (``domain_id`` D1...) and the overall: a circle
+    in the judgement's colour holding its symbol.  ``levels`` are the tool's judgements, for the key."""
+    columns = _rob_columns(domains)
+    labels = list(dict.fromkeys(judgements["label"]))
+    height = 0.42 * len(labels) + 2.6
+    fig, ax = plt.subplots(figsize=(6.4, height), dpi=100)
+    ys = {label: len(labels) - i for i, label in enumerate(labels)}
+    for r in judgements.itertuples():
+        fill, symbol, ink = ROB_STYLE[r.judgement]
+        x, y = columns.index(r.domain_id), ys[r.label]
+        ax.scatter([x], [y], s=330, color=fill, edgecolors="#333333", linewidths=0.6, zorder=2)
+        ax.text(x, y, symbol, ha="center", va="center", fontsize=10, fontweight="bold", color=ink, zorder=3)
+    ax.axvline(len(columns) - 1.5, color="#999999", linewidth=0.8)  # the overall is set apart
+    ax.set_xticks(range(len(columns)), [c if c != "overall" else "Overall" for c in columns], fontsize=8)
+    ax.xaxis.tick_top()
+    ax.xaxis.set_label_position("top")
+    ax.set_yticks(list(ys.values()), [_plain(_short(label, 40)) for label in ys], fontsize=7)
+    ax.set_xlim(-0.6, len(columns) - 0.4)
+    ax.set_ylim(0.4, len(labels) + 0.6)
+    ax.set_xlabel("Risk-of-bias domain (key below)", fontsize=8)
+    ax.set_ylabel("Study (and finding)", fontsize=8)
+    for side in ("right", "bottom"):
+        ax.spines[side].set_visible(False)
+    key = _rob_key(domains, levels)
+    fig.text(0.01, 0.01, _plain(key), fontsize=6.5, va="bottom", color="#333333")
+    fig.suptitle(_plain(textwrap.fill(title, 60)), fontsize=10, x=0.02, ha="left")
+    fig.tight_layout(rect=(0, (0.14 * (key.count("\n") + 1) + 0.1) / height, 1, 1))
+    return fig
+
+
+def traffic_light_alt_text(judgements: pd.DataFrame, tool: str, title: str) -> str:
+    """Every judgement drawn, study by study, in words."""
+    labels = list(dict.fromkeys(judgements["label"]))
+    parts = [f"Traffic-light plot: {title}. {tool} judgements of {len(labels)} "
+             f"{'assessment' if len(labels) == 1 else 'assessments'}, one row each, one column per domain and "
+             "the overall judgement."]
+    for label in labels:
+        rows = judgements[judgements["label"] == label]
+        said = ", ".join(f"{'overall' if r.domain_id == 'overall' else r.domain_id} {r.judgement}"
+                         for r in rows.itertuples())
+        parts.append(f"{label}: {said}.")
+    return " ".join(parts)
+
+
+def _shares(judgements: pd.DataFrame, columns: list[str], levels: tuple[str, ...],
+            weighted: bool) -> pd.DataFrame:
+    """Share (%) of each judgement per domain; weighted by ``weight`` over the assessments whose weight is known."""
+    rows = judgements.dropna(subset=["weight"]) if weighted else judgements
+    weight = rows["weight"].astype(float) if weighted else pd.Series(1.0, index=rows.index)
+    table = (weight.groupby([rows["domain_id"], rows["judgement"]]).sum().unstack(fill_value=0.0)
+             .reindex(index=columns, columns=list(levels), fill_value=0.0))
+    return table.div(table.sum(axis=1).where(lambda t: t > 0), axis=0).fillna(0.0) * 100
+
+
+def rob_summary_plot(judgements: pd.DataFrame, domains: tuple[str, ...], levels: tuple[str, ...],
+                     title: str) -> plt.Figure:
+    """The share of each judgement per domain, as stacked bars: unweighted, and (where any assessment has a
+    ``weight``, its number of participants) weighted by study size, over the assessments with a known size."""
+    columns = _rob_columns(domains)
+    panels = [("Unweighted: share of assessments", False)]
+    known = int(judgements.drop_duplicates("label")["weight"].notna().sum())
+    if known:
+        panels.append((f"Weighted by participants ({known} with a known size)", True))
+    fig, axes = plt.subplots(len(panels), 1, figsize=(6.4, len(panels) * (0.32 * len(columns) + 1.2) + 1.4),
+                             dpi=100, squeeze=False)
+    ys = list(range(len(columns), 0, -1))
+    for ax, (heading, weighted) in zip(axes[:, 0], panels):
+        shares = _shares(judgements, columns, levels, weighted)
+        left = [0.0] * len(columns)
+        for level in levels:
+            fill, symbol, ink = ROB_STYLE[level]
+            widths = list(shares[level])
+            ax.barh(ys, widths, left=left, color=fill, edgecolor="#333333", linewidth=0.5, hatch=_ROB_HATCH[level],
+                    label=f"{symbol} {level}")
+            for y, x, w in zip(ys, left, widths):
+                if w >= 9:  # room for the symbol and the share
+                    ax.text(x + w / 2, y, f"{symbol} {w:.0f}%", ha="center", va="center", fontsize=6.5,
+                            color=ink, bbox={"boxstyle": "round,pad=0.1", "facecolor": fill, "edgecolor": "none"})
+            left = [a + b for a, b in zip(left, widths)]
+        ax.set_yticks(ys, [("Overall" if c == "overall" else f"{c} {_short(domains[int(c[1:]) - 1], 30)}")
+                           for c in columns], fontsize=7)
+        ax.set_xlim(0, 100)
+        ax.set_xlabel("Share of judgements (%)", fontsize=8)
+        ax.set_ylabel("Domain", fontsize=8)
+        ax.set_title(heading, fontsize=8, loc="left")
+        ax.tick_params(axis="x", labelsize=7)
+    handles, names = axes[0, 0].get_legend_handles_labels()
+    fig.legend(handles, names, loc="lower center", ncol=min(len(levels), 3), fontsize=7, frameon=False)
+    fig.suptitle(_plain(textwrap.fill(title, 60)), fontsize=10, x=0.02, ha="left")
+    height = fig.get_figheight()
+    fig.tight_layout(rect=(0, (0.2 * -(-len(levels) // 3) + 0.1) / height, 1, 1))  # room for the legend's rows
+    return fig
+
+
+def rob_summary_alt_text(judgements: pd.DataFrame, domains: tuple[str, ...], levels: tuple[str, ...],
+                         tool: str, title: str) -> str:
+    columns = _rob_columns(domains)
+    n = judgements["label"].nunique()
+    known = int(judgements.drop_duplicates("label")["weight"].notna().sum())
+    parts = [f"Summary plot: {title}. The share of each {tool} judgement per domain, over {n} "
+             f"{'assessment' if n == 1 else 'assessments'}"
+             + (f"; and weighted by participants, over the {known} with a known size." if known else
+                "; no assessment has a known size, so there is no weighted plot.")]
+    plain, weighted = _shares(judgements, columns, levels, False), _shares(judgements, columns, levels, True)
+    for c in columns:
+        name = "Overall" if c == "overall" else f"{c} {domains[int(c[1:]) - 1]}"
+        said = ", ".join(f"{level} {plain.loc[c, level]:.0f}%" for level in levels if plain.loc[c, level])
+        if known:
+            said += "; weighted: " + ", ".join(f"{level} {weighted.loc[c, level]:.0f}%" for level in levels
+                                               if weighted.loc[c, level])
+        parts.append(f"{name}: {said}.")
+    return " ".join(parts)

@@ -11,9 +11,9 @@ import pandera.pandas as pa
 from pandera.typing import Series
 
 from ._coding import (CERTAINTY, COMPARISON_TYPES, DESIGN_TYPES, DOMAINS, MEASURES, PEER_ROLES, POPULATION_GROUPS, RATIO_MEASURES, THEMES,
-                      SETTING_TYPES, STUDY_TYPES)
+                      ROB_DOMAINS, ROB_JUDGEMENTS, SETTING_TYPES, STUDY_TYPES)
 
-__all__ = ["OutcomeSchema", "PolicyFactSchema", "RegionSchema", "StudySchema"]
+__all__ = ["OutcomeSchema", "PolicyFactSchema", "RegionSchema", "RiskOfBiasSchema", "StudySchema"]
 
 _KEY = r"^[23456789ABCDEFGHIJKLMNPQRSTUVWXYZ]{8}$"
 _VOTE = r"(TA|FT):(resolved:)?(include|exclude|maybe)(@[A-Za-z][A-Za-z0-9._-]*)?"
@@ -74,6 +74,42 @@ class OutcomeSchema(pa.DataFrameModel):
     @pa.dataframe_check
     def ratio_measures_positive(cls, df: pd.DataFrame) -> Series[bool]:
         return ~df["measure"].isin(RATIO_MEASURES) | (df["ci_low"] > 0)
+
+    class Config:
+        strict = False
+        coerce = True
+
+
+# (tool, domain id, domain) for every domain of every tool, and each tool's overall row
+_ROB_DOMAIN_ROWS = {(tool, f"D{n}", name) for tool, names in ROB_DOMAINS.items() for n, name in enumerate(names, 1)} | {
+    (tool, "overall", "overall") for tool in ROB_DOMAINS}
+
+
+class RiskOfBiasSchema(pa.DataFrameModel):
+    """One row per domain judged with RoB 2 or ROBINS-I, and one for the overall judgement, per study (or per
+    study and finding, when the judgements differ by outcome)."""
+
+    study_id: Series[str] = pa.Field(str_matches=_KEY)
+    finding_id: Series[str] = pa.Field(nullable=True, description="the finding judged; empty for the whole study")
+    tool: Series[str] = pa.Field(isin=list(ROB_DOMAINS))
+    domain_id: Series[str] = pa.Field(str_matches=r"^(D[1-7]|overall)$", description="D1, D2, ... in the tool's order")
+    domain: Series[str] = pa.Field(isin=sorted({name for _, _, name in _ROB_DOMAIN_ROWS}))
+    judgement: Series[str] = pa.Field(isin=sorted({j for js in ROB_JUDGEMENTS.values() for j in js}))
+    reason: Series[str] = pa.Field(nullable=True)
+
+    @pa.dataframe_check
+    def domain_belongs_to_the_tool(cls, df: pd.DataFrame) -> Series[bool]:
+        return pd.Series([row in _ROB_DOMAIN_ROWS for row in zip(df["tool"], df["domain_id"], df["domain"])],
+                         index=df.index, dtype=bool)
+
+    @pa.dataframe_check
+    def judgement_from_the_tools_vocabulary(cls, df: pd.DataFrame) -> Series[bool]:
+        return pd.Series([j in ROB_JUDGEMENTS.get(t, ()) for t, j in zip(df["tool"], df["judgement"])],
+                         index=df.index, dtype=bool)
+
+    @pa.dataframe_check
+    def each_domain_judged_once(cls, df: pd.DataFrame) -> Series[bool]:
+        return ~df.duplicated(["study_id", "finding_id", "domain_id"], keep=False)
 
     class Config:
         strict = False

@@ -88,6 +88,25 @@ PAGES = {
                           "it was read from. Tables elsewhere in the book link here."),
         code("import evidencebook as eb\n\neb.study_entries(eb.load_evidence(eb.load_settings()))"),
     ]),
+    "book/risk-of-bias.ipynb": notebook([
+        new_markdown_cell("# Risk of bias\n\n"
+                          "How far each included study's results can be trusted, domain by domain: RoB 2 for "
+                          "randomised trials (five domains: randomisation process, deviations from intended "
+                          "interventions, missing outcome data, measurement of the outcome, selection of the reported "
+                          "result) and ROBINS-I for non-randomised studies (seven domains, from confounding to "
+                          "selection of the reported result). The judgements are recorded in each study's extraction "
+                          "note in Zotero, with their reasons; robvis's two figures show them: the traffic-light "
+                          "plot, one row per study, and the summary plot, the share of each judgement per domain "
+                          "(also weighted by the number of participants, where it is coded). A study's overall "
+                          "judgement is what its forest-plot row shows and what the certainty of evidence counts. "
+                          "Judgements are recorded only where a source states them, or the review team makes them: "
+                          "none is inferred."),
+        code("import evidencebook as eb\n\nevidence = eb.load_evidence(eb.load_settings())"),
+        new_markdown_cell("## Figures"),
+        code("eb.risk_of_bias_figures(evidence)", "nbval-ignore-output"),
+        new_markdown_cell("## Every judgement, with its reason"),
+        code("eb.risk_of_bias_tables(evidence)"),
+    ]),
     "book/evidence-map.ipynb": notebook([
         new_markdown_cell("# Evidence map\n\n"
                           "Where the evidence is and where it is missing: outcome domains by population, and how "

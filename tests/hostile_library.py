@@ -173,6 +173,10 @@ def _study(i: int) -> list[dict[str, Any]]:
         f"{p('note free line')}",
         f"# Outcome {n('E')}", f"outcome: {p('note outcome E (coding error)')}", "domain: recovery", "measure: SMD",
         "estimate: 0.9", "ci_low: 0.1", "ci_high: 0.2", f"quote: {p('note quote E')}",
+        # a RoB 2 assessment with payloads in its reasons and source (the Risk of bias page and its figures)
+        *(["# Risk of bias", "tool: RoB 2", f"D1: low ({p('note rob D1 reason')})", "D2: some concerns",
+           "D3: low", "D4: low", "D5: low", f"overall: high ({p('note rob overall reason')})",
+           f"source: {p('note rob source')}"] if i in (1, 2) else []),
     ]
     lines = [line for line in lines if line]
     return [_item(key, data), _note(f"HSTLNTE{STUDY_KEYS[i][-1]}", key, lines, table=i == 4)]

@@ -14,7 +14,7 @@ pytest_plugins = ["site_fixture"]  # the `site` fixture: one `evidencebook build
 def test_site_has_every_chapter_with_the_evidence_version(site: Path) -> None:
     version = re.search(r"Evidence version \d+ \([\d-]+, [0-9a-f]{12}\)",
                         (site / "book" / "intro.html").read_text(encoding="utf-8"))[0]
-    pages = ["intro", "methods", "outcomes/recovery", "outcomes/service-use", "outcomes/other-outcomes", "implementation", "evidence-map", "studies", "policy", "whats-new", "briefs", "contributing", "data-quality",
+    pages = ["intro", "methods", "outcomes/recovery", "outcomes/service-use", "outcomes/other-outcomes", "implementation", "evidence-map", "studies", "risk-of-bias", "policy", "whats-new", "briefs", "contributing", "data-quality",
              "references"]
     for page in pages:
         html = (site / "book" / f"{page}.html").read_text(encoding="utf-8")

@@ -89,6 +89,7 @@ def test_check_passes_on_the_bundled_evidence(run) -> None:
     result = run("check")
     assert result.exit_code == 0, result.output
     assert "every file matches the manifest" in result.output and "outcomes.csv         99 rows  schema ok" in result.output
+    assert "risk_of_bias.csv      0 rows  schema ok" in result.output  # the RoB table is checked too
 
 
 def test_check_names_a_corrupt_file(run, project: eb.Settings) -> None:

@@ -516,3 +516,209 @@ def test_the_note_writer_and_reader_round_trip() -> None:
     assert coding.studies[0]["design"] == 'RCT <blinded> & "open"'
     with pytest.raises(ValueError, match="one line"):
         eb.write_note("Extraction", [("Study", [("design", "two\nlines")])])
+
+
+# --- risk of bias: RoB 2 and ROBINS-I sections ------------------------------------------------------------------
+
+ROB2 = ["# Risk of bias", "tool: RoB 2", "randomisation process: low (central computer allocation)",
+        "D2: some concerns (open label; no deviations reported)", "missing outcome data: low",
+        "Measurement: high (unblinded assessors rated the outcome)", "reporting: low"]
+ROBINS = ["# Risk of bias", "tool: ROBINS-I", "confounding: moderate", "selection of participants: low",
+          "D3: low", "deviations from intended interventions: low", "missing data: no information",
+          "measurement of outcomes: low", "D7: low"]
+
+
+def _rob(lines: list[str], study: list[str] | None = None) -> eb.Coding:
+    head = GOOD_NOTE[:7] if study is None else ["Extraction", "# Study", *study, *GOOD_NOTE[6:7]]
+    return eb.code_items([parent("AAAAAAAA"), note("NNNNNNNN", "AAAAAAAA", [*head, *GOOD_NOTE[7:], *lines])])
+
+
+def _judged(coding: eb.Coding) -> list[tuple[str, str, str, str]]:
+    return [(r["finding_id"], r["domain_id"], r["judgement"], r["reason"]) for r in coding.risk_of_bias]
+
+
+def test_a_rob2_section_gives_a_row_per_domain_and_the_worst_domain_overall() -> None:
+    coding = _rob(ROB2)
+    assert coding.problems == []
+    assert _judged(coding) == [
+        ("", "D1", "low", "central computer allocation"),
+        ("", "D2", "some concerns", "open label; no deviations reported"),
+        ("", "D3", "low", ""), ("", "D4", "high", "unblinded assessors rated the outcome"), ("", "D5", "low", ""),
+        ("", "overall", "high", "derived from the domains: worst D4")]
+    assert [r["domain"] for r in coding.risk_of_bias][:5] == list(eb.ROB_DOMAINS["RoB 2"])
+    assert {r["tool"] for r in coding.risk_of_bias} == {"RoB 2"}
+    assert [r["note_line"] for r in coding.risk_of_bias] == [19, 20, 21, 22, 23, 17]  # the overall: its heading
+    (study,) = coding.studies
+    assert study["risk_of_bias"] == "high (RoB 2; derived from the domains: worst D4)"
+
+
+def test_a_robins_i_section_with_no_information_and_its_derived_overall() -> None:
+    coding = _rob(ROBINS)
+    assert coding.problems == []
+    assert _judged(coding)[-1] == ("", "overall", "no information", "derived from the domains: worst D5")
+    serious = _rob([line.replace("confounding: moderate", "confounding: serious (no adjustment for severity)")
+                    for line in ROBINS])
+    assert _judged(serious)[-1] == ("", "overall", "serious", "derived from the domains: worst D1")
+    assert serious.studies[0]["risk_of_bias"].startswith("serious (ROBINS-I; ")
+
+
+@pytest.mark.parametrize(("tool", "levels", "overall"), [
+    ("RoB 2", ["low"] * 5, "low"), ("RoB 2", ["low", "some concerns", "low", "low", "low"], "some concerns"),
+    ("RoB 2", ["some concerns", "high", "some concerns", "low", "low"], "high"),
+    ("ROBINS-I", ["low", "moderate", "low", "low", "low", "low", "low"], "moderate"),
+    ("ROBINS-I", ["low", "moderate", "no information", "low", "low", "low", "low"], "no information"),
+    ("ROBINS-I", ["critical", "serious", "no information", "low", "low", "low", "low"], "critical"),
+])
+def test_the_overall_rule_of_thumb_is_the_worst_domain(tool: str, levels: list[str], overall: str) -> None:
+    assert eb.overall_risk_of_bias(tool, levels) == overall
+
+
+def test_a_stated_overall_with_its_reason_is_kept_and_a_milder_one_is_reported() -> None:
+    graver = _rob([*ROB2[:5], "D4: low", *ROB2[6:], "overall: high (some concerns in D2 with a subjective outcome)"])
+    assert graver.problems == []
+    assert _judged(graver)[-1] == ("", "overall", "high", "some concerns in D2 with a subjective outcome")
+    assert graver.risk_of_bias[-1]["note_line"] == 24  # the line the overall was stated on
+    milder = _rob([*ROB2, "overall: some concerns (the outcome is objective)"])
+    (warning,) = milder.problems
+    assert (warning.severity, warning.line, warning.field) == ("warning", 24, "overall")
+    assert "milder than a domain (high in D4)" in warning.message and "'high' is used" in warning.message
+    assert _judged(milder)[-1][:3] == ("", "overall", "high")
+    unexplained = _rob([*ROB2[:5], "D4: low", *ROB2[6:], "overall: high"])
+    (warning,) = unexplained.problems
+    assert warning.severity == "warning" and "give the reason" in warning.message
+    assert unexplained.studies[0]["risk_of_bias"] == "high (RoB 2)"
+
+
+def test_per_finding_sections_and_the_study_takes_the_worst() -> None:
+    second = ["# Outcome T2", "outcome: hope", "domain: hope", "measure: narrative", "quote: q"]
+    low = [ROB2[0] + " T1", *[line.replace("high (unblinded", "low (blinded") for line in ROB2[1:]]]
+    high = [ROB2[0] + " T2", *ROB2[1:]]
+    coding = eb.code_items([parent("AAAAAAAA"), note("NNNNNNNN", "AAAAAAAA", [*GOOD_NOTE, *second, *low, *high])])
+    assert coding.problems == []
+    overall = [j for j in _judged(coding) if j[1] == "overall"]
+    assert overall == [("T1", "overall", "some concerns", "derived from the domains: worst D2"),
+                       ("T2", "overall", "high", "derived from the domains: worst D4")]
+    assert coding.studies[0]["risk_of_bias"] == ("high (RoB 2; the worst over findings T1, T2 is T2: derived from "
+                                                 "the domains: worst D4)")
+    # a whole-study section, where there is one, is the study's judgement
+    whole = eb.code_items([parent("AAAAAAAA"), note("NNNNNNNN", "AAAAAAAA",
+                                                    [*GOOD_NOTE, *second, *high, "# Risk of bias", *low[1:]])])
+    assert whole.problems == [] and whole.studies[0]["risk_of_bias"].startswith("some concerns (RoB 2; ")
+
+
+def test_a_section_for_a_finding_the_note_does_not_have_is_an_error() -> None:
+    coding = _rob([ROB2[0] + " T9", *ROB2[1:]])
+    (error,) = coding.problems
+    assert (error.line, error.severity) == (17, "error")
+    assert "names finding T9, but this note has no 'Outcome T9' section" in error.message
+    assert coding.risk_of_bias == [] and coding.studies[0]["risk_of_bias"] == ""
+
+
+@pytest.mark.parametrize(("typed", "field", "said"), [
+    ("randomsation process: low", "randomsation process", "did you mean 'randomisation process' (D1)?"),
+    ("D1: lwo", "d1", "'lwo' is not a RoB 2 judgement; did you mean 'low'?"),
+    ("D1: some concern", "d1", "did you mean 'some concerns'?"),
+    ("D1: serious", "d1", "'serious' is a ROBINS-I judgement; RoB 2 judges low, some concerns, high"),
+    ("D1: unclear", "d1", "'unclear' is the old RoB 1's word"),
+    ("confounding: low", "confounding", "'confounding' is a domain of ROBINS-I, not of RoB 2"),
+    ("D6: low", "d6", "RoB 2 has 5 domains, D1 to D5"),
+    ("D1 missing outcome data: low", "d1 missing outcome data",
+     "D1 of RoB 2 is randomisation process, not missing outcome data"),
+])
+def test_a_misspelt_domain_or_judgement_is_one_error_with_a_suggestion(typed: str, field: str, said: str) -> None:
+    coding = _rob([*ROB2[:2], typed, *ROB2[3:]])
+    (error,) = coding.problems  # one mistake, one message (a misspelt domain is not also 'missing')
+    assert (error.severity, error.line, error.field) == ("error", 19, field)
+    assert said in error.message and "the Risk of bias section was left out" in error.message
+    assert coding.risk_of_bias == [] and coding.studies[0]["risk_of_bias"] == ""  # nothing half-read
+    assert [o["finding_id"] for o in coding.outcomes] == ["T1"]  # the finding is not affected
+
+
+@pytest.mark.parametrize(("typed", "expected"), [("RoB2", "RoB 2"), ("rob 2.0", "RoB 2"), ("ROBINS I", "ROBINS-I"),
+                                                 ("robins-i", "ROBINS-I")])
+def test_the_tools_name_as_people_type_it(typed: str, expected: str) -> None:
+    lines = ROB2 if expected == "RoB 2" else ROBINS
+    coding = _rob([lines[0], f"tool: {typed}", *lines[2:]])
+    assert coding.problems == [] and {r["tool"] for r in coding.risk_of_bias} == {expected}
+
+
+def test_an_unknown_or_missing_tool_and_a_missing_domain_are_errors() -> None:
+    (error,) = _rob([ROB2[0], "tool: ROB-1", *ROB2[2:]]).problems
+    assert (error.line, error.field) == (18, "tool") and "did you mean 'RoB 2'?" in error.message
+    (error,) = _rob([ROB2[0], *ROB2[2:]]).problems
+    assert error.field == "tool" and "needs its tool: 'tool: RoB 2'" in error.message
+    (error,) = _rob(ROB2[:-1]).problems
+    assert error.line == 17 and "RoB 2 judges every domain; missing: D5 selection of the reported result" in error.message
+    (error,) = _rob([*ROB2, "D1: high"]).problems
+    assert error.line == 24 and "D1 (randomisation process) is judged twice (first on line 19)" in error.message
+
+
+def test_the_section_wins_over_the_field_and_a_different_field_is_a_warning() -> None:
+    coding = _rob(ROB2, study=["study_type: primary", "design_type: RCT", "risk_of_bias: low (as reported)"])
+    (warning,) = coding.problems
+    assert (warning.severity, warning.line, warning.field) == ("warning", 5, "risk_of_bias")
+    assert "risk_of_bias says 'low', but the Risk of bias section gives 'high' overall" in warning.message
+    assert coding.studies[0]["risk_of_bias"].startswith("high (RoB 2; ")
+    assert _rob(ROB2, study=["risk_of_bias: not assessed"]).problems == []  # no judgement to disagree with
+    assert _rob(ROB2, study=["risk_of_bias: high"]).problems == []
+
+
+def test_risk_of_bias_with_a_value_under_study_is_still_the_field_not_a_heading() -> None:
+    coding = _rob([], study=["study_type: primary", "Risk of bias: some concerns (RoB 2)"])
+    assert coding.problems == [] and coding.risk_of_bias == []
+    assert coding.studies[0]["risk_of_bias"] == "some concerns (RoB 2)"
+
+
+def test_a_tool_that_does_not_fit_the_design_is_a_warning() -> None:
+    coding = _rob(ROB2, study=["study_type: primary", "design_type: observational cohort"])
+    (warning,) = coding.problems
+    assert warning.severity == "warning" and "RoB 2 is for randomised trials" in warning.message
+    assert len(coding.risk_of_bias) == 6
+
+
+def test_a_study_field_after_the_risk_of_bias_heading_is_said_once() -> None:
+    coding = _rob([*ROB2[:3], "population: adults", "setting: clinic", *ROB2[3:]])
+    (error,) = coding.problems
+    assert (error.line, error.field) == (20, "population") and "a study's field in a Risk of bias section" in error.message
+    assert coding.risk_of_bias == []
+
+
+def test_robvis_style_domain_names_and_the_d_keys_are_read() -> None:
+    lines = ["# Risk of bias", "tool: RoB 2", "Bias arising from the randomization process: low",
+             "Bias due to deviations from intended interventions: low", "Domain 3: low",
+             "Bias in measurement of the outcome: low risk", "Bias in selection of the reported result: low"]
+    coding = _rob(lines)
+    assert coding.problems == []
+    assert _judged(coding)[-1] == ("", "overall", "low", "derived from the domains: all low")
+    assert _judged(coding)[3] == ("", "D4", "low", "")  # 'low risk' is 'low', with no reason
+
+
+def test_every_example_note_on_the_contributing_page_is_coded_without_a_problem() -> None:
+    import re
+
+    from conftest import ROOT
+
+    page = (ROOT / "book" / "contributing.md").read_text(encoding="utf-8")
+    examples = re.findall(r"```text\n(Extraction\n.*?)```", page, re.DOTALL)
+    assert len(examples) >= 3  # the first study, its risk of bias, and risk of bias per finding
+    for example in examples:
+        coding = eb.code_items([parent("AAAAAAAA"), note("NNNNNNNN", "AAAAAAAA", example.splitlines())])
+        assert coding.problems == [], example.splitlines()[:3]
+        assert coding.outcomes
+
+
+def test_the_contributing_risk_of_bias_examples_give_what_the_page_says() -> None:
+    import re
+
+    from conftest import ROOT
+
+    page = (ROOT / "book" / "contributing.md").read_text(encoding="utf-8")
+    whole, per_finding = [e.splitlines() for e in re.findall(r"```text\n(Extraction\n.*?)```", page, re.DOTALL)
+                          if "Risk of bias" in e]
+    coding = eb.code_items([parent("AAAAAAAA"), note("NNNNNNNN", "AAAAAAAA", whole)])
+    assert coding.studies[0]["risk_of_bias"].startswith("some concerns (RoB 2; ")  # 'here some concerns'
+    assert {r["source"] for r in coding.risk_of_bias} == {"judged by A. Reviewer and B. Reviewer, agreed"}
+    coding = eb.code_items([parent("AAAAAAAA"), note("NNNNNNNN", "AAAAAAAA", per_finding)])
+    assert [(r["finding_id"], r["judgement"]) for r in coding.risk_of_bias if r["domain_id"] == "overall"] == [
+        ("LEE-1", "moderate"), ("LEE-2", "serious")]
+    assert coding.studies[0]["risk_of_bias"].startswith("serious (ROBINS-I; the worst over findings LEE-1, LEE-2")

@@ -439,3 +439,67 @@ def test_old_changelog_entries_are_read_in_the_new_shape(project: eb.Settings) -
     (entry,) = eb.read_changelog(project)
     assert entry["studies"]["added"] == ["AAAAAAAA"] and entry["citation_keys"] == {"AAAAAAAA": "smith2024peer"}
     assert "AAAAAAAA (smith2024peer)" in eb.whats_new(project)
+
+
+# --- risk of bias: its own table, the study's overall, the certainty chain -----------------------------------------
+
+ROB2_HIGH = ["# Risk of bias", "tool: RoB 2", "D1: low", "D2: some concerns (open label)", "D3: high (40% lost)",
+             "D4: low", "D5: low"]
+
+
+def test_the_bundled_risk_of_bias_table_exists_with_its_columns_and_no_invented_judgement(evidence: eb.Evidence) -> None:
+    text = (ROOT / "evidence" / "risk_of_bias.csv").read_text(encoding="utf-8")
+    assert text == ",".join(eb._evidence.RISK_OF_BIAS_COLUMNS) + "\n"  # no source in the seed states them per domain
+    assert list(evidence.risk_of_bias.columns) == eb._evidence.RISK_OF_BIAS_COLUMNS and evidence.risk_of_bias.empty
+    assert evidence.manifest["counts"]["risk_of_bias_assessments"] == 0
+    assert "risk_of_bias.csv" in evidence.manifest["files"]
+
+
+def test_risk_of_bias_sections_become_rows_and_the_studys_overall(project: eb.Settings) -> None:
+    second = ["# Outcome T2", "outcome: hope", "domain: hope", "measure: narrative", "quote: q",
+              "# Risk of bias T2", "tool: RoB 2", *[f"D{n}: low" for n in range(1, 6)], "source: assessed by A. R."]
+    report = _with(project, parent("AAAAAAAA"), note("NNNNNNNN", "AAAAAAAA", [*GOOD_NOTE, *ROB2_HIGH, *second]))
+    assert [p for p in report.problems if p.item_key == "NNNNNNNN"] == []
+    assert "risk_of_bias.csv" in report.changed and report.manifest["counts"]["risk_of_bias_assessments"] == 2
+    evidence = eb.load_evidence(project)
+    rob = evidence.risk_of_bias
+    assert list(rob["domain_id"]) == ["D1", "D2", "D3", "D4", "D5", "overall"] * 2
+    assert list(rob["finding_id"]) == [""] * 6 + ["T2"] * 6
+    assert rob["note_line"].dtype == "Int64" and int(rob["note_line"].iloc[2]) == 21  # D3, line 21 of the note
+    assert set(rob.loc[rob["finding_id"] == "T2", "source"]) == {"assessed by A. R."}
+    overall = rob[rob["domain_id"] == "overall"].set_index("finding_id")["judgement"]
+    assert overall.to_dict() == {"": "high", "T2": "low"}
+    assert _study(project, "AAAAAAAA")["risk_of_bias"] == "high (RoB 2; derived from the domains: worst D3)"
+
+
+@pytest.mark.parametrize(("column", "value", "check"), [
+    ("judgement", "serious", "judgement_from_the_tools_vocabulary"),  # a ROBINS-I word in a RoB 2 row
+    ("domain", "confounding", "domain_belongs_to_the_tool"),
+    ("tool", "RoB 1", "isin"),
+])
+def test_the_risk_of_bias_schema_refuses_what_the_tools_do_not_say(column: str, value: str, check: str) -> None:
+    coding = eb.code_items([parent("AAAAAAAA"), note("NNNNNNNN", "AAAAAAAA", [*GOOD_NOTE, *ROB2_HIGH])])
+    tables = eb.derive_tables(coding, {})
+    assert eb.validate_tables(tables).empty
+    tables["risk_of_bias.csv"].loc[0, column] = value
+    failures = eb.validate_tables(tables)
+    assert set(failures["file"]) == {"risk_of_bias.csv"}
+    assert any(check in str(c) for c in failures["check"])
+
+
+def test_the_certainty_chain_reads_the_overall_of_a_risk_of_bias_section(project: eb.Settings) -> None:
+    from evidencebook._certainty import _source_table, certainty_chain
+
+    notes = []
+    for key, note_key in (("AAAAAAAA", "NNNNNNNA"), ("BBBBBBBB", "NNNNNNNB")):
+        lines = [*GOOD_NOTE[:6], f"# Outcome {key[:2]}", *GOOD_NOTE[7:], *ROB2_HIGH]
+        notes += [parent(key), note(note_key, key, lines)]
+    _with(project, *notes)
+    evidence = eb.load_evidence(project)
+    findings = evidence.outcomes[evidence.outcomes["study_id"].isin(["AAAAAAAA", "BBBBBBBB"])]
+    sources = _source_table(findings, evidence.studies)
+    assert list(sources["risk_of_bias"]) == ["high", "high"]
+    assert sources["assessed"].all() and sources["high_risk"].all()
+    step = certainty_chain(findings, evidence.studies).steps[0]
+    assert (step.domain, step.judgement, step.change) == ("risk of bias", "very serious", -2)
+    assert "2 of 2 at high risk" in step.reason and "0 of 2 not assessed" in step.reason

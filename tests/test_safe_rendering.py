@@ -29,6 +29,7 @@ from hostile_library import (EVAL_MARKERS, INVISIBLE, LONG_WORD, MARKER_RE, SPOO
 
 import evidencebook as eb
 import evidencebook._book as book_module
+import evidencebook._risk_of_bias as risk_of_bias_module
 from evidencebook._evidence import references_bib
 
 SCALES = ("standardised", "ratio", "mean difference", "risk difference")
@@ -133,8 +134,9 @@ def _page_outputs(settings: eb.Settings, evidence: eb.Evidence) -> dict[str, str
     from evidencebook._coding import DOMAINS
 
     outputs = {}
-    for name in book_module.__all__:
-        function = getattr(book_module, name)
+    for module, name in [*((book_module, n) for n in book_module.__all__),
+                         *((risk_of_bias_module, n) for n in risk_of_bias_module.__all__)]:
+        function = getattr(module, name)
         if not inspect.isfunction(function) or not _returns_html(function):
             continue
         params = inspect.signature(function).parameters
@@ -179,6 +181,7 @@ def rendered(hostile) -> dict[str, str]:
 def test_every_page_function_and_brief_part_renders_the_payloads_inert(rendered: dict[str, str]) -> None:
     expected = {"study_entries", "data_quality", "evidence_map", "findings_table", "sof_table", "outcome_summary",
                 "policy_table", "regions_index", "whats_new", *(f"forest_figure({s})" for s in SCALES),
+                "risk_of_bias_figures", "risk_of_bias_tables",
                 *(f"Brief(oregon).{p}" for p in ("header", "headline", "local_evidence", "policy_context",
                                                    "implementation", "sources"))}
     assert expected <= rendered.keys(), expected - rendered.keys()
@@ -205,6 +208,12 @@ def test_payloads_are_shown_as_text(rendered: dict[str, str]) -> None:
     figures = lxml.html.fragment_fromstring(rendered["forest_figure(standardised)"], create_parent="div")
     alts = " ".join(img.get("alt", "") for img in figures.iter("img"))
     assert alive("HSTLAAA2 note outcome A") in alts  # alt text carries the payload as text
+    rob = text_of(rendered["risk_of_bias_tables"])
+    assert alive("HSTLAAA3 note rob source") in rob and alive("HSTLAAA4 note rob D1 reason") in rob
+    rob_alts = " ".join(img.get("alt", "") for img in lxml.html.fragment_fromstring(
+        rendered["risk_of_bias_figures"], create_parent="div").iter("img"))
+    assert "Traffic-light plot: RoB 2: 2 assessments" in rob_alts
+    assert alive("HSTLAAA3 creator lastName") in rob_alts  # the study's label, as text
 
 
 def test_http_links_are_kept_with_their_quotes_escaped(rendered: dict[str, str]) -> None:

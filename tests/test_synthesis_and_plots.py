@@ -355,3 +355,123 @@ def test_a_conflict_synced_from_zotero_is_reported_left_out_counted_and_listed(p
     page = str(eb.data_quality(evidence))
     assert "<h3>Screening conflicts</h3>" in page and "AB include, CD exclude" in page
     assert "screening conflict at full text (FT)" in page  # the warning, in the coding problems
+
+
+# --- risk of bias: robvis's traffic-light and summary plots, the page, the forest plot's column --------------------
+
+def _judgements(rows: dict[str, list[str]], weights: dict[str, float] | None = None) -> pd.DataFrame:
+    """Judgements per assessment label, D1... then the overall, as risk_of_bias_assessments gives them."""
+    records = [{"label": label, "domain_id": ("overall" if i == len(levels) - 1 else f"D{i + 1}"),
+                "judgement": level, "weight": (weights or {}).get(label, float("nan"))}
+               for label, levels in rows.items() for i, level in enumerate(levels)]
+    return pd.DataFrame(records)
+
+
+ROB2_ROWS = {"Alpha 2019": ["low", "low", "some concerns", "low", "low", "some concerns"],
+             "Beta 2020": ["low", "high", "low", "low", "low", "high"],
+             "Gamma 2021, finding G1": ["low", "low", "low", "low", "low", "low"]}
+
+
+def test_the_traffic_light_plot_has_a_row_per_assessment_a_column_per_domain_and_alt_text_for_each() -> None:
+    from evidencebook._plots import traffic_light_alt_text, traffic_light_plot
+
+    judged = _judgements(ROB2_ROWS)
+    fig = traffic_light_plot(judged, eb.ROB_DOMAINS["RoB 2"], eb.ROB_JUDGEMENTS["RoB 2"], "RoB 2 trials")
+    ax = fig.axes[0]
+    assert fig.get_suptitle() == "RoB 2 trials" and ax.get_xlabel() and ax.get_ylabel()
+    assert [t.get_text() for t in ax.get_xticklabels()] == ["D1", "D2", "D3", "D4", "D5", "Overall"]
+    assert [t.get_text() for t in ax.get_yticklabels()] == list(ROB2_ROWS)  # one row per study, in order
+    symbols = sorted(t.get_text() for t in ax.texts)  # each judgement drawn with its symbol, not colour alone
+    assert symbols.count("+") == 14 and symbols.count("\u2212") == 2 and symbols.count("\u00d7") == 2
+    key = " ".join(t.get_text() for t in fig.texts)
+    assert "D1 randomisation process" in key and "\u2212 some concerns" in key
+    alt = traffic_light_alt_text(judged, "RoB 2", "RoB 2 trials")
+    assert alt.startswith("Traffic-light plot: RoB 2 trials. RoB 2 judgements of 3 assessments")
+    assert ("Beta 2020: D1 low, D2 high, D3 low, D4 low, D5 low, overall high." in alt
+            and "Gamma 2021, finding G1: D1 low" in alt)
+    plt_close(fig)
+
+
+def test_the_summary_plot_gives_each_judgements_share_unweighted_and_weighted_by_participants() -> None:
+    from evidencebook._plots import _shares, rob_summary_alt_text, rob_summary_plot
+
+    domains, levels = eb.ROB_DOMAINS["RoB 2"], eb.ROB_JUDGEMENTS["RoB 2"]
+    judged = _judgements(ROB2_ROWS, {"Alpha 2019": 300.0, "Beta 2020": 100.0})  # Gamma's size is not coded
+    columns = ["D1", "D2", "D3", "D4", "D5", "overall"]
+    plain, weighted = _shares(judged, columns, levels, False), _shares(judged, columns, levels, True)
+    assert plain.loc["overall"].round(1).to_dict() == {"low": 33.3, "some concerns": 33.3, "high": 33.3}
+    assert weighted.loc["overall"].to_dict() == {"low": 0.0, "some concerns": 75.0, "high": 25.0}
+    assert weighted.loc["D2"].to_dict() == {"low": 75.0, "some concerns": 0.0, "high": 25.0}
+    fig = rob_summary_plot(judged, domains, levels, "RoB 2 summary")
+    unweighted_ax, weighted_ax = fig.axes
+    assert fig.get_suptitle() == "RoB 2 summary"
+    assert unweighted_ax.get_title(loc="left").startswith("Unweighted")
+    assert "2 with a known size" in weighted_ax.get_title(loc="left")
+    assert unweighted_ax.get_xlabel() == "Share of judgements (%)" and unweighted_ax.get_ylabel() == "Domain"
+    assert len(unweighted_ax.get_yticklabels()) == 6  # five domains and the overall
+    drawn = [t.get_text() for t in weighted_ax.texts]  # share and symbol on the bar: not colour only
+    assert "\u2212 75%" in drawn and "\u00d7 25%" in drawn
+    plt_close(fig)
+    alt = rob_summary_alt_text(judged, domains, levels, "RoB 2", "RoB 2 summary")
+    assert "over 3 assessments; and weighted by participants, over the 2 with a known size" in alt
+    assert "Overall: low 33%, some concerns 33%, high 33%; weighted: some concerns 75%, high 25%." in alt
+    unweighted_only = rob_summary_plot(_judgements(ROB2_ROWS), domains, levels, "no sizes")
+    assert len(unweighted_only.axes) == 1  # no size known: no weighted panel, and the alt text says so
+    plt_close(unweighted_only)
+    assert "no weighted plot" in rob_summary_alt_text(_judgements(ROB2_ROWS), domains, levels, "RoB 2", "t")
+
+
+def plt_close(fig) -> None:
+    import matplotlib.pyplot as plt
+    plt.close(fig)
+
+
+def _assessed_evidence(tmp_path) -> eb.Evidence:
+    from conftest import GOOD_NOTE, note, parent
+
+    (tmp_path / "pyproject.toml").write_text("[tool.evidencebook]\nlibrary_id = 0\n", encoding="utf-8")
+    settings = eb.load_settings(tmp_path)
+    rob2 = ["# Risk of bias", "tool: RoB 2", "D1: low", "D2: some concerns (open label)", "D3: low", "D4: low",
+            "D5: low"]
+    robins = ["# Risk of bias", "tool: ROBINS-I", "confounding: serious (no adjustment for severity)",
+              *[f"D{n}: low" for n in range(2, 8)]]
+    items = []
+    for key, name, lines in (("AAAAAAAA", "Alpha", rob2), ("BBBBBBBB", "Beta", robins), ("CCCCCCCC", "Gamma", [])):
+        finding = [*GOOD_NOTE[:6], f"# Outcome {key[:2]}", *GOOD_NOTE[7:], "n_participants: 120"]
+        items += [parent(key, creators=[{"creatorType": "author", "lastName": name}]),
+                  note(f"NNNNNNN{key[0]}", key, [*finding, *lines])]
+    eb.build_evidence(settings, eb.Snapshot({"version": 1}, items))
+    return eb.load_evidence(settings)
+
+
+def test_the_risk_of_bias_page_draws_each_tool_and_tables_every_judgement(tmp_path) -> None:
+    evidence = _assessed_evidence(tmp_path)
+    figures = eb.risk_of_bias_figures(evidence)
+    assert figures.count("<figure") == 4  # a traffic-light and a summary plot per tool
+    assert 'alt="Traffic-light plot: RoB 2: 1 assessment of randomised trials.' in figures
+    assert "Alpha 2020: D1 low, D2 some concerns, D3 low, D4 low, D5 low, overall some concerns." in figures
+    assert "Beta 2020: D1 serious, D2 low" in figures and "over the 1 with a known size" in figures
+    tables = eb.risk_of_bias_tables(evidence)
+    assert "<td>\u2212 some concerns</td><td>open label</td>" in tables
+    assert "no adjustment for severity" in tables and "derived from the domains: worst D1" in tables
+    assert 'href="studies.html#study-alpha2020synthetic"' in tables
+    assert "1 of 3 included primary studies have no risk-of-bias judgement: Gamma 2020." in tables
+
+
+def test_the_risk_of_bias_page_says_so_when_nothing_is_assessed() -> None:
+    evidence = eb.load_evidence(eb.load_settings(ROOT))
+    assert "No included study has been assessed domain by domain yet" in eb.risk_of_bias_figures(evidence)
+    tables = eb.risk_of_bias_tables(evidence)
+    assert "No judgement is recorded domain by domain" in tables
+    assert "Overall judgements recorded without their domains" in tables  # the reviews' own statements
+    assert "21 of 21 included primary studies have no risk-of-bias judgement" in tables
+
+
+def test_the_forest_plots_risk_of_bias_column_shows_the_whole_overall_judgement(tmp_path) -> None:
+    evidence = _assessed_evidence(tmp_path)
+    effects = eb.effect_rows(evidence.outcomes, evidence.studies, "ratio")
+    fig = forest_plot(effects, "ratio", "Readmission")
+    (right,) = fig.axes[0].child_axes  # the secondary (right-hand) axis
+    column = sorted(t.get_text() for t in right.get_yticklabels())
+    assert column == ["?", "serious", "some concerns"]  # not 'some conce', and '?' where not assessed
+    plt_close(fig)
