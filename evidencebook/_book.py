@@ -13,7 +13,7 @@ from typing import Any
 import pandas as pd
 
 from ._config import Settings
-from ._display import HTML, e, html_table, link, record_url, study_label
+from ._display import HTML, e, html_table, link, record_url, study_label, zotero_links
 from ._evidence import Evidence
 from ._plots import figure_html, forest_alt_text, forest_plot, funnel_plot
 from ._certainty import certainty_label, signed_judgements, summary_of_findings
@@ -624,9 +624,12 @@ def data_quality(evidence: Evidence) -> HTML:
     ]
     table = html_table(pd.DataFrame(facts, columns=["check", "result"]), {"check": "Check", "result": "Result"})
     if len(evidence.problems):
+        library = evidence.manifest.get("zotero", {})
+        problems = evidence.problems.assign(item=[zotero_links(library.get("library_type"), library.get("library_id"), k)
+                                                  for k in evidence.problems["item_key"]])
         table += "<h3>Coding problems</h3>" + html_table(
-            evidence.problems, {"severity": "Severity", "item_key": "Zotero item", "line": "Note line",
-                                "field": "Field", "message": "Problem"})
+            problems, {"severity": "Severity", "item": "Zotero item (opens it)", "line": "Note line",
+                       "field": "Field", "message": "Problem"}, safe=("item",))
     if len(conflicts):
         table += "<h3>Screening conflicts</h3>" + html_table(
             conflicts, {"citation_key": "Source", "title": "Title", "stage": "Stage", "decisions": "Decisions"},

@@ -84,6 +84,34 @@ def _strict_exit(errors: int) -> None:
         sys.exit(1)
 
 
+def _print_dry_run(settings: Any, report: Any) -> None:
+    """What the change would do to the review: studies and findings marked, the fields of each changed finding,
+    and for each question and pooled estimate its estimate, CI, k and certainty before and after."""
+    from ._evidence import field_changes, load_evidence
+    from ._living import outcome_status, version_changes
+
+    for kind in ("studies", "outcomes"):
+        for what, keys in report.changes[kind].items():
+            if keys:
+                click.echo(f"would mark {len(keys)} {kind} {what}: {', '.join(keys[:10])}")
+    if report.tables is None:
+        return
+    try:
+        current = load_evidence(settings)
+    except EvidencebookError:  # no evidence yet: everything is new
+        return
+    new_outcomes, new_studies = report.tables["outcomes.csv"], report.tables["studies.csv"]
+    written = (settings.evidence / "outcomes.csv").read_text(encoding="utf-8")
+    for finding, moved in list(field_changes(written, new_outcomes, "finding_id").items())[:20]:
+        click.echo(f"  finding {finding}: " + "; ".join(f"{f} {a or '(empty)'} -> {b or '(empty)'}"
+                                                     for f, a, b in moved[:6]))
+    changes = version_changes(outcome_status(current.outcomes, current.studies), outcome_status(new_outcomes, new_studies))
+    for r in changes[changes["change"] != "unchanged"].to_dict("records"):
+        said = r.get("notes") or ""
+        flag = f" [new citable version: {r['triggers']}]" if r.get("triggers") else ""
+        click.echo(f"  {r['outcome']}: {r['change']}" + (f", {said}" if said else "") + flag)
+
+
 @main.command()
 @click.option("--offline", is_flag=True, help="Do not contact Zotero: rebuild the tables from evidence/zotero/.")
 @click.option("--local", is_flag=True, help="Read the Zotero desktop app's local API (port 23119) instead of the web.")
@@ -120,11 +148,7 @@ def sync(offline: bool, local: bool, endpoint: str | None, dry_run: bool, strict
         report = result.build
     errors = _report_build(report)
     if dry_run:
-        for kind in ("studies", "outcomes"):
-            change = report.changes[kind]
-            for what, keys in change.items():
-                if keys:
-                    click.echo(f"would mark {len(keys)} {kind} {what}: {', '.join(keys[:10])}")
+        _print_dry_run(settings, report)
     if strict:  # the build coded the whole library: its problems are the evidence's (or would be, in a dry run)
         _strict_exit(errors)
 

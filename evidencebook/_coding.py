@@ -252,12 +252,25 @@ SMALLEST_RATIO = 1e-6
 LARGEST_COUNT = 10**9
 
 
+def _number_hint(text: str) -> str:
+    """What a researcher probably meant by a number that is not one: the mistakes people make."""
+    if re.fullmatch(r"[+-]?\d+,\d+", text):
+        return f"; use a decimal point: {text.replace(',', '.')}"
+    if re.fullmatch(r"[+-]?\d*\.?\d+\s*(?:-|to|\u2013|\u2014)\s*[+-]?\d*\.?\d+", text):
+        return "; a range goes in two fields: ci_low and ci_high"
+    if re.fullmatch(r"[+-]?\d*\.?\d+\s*\(.*\)", text):
+        return "; give the estimate alone, and its CI as ci_low and ci_high"
+    if text.endswith("%"):
+        return "; write the number without % (or record it as reported_statistic with measure: narrative)"
+    return ""
+
+
 def _number(value: str) -> float:
     cleaned = value.replace("\u2212", "-").replace(" ", "")
     try:
         number = float(cleaned)
     except ValueError:
-        raise _Bad(f"{value!r} is not a number") from None
+        raise _Bad(f"{value!r} is not a number{_number_hint(cleaned)}") from None
     if not math.isfinite(number):
         raise _Bad(f"{value!r} is not a finite number")
     if abs(number) > LARGEST_EFFECT:
@@ -296,6 +309,16 @@ BINARY_MEASURES = ("RR", "OR", "RD")
 CONTINUOUS_MEASURES = ("MD", "SMD", "Hedges g")
 
 
+# Words people write for an outcome domain (a hint only: the domain is never guessed into the tables).
+_MEANT = {"readmission": "hospitalisation", "admission": "hospitalisation", "inpatient": "hospitalisation",
+          "emergency": "crisis/ED use", "crisis": "crisis/ED use", "depress": "symptoms", "anxiety": "symptoms",
+          "psychosis": "symptoms", "qol": "quality of life", "wellbeing": "quality of life", "relapse": "substance use",
+          "overdose": "substance use", "alcohol": "substance use", "retention": "engagement",
+          "attendance": "engagement", "self-efficacy": "empowerment", "activation": "empowerment",
+          "homeless": "housing", "job": "employment", "spending": "cost", "burnout": "workforce",
+          "turnover": "workforce"}
+
+
 def _choice(options: tuple[str, ...], aliases: dict[str, str] | None = None) -> Callable[[str], str]:
     lookup = {o.lower(): o for o in options} | (aliases or {})
 
@@ -303,7 +326,12 @@ def _choice(options: tuple[str, ...], aliases: dict[str, str] | None = None) -> 
         try:
             return lookup[value.strip().lower()]
         except KeyError:
-            raise _Bad(f"{value!r} is not one of: {', '.join(options)}") from None
+            typed = value.strip().lower()
+            close = difflib.get_close_matches(typed, list(lookup), n=1, cutoff=0.6)
+            meant = lookup[close[0]] if close else next((d for word, d in _MEANT.items() if word in typed
+                                                         and d in options), "")
+            hint = f"; did you mean {meant!r}?" if meant else ""
+            raise _Bad(f"{value!r} is not one of: {', '.join(options)}{hint}") from None
 
     return parse
 

@@ -15,7 +15,7 @@ from typing import Any
 
 import pandas as pd
 
-__all__ = ["HTML", "e", "html_table", "link", "record_url", "safe_url", "study_label", "visible"]
+__all__ = ["HTML", "e", "html_table", "link", "record_url", "safe_url", "study_label", "visible", "zotero_links"]
 
 
 class HTML(str):
@@ -59,6 +59,18 @@ def study_label(authors: Any, title: Any, year: Any) -> str:
 def record_url(doi: Any, url: Any) -> str:
     """Where a study's record is: its DOI when it has one, else its URL."""
     return f"https://doi.org/{doi}" if str(doi or "").strip() else str(url or "")
+
+
+def zotero_links(library_type: Any, library_id: Any, key: Any) -> str:
+    """Links that open an item (or note) where the researcher fixes it: the desktop app (``zotero://select``)
+    and, for a group library, the web library.  Only a real item key and library id make a link."""
+    key, library = str(key or ""), str(library_id or "")
+    if not re.fullmatch(r"[A-Z0-9]{8}", key) or not library.isdigit() or library == "0":
+        return e(key)
+    group = str(library_type) == "group"
+    app = f"zotero://select/{'groups/' + library if group else 'library'}/items/{key}"
+    web = f"https://www.zotero.org/groups/{library}/items/{key}" if group else ""
+    return (f'<a href="{e(app)}">{e(key)}</a>' + (f' (<a href="{e(web)}" rel="noopener">web</a>)' if web else ""))
 
 
 def link(text: Any, url: Any) -> str:

@@ -41,7 +41,7 @@ from ._regions import REGION_COLUMNS, region_records, region_table, state_code
 from ._zotero import Snapshot, read_snapshot, write_snapshot_files
 
 __all__ = ["BuildReport", "Evidence", "EvidenceVersion", "build_evidence", "changes_between", "derive_tables",
-           "read_changelog", "read_manifest",
+           "field_changes", "read_changelog", "read_manifest",
            "evidence_versions", "load_evidence", "load_version", "published_identities", "validate_tables"]
 
 TABLES = ("studies.csv", "outcomes.csv", "state_policy.csv", "regions.csv", "problems.csv", "risk_of_bias.csv")
@@ -451,6 +451,22 @@ def changes_between(old: dict[str, str | None], new: dict[str, str]) -> dict[str
             "citation_keys": dict(sorted(keys.items()))}
 
 
+def field_changes(old_text: str, new: pd.DataFrame, key: str) -> dict[str, list[tuple[str, str, str]]]:
+    """For each row of a table (its written text before, the derived frame after) whose values differ:
+    the fields that change, with their old and new text as the CSV holds them."""
+    before = {r[key]: r for r in _table(old_text).to_dict("records")} if old_text else {}
+    after = _table(_csv(new))
+    columns = [c for c in after.columns if c != key]
+    out = {}
+    for r in after.to_dict("records"):
+        was = before.get(r[key])
+        if was is not None:
+            moved = [(c, str(was.get(c, "")), str(r[c])) for c in columns if str(was.get(c, "")) != str(r[c])]
+            if moved:
+                out[r[key]] = moved
+    return out
+
+
 def read_changelog(settings: Settings) -> list[dict[str, Any]]:
     """Every evidence version's entry in ``changelog.json``, oldest first (``[]`` before the first sync).
 
@@ -490,7 +506,8 @@ class BuildReport:
     manifest: dict[str, Any]
     changed: list[str]
     problems: list[Problem]
-    changes: dict[str, dict[str, list[str]]]
+    changes: dict[str, Any]
+    tables: dict[str, pd.DataFrame] | None = None  # the tables derived (what a dry run would write)
 
 
 def published_identities(texts: dict[str, str | None]) -> Published:
@@ -593,7 +610,7 @@ def build_evidence(settings: Settings, snapshot: Snapshot | None = None, today: 
             commit_entries(folder, writes)
     problems = [Problem(r["item_key"], int(r["line"]), r["field"], r["message"], r["severity"])
                 for r in tables["problems.csv"].to_dict("records")]
-    return BuildReport(manifest, sorted(writes), problems, changes)
+    return BuildReport(manifest, sorted(writes), problems, changes, tables)
 
 
 def _archive_writer(manifest: dict[str, Any], texts: dict[str, str]) -> Any:

@@ -169,3 +169,16 @@ def test_readme_and_contributing_state_the_same_exit_code_policy() -> None:
         in policy
     assert "the command exits 0" in contributing and "`--strict` to `sync`, `check` or `build`: it exits 1" in contributing
     assert "exits non-zero" not in contributing
+
+
+def test_a_dry_run_says_what_the_change_would_do_to_the_review(run, project: eb.Settings) -> None:
+    chien = next(p for p in (project.snapshot / "items").glob("*.json") if "Outcome O15" in p.read_text("utf-8"))
+    chien.write_text(chien.read_text("utf-8").replace("estimate: 0.44", "estimate: 0.45")
+                     .replace("review_certainty: very low", "review_certainty: low", 1), "utf-8")
+    before = {p: p.read_bytes() for p in project.evidence.glob("*.csv")}
+    result = run("sync", "--offline", "--dry-run")
+    assert result.exit_code == 0, result.output
+    assert "would mark 1 outcomes updated: O15" in result.output
+    assert "finding O15: review_certainty very low -> low; estimate 0.44 -> 0.45" in result.output
+    assert "hospitalisation (added to usual care): changed" in result.output  # the question, before and after
+    assert {p: p.read_bytes() for p in project.evidence.glob("*.csv")} == before  # and nothing was written

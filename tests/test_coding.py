@@ -722,3 +722,29 @@ def test_the_contributing_risk_of_bias_examples_give_what_the_page_says() -> Non
     assert [(r["finding_id"], r["judgement"]) for r in coding.risk_of_bias if r["domain_id"] == "overall"] == [
         ("LEE-1", "moderate"), ("LEE-2", "serious")]
     assert coding.studies[0]["risk_of_bias"].startswith("serious (ROBINS-I; the worst over findings LEE-1, LEE-2")
+
+
+@pytest.mark.parametrize("field, value, hint", [
+    ("estimate", "0,80", "use a decimal point: 0.80"),
+    ("ci_low", "0.5-0.9", "a range goes in two fields: ci_low and ci_high"),
+    ("estimate", "0.8 (0.5 to 0.9)", "give the estimate alone, and its CI as ci_low and ci_high"),
+    ("domain", "readmissions", "did you mean 'hospitalisation'?"),
+    ("measure", "RRR", "did you mean 'RR'?"),
+    ("comparison_type", "added to usual", "did you mean 'added to usual care'?"),
+])
+def test_the_mistakes_people_make_get_a_hint_and_one_message(field: str, value: str, hint: str) -> None:
+    lines = [f"{field}: {value}" if line.startswith(f"{field}:") else line for line in GOOD_NOTE]
+    if not any(line.startswith(f"{field}:") for line in lines):
+        lines.append(f"{field}: {value}")
+    coding = eb.code_items([parent("AAAAAAAA"), note("NNNNNNNN", "AAAAAAAA", lines)])
+    messages = [p.message for p in coding.problems if p.severity == "error"]
+    assert len(messages) == 1 and hint in messages[0], messages
+
+
+def test_problems_link_to_the_item_in_the_app_and_on_the_web() -> None:
+    assert eb.zotero_links("group", 4242, "ABCD2345") == (
+        '<a href="zotero://select/groups/4242/items/ABCD2345">ABCD2345</a> '
+        '(<a href="https://www.zotero.org/groups/4242/items/ABCD2345" rel="noopener">web</a>)')
+    assert eb.zotero_links("user", 7, "ABCD2345") == '<a href="zotero://select/library/items/ABCD2345">ABCD2345</a>'
+    assert eb.zotero_links("group", 0, "ABCD2345") == "ABCD2345"  # the bundled snapshot is no online library
+    assert "<script" not in eb.zotero_links("group", 12, '"><script>')
