@@ -705,6 +705,14 @@ def test_every_example_note_on_the_contributing_page_is_coded_without_a_problem(
         coding = eb.code_items([parent("AAAAAAAA"), note("NNNNNNNN", "AAAAAAAA", example.splitlines())])
         assert coding.problems == [], example.splitlines()[:3]
         assert coding.outcomes
+        # ...and a finding with an estimate (reported, or computed from its raw data) reaches a forest plot
+        tables = eb.derive_tables(coding, {})
+        outcomes, studies = tables["outcomes.csv"], tables["studies.csv"]
+        for finding in outcomes[outcomes["estimate"].notna()].itertuples():
+            scale = {"RR": "ratio", "OR": "ratio", "HR": "ratio", "SMD": "standardised", "Hedges g": "standardised",
+                     "MD": "mean difference", "RD": "risk difference"}[finding.measure]
+            plotted = eb.effect_rows(outcomes, studies, scale)
+            assert plotted.set_index("finding_id").loc[finding.finding_id, "h_estimate"] > 0, finding.finding_id
 
 
 def test_the_contributing_risk_of_bias_examples_give_what_the_page_says() -> None:
