@@ -18,10 +18,28 @@ __all__ = ["stamp_version"]
 _BANNER = re.compile(r'(<span class="eb-evidence-version">)[^<]*(</span>)')
 
 
+def _evidence(srcdir: Path) -> Path:
+    """The project's evidence folder (``evidence_dir`` in pyproject.toml), not a fixed ``evidence/``."""
+    from ._config import load_settings
+
+    return load_settings(srcdir).evidence
+
+
 def _version_label(srcdir: Path) -> str:
-    manifest = json.loads((srcdir / "evidence" / "manifest.json").read_text(encoding="utf-8"))
+    # Read here, not through _evidence.read_manifest: this extension must not import pandas (every build loads it).
+    manifest = json.loads((_evidence(srcdir) / "manifest.json").read_text(encoding="utf-8"))
     return (f"Evidence version {manifest['evidence_version']} ({manifest['date']}, "
             f"{manifest['content_hash'][:12]}) · Zotero library version {manifest['zotero']['library_version']}")
+
+
+def _exclude_evidence(app: Any, config: Any) -> None:
+    """Keep the evidence folder out of the book wherever ``evidence_dir`` puts it (_config.yml names ``evidence/``)."""
+    source = Path(app.srcdir).resolve()
+    folder = _evidence(source)
+    if folder.is_relative_to(source):
+        pattern = f"{folder.relative_to(source).as_posix()}/*"
+        if pattern not in config.exclude_patterns:
+            config.exclude_patterns.append(pattern)
 
 
 def _version_banner(app: Any, config: Any) -> None:
@@ -62,7 +80,7 @@ def _publish_files(app: Any, exception: Exception | None) -> None:
     if exception is not None or app.builder.format != "html":
         return
     stamp_version(Path(app.outdir), _version_label(Path(app.srcdir)))
-    source = Path(app.srcdir) / "evidence" / "versions"
+    source = _evidence(Path(app.srcdir)) / "versions"
     if source.is_dir():
         shutil.copytree(source, Path(app.outdir) / "evidence-versions", dirs_exist_ok=True)
     briefs = Path(app.outdir) / "book" / "briefs"
@@ -87,6 +105,7 @@ def _drop_duplicate_scripts(app: Any, pagename: str, templatename: str, context:
 def setup(app: Any) -> dict[str, Any]:
     """Sphinx extension entry point (listed in _config.yml under sphinx.extra_extensions)."""
     app.connect("config-inited", _version_banner)
+    app.connect("config-inited", _exclude_evidence)
     app.connect("build-finished", _publish_files)
     app.connect("html-page-context", _drop_duplicate_scripts)
     return {"parallel_read_safe": True, "parallel_write_safe": True}

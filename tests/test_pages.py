@@ -212,3 +212,20 @@ def test_the_book_pages_are_listed_once_and_everything_else_agrees() -> None:
     for page in make_notebooks.PAGES:
         assert any(page == t or page.startswith(t.rstrip("/") + "/") for t in testpaths), page
     assert ".ipynb" not in (ROOT / "Makefile").read_text(encoding="utf-8")
+
+
+def test_the_sphinx_extension_follows_evidence_dir(tmp_path) -> None:
+    # evidence_dir is configurable: the book's banner, its excluded folder and its published versions follow it.
+    from types import SimpleNamespace
+
+    from evidencebook import _sphinx
+
+    (tmp_path / "pyproject.toml").write_text('[tool.evidencebook]\nevidence_dir = "data"\n', encoding="utf-8")
+    (tmp_path / "data").mkdir()
+    (tmp_path / "data" / "manifest.json").write_text(json.dumps(
+        {"evidence_version": 9, "date": "2030-01-01", "content_hash": "ab" * 32, "zotero": {"library_version": 5}}),
+        encoding="utf-8")
+    config = SimpleNamespace(exclude_patterns=["evidence/*"])
+    _sphinx._exclude_evidence(SimpleNamespace(srcdir=str(tmp_path)), config)
+    assert config.exclude_patterns == ["evidence/*", "data/*"]
+    assert _sphinx._version_label(tmp_path).startswith("Evidence version 9 (2030-01-01")
