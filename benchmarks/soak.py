@@ -1,6 +1,11 @@
 """Soak: seeded fault storms against the test emulator of the Zotero Web API (issue 12).
 
-Run: .venv/bin/python benchmarks/soak.py [--storms 50] [--seed 12]   (about two minutes)
+Run: .venv/bin/python benchmarks/soak.py [--notes 10000] [--storms 50] [--seed 12]   (a few minutes)
+
+Part one generates SYNTHETIC extraction notes, good ones and ones with a known mistake (a decimal comma, a range
+in one field, a non-finite or overflowing number, an estimate outside its CI, an unknown domain or measure...),
+with hostile text in titles and quotes, and builds them like ``sync --offline``: no crash, every mistake reported
+by its note's key.  Part two:
 
 The library is SYNTHETIC, generated here (``Synthetic study ...`` items with one extraction note
 each, from ``tests/zotero_emulator.py``); no real data is used.
@@ -339,15 +344,87 @@ def soak_fault_storms(storms: int, seed: int) -> Section:
     return Section("fault storms", lines, not crashes and len(passed) == storms)
 
 
+# --- the generated-notes half: SYNTHETIC notes, good and known-bad, through the coding and the tables ----------
+
+GOOD_FIELDS = [("outcome", "readmission"), ("domain", "hospitalisation"), ("measure", "RR"), ("better", "lower"),
+               ("estimate", "0.7"), ("ci_low", "0.5"), ("ci_high", "0.95"), ("direction", "favours peer"),
+               ("quote", "synthetic passage")]
+# Mistakes a member can make (or an attacker can type), each one a problem the sync must report on its note.
+BAD = {
+    "decimal comma": ("estimate", "0,70"), "range in one field": ("ci_low", "0.5-0.9"), "not finite": ("ci_high", "inf"),
+    "overflow": ("estimate", "1e400"), "huge count": ("n_participants", "99999999999999999999"),
+    "outside its CI": ("estimate", "3.5"), "unknown domain": ("domain", "readmissions"),
+    "unknown measure": ("measure", "RRR"), "negative ratio": ("ci_low", "-0.2"), "zero width": ("ci_high", "0.5"),
+}
+NOISE = ["<script>alert(1)</script>", "\u202eevil", "=HYPERLINK(\"x\")", "a\u200bb", "Ω≈ç√", "x" * 3000, "{}\\%$#_",
+         "\x07bell", "emoji 🧪"]
+
+
+def generated_library(n_notes: int, rng: random.Random, offset: int) -> tuple[list[dict], set[str]]:
+    """``n_notes`` SYNTHETIC studies with one extraction note each; returns the items and the keys of the notes
+    that carry a known mistake (each must be reported by its key)."""
+    from conftest import parent
+
+    items, bad_notes = [], set()
+    for i in range(n_notes):
+        n = offset + i
+        parent_key, note_key = key(n, "P"), key(n, "Q")
+        fields = dict(GOOD_FIELDS)
+        fields["quote"] = rng.choice(NOISE) if rng.random() < 0.3 else "synthetic passage"
+        if rng.random() < 0.4:  # a known mistake
+            kind = rng.choice(sorted(BAD))
+            name, value = BAD[kind]
+            fields[name] = value
+            bad_notes.add(note_key)
+        title = rng.choice(NOISE) if rng.random() < 0.2 else f"Synthetic study {n}"
+        items.append(parent(parent_key, title=title))
+        html = eb.write_note("Extraction", [("Study", [("study_type", "primary"), ("design", "RCT")]),
+                                            (f"Outcome G{n}", list(fields.items()))])
+        items.append({"key": note_key, "version": 1, "library": {"type": "group", "id": 4242}, "meta": {},
+                      "data": {"key": note_key, "version": 1, "itemType": "note", "parentItem": parent_key,
+                               "note": html, "tags": [], "relations": {}}})
+    return items, bad_notes
+
+
+def soak_generated_notes(n_notes: int, seed: int, batch: int = 1000) -> Section:
+    """``n_notes`` generated notes (SYNTHETIC), in libraries of ``batch``, through build_evidence (sync --offline)."""
+    rng = random.Random(seed)
+    crashes, reported, bad_total, findings = [], 0, 0, 0
+    with tempfile.TemporaryDirectory() as tmp:
+        for start in range(0, n_notes, batch):
+            project = Path(tmp) / f"b{start}"
+            project.mkdir()
+            (project / "pyproject.toml").write_text('[tool.evidencebook]\nlibrary_type = "group"\nlibrary_id = 4242\n',
+                                                    encoding="utf-8")
+            items, bad_notes = generated_library(min(batch, n_notes - start), rng, start)
+            bad_total += len(bad_notes)
+            try:
+                report = eb.build_evidence(eb.load_settings(project), eb.Snapshot({"type": "group", "id": 4242,
+                                                                                    "version": 1}, items))
+            except Exception as exc:  # noqa: BLE001 - a crash is what the soak counts
+                crashes.append(f"notes {start}-{start + batch}: {type(exc).__name__}: {str(exc)[:200]}")
+                continue
+            named = {p.item_key for p in report.problems if p.severity == "error"}
+            reported += len(bad_notes & named)
+            findings += int(report.manifest["counts"]["outcomes"])
+            print(f"notes {start + 1:5d}-{start + len(items) // 2:5d}: {len(bad_notes)} with a mistake, "
+                  f"{len(bad_notes & named)} reported by their key, {report.manifest['counts']['outcomes']} findings "
+                  "built", flush=True)
+    lines = [f"generated notes: {n_notes} (seed {seed}, SYNTHETIC), in libraries of {batch}",
+             f"crashes: {len(crashes)} (target 0)", *crashes,
+             f"notes with a known mistake: {bad_total}; reported by their item key: {reported} (target all)",
+             f"good notes built into findings: {findings}"]
+    return Section("generated notes", lines, not crashes and reported == bad_total)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--storms", type=int, default=50)
     parser.add_argument("--seed", type=int, default=12)
+    parser.add_argument("--notes", type=int, default=10_000)
     args = parser.parse_args()
     start = time.perf_counter()
-    sections = [soak_fault_storms(args.storms, args.seed)]
-    # The generated-notes half of the soak (10,000 generated notes through sync --offline, bad notes reported by
-    # item key) is its own function returning a Section, appended here.
+    sections = [soak_generated_notes(args.notes, args.seed), soak_fault_storms(args.storms, args.seed)]
     print()
     for section in sections:
         print(f"== {section.title}: {'PASS' if section.passed else 'MISS'}")
