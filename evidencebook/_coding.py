@@ -953,6 +953,19 @@ def _conflict_problem(key: str, stage: str, votes: list[Vote]) -> Problem:
                    f"reviewer) or screen:{stage}:<decision>@consensus", "warning")
 
 
+def _tag_hint(text: str) -> str:
+    """'; did you mean screen:FT:include?' for a misspelt stage or decision."""
+    parts = text.split(":")
+    if len(parts) < 3:
+        return ""
+    stage = difflib.get_close_matches(parts[1].upper(), ["TA", "FT"], n=1, cutoff=0.4)
+    decision = difflib.get_close_matches(parts[2].split("@")[0].lower(), ["include", "exclude", "maybe"], n=1,
+                                         cutoff=0.6)
+    if not (stage and decision):
+        return ""
+    return f"; did you mean {':'.join(['screen', stage[0], decision[0], *parts[3:]])!r}?"
+
+
 def _screening(item: dict[str, Any], problems: list[Problem]) -> Screening:
     """The item's screening decision from its tags: full text beats title/abstract.
 
@@ -976,8 +989,8 @@ def _screening(item: dict[str, Any], problems: list[Problem]) -> Screening:
                                         f"the reason; to name the reviewer write screen:{vote.stage}:{vote.decision}"
                                         f"@{vote.reason}", "warning"))
         elif text.lower().startswith("screen:"):
-            problems.append(Problem(item["key"], 0, "tags", f"screening tag {text!r} not understood; use "
-                                    "screen:TA|FT:include|exclude|maybe[:reason][@reviewer initials]"))
+            problems.append(Problem(item["key"], 0, "tags", f"screening tag {text!r} not understood{_tag_hint(text)}; "
+                                    "use screen:TA|FT:include|exclude|maybe[:reason][@reviewer initials]"))
     order = {"TA": 0, "FT": 1}
     ordered = tuple(sorted(votes, key=lambda v: (order[v.stage], v.resolves, v.reviewer, v.decision, v.reason)))
     for stage in ("FT", "TA"):

@@ -756,3 +756,9 @@ def test_problems_link_to_the_item_in_the_app_and_on_the_web() -> None:
     assert eb.zotero_links("user", 7, "ABCD2345") == '<a href="zotero://select/library/items/ABCD2345">ABCD2345</a>'
     assert eb.zotero_links("group", 0, "ABCD2345") == "ABCD2345"  # the bundled snapshot is no online library
     assert "<script" not in eb.zotero_links("group", 12, '"><script>')
+
+
+def test_a_misspelt_screening_tag_gets_a_suggestion() -> None:
+    coding = eb.code_items([parent("AAAAAAAA", tags=("screen:FT:includ",))])
+    (problem,) = coding.problems
+    assert "did you mean 'screen:FT:include'?" in problem.message and problem.field == "tags"
