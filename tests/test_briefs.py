@@ -697,8 +697,8 @@ def test_every_pdf_is_tagged_with_structure_outline_title_and_language(all_brief
     for out in done:
         reader = pypdf.PdfReader(out.pdf)
         catalog = reader.trailer["/Root"]
-        assert catalog["/MarkInfo"]["/Marked"] is True and catalog["/Lang"] == "en", out.region_id
-        assert catalog["/ViewerPreferences"]["/DisplayDocTitle"] is True  # the title shows, not the file name
+        assert bool(catalog["/MarkInfo"]["/Marked"]) and catalog["/Lang"] == "en", out.region_id
+        assert bool(catalog["/ViewerPreferences"]["/DisplayDocTitle"])  # the title shows, not the file name
         assert reader.metadata.title.endswith(": peer support services brief")
         tags: set[str] = set()
         _structure(catalog["/StructTreeRoot"], tags)
