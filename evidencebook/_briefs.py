@@ -728,8 +728,8 @@ class Brief:
         ends = deadline_of(f)
         if ends is not None and ends.latest is not None and ends.latest < self.build_date:
             flag = (f' <strong class="eb-expired">Date passed: {e(ends.latest.strftime("%-d %B %Y"))} is before this '
-                    f"brief's date ({e(self.build_date.isoformat())}); what happened since is not documented "
-                    "here.</strong>")
+                    f"brief's date ({e(self.build_date.isoformat())}); the sources reviewed do not say what "
+                    "happened since.</strong>")
         return (f"{e(shorten(f['fact'], 80))}: <strong>{e(shorten(f['value'], limit))}</strong> "
                 f"({e(f['as_of'] or 'undated')}; {link(shorten(f['source_type'], 60), f['source_url'])}; "
                 f"{e(f['fact_id'])}){flag}")
@@ -746,8 +746,11 @@ class Brief:
                               for k in c.elsewhere] + [f"{k} {reason}" for k, reason in c.unread.items()]))
             listed = "".join(f"<li{_optional(10 * i + 5, 'policy fact|policy facts')}>{self._fact_html(facts.loc[k])}</li>"
                              for i, k in enumerate(k for k in c.unread if k in facts.index))
-            return (f"<strong>Not documented</strong> in the sources reviewed as of {e(self.evidence_date)}."
-                    + (f" Medicaid facts read, none settling it: {e(why)}." if read else "")
+            if not read:
+                return f"<strong>Not documented</strong> in the sources reviewed as of {e(self.evidence_date)}."
+            # Medicaid facts are listed: never 'not documented' beside them (issue 14), but why none settles it.
+            return (f"<strong>No fact settles it</strong> in the sources reviewed as of {e(self.evidence_date)}: "
+                    f"{e(why)}."
                     + (f"<ul>{listed}</ul>" if listed and service == "MH" else ""))  # listed once, not per service
         if c.status == CONFLICTING:
             head = ('<strong class="eb-conflict">Sources disagree</strong>: '

@@ -80,9 +80,9 @@ def test_states_without_a_medicaid_fact_say_it_is_not_documented(evidence: eb.Ev
     for code in ("AL", "DE", "MS", "NE", "TN", "UT"):
         assert brief(evidence, code).levers().count(undocumented) == 2, code
     for code in ("IA", "KS"):  # Medicaid facts that do not settle coverage (a wound-down programme; a planned code)
-        assert "Medicaid facts read, none settling it" in brief(evidence, code).levers(), code
+        assert "<strong>No fact settles it</strong>" in brief(evidence, code).levers(), code
     indiana = brief(evidence, "IN").levers()  # one service sourced, the other said to be unsettled
-    assert "<strong>Covered</strong>, as of 2018-02" in indiana and indiana.count(undocumented) == 1
+    assert "<strong>Covered</strong>, as of 2018-02" in indiana and indiana.count("No fact settles it") == 1
 
 
 def test_conflicting_facts_are_all_shown_newest_first_with_source_and_date(evidence: eb.Evidence) -> None:
