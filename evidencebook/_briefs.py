@@ -169,13 +169,19 @@ _LEVER_RULES: list[tuple[str, re.Pattern[str]]] = [
 _DEADLINE = re.compile(r"\b(?:deadline|sunset\w*|expir\w*|until|ends?|ending|by)\b", re.IGNORECASE)
 
 
+# A fact whose name says no lever goes by its topic (the evidence tables' _TOPICS): programmes and 'other' have none.
+_TOPIC_LEVERS = {"certification and training": "certification", "workforce": "workforce", "pay": "pay",
+                 "turnover": "turnover"}
+
+
 def lever_of(fact: Mapping[str, Any]) -> str:
     """The lever a policy fact is about (a key of :data:`LEVERS` but coverage), or '' if none.
 
     Coverage of a service is not decided here but by :mod:`._policy` (what the fact says, not what it is called).
     """
     name = str(fact.get("fact", ""))
-    return next((key for key, rule in _LEVER_RULES if rule.search(name)), "")
+    return next((key for key, rule in _LEVER_RULES if rule.search(name)),
+                _TOPIC_LEVERS.get(str(fact.get("topic", "")), ""))
 
 
 def deadline_of(fact: Mapping[str, Any]) -> "FactDate | None":
@@ -679,7 +685,7 @@ class Brief:
         from ._policy import newest_first
 
         facts = newest_first(self.statewide_facts())  # by date alone, whatever the fact's topic
-        levers = facts["fact"].map(lambda f: lever_of({"fact": f})) if not facts.empty else facts["fact"]
+        levers = facts.apply(lambda f: lever_of(f), axis=1) if not facts.empty else facts["fact"]
         return {k: facts[levers == k] for k in LEVERS if not k.startswith("coverage")}
 
     def other_facts(self) -> "pd.DataFrame":
@@ -730,7 +736,7 @@ class Brief:
             flag = (f' <strong class="eb-expired">Date passed: {e(ends.latest.strftime("%-d %B %Y"))} is before this '
                     f"brief's date ({e(self.build_date.isoformat())}); the sources reviewed do not say what "
                     "happened since.</strong>")
-        return (f"{e(shorten(f['fact'], 80))}: <strong>{e(shorten(f['value'], limit))}</strong> "
+        return (f"{e(f['fact'])}: <strong>{e(shorten(f['value'], limit))}</strong> "
                 f"({e(f['as_of'] or 'undated')}; {link(shorten(f['source_type'], 60), f['source_url'])}; "
                 f"{e(f['fact_id'])}){flag}")
 
@@ -778,7 +784,7 @@ class Brief:
         """What this state can do: one row per lever with the state's facts (status, date, source; a passed date
         and disagreeing sources flagged; 'not documented' with the evidence version's date where nothing is
         known) and a national line where a sourced national fact exists."""
-        from ._display import HTML, e
+        from ._display import HTML, _cell, e
 
         facts = self.lever_facts()
         rows = []
@@ -795,11 +801,12 @@ class Brief:
                     attrs = _optional(10 * i + 1, "policy fact|policy facts") if i and not flagged else ""
                     items.append(f"<li{attrs}>{self._fact_html(f)}</li>")
                 cell = "<ul>" + "".join(items) + "</ul>"
-            rows.append(f'<tr><th scope="row">{e(label)}</th><td>{cell}</td><td>{self._national_cell(lever)}</td></tr>')
+            # A cell holding a word longer than a line may break it (as html_table does); other words stay whole.
+            rows.append(f'<tr><th scope="row">{e(label)}</th>{_cell(cell)}{_cell(self._national_cell(lever))}</tr>')
         scope = (f" (state policy, which applies in {e(self.region['name'])})" if self.is_substate else "")
         return HTML(f"<p>The levers a state controls, with what the sources say for {e(self.state_name)}{scope} and "
                     "nationally. Each fact has its date and source.</p>"
-                    '<div class="eb-table eb-levers"><table><thead><tr><th scope="col">Lever</th>'
+                    '<div class="eb-table eb-levers" style="overflow-x:auto"><table><thead><tr><th scope="col">Lever</th>'
                     f'<th scope="col">{e(self.state_name)}</th><th scope="col">Nationally</th></tr></thead>'
                     f"<tbody>{''.join(rows)}</tbody></table></div>")
 

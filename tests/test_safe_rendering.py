@@ -481,7 +481,8 @@ def test_whats_new_names_an_archived_version_it_cannot_recompute_and_goes_on(pro
     assert "studies.csv" in broken  # its tables are still published
     assert "the version before could not be recomputed" in text_of(sections[last + 2])
     assert "could not be recomputed" not in "".join(sections[n] for n in range(1, last + 1))
-    assert "<table>" in sections[last]  # the versions before are compared as ever
+    # the versions before are compared as ever (the newest may change only policy facts: then no findings table)
+    assert any("<table>" in sections[n] for n in (last - 1, last))
     assert str(eb.whats_new(project)) == page  # and the next build says the same
 
 
