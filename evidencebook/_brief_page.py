@@ -44,6 +44,13 @@ th, td { text-align: left; vertical-align: top; padding: .25rem .45rem; border-b
 th { background: #f1f1f1; }
 a { color: #0b57a4; }
 .eb-more, .eb-cite { font-size: .9rem; color: #444; }
+.eb-bottom-line { font-size: 1.05rem; padding: .5rem .7rem; border-left: 4px solid #1b6f5a; background: #f3f8f6; }
+.eb-levers th[scope="row"] { width: 15%; }
+.eb-levers td:nth-child(2) { width: 52%; }
+.eb-levers ul, .eb-local ul { margin: 0; padding-left: 1.1em; }
+.eb-levers p { margin: 0 0 .2rem; }
+.eb-expired, .eb-conflict { color: #a3330d; }
+.eb-held-back:empty { display: none; }
 /* Nothing widens the page on a phone: a word longer than the line (a 100,000-character title, a URL) breaks
    anywhere in text, and in a table cell that holds one (html_table marks it); a table wider than the screen
    scrolls inside its own wrapper; an image shrinks to fit. Words elsewhere in tables stay whole. */
@@ -62,7 +69,12 @@ main > table { display: block; overflow-x: auto; }
   .eb-table { overflow: visible !important; }
   .eb-screen-only { display: none; }
   .eb-review-link[href^="http"]::after { content: " (" attr(href) ")"; }
-  .eb-more, .eb-cite { font-size: 7.6pt; }
+  .eb-more, .eb-cite, .eb-held-back { font-size: 7.6pt; }
+  .eb-bottom-line { font-size: 9.4pt; padding: 3pt 5pt; }
+  .eb-levers table { font-size: 7.2pt; }
+  /* A lever with many facts may run on to the next page (its facts stay whole): a whole row moved on left
+     page 1 half empty. */
+  .eb-levers tr { break-inside: auto; }
 }
 """
 
@@ -248,6 +260,74 @@ def chromium_path(region_id: str = "") -> str:
     return found
 
 
+MAX_PAGES = 2  # a brief prints on two Letter pages
+
+# Hide the ``hide`` optional items with the highest rank (data-eb-rank), show the others, and say in the
+# held-back note what is held back and where it is (the full brief); returns how many optional items there are.
+_HOLD_BACK_JS = """(hide) => {
+  const items = Array.from(document.querySelectorAll('.eb-optional'))
+    .sort((a, b) => Number(b.dataset.ebRank) - Number(a.dataset.ebRank));
+  const held = new Map();
+  items.forEach((item, i) => {
+    item.style.display = i < hide ? 'none' : '';
+    if (i < hide) held.set(item.dataset.ebGroup, (held.get(item.dataset.ebGroup) || 0) + 1);
+  });
+  const note = document.querySelector('.eb-held-back');
+  if (note) {
+    note.textContent = '';
+    if (held.size) {
+      const parts = Array.from(held, ([group, n]) => {
+        const [one, many] = group.split('|');
+        return n + ' ' + (n === 1 ? one : many);
+      });
+      note.append('Held back from this printed brief for space: ' + parts.join(', ') + '. All of them are in the '
+                  + 'full brief: ');
+      const href = note.dataset.ebHref;
+      if (href) {
+        const a = document.createElement('a');
+        a.href = href;
+        a.textContent = href;
+        note.append(a, '.');
+      } else {
+        note.append(note.dataset.ebWhere + '.');
+      }
+    }
+  }
+  return items.length;
+}"""
+
+
+def pdf_pages(pdf: bytes) -> int:
+    """How many pages a PDF has."""
+    import io
+
+    import pypdf
+
+    return len(pypdf.PdfReader(io.BytesIO(pdf)).pages)
+
+
+def fit_pages(print_pdf: Callable[[], bytes], hold_back: Callable[[int], int], pages: int = MAX_PAGES) -> bytes:
+    """The PDF that holds back the fewest optional items and fits on ``pages`` pages: every page is used before
+    anything is held back.  ``hold_back(n)`` hides the ``n`` least needed items (and returns how many there are);
+    ``print_pdf()`` prints what is shown.  Holding back more never lengthens the brief, so a binary search finds
+    the fewest (a brief whose required parts alone overflow keeps them all, and holds back every optional item)."""
+    optional = hold_back(0)
+    first = print_pdf()
+    if pdf_pages(first) <= pages or optional == 0:
+        return first
+    low, high, best, held = 1, optional, b"", optional
+    while low <= high:
+        middle = (low + high) // 2
+        hold_back(middle)
+        printed = print_pdf()
+        if pdf_pages(printed) <= pages:
+            best, held, high = printed, middle, middle - 1
+        else:
+            low = middle + 1
+    hold_back(held)  # the page as printed (its held-back note says what the PDF holds back)
+    return best or print_pdf()
+
+
 class Printer:
     """One headless Chromium, started in the background and driven from one thread of its own
     (Playwright's sync API belongs to the thread that started it; briefs run on any thread)."""
@@ -271,9 +351,13 @@ class Printer:
             self._launch()
         page = self._state["page"]
         page.set_content(page_html, wait_until="load")  # from memory: no file:// path in the PDF
-        return page.pdf(format="Letter", print_background=True, prefer_css_page_size=True, tagged=True,
-                        outline=True, display_header_footer=True, header_template="<span></span>",
-                        footer_template=_footer(title))
+
+        def pdf() -> bytes:
+            return bytes(page.pdf(format="Letter", print_background=True, prefer_css_page_size=True, tagged=True,
+                                  outline=True, display_header_footer=True, header_template="<span></span>",
+                                  footer_template=_footer(title)))
+
+        return fit_pages(pdf, lambda hide: int(page.evaluate(_HOLD_BACK_JS, hide)), MAX_PAGES)
 
     def pdf(self, page_html: str, title: str) -> bytes:
         self._started.result()

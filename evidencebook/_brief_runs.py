@@ -33,10 +33,12 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Iterator
 
 from ._brief_page import (
+    MAX_PAGES,
     Printer,
     check_publishable,
     chromium_path,
     notebook_html,
+    pdf_pages,
     scrub_notebook,
     standalone_links,
     standalone_page,
@@ -48,6 +50,7 @@ from ._briefs import (
     judgements_for,
     judgements_hash,
     kept_on_disk,
+    national_summary,
     workforce_findings,
 )
 from ._cache import write_atomic
@@ -73,6 +76,26 @@ class BriefOutput:
     pdf: Path | None = None
     rebuilt: bool = True  # False: its content had not changed, the files were kept as they were
 
+
+
+_PAGES_LABEL = '<span class="eb-pdf-pages">two pages</span>'
+
+
+def label_pages_html(html: str, pages: int) -> str:
+    """The page's link to its PDF, saying how many pages were printed (the template says two)."""
+    words = {1: "one page", 2: "two pages"}.get(pages, f"{pages} pages")
+    return html.replace(_PAGES_LABEL, f'<span class="eb-pdf-pages">{words}</span>')
+
+
+def label_pages(nb: "nbformat.NotebookNode", pages: int) -> "nbformat.NotebookNode":
+    """:func:`label_pages_html` in every HTML output of the notebook."""
+    for cell in nb.cells:
+        for output in cell.get("outputs", []):
+            data = output.get("data", {})
+            if "text/html" in data:
+                text = data["text/html"]
+                data["text/html"] = label_pages_html("".join(text) if isinstance(text, list) else text, pages)
+    return nb
 
 
 def _start_kernel(root: Path) -> Any:
@@ -180,10 +203,15 @@ class _Worker:
             if self.printer is None:
                 self.printer = Printer(chromium_path(region_id))
             try:
-                write_atomic(out.pdf, self.printer.pdf(page, title))
+                printed = self.printer.pdf(page, title)
             except Exception as exc:
                 raise BriefError(f"brief for {region_id}: printing the PDF failed: {type(exc).__name__}: "
                                  f"{exc}") from exc
+            write_atomic(out.pdf, printed)
+            pages = pdf_pages(printed)
+            if pages != MAX_PAGES:  # the page and the notebook said two pages: say what was printed
+                write_atomic(out.notebook, nbformat.writes(label_pages(nb, pages)))
+                write_atomic(out.html, label_pages_html(page, pages))
         return out
 
     def close(self) -> None:
@@ -296,12 +324,18 @@ def brief_keys(settings: Settings, region_ids: list[str], pdf: bool) -> dict[str
                  str(headline).encode()):
         common.update(part + b"\0")
     records = {str(r["region_id"]): r for r in region_records(settings.regions)}
+    substate = tuple(r for r in records.values() if r["kind"] == "sub-state")
     keys = {}
     workforce = workforce_findings(unlabelled)
+    national = kept_on_disk(settings.cache_dir, "national",  # as the briefs' kernels keep it
+                            str(evidence.manifest.get("content_hash", "")) + judgements_hash(judgements),
+                            lambda: national_summary(evidence, judgements))
     for region_id in region_ids:
-        brief = Brief(pd.Series(records[region_id]), unlabelled, settings.site_url, workforce=workforce, pdf=pdf)
+        brief = Brief(pd.Series(records[region_id]), unlabelled, settings.site_url, workforce=workforce, pdf=pdf,
+                      judgements=judgements, substate=substate, national=national)
         digest = common.copy()
-        for part in (brief.header, brief.local_evidence, brief.policy_context, brief.implementation, brief.sources):
+        for part in (brief.header, brief.bottom_line, brief.levers, brief.local_evidence, brief.local_context,
+                     brief.implementation, brief.sources):
             digest.update(str(part()).encode("utf-8") + b"\0")
         keys[region_id] = digest.hexdigest()
     return keys

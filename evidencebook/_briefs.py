@@ -13,8 +13,11 @@ and a worker's start, stay cheap.
 from __future__ import annotations
 
 import hashlib
+import json
+import re
 from collections import Counter
 from dataclasses import dataclass
+from datetime import date
 from functools import cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable, Mapping, TypeVar
@@ -29,17 +32,16 @@ if TYPE_CHECKING:
 
     from ._display import HTML
     from ._evidence import Evidence
-    from ._policy import Coverage
+    from ._policy import Coverage, FactDate
 
 __all__ = ["Brief"]
 
 HEADLINE_DOMAINS = ["recovery", "hope", "empowerment", "quality of life", "hospitalisation", "crisis/ED use",
                     "engagement", "substance use", "symptoms", "cost"]
-POLICY_TOPICS = ["Medicaid coverage", "certification and training", "workforce", "programmes", "other"]
-# Two printed pages hold about this much; the rest is one link away, in the full review.
-MAX_LOCAL_STUDIES = 6
-MAX_POLICY_FACTS = 14
-MAX_RECOMMENDATIONS = 5
+POLICY_TOPICS = ["Medicaid coverage", "certification and training", "workforce", "pay", "turnover", "programmes", "other"]
+# The page shows at most this many recommendations; the printed brief holds back what two pages cannot hold,
+# the least fitting first, and says what and where (see _brief_page.fit_two_pages).
+MAX_RECOMMENDATIONS = 12
 
 T = TypeVar("T")
 
@@ -100,9 +102,14 @@ def kept_on_disk(folder: Path | None, name: str, evidence_hash: str, make: Calla
     return DiskCache(folder).get(name, evidence_hash, make) if evidence_hash else make()
 
 
-def _truncate(text: str, limit: int) -> str:
-    text = str(text)
-    return text if len(text) <= limit else text[: limit - 1].rstrip() + "…"
+def shorten(text: object, limit: int) -> str:
+    """``text`` in at most ``limit`` characters, cut at a word boundary (never inside a word) and ended with
+    an ellipsis when shortened.  A first word longer than ``limit`` is kept whole: a cut word misleads."""
+    text = " ".join(str(text).split())
+    if len(text) <= limit:
+        return text
+    cut = text[: limit].rsplit(" ", 1)[0] if " " in text[: limit + 1] else text.split(" ", 1)[0]
+    return cut.rstrip(" ,;:(-") + "…"
 
 
 def _more(count: int, what: str, href: str) -> str:
@@ -110,6 +117,11 @@ def _more(count: int, what: str, href: str) -> str:
 
     return (f'<p class="eb-more">And {count} more {what} in <a class="eb-book-link" href="{e(href)}">'
             "the full review</a>.</p>") if count > 0 else ""
+
+
+def _optional(rank: int, group: str) -> str:
+    """The attributes of an item the two printed pages may hold back (the highest rank first); the page shows it."""
+    return f' class="eb-optional" data-eb-rank="{rank}" data-eb-group="{group}"'
 
 
 # --- what a brief shows -------------------------------------------------------------------
@@ -129,12 +141,227 @@ def workforce_findings(evidence: "Evidence") -> "pd.DataFrame":
     return found.join(studies[["title", "region", "state_codes", "url"]], on="study_id")
 
 
+# --- the levers a state controls --------------------------------------------------------------
+
+# The levers of the panel, in the order a reader meets them: key -> the words a reader sees.
+LEVERS: dict[str, str] = {
+    "coverage-MH": "Medicaid coverage: mental health",
+    "coverage-SUD": "Medicaid coverage: substance use",
+    "certification": "Certification",
+    "training": "Training hours",
+    "supervision": "Supervision",
+    "billing": "Billing codes and rates",
+    "workforce": "Workforce counts",
+    "pay": "Pay",
+    "turnover": "Turnover",
+}
+# Which lever a fact is about, from its name (the ``fact`` column): the first rule that matches, in this order
+# (a pay survey names certification; a count of certified peers names certification too).
+_LEVER_RULES: list[tuple[str, re.Pattern[str]]] = [
+    ("pay", re.compile(r"\bpay\b|\bwages?\b|compensation|salar|\bearn", re.IGNORECASE)),
+    ("turnover", re.compile(r"turnover|job stability|retention|leaving", re.IGNORECASE)),
+    ("supervision", re.compile(r"supervis", re.IGNORECASE)),
+    ("workforce", re.compile(r"per 100,000|\bcounts?\b|workforce adequacy|employed|\bnumbers?\b|\bsize of\b"
+                             r"|trained/certified|certified workforce|workforce identified|nationwide", re.IGNORECASE)),
+    ("billing", re.compile(r"billing codes?|codes? and rates|\brates?\b|billing of|spending", re.IGNORECASE)),
+    ("training", re.compile(r"\bhours\b|training requirement|\bexam|continuing education|curriculum"
+                            r"|certification training|training and certification requirements", re.IGNORECASE)),
+    ("certification", re.compile(r"certif|credential|reciprocity|\bTHW\b", re.IGNORECASE)),
+]
+# A date the fact says something ends on: a deadline, a sunset, an expiry.
+_DEADLINE = re.compile(r"\b(?:deadline|sunset\w*|expir\w*|until|ends?|ending|by)\b", re.IGNORECASE)
+
+
+# A fact whose name says no lever goes by its topic (the evidence tables' _TOPICS): programmes and 'other' have none.
+_TOPIC_LEVERS = {"certification and training": "certification", "workforce": "workforce", "pay": "pay",
+                 "turnover": "turnover"}
+
+
+def lever_of(fact: Mapping[str, Any]) -> str:
+    """The lever a policy fact is about (a key of :data:`LEVERS` but coverage), or '' if none.
+
+    Coverage of a service is not decided here but by :mod:`._policy` (what the fact says, not what it is called).
+    """
+    name = str(fact.get("fact", ""))
+    return next((key for key, rule in _LEVER_RULES if rule.search(name)),
+                _TOPIC_LEVERS.get(str(fact.get("topic", "")), ""))
+
+
+def deadline_of(fact: Mapping[str, Any]) -> "FactDate | None":
+    """The date a fact says something ends on ('application by June 30, 2025', 'sunsetting from July 1, 2025'),
+    read from its name and value; None when it names no such date."""
+    from ._policy import parse_as_of
+
+    for text in (str(fact.get("fact", "")), str(fact.get("value", ""))):
+        for found in _DEADLINE.finditer(text):
+            when = parse_as_of(text[found.end(): found.end() + 40])
+            if when.kind == "dated" and when.latest is not None:
+                return when
+    return None
+
+
+def region_words(region: Mapping[str, Any]) -> list[re.Pattern[str]]:
+    """What names a sub-state region in a fact's text: its name, its aliases and its counties, as whole words."""
+    names = [str(region.get("name", "")), *str(region.get("aliases", "") or "").split("|"),
+             *str(region.get("counties", "") or "").split("|")]
+    names = [n for n in dict.fromkeys(n.strip() for n in names) if len(n) > 2]
+    return [re.compile(rf"(?<!\w){re.escape(n)}(?!\w)", re.IGNORECASE) for n in names]
+
+
+def names_region(fact: Mapping[str, Any], words: list[re.Pattern[str]]) -> bool:
+    """Whether a fact is about the region ``words`` name (its name, value or quote names it)."""
+    text = " ".join(str(fact.get(c, "")) for c in ("fact", "value", "quote"))
+    return any(w.search(text) for w in words)
+
+
+# --- the bottom line, in plain words ------------------------------------------------------------
+
+# Each outcome domain in plain words: what it is called, what a finding for peer support means, what one against
+# means.  Findings are counted by direction (for, against, unclear), so the words say which way, never how much.
+PLAIN: dict[str, tuple[str, str, str]] = {
+    "recovery": ("recovery", "better recovery", "worse recovery"),
+    "hope": ("hope", "more hope", "less hope"),
+    "empowerment": ("empowerment", "more empowerment", "less empowerment"),
+    "quality of life": ("quality of life", "better quality of life", "worse quality of life"),
+    "hospitalisation": ("hospital stays", "fewer hospital stays", "more hospital stays"),
+    "crisis/ED use": ("crisis care", "less crisis care", "more crisis care"),
+    "engagement": ("staying in care", "more people staying in care", "fewer people staying in care"),
+    "substance use": ("substance use", "better substance use results", "worse substance use results"),
+    "symptoms": ("symptoms", "fewer symptoms", "more symptoms"),
+    "cost": ("costs", "lower costs", "higher costs"),
+}
+_NUMBERS = ["no", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine"]
+
+
+def count_words(n: int, noun: str) -> str:
+    """'one study', 'two studies', '12 studies' (small numbers in words, as plain English writes them)."""
+    word = _NUMBERS[n] if 0 <= n < len(_NUMBERS) else str(n)
+    plural = noun if n == 1 else (noun[:-1] + "ies" if noun.endswith("y") else noun + "s")
+    return f"{word} {plural}"
+
+
+def join_words(items: list[str], last: str = "and") -> str:
+    items = [i for i in items if i]
+    return items[0] if len(items) == 1 else ", ".join(items[:-1]) + f" {last} " + items[-1] if items else ""
+
+
+def national_sentences(evidence: "Evidence", judgements: "pd.DataFrame | None") -> list[str]:
+    """What peer support does and how sure the evidence is, in two plain sentences built from the summary of
+    findings (the chapters' counts): the three domains with most findings where most favour peer support, how
+    many independent studies and reviews those findings come from, and the certainty of those questions as it
+    stands (a proposal says so)."""
+    from ._certainty import summary_of_findings
+    from ._certainty import LEVELS
+    from ._synthesis import NOT_STATED, included_findings
+
+    outcomes, studies = evidence.outcomes, evidence.studies
+    domains = [d for d in HEADLINE_DOMAINS if d in set(outcomes["domain"])]
+    sof = summary_of_findings(outcomes, studies, domains)
+    if sof.empty:
+        return ["No findings on what peer support does are coded yet."]
+    per_domain = sof.groupby("domain", sort=False)[["findings", "favour_peer", "favour_comparison"]].sum()
+    favoured = per_domain[per_domain["favour_peer"] * 2 > per_domain["findings"]]
+    top = favoured.sort_values("findings", ascending=False, kind="stable").head(3)
+    if top.empty:
+        return ["No outcome has most of its findings in favour of peer support."]
+    found = included_findings(outcomes, studies)
+    found = found[found["domain"].isin(set(top.index))]
+    report_of = dict(zip(studies["study_id"], studies["report_of"].where(studies["report_of"].ne(""),
+                                                                         studies["study_id"])))
+    n_studies = found.loc[found["evidence_level"] == "primary", "study_id"].map(report_of).nunique()
+    n_reviews = found.loc[found["evidence_level"] == "review", "study_id"].nunique()
+    sources = ", ".join(c for c in (count_words(n_studies, "study") if n_studies else "",
+                                    count_words(n_reviews, "review") if n_reviews else "") if c)
+    first = f"Most findings favour peer support on {join_words([PLAIN[d][0] for d in top.index])} ({sources})."
+    # How sure: the certainty of every rated question of those domains, signed where the team signed it.
+    judged = {} if judgements is None else {(j["domain"], j["comparison_type"]): j
+                                            for j in judgements.to_dict("records")}
+    levels, signed, stale = [], 0, 0
+    for r in sof[sof["domain"].isin(set(top.index))].itertuples():
+        j = judged.get((r.domain, r.comparison_type or NOT_STATED))
+        if j is not None and j["status"] == "signed":
+            levels.append(j["certainty"])
+            signed += 1
+        elif r.proposed_certainty != "not rated":
+            levels.append(r.proposed_certainty)
+            stale += j is not None
+    if not levels:
+        return [first, "No certainty is rated for these yet."]
+    low, high = min(levels, key=LEVELS.index), max(levels, key=LEVELS.index)
+    span = low if low == high else f"{low} to {high}"
+    if signed == len(levels):
+        how = f"How sure we can be: {span} (signed off by the review team)."
+    elif signed == 0:
+        how = f"How sure we can be: {span} (proposed)."
+    else:
+        how = f"How sure we can be: {span} ({signed} of {len(levels)} ratings signed off, the rest proposed)."
+    return [first, how]
+
+
+def finding_result(row: Mapping[str, Any]) -> tuple[str, str]:
+    """What one finding found, as (direction, statistic): the direction is 'for' (favours peer support),
+    'against' (favours the comparison) or 'none' (no clear difference, or unclear); the statistic is the
+    estimate with its interval, or the statistic the source reports.  An estimate whose interval holds no
+    effect is 'none', whatever side its point falls on: the words never claim more than the interval."""
+    import math
+
+    from ._synthesis import no_effect
+
+    estimate, low, high = (row.get(k) for k in ("estimate", "ci_low", "ci_high"))
+    measure, better = str(row.get("measure", "") or ""), str(row.get("better", "") or "")
+
+    def number(value: Any) -> float | None:
+        try:
+            value = float(value)
+        except (TypeError, ValueError):
+            return None
+        return value if math.isfinite(value) else None
+
+    estimate, low, high = number(estimate), number(low), number(high)
+    if estimate is not None:
+        stat = f"{measure} {estimate:g}" + (f" (95% CI {low:g} to {high:g})" if low is not None and high is not None
+                                            else "")
+        null = no_effect(measure)
+        if low is not None and high is not None and low <= null <= high:
+            return "none", stat
+        if better in ("higher", "lower") and estimate != null:
+            return ("for" if (estimate > null) == (better == "higher") else "against"), stat
+        return "none", stat
+    stat = str(row.get("reported_statistic", "") or "")
+    direction = str(row.get("direction", "") or "").lower()
+    if direction.startswith("favours peer") and "not statistically significant" not in direction:
+        return "for", stat
+    if direction.startswith(("favours control", "favours comparison")):
+        return "against", stat
+    return "none", stat
+
+
+def result_words(domain: str, direction: str) -> str:
+    noun, better, worse = PLAIN.get(domain, (domain, f"better {domain}", f"worse {domain}"))
+    return better if direction == "for" else worse if direction == "against" else f"no clear difference in {noun}"
+
+
+def national_summary(evidence: "Evidence", judgements: "pd.DataFrame | None") -> str:
+    """The parts of a brief that are the same for every region, from the summary of findings (JSON): the
+    bottom line's national sentences, and each question's certainty as the chapters label it."""
+    from ._certainty import certainty_label, summary_of_findings
+
+    outcomes, studies = evidence.outcomes, evidence.studies
+    sof = summary_of_findings(outcomes, studies, [d for d in HEADLINE_DOMAINS if d in set(outcomes["domain"])])
+    judged = {} if judgements is None else {(j["domain"], j["comparison_type"]): j
+                                            for j in judgements.to_dict("records")}
+    certainty = {f"{r.domain}|{r.comparison_type}": certainty_label(r.proposed_certainty,
+                                                                    judged.get((r.domain, r.comparison_type)))
+                 for r in sof.itertuples()}
+    return json.dumps({"sentences": national_sentences(evidence, judgements), "certainty": certainty})
+
+
 @dataclass(frozen=True)
 class Brief:
     """What the brief for one region shows.
 
     ``region`` is a row of the regions table (a state, DC or sub-state region); a sub-state
-    region inherits its state's policy facts and includes its state's studies.
+    region inherits its state's levers and studies, and shows the facts and studies about it first.
     """
 
     region: "pd.Series | Mapping[str, Any]"
@@ -146,16 +373,24 @@ class Brief:
     pdf: bool = True  # a PDF is printed beside the page, and the page links it
     # The review team's signed certainty judgements with their status (see _certainty.signed_judgements).
     judgements: "pd.DataFrame | None" = None
+    # The day the brief is built: a deadline before it is flagged as passed (None: today).
+    today: date | None = None
+    # The sub-state regions configured (rows as region_records gives them); None: those of the evidence tables.
+    substate: "tuple[Mapping[str, Any], ...] | None" = None
+    # What is the same for every region (national_summary, as JSON): computed once when many briefs are drawn.
+    national: str | None = None
 
     @classmethod
     def for_region(cls, name: str, root: Path | None = None, pdf: bool = True) -> "Brief":
         import pandas as pd
 
         settings = load_settings(root)
-        region = pd.Series(find_region(name, region_records(settings.regions)))
+        records = region_records(settings.regions)
+        region = pd.Series(find_region(name, records))
         evidence = evidence_for(settings)
         return cls(region, evidence, settings.site_url, settings.cache_dir, pdf=pdf,
-                   judgements=judgements_for(settings, evidence))
+                   judgements=judgements_for(settings, evidence),
+                   substate=tuple(r for r in records if r["kind"] == "sub-state"))
 
     # -- small facts ------------------------------------------------------------------------
 
@@ -164,8 +399,16 @@ class Brief:
         return str(self.region["region_id"])
 
     @property
+    def state_code(self) -> str:
+        return str(self.region["state_code"])
+
+    @property
     def state_name(self) -> str:
-        return STATE_NAMES[str(self.region["state_code"])]
+        return STATE_NAMES[self.state_code]
+
+    @property
+    def is_substate(self) -> bool:
+        return self.region["kind"] == "sub-state"
 
     @property
     def counties(self) -> list[str]:
@@ -175,11 +418,41 @@ class Brief:
     def title(self) -> str:
         return f"{self.region['name']}: peer support services brief"
 
+    @property
+    def build_date(self) -> date:
+        return self.today or date.today()
+
+    @property
+    def evidence_date(self) -> str:
+        """The date of the evidence version: what 'not documented as of' means."""
+        return str(self.evidence.manifest.get("date", "") or "")
+
     def book_href(self, page: str) -> str:
         """A page of the full review: on the published site if configured, else relative to the book's briefs."""
         if self.site_url:
             return f"{self.site_url.rstrip('/')}/book/{page}"
         return f"../{page}"
+
+    @property
+    def brief_url(self) -> str:
+        """The web address of the full brief (this page on the published site); '' when no site is configured."""
+        return f"{self.site_url.rstrip('/')}/book/briefs/{self.region_id}.html" if self.site_url else ""
+
+    def _where(self) -> str:
+        """Where the full brief is, in words: its web address, or its place in the review's site."""
+        return self.brief_url or f"briefs/{self.region_id}.html in the review's site (no web address is configured)"
+
+    @cached_property
+    def _national(self) -> dict[str, Any]:
+        if self.national is not None:
+            return dict(json.loads(self.national))
+        digest = str(self.evidence.manifest.get("content_hash", ""))
+        if not digest:
+            return dict(json.loads(national_summary(self.evidence, self.judgements)))
+        digest += judgements_hash(self.judgements)
+        text = kernel_cached(("national", digest, str(self.cache_dir)), lambda: kept_on_disk(
+            self.cache_dir, "national", digest, lambda: national_summary(self.evidence, self.judgements)))
+        return dict(json.loads(text))
 
     # -- the parts of the brief ---------------------------------------------------------------
 
@@ -187,18 +460,85 @@ class Brief:
         from ._display import HTML, e
 
         r = self.region
-        if r["kind"] == "sub-state":
+        if self.is_substate:
             scope = f"{e(r['name'])}, a region of {e(self.state_name)}"
             if self.counties:
-                scope += f" ({e(', '.join(self.counties))} {'county' if len(self.counties) == 1 else 'counties'})"
+                scope += f" ({e(join_words(self.counties))} {'county' if len(self.counties) == 1 else 'counties'})"
         else:
             scope = e(r["name"])
-        # The PDF sits beside the page: in _build/briefs/, and in the site (the book copies it there).
+        # The PDF sits beside the page: in _build/briefs/, and in the site (the book copies it there).  How many
+        # pages it has is known once it is printed: the printer writes the count into the span.
         return HTML(f'<p class="eb-brief-lede">What the evidence says about peer support services in behavioral '
                     f"health (peer support specialists, recovery coaches, family and youth peers), and what is known "
                     f"for {scope}.</p><p class=\"eb-version\"><strong>{e(self.evidence.version_label)}</strong></p>"
                     + (f'<p class="eb-screen-only"><a class="eb-pdf-link" href="{e(self.region_id)}.pdf" download>'
-                       "Download this brief as a PDF (two pages)</a></p>" if self.pdf else ""))
+                       'Download this brief as a PDF (<span class="eb-pdf-pages">two pages</span>)</a></p>'
+                       if self.pdf else ""))
+
+    # The bottom line ----------------------------------------------------------------------
+
+    def bottom_line_sentences(self) -> list[str]:
+        """At most three plain sentences: what peer support does and how sure the evidence is (the same summary
+        of findings as the chapters), then what is specific to this region (its studies and what they found,
+        and Medicaid coverage in its state)."""
+        return [*self._national["sentences"][:2], self._local_sentence()]
+
+    def bottom_line(self) -> "HTML":
+        from ._display import HTML, e
+
+        return HTML('<p class="eb-bottom-line">' + " ".join(e(s) for s in self.bottom_line_sentences()) + "</p>")
+
+    def _local_sentence(self) -> str:
+        # The brief names its region everywhere: here 'local' is shorter (and a long name lengthens nothing).
+        where = "here"
+        studies = self.local_results()
+        if self.is_substate:
+            mine = [s for s in studies if s["mine"]]
+            studies = mine or studies
+            where = "here" if mine else "in the state"
+        else:  # a state whose studies all come from one of its regions says which
+            names = {str(r["region_id"]): str(r["name"]) for r in self.state_regions}
+            homes = {str(s["reports"].iloc[0].get("region", "")) for s in studies}
+            if len(homes) == 1 and next(iter(homes)) in names:
+                where = f"in {names[next(iter(homes))]}"
+        if not studies:
+            here = {"sub-state": "this region", "district": "DC"}.get(str(self.region["kind"]), "this state")
+            local = f"No study from {here} is in the review yet"
+        else:
+            directions: dict[str, set[str]] = {}  # per domain, the directions its local findings point
+            for s in studies:
+                for f in s["findings"]:
+                    directions.setdefault(f["domain"], set()).add(f["direction"])
+            found = [result_words(d, next(iter(ds))) if len(ds) == 1 else f"mixed results on {PLAIN[d][0]}"
+                     for d, ds in directions.items()][:3]
+            advice = sum(s["recommendations"] for s in studies)
+            what = (f"found {join_words(found)}" if found else
+                    f"gave {count_words(advice, 'piece')} of advice for the peer workforce" if advice else
+                    "described local work, without results")
+            number, noun = count_words(len(studies), "study").split(" ", 1)
+            local = f"{number.capitalize()} {noun} {where} {what}"
+        return f"{local}; {self._coverage_words()}."
+
+    def _coverage_words(self) -> str:
+        """Medicaid coverage in the state, in a few plain words: the firmer status first, the other in brackets
+        ('it' is peer support, the subject of the whole bottom line)."""
+        from ._policy import CONFLICTING, COVERED, NOT_COVERED, SERVICES
+
+        status = {service: c.status for service, c in self.coverage().items()}
+        firm = [COVERED, NOT_COVERED, CONFLICTING]
+        if len(set(status.values())) == 1:
+            return {COVERED: "Medicaid pays for it", NOT_COVERED: "Medicaid does not pay for it",
+                    CONFLICTING: "sources clash on whether Medicaid pays for it"}.get(
+                        status["MH"], "we found no source on whether Medicaid pays for it")
+        first, second = sorted(status, key=lambda s: firm.index(status[s]) if status[s] in firm else len(firm))
+        one, other = SERVICES[first], SERVICES[second]
+        lead = {COVERED: f"Medicaid pays for it in {one} care",
+                NOT_COVERED: f"Medicaid does not pay for it in {one} care",
+                CONFLICTING: f"sources clash on whether Medicaid pays for it in {one} care"}[status[first]]
+        if status[first] == COVERED and status[second] == NOT_COVERED:
+            return f"{lead}, not in {other} care"
+        return lead + (f" (sources clash on {other})" if status[second] == CONFLICTING
+                       else f" (not in {other} care)" if status[second] == NOT_COVERED else f" (no source on {other})")
 
     def headline(self) -> "HTML":
         """The summary of findings: the same for every region, so computed once per evidence version."""
@@ -211,121 +551,318 @@ class Brief:
         return kernel_cached(("headline", digest, str(self.cache_dir)), lambda: HTML(
             kept_on_disk(self.cache_dir, "headline", digest, lambda: headline_html(self.evidence, self.judgements))))
 
+    # Local results ------------------------------------------------------------------------
+
     def local_studies(self) -> "pd.DataFrame":
         studies = self.evidence.included
-        code = self.region["state_code"]
-        local = studies[studies["state_codes"].str.split("|").map(lambda codes: code in codes)]
-        if self.region["kind"] == "sub-state":
+        local = studies[studies["state_codes"].str.split("|").map(lambda codes: self.state_code in codes)]
+        if self.is_substate:
             local = local.assign(in_region=local["region"].eq(self.region_id))
             local = local.sort_values("in_region", ascending=False, kind="stable")
         return local
 
-    def local_evidence(self) -> "HTML":
-        """One entry per local study (its reports joined: two papers on one trial are one study)."""
-        import pandas as pd
-
-        from ._display import HTML, e, html_table, link, record_url, study_label
+    def local_results(self) -> list[dict[str, Any]]:
+        """One entry per local study (its reports joined: two papers on one trial are one study), with what each
+        of its findings found: ``study`` (its first report's id), ``reports`` (rows), ``mine`` (in this sub-state
+        region), ``findings`` (outcome, domain, comparison, direction 'for'/'against'/'none', statistic) and
+        ``recommendations`` and ``descriptions`` (how many of its findings advise or describe)."""
+        from ._synthesis import comparison_types
 
         local = self.local_studies()
         if local.empty:
-            return HTML(f"<p><strong>No studies from {e(self.state_name)} are in the evidence base yet.</strong> "
-                        "The findings above come from other states and countries and are the best available "
-                        "guide.</p>")
-        key = local["report_of"].where(local["report_of"].ne(""), local["study_id"]) if "report_of" in local else local["study_id"]
-        studies = list(dict.fromkeys(key))
-        shown_ids = studies[:MAX_LOCAL_STUDIES]
+            return []
+        key = local["report_of"].where(local["report_of"].ne(""), local["study_id"]) if "report_of" in local \
+            else local["study_id"]
         outcomes = self.evidence.outcomes
-        rows = []
-        for study in shown_ids:
+        entries = []
+        for study in dict.fromkeys(key):
             reports = local[key == study]
+            found = outcomes[outcomes["study_id"].isin(set(reports["study_id"]))]
+            found = found.assign(comparison_type=comparison_types(found))
+            rated = found[found["domain"].isin(PLAIN)]
+            findings = []
+            for row in rated.to_dict("records"):
+                direction, stat = finding_result(row)
+                findings.append({"outcome": row["outcome"], "domain": row["domain"], "direction": direction,
+                                 "comparison": row["comparison_type"], "statistic": stat,
+                                 "finding_id": row["finding_id"]})
+            other = found[~found["domain"].isin(PLAIN)]["outcome"].str.lower()
+            entries.append({
+                "study": study, "reports": reports, "findings": findings,
+                "mine": bool(reports["in_region"].any()) if "in_region" in reports else False,
+                "recommendations": int(other.str.startswith("recommendation").sum()),
+                "descriptions": int((~other.str.startswith("recommendation")).sum())})
+        return entries
+
+    def local_evidence(self) -> "HTML":
+        """Each local study with what it found: per finding, the direction in plain words, the estimate or the
+        statistic its source reports, and the certainty of its question (outcome and comparison) across the
+        review."""
+        from ._display import HTML, e, link, record_url, study_label
+
+        entries = self.local_results()
+        if not entries:
+            return HTML(f"<p><strong>No studies from {e(self.state_name)} are in the evidence base yet.</strong> "
+                        "The findings below come from other states and countries and are the best available "
+                        "guide.</p>")
+        certainty = self._national["certainty"]
+        items = []
+        for number, s in enumerate(entries):
+            reports = s["reports"]
             first = reports.iloc[0]
-            mine = bool(reports["in_region"].any()) if "in_region" in reports else False
-            rows.append({
-                "source": " + ".join(link(study_label(s.authors, s.title, s.year), record_url(s.doi, s.url))
-                                     for s in reports.itertuples())
-                + (" (this region)" if mine else ""),
-                "design": _truncate(first["design"], 90),
-                "findings": _truncate("; ".join(dict.fromkeys(outcomes.loc[outcomes["study_id"].isin(reports["study_id"]),
-                                                                           "outcome"])), 140)})
-        table = pd.DataFrame(rows)
-        return HTML(html_table(table, {"source": "Study (its reports)", "design": "Design",
-                                       "findings": "Outcomes studied"}, safe=("source",))
-                    + _more(len(studies) - len(shown_ids), f"studies from {self.state_name}",
-                            self.book_href("studies.html")))
+            # The authors, else the title shortened at a word (study_label cuts it at 40 characters, mid-word).
+            label = " + ".join(link(study_label(r.authors, r.title, r.year) if str(r.authors or "") else
+                                    f"{shorten(r.title, 70)} {r.year or ''}".strip(), record_url(r.doi, r.url))
+                               for r in reports.itertuples())
+            where = " (this region)" if s["mine"] else (
+                f" ({e(first['region'].replace('-', ' ').title())})" if self.region["kind"] != "sub-state"
+                and str(first.get("region", "")) else "")
+            results = "".join(
+                f"<li>{e(f['outcome'])}: <strong>{e(result_words(f['domain'], f['direction']))}</strong>"
+                + (f" ({e(f['statistic'])})" if f["statistic"] else "")
+                + "; certainty of this question across the review: "
+                + certainty.get(f"{f['domain']}|{f['comparison']}", "not rated") + "</li>"
+                for f in s["findings"])
+            extra = join_words([count_words(s["recommendations"], "recommendation") if s["recommendations"] else "",
+                                count_words(s["descriptions"], "description") if s["descriptions"] else ""])
+            if extra:
+                results += f"<li>{e(extra.capitalize())} of the peer workforce (not rated: no direction of effect)</li>"
+            attrs = _optional(10 * number + 2, "local study|local studies") if number >= 3 else ""
+            items.append(f"<li{attrs}>{label}{where}: {e(shorten(first['design'], 90))}"
+                         f"<ul>{results}</ul></li>")
+        return HTML('<ul class="eb-local">' + "".join(items) + "</ul>")
+
+    # The levers --------------------------------------------------------------------------
 
     def policy_facts(self) -> "pd.DataFrame":
         """The state's facts, by topic (Medicaid first), newest first within a topic."""
         return self._policy_facts.copy()
 
     @cached_property
-    def _policy_facts(self) -> "pd.DataFrame":  # two parts of the brief read them
+    def _policy_facts(self) -> "pd.DataFrame":  # several parts of the brief read them
         from ._policy import newest_first
 
         policy = self.evidence.policy
-        facts = policy[policy["state_code"] == self.region["state_code"]]
+        facts = policy[policy["state_code"] == self.state_code]
         order = {t: i for i, t in enumerate(POLICY_TOPICS)}
         # Newest first by each fact's own date (not its text: 'after July 2021' is older than '2024-07').
         return newest_first(facts.assign(_order=facts["topic"].map(lambda t: order.get(t, len(order)))),
                             by=["_order"]).drop(columns="_order")
 
+    @property
+    def state_regions(self) -> list[Mapping[str, Any]]:
+        """The sub-state regions of this region's state."""
+        rows = (self.substate if self.substate is not None
+                else tuple(self.evidence.regions[self.evidence.regions["kind"] == "sub-state"].to_dict("records")))
+        return [r for r in rows if r["state_code"] == self.state_code]
+
+    @cached_property
+    def _regional(self) -> "dict[str, pd.DataFrame]":
+        """Per sub-state region of the state, the state's facts that name it (its name, an alias, a county)."""
+        facts = self._policy_facts
+        out = {}
+        for r in self.state_regions:
+            words = region_words(r)
+            out[str(r["region_id"])] = facts[[names_region(f, words) for f in facts.to_dict("records")]]
+        return out
+
+    def region_facts(self) -> "pd.DataFrame":
+        """The facts about this sub-state region (empty for a state)."""
+        import pandas as pd
+
+        return self._regional.get(self.region_id, pd.DataFrame(columns=self._policy_facts.columns))
+
+    def statewide_facts(self) -> "pd.DataFrame":
+        """The state's facts that name none of its sub-state regions."""
+        regional = {f for facts in self._regional.values() for f in facts["fact_id"]}
+        return self._policy_facts[~self._policy_facts["fact_id"].isin(regional)]
+
     def coverage(self) -> "dict[str, Coverage]":
         """Medicaid coverage of peer support in the region's state, per service (``MH``, ``SUD``)."""
         from ._policy import read_facts, state_coverage
 
-        return state_coverage(str(self.region["state_code"]), read_facts(self._policy_facts))
+        return state_coverage(self.state_code, read_facts(self._policy_facts))
 
-    def _coverage_lines(self) -> list[str]:
-        """One sentence per service: its status, date and facts; a conflict says that sources
-        disagree and what each says; older facts are named as history.  A service no fact settles
-        names the Medicaid facts that were read, so the brief never calls coverage undocumented
-        beside a Medicaid fact it lists."""
+    def lever_facts(self) -> "dict[str, pd.DataFrame]":
+        """The statewide facts about each lever but coverage (which :meth:`coverage` reads), newest first."""
+        from ._policy import newest_first
+
+        facts = newest_first(self.statewide_facts())  # by date alone, whatever the fact's topic
+        levers = facts.apply(lambda f: lever_of(f), axis=1) if not facts.empty else facts["fact"]
+        return {k: facts[levers == k] for k in LEVERS if not k.startswith("coverage")}
+
+    def other_facts(self) -> "pd.DataFrame":
+        """Statewide facts on no lever and not read as coverage: programmes, laws, other."""
+        from ._policy import read_facts
+
+        facts = self.statewide_facts()
+        read = {r.fact_id for r in read_facts(facts) if r.statuses or r.medicaid}
+        return facts[[not lever_of(f) and f["fact_id"] not in read for f in facts.to_dict("records")]]
+
+    @cached_property
+    def _national_facts(self) -> "dict[str, list[dict[str, Any]]]":
+        """Per lever, the national facts to show beside the state's: one a lever (two for substance use, where a
+        fact names the service), preferring a count of states, then the newest."""
+        from ._policy import _SERVICE_WORDS
+
+        us = self.evidence.policy[self.evidence.policy["state_code"] == "US"].to_dict("records")
+        about_states = re.compile(r"^\s*(?:states|jurisdictions)\b", re.IGNORECASE)  # 'States funding ...'
+
+        def best(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+            ranked = sorted(rows, key=lambda f: (bool(about_states.search(str(f["fact"]))), as_of_key(f["as_of"])),
+                            reverse=True)
+            return ranked[:1]
+
+        by_lever: dict[str, list[dict[str, Any]]] = {}
+        for f in us:
+            lever = lever_of(f)
+            if not lever and f["topic"] == "Medicaid coverage":
+                lever = "coverage"
+            if lever:
+                by_lever.setdefault(lever, []).append(f)
+        out = {k: best(v) for k, v in by_lever.items() if k != "coverage"}
+        coverage = by_lever.get("coverage", [])
+        general = [f for f in coverage if not any(w.search(f"{f['fact']} {f['value']}") for w in _SERVICE_WORDS.values())]
+        for service in ("MH", "SUD"):
+            named = [f for f in coverage if _SERVICE_WORDS[service].search(f"{f['fact']} {f['value']}")]
+            out[f"coverage-{service}"] = best(general) + [f for f in best(named) if f not in best(general)]
+        return out
+
+    def _fact_html(self, f: Mapping[str, Any], limit: int = 150) -> str:
+        """One fact: its name, its value (shortened at a word), its date, its source and id; a deadline that has
+        passed by the build date is flagged."""
+        from ._display import e, link
+
+        flag = ""
+        ends = deadline_of(f)
+        if ends is not None and ends.latest is not None and ends.latest < self.build_date:
+            flag = (f' <strong class="eb-expired">Date passed: {e(ends.latest.strftime("%-d %B %Y"))} is before this '
+                    f"brief's date ({e(self.build_date.isoformat())}); the sources reviewed do not say what "
+                    "happened since.</strong>")
+        return (f"{e(f['fact'])}: <strong>{e(shorten(f['value'], limit))}</strong> "
+                f"({e(f['as_of'] or 'undated')}; {link(shorten(f['source_type'], 60), f['source_url'])}; "
+                f"{e(f['fact_id'])}){flag}")
+
+    def _coverage_cell(self, service: str) -> str:
         from ._display import e
-        from ._policy import CONFLICTING, NOT_DOCUMENTED, SERVICES
+        from ._policy import CONFLICTING, NOT_DOCUMENTED
 
-        coverage = self.coverage()
-        if all(c.status == NOT_DOCUMENTED and not c.unread and not c.elsewhere for c in coverage.values()):
-            return ["Coverage is not yet documented in the evidence base, for mental health or for substance use."]
-        lines = []
-        for service, c in coverage.items():
-            head = f"<strong>{e(SERVICES[service].capitalize())}: "
-            if c.status == NOT_DOCUMENTED:
-                why = ([f"{k} speaks only to {SERVICES['SUD' if service == 'MH' else 'MH']}" for k in c.elsewhere]
-                       + [f"{k} {reason}" for k, reason in c.unread.items()])
-                lines.append(head + "not yet documented in the evidence base.</strong>" if not why else
-                             head + "no fact settles it.</strong> " + e("; ".join(why)) + ".")
-            elif c.status == CONFLICTING:
-                lines.append(head + 'sources disagree</strong>: <span class="eb-conflict">'
-                             + e("; ".join(f"{k} ({c.dates[k] or 'undated'}) says {v}" for k, v in c.says.items()))
-                             + ("; neither can be shown to be the newer" if len(c.says) == 2
-                                else "; none can be shown to be newer than the others") + ".</span>")
+        c = self.coverage()[service]
+        facts = self._policy_facts.set_index("fact_id", drop=False)
+        if c.status == NOT_DOCUMENTED:
+            read = [*c.elsewhere, *c.unread]
+            why = ("; ".join([f"{k} speaks only to {'substance use' if service == 'MH' else 'mental health'}"
+                              for k in c.elsewhere] + [f"{k} {reason}" for k, reason in c.unread.items()]))
+            listed = "".join(f"<li{_optional(10 * i + 5, 'policy fact|policy facts')}>{self._fact_html(facts.loc[k])}</li>"
+                             for i, k in enumerate(k for k in c.unread if k in facts.index))
+            if not read:
+                return f"<strong>Not documented</strong> in the sources reviewed as of {e(self.evidence_date)}."
+            # Medicaid facts are listed: never 'not documented' beside them (issue 14), but why none settles it.
+            return (f"<strong>No fact settles it</strong> in the sources reviewed as of {e(self.evidence_date)}: "
+                    f"{e(why)}."
+                    + (f"<ul>{listed}</ul>" if listed and service == "MH" else ""))  # listed once, not per service
+        if c.status == CONFLICTING:
+            head = ('<strong class="eb-conflict">Sources disagree</strong>: '
+                    + e("; ".join(f"{k} ({c.dates[k] or 'undated'}) says {v}" for k, v in c.says.items()))
+                    + "; none can be shown to be the newer.")
+        else:
+            head = (f"<strong>{e(c.status.capitalize())}</strong>, as of {e(c.as_of or 'an undated source')}"
+                    + (" (the source says peer support, without naming the service)" if c.general else "") + ".")
+        shown = "".join(f"<li>{self._fact_html(facts.loc[k])}</li>" for k in c.fact_ids if k in facts.index)
+        history = ""
+        if c.history:
+            history = "<li>" + e("Older facts, kept as history: " + "; ".join(
+                f"{k} ({c.dates[k] or 'undated'}) said {c.earlier[k]}" for k in c.history) + ".") + "</li>"
+        return head + (f"<ul>{shown}{history}</ul>" if shown or history else "")
+
+    def _national_cell(self, lever: str) -> str:
+        from ._display import e
+
+        rows = self._national_facts.get(lever, [])
+        if not rows:
+            return f"No national figure in the sources reviewed as of {e(self.evidence_date)}."
+        return "".join(f"<p>{self._fact_html(f, 110)}</p>" for f in rows)
+
+    def levers(self) -> "HTML":
+        """What this state can do: one row per lever with the state's facts (status, date, source; a passed date
+        and disagreeing sources flagged; 'not documented' with the evidence version's date where nothing is
+        known) and a national line where a sourced national fact exists."""
+        from ._display import HTML, _cell, e
+
+        facts = self.lever_facts()
+        rows = []
+        for lever, label in LEVERS.items():
+            if lever.startswith("coverage"):
+                cell = self._coverage_cell(lever.split("-")[1])
+            elif facts[lever].empty:
+                cell = f"Not documented in the sources reviewed as of {e(self.evidence_date)}."
             else:
-                when = f"as of {c.as_of}" if c.date_key else "date not given"
-                lines.append(head + f"{e(c.status)}</strong> ({e(when)}; {e(', '.join(c.fact_ids))})"
-                             + (" (the source says peer support, without naming the service)" if c.general else "")
-                             + ".")
-            if c.history:
-                lines[-1] += " " + e("Older facts, kept as history: " + "; ".join(
-                    f"{k} ({c.dates[k] or 'undated'}) said {c.earlier[k]}" for k in c.history) + ".")
-        return lines
+                items = []
+                for i, f in enumerate(facts[lever].to_dict("records")):
+                    ends = deadline_of(f)
+                    flagged = ends is not None and ends.latest is not None and ends.latest < self.build_date
+                    attrs = _optional(10 * i + 1, "policy fact|policy facts") if i and not flagged else ""
+                    items.append(f"<li{attrs}>{self._fact_html(f)}</li>")
+                cell = "<ul>" + "".join(items) + "</ul>"
+            # A cell holding a word longer than a line may break it (as html_table does); other words stay whole.
+            rows.append(f'<tr><th scope="row">{e(label)}</th>{_cell(cell)}{_cell(self._national_cell(lever))}</tr>')
+        scope = (f" (state policy, which applies in {e(self.region['name'])})" if self.is_substate else "")
+        return HTML(f"<p>The levers a state controls, with what the sources say for {e(self.state_name)}{scope} and "
+                    "nationally. Each fact has its date and source.</p>"
+                    '<div class="eb-table eb-levers" style="overflow-x:auto"><table><thead><tr><th scope="col">Lever</th>'
+                    f'<th scope="col">{e(self.state_name)}</th><th scope="col">Nationally</th></tr></thead>'
+                    f"<tbody>{''.join(rows)}</tbody></table></div>")
 
     def policy_context(self) -> "HTML":
-        from ._display import HTML, e, html_table
+        """The levers (kept under its former name: what the state's policy says)."""
+        return self.levers()
 
-        facts = self.policy_facts()
-        status = (f"<p><strong>Medicaid coverage of peer support in {e(self.state_name)}:</strong></p>"
-                  '<ul class="eb-coverage">'
-                  + "".join(f"<li>{line}</li>" for line in self._coverage_lines()) + "</ul>")
-        if facts.empty:
-            return HTML(status + "<p>No state policy facts are recorded yet.</p>")
-        shown = facts.head(MAX_POLICY_FACTS).assign(
-            value=lambda f: f["value"].map(lambda v: _truncate(v, 130)),
-            topic=lambda f: f["topic"].where(f["topic"].ne(f["topic"].shift()), ""))  # each topic named once
-        table = html_table(shown, {"topic": "Topic", "fact_id": "Id", "fact": "Fact", "value": "Value",
-                                   "as_of": "As of", "source_type": "Source"}, links={"source_type": "source_url"})
-        return HTML(status
-                    + "<p>Every fact is shown with its source and date; where sources disagree, all are listed, "
-                    "newest first by the fact's own date.</p>" + table
-                    + _more(len(facts) - len(shown), f"policy facts for {self.state_name}", self.book_href("policy.html")))
+    # Regions, programmes and laws -----------------------------------------------------------
+
+    def local_context(self) -> "HTML":
+        """What is specific below or beside the levers: for a sub-state region, the facts and studies about it;
+        for a state, its sub-state regions and their facts; then the state's programmes, laws and other facts."""
+        from ._display import HTML, e
+
+        parts = []
+        if self.is_substate:
+            mine = self.region_facts()
+            counties = (f" ({e(join_words(self.counties))} {'county' if len(self.counties) == 1 else 'counties'})"
+                        if self.counties else "")
+            studies = [s for s in self.local_results() if s["mine"]]
+            parts.append(f"<p><strong>{e(self.region['name'])}{counties}:</strong> "
+                         f"{count_words(len(mine), 'fact')} and {count_words(len(studies), 'study')} "
+                         "in this review are about this region.</p>")
+            if not mine.empty:
+                parts.append("<ul>" + "".join(f"<li{_optional(10 * i + 3, 'local fact|local facts') if i >= 3 else ''}>"
+                                              f"{self._fact_html(f)}</li>"
+                                              for i, f in enumerate(mine.to_dict('records'))) + "</ul>")
+        else:
+            regions = self.state_regions
+            if regions:
+                items = []
+                for r in regions:
+                    facts = self._regional.get(str(r["region_id"]))
+                    counties = [c for c in str(r.get("counties", "") or "").split("|") if c]
+                    where = f" ({join_words(counties)} {'county' if len(counties) == 1 else 'counties'})" \
+                        if counties else ""
+                    listed = "; ".join(f"{f['fact_id']}: {shorten(f['fact'], 70)} ({shorten(f['value'], 90)})"
+                                       for f in facts.to_dict("records")) if facts is not None else ""
+                    items.append(f"<li><strong>{e(r['name'])}{e(where)}</strong>, which has its own brief"
+                                 + (f": {e(listed)}" if listed else ": no fact names it yet") + ".</li>")
+                parts.append(f"<p>Regions of {e(self.state_name)} in this review:</p><ul>{''.join(items)}</ul>")
+        other = self.other_facts()
+        if not other.empty:
+            parts.append(f"<p>Programmes, laws and other facts for {e(self.state_name)}:</p><ul>"
+                         + "".join(f"<li{_optional(10 * i + 3, 'local fact|local facts') if i >= 1 else ''}>"
+                                   f"{self._fact_html(f)}</li>" for i, f in enumerate(other.to_dict('records')))
+                         + "</ul>")
+        if not parts:
+            parts.append(f"<p>No sub-state region, programme or law of {e(self.state_name)} is recorded in the sources "
+                         f"reviewed as of {e(self.evidence_date)}.</p>")
+        return HTML("".join(parts))
+
+    # Recommendations ------------------------------------------------------------------------
 
     def recommendations(self) -> "pd.DataFrame":
         """The implementation recommendations, those that fit this region first.
@@ -343,7 +880,7 @@ class Brief:
         topics = set(self.policy_facts()["topic"])
         gaps = ({"funding and billing"} if "Medicaid coverage" not in topics else set()) | (
             {"training and certification"} if "certification and training" not in topics else set())
-        state = self.region["state_code"]
+        state = self.state_code
         # In plain Python: a few dozen rows, ordered for each of 52 regions in every build's brief keys.
         rows = []
         for row in found.to_dict("records"):
@@ -372,9 +909,10 @@ class Brief:
             return HTML("<p>No implementation recommendations are coded yet.</p>")
         shown = found.head(MAX_RECOMMENDATIONS)
         items = "".join(
-            f"<li><strong>{e(str(r.outcome).split(':', 1)[-1].strip().capitalize())}</strong>: "
-            f"“{e(_truncate(r.quote, 240))}” ({link(r.title, r.source_url or r.url)}"
-            f"{'; ' + e(r.fit) if r.fit else ''})</li>" for r in shown.itertuples())
+            f"<li{_optional(10 * i + 4, 'recommendation|recommendations') if i >= 1 else ''}>"
+            f"<strong>{e(str(r.outcome).split(':', 1)[-1].strip().capitalize())}</strong>: "
+            f"“{e(shorten(r.quote, 240))}” ({link(r.title, r.source_url or r.url)}"
+            f"{'; ' + e(r.fit) if r.fit else ''})</li>" for i, r in enumerate(shown.itertuples()))
         return HTML("<p>What studies and regional work on the peer workforce recommend, those that fit "
                     f"{e(self.region['name'])} first:</p><ul>{items}</ul>"
                     + _more(len(found) - len(shown), "recommendations, and the barriers they answer,",
@@ -385,14 +923,17 @@ class Brief:
 
         m = self.evidence.manifest
         review = self.book_href("intro.html") if not self.site_url else self.site_url.rstrip("/") + "/"
-        cite = (f"Peer support workforce: a living evidence review. {self.title}. {self.evidence.version_label}."
-                + (f" {self.site_url.rstrip('/')}/" if self.site_url else ""))
-        return HTML(f"<p>{e(self.evidence.version_label)}. This brief is built from {m['counts']['included']} "
-                    f"included sources, {m['counts']['outcomes']} findings and {m['counts']['policy_facts']} "
-                    "policy facts, each with its quoted source. The full review, with every study, quote and "
-                    f'reference: <a class="eb-book-link eb-review-link" href="{e(review)}">Peer support workforce: '
-                    "a living evidence review</a>. This brief is rebuilt whenever what it shows changes; the "
-                    "evidence version above is the one it was built from.</p>"
+        cite = (f"Peer support workforce: a living evidence review. {self.title}. {self.evidence.version_label}. "
+                f"Built {self.build_date.isoformat()}. " + (self.brief_url or f"briefs/{self.region_id}.html"))
+        address = (f'<a class="eb-brief-url" href="{e(self.brief_url)}">{e(self.brief_url)}</a>' if self.brief_url
+                   else e(self._where()))
+        return HTML(f"<p>{e(self.evidence.version_label)}; this brief was built on {e(self.build_date.isoformat())}. "
+                    f"It is built from {m['counts']['included']} included sources, {m['counts']['outcomes']} "
+                    f"findings and {m['counts']['policy_facts']} policy facts, each with its quoted source. "
+                    f"The full brief: {address}. The full review, with every study, quote and reference: "
+                    f'<a class="eb-book-link eb-review-link" href="{e(review)}">Peer support workforce: '
+                    "a living evidence review</a>. This brief is rebuilt whenever what it shows changes.</p>"
+                    f'<p class="eb-held-back" data-eb-where="{e(self._where())}" data-eb-href="{e(self.brief_url)}"></p>'
                     f'<p class="eb-cite"><strong>Cite as:</strong> {e(cite)}</p>')
 
 

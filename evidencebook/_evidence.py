@@ -79,6 +79,7 @@ _TOPICS = [
     (r"certif|credential|training|exam|thw|reciprocity", "certification and training"),
     (r"workforce|employed|per 100,000|counts|specialists certified|number", "workforce"),
     (r"program|navigator|relay|save lives|coach", "programmes"),
+    (r"\bpay\b|\bwages?\b|compensation|salar", "pay"), (r"turnover|job stability|retention", "turnover"),
 ]
 
 

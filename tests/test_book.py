@@ -27,7 +27,7 @@ def test_site_has_a_brief_for_every_region(site: Path) -> None:
     briefs = sorted(p.stem for p in (site / "book" / "briefs").glob("*.html"))
     assert len(briefs) == 52 and "oregon" in briefs and "southern-oregon" in briefs
     oregon = (site / "book" / "briefs" / "oregon.html").read_text(encoding="utf-8")
-    assert "Oregon: peer support services brief" in oregon and "Policy context" in oregon
+    assert "Oregon: peer support services brief" in oregon and "What this state can do" in oregon
     assert (site.parent / "briefs" / "oregon.html").is_file()  # the standalone handout
 
 

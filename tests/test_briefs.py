@@ -76,29 +76,32 @@ def test_the_briefs_counts_are_the_chapters_counts(evidence: eb.Evidence) -> Non
 
 
 def test_states_without_a_medicaid_fact_say_it_is_not_documented(evidence: eb.Evidence) -> None:
+    undocumented = f"<strong>Not documented</strong> in the sources reviewed as of {evidence.manifest['date']}."
     for code in ("AL", "DE", "MS", "NE", "TN", "UT"):
-        assert "not yet documented in the evidence base" in brief(evidence, code).policy_context(), code
+        assert brief(evidence, code).levers().count(undocumented) == 2, code
     for code in ("IA", "KS"):  # Medicaid facts that do not settle coverage (a wound-down programme; a planned code)
-        assert "no fact settles it" in brief(evidence, code).policy_context(), code
-    indiana = brief(evidence, "IN").policy_context()  # one service sourced, the other said to be unsettled
-    assert "Substance use: covered" in indiana and "Mental health: no fact settles it" in indiana
+        assert "<strong>No fact settles it</strong>" in brief(evidence, code).levers(), code
+    indiana = brief(evidence, "IN").levers()  # one service sourced, the other said to be unsettled
+    assert "<strong>Covered</strong>, as of 2018-02" in indiana and indiana.count("No fact settles it") == 1
 
 
 def test_conflicting_facts_are_all_shown_newest_first_with_source_and_date(evidence: eb.Evidence) -> None:
     ct = brief(evidence, "CT")
-    context = ct.policy_context()
-    assert context.count("Medicaid") >= 2 and "newest first" in context
+    context = ct.levers()
+    assert '<strong class="eb-conflict">Sources disagree</strong>' in context
     medicaid = ct.policy_facts().query("topic == 'Medicaid coverage'")
     assert len(medicaid) >= 2 and ct.policy_facts()["topic"].iloc[0] == "Medicaid coverage"
     assert [as_of_key(d)[:4] for d in medicaid["as_of"]] == ["2024", "2021"]  # 2024-07 before 'after July 2021'
     for fact in medicaid.itertuples():  # each fact with its date and a link to its source
         assert fact.as_of in context and f'href="{fact.source_url}"' in context
+    assert context.index(medicaid["fact_id"].iloc[0]) < context.index(medicaid["fact_id"].iloc[1])
 
 
 def test_substate_region_inherits_its_state_and_shows_its_own_sources_first(evidence: eb.Evidence) -> None:
     so = brief(evidence, "southern-oregon")
     assert "a region of Oregon" in so.header()
-    assert so.policy_context() == brief(evidence, "oregon").policy_context()
+    scope = " (state policy, which applies in Southern Oregon)"
+    assert so.levers().replace(scope, "") == brief(evidence, "oregon").levers()  # the state's levers
     assert "Encourage direct supervision by peers" in so.implementation()
     assert so.local_studies()["region"].iloc[0] == "southern-oregon"
     assert "(this region)" in so.local_evidence()
@@ -118,7 +121,7 @@ def test_recommendations_that_fit_a_state_come_first_and_cover_several_themes(ev
     first = mn.recommendations().iloc[0]
     assert first["theme"] == "training and certification"
     assert first["fit"] == "Minnesota has no documented policy on training and certification"
-    shown = brief(evidence, "WY").recommendations().head(eb._briefs.MAX_RECOMMENDATIONS)
+    shown = brief(evidence, "WY").recommendations().head(5)  # the first five: five themes
     assert shown["outcome"].str.startswith("recommendation").all()  # no barriers or descriptions
     assert shown["theme"].is_unique and shown["study_id"].nunique() >= 3
 
@@ -146,13 +149,16 @@ def test_local_studies_are_listed_for_a_state_that_has_them(evidence: eb.Evidenc
     assert "Treitler" in nj and "No studies" not in nj
 
 
-def test_long_lists_are_capped_with_a_pointer_to_the_full_review(evidence: eb.Evidence) -> None:
+def test_the_page_shows_every_lever_fact_and_marks_what_print_may_hold_back(evidence: eb.Evidence) -> None:
     oregon = brief(evidence, "oregon")
-    facts = oregon.policy_facts()
-    assert len(facts) > eb._briefs.MAX_POLICY_FACTS  # Oregon has more facts than two pages hold
-    hidden = len(facts) - eb._briefs.MAX_POLICY_FACTS
-    assert f"And {hidden} more policy facts for Oregon in" in oregon.policy_context()
-    assert "more policy facts" not in brief(evidence, "CT").policy_context()
+    levers = oregon.levers()
+    for facts in oregon.lever_facts().values():
+        for fact_id in facts["fact_id"]:
+            assert f"; {fact_id})" in levers, fact_id  # the page holds them all; print may hold some back
+    optional = re.findall(r'<li class="eb-optional" data-eb-rank="\d+" data-eb-group="policy fact\|policy facts">'
+                          r".*?; (\w+)\)", levers)
+    first = {k: f["fact_id"].iloc[0] for k, f in oregon.lever_facts().items() if not f.empty}
+    assert optional and not set(optional) & set(first.values())  # each lever's newest fact is always printed
 
 
 def test_the_full_review_link_uses_site_url_or_a_relative_link(evidence: eb.Evidence) -> None:
@@ -206,7 +212,7 @@ def test_render_brief_writes_a_clean_notebook_html_and_a_two_page_pdf(project: e
     assert pdf_link and "download" in pdf_link[0]
     reader = pypdf.PdfReader(out.pdf)
     assert len(reader.pages) == 2 and reader.metadata.title == "Oregon: peer support services brief"
-    assert "Policy context" in pdf_text(out.pdf) and "Download this brief" not in pdf_text(out.pdf)
+    assert "What this state can do" in pdf_text(out.pdf) and "Download this brief" not in pdf_text(out.pdf)
 
 
 def test_unknown_region_writes_nothing(project: eb.Settings) -> None:
@@ -233,11 +239,12 @@ def test_a_user_region_by_counties_inherits_its_state(project: eb.Settings) -> N
     rogue = eb.Brief.for_region("rogue valley or", project.root)
     oregon = eb.Brief.for_region("OR", project.root)
     assert rogue.region_id == "rogue-valley" and rogue.counties == ["Jackson", "Josephine"]
-    assert rogue.policy_context() == oregon.policy_context()  # the state's policy facts
+    assert rogue.levers().replace(" (state policy, which applies in Rogue Valley)", "") == oregon.levers()
+    assert "P201" in rogue.local_context()  # the fact that names its counties is about it
     assert set(rogue.local_studies()["study_id"]) == set(oregon.local_studies()["study_id"]) != set()
     out = eb.render_brief(settings, "rogue-valley", pdf=False)
     html = out.html.read_text(encoding="utf-8")
-    assert "Rogue Valley, a region of Oregon (Jackson, Josephine counties)" in html
+    assert "Rogue Valley, a region of Oregon (Jackson and Josephine counties)" in html
     assert "CORE: Strengthening the peer" in html and out.pdf is None
     assert "rogue-valley.pdf" not in html and "Download this brief" not in html  # no PDF, so no link to one
 
@@ -454,3 +461,248 @@ def test_a_brief_whose_content_did_not_change_is_kept_and_one_that_did_is_rebuil
     # a forced run's workers stamp the same key the parent works out: the next run keeps the brief
     after, _ = eb.render_all_briefs(project, progress=False, workers=1, pdf=False, regions=["DC"])
     assert not after[0].rebuilt
+
+
+# --- issue 14: briefs a legislator can act on -----------------------------------------------------
+
+TODAY = __import__("datetime").date(2026, 12, 5)
+
+
+def region_brief(evidence: eb.Evidence, name: str, today=TODAY) -> eb.Brief:
+    """A brief with the configured sub-state regions and a fixed build date."""
+    records = eb._regions.region_records(eb.load_settings(ROOT).regions)
+    region = pd.Series(eb._regions.find_region(name, records))
+    return eb.Brief(region, evidence, today=today, substate=tuple(r for r in records if r["kind"] == "sub-state"))
+
+
+def sentences(text: str) -> list[str]:
+    """Sentences as a reader counts them: ended by . ! or ? before a space or the end (not inside '1.345')."""
+    return [s for s in re.split(r"(?<=[.!?])\s+", text.strip()) if s]
+
+
+def test_every_bottom_line_has_at_most_three_plain_sentences_at_grade_nine_or_lower(evidence: eb.Evidence) -> None:
+    import textstat
+
+    grades = {}
+    for region in eb._regions.region_records(eb.load_settings(ROOT).regions):
+        said = region_brief(evidence, region["region_id"]).bottom_line_sentences()
+        text = " ".join(said)
+        assert len(said) <= 3 and len(sentences(text)) == len(said), (region["region_id"], text)
+        assert not re.search(r"\d\.\d", text)  # no decimal point that a sentence counter could split on
+        grades[region["region_id"]] = textstat.flesch_kincaid_grade(text)
+    assert len(grades) == 52
+    assert max(grades.values()) <= 9, sorted(grades.items(), key=lambda kv: -kv[1])[:3]
+
+
+def test_the_bottom_line_says_what_the_summary_of_findings_says_and_never_more(evidence: eb.Evidence) -> None:
+    from evidencebook._briefs import HEADLINE_DOMAINS, PLAIN
+
+    first, how, local = region_brief(evidence, "oregon").bottom_line_sentences()
+    sof = eb.summary_of_findings(evidence.outcomes, evidence.studies, HEADLINE_DOMAINS)
+    per_domain = sof.groupby("domain")[["findings", "favour_peer"]].sum()
+    named = [d for d in HEADLINE_DOMAINS if f" {PLAIN[d][0]}" in first.split("(")[0]]
+    assert named and all(per_domain.loc[d, "favour_peer"] * 2 > per_domain.loc[d, "findings"] for d in named)
+    assert re.search(r"\((\d+|\w+) stud(y|ies), (\d+|\w+) reviews?\)", first)  # studies and reviews apart
+    levels = set(sof.loc[sof["domain"].isin(named) & sof["proposed_certainty"].ne("not rated"), "proposed_certainty"])
+    assert "(proposed)" in how and all(level in how for level in (min(levels, key=eb._certainty.LEVELS.index),
+                                                                    max(levels, key=eb._certainty.LEVELS.index)))
+    assert "Southern Oregon" in local and "substance use care" in local and "no source on mental health" in local
+
+
+def test_a_signed_judgement_is_said_to_be_signed_and_a_proposal_proposed(evidence: eb.Evidence) -> None:
+    from evidencebook._briefs import national_sentences
+
+    sof = eb.summary_of_findings(evidence.outcomes, evidence.studies, ["recovery", "hospitalisation",
+                                                                        "substance use"])
+    rated = sof[sof["proposed_certainty"] != "not rated"]
+    signed = pd.DataFrame([{"domain": r.domain, "comparison_type": r.comparison_type, "certainty": "low",
+                            "signed_by": "A. Reviewer", "signed_on": "2026-12-01", "evidence_version": 6,
+                            "reasons": "x", "status": "signed"} for r in rated.itertuples()])
+    assert national_sentences(evidence, signed)[1] == "How sure we can be: low (signed off by the review team)."
+    some = national_sentences(evidence, signed.head(1))[1]
+    assert f"1 of {len(rated)} ratings signed off, the rest proposed" in some
+
+
+def test_the_lever_panel_has_every_lever_its_status_date_source_and_a_national_line(evidence: eb.Evidence) -> None:
+    from evidencebook._briefs import LEVERS
+
+    panel = region_brief(evidence, "nevada").levers()
+    for label in LEVERS.values():
+        assert f'<th scope="row">{label}</th>' in panel
+    assert "<strong>Covered</strong>, as of 2020-05-26" in panel and "P212" in panel  # sourced this morning
+    assert "47 states + DC" in panel and "S07" in panel  # the national line for coverage
+    assert "S65" in panel and "42% considering leaving" in panel  # turnover, nationally
+    assert panel.count(f"Not documented in the sources reviewed as of {evidence.manifest['date']}") >= 4
+    utah = region_brief(evidence, "UT").lever_facts()
+    assert list(utah["pay"]["fact_id"]) == ["P224"] and list(utah["turnover"]["fact_id"]) == ["P225"]
+    assert list(utah["training"]["fact_id"]) == ["P223"]
+
+
+def test_a_date_that_has_passed_by_the_build_date_is_flagged(evidence: eb.Evidence) -> None:
+    flag = "Date passed: 30 June 2025 is before this brief's date (2026-12-05)"
+    assert flag in region_brief(evidence, "oregon").levers()
+    before = region_brief(evidence, "oregon", today=__import__("datetime").date(2025, 6, 1)).levers()
+    assert "Date passed" not in before and "application by June 30, 2025" in before
+    assert "Date passed: 1 July 2025" in region_brief(evidence, "IA").levers()  # IHH sunsetting from July 1, 2025
+
+
+def test_local_results_say_what_each_study_found_once_per_study(evidence: eb.Evidence) -> None:
+    georgia = region_brief(evidence, "GA").local_evidence()
+    assert "+$5,991" in georgia and "higher costs" in georgia
+    assert "odds (OR) 1.345" in georgia and "more crisis care" in georgia
+    assert "certainty of this question across the review" in georgia and "proposed: very low" in georgia
+    ri = region_brief(evidence, "RI")
+    [navigator] = ri.local_results()  # two reports of the Navigator RCT: one study
+    assert len(navigator["reports"]) == 2
+    shown = ri.local_evidence()
+    assert shown.count("<li><a") == 1 and " + " in shown
+    assert shown.count("no clear difference in substance use") == 2  # the RR 0.86 (0.67 to 1.11) is no difference
+    assert "RR 0.86 (95% CI 0.67 to 1.11)" in shown
+
+
+@pytest.mark.parametrize("row,direction", [
+    ({"estimate": 0.86, "ci_low": 0.67, "ci_high": 1.11, "measure": "RR", "better": "lower"}, "none"),
+    ({"estimate": 0.6, "ci_low": 0.4, "ci_high": 0.9, "measure": "RR", "better": "lower"}, "for"),
+    ({"estimate": 0.4, "ci_low": 0.1, "ci_high": 0.7, "measure": "SMD", "better": "lower"}, "against"),
+    ({"direction": "favours peer (point estimate only; not statistically significant)"}, "none"),
+    ({"direction": "favours control (higher cost with peer support)"}, "against"),
+])
+def test_a_finding_is_read_no_further_than_its_interval(row: dict, direction: str) -> None:
+    from evidencebook._briefs import finding_result
+
+    assert finding_result(row)[0] == direction
+
+
+def test_southern_oregon_differs_from_oregon_in_content_not_only_labels(evidence: eb.Evidence) -> None:
+    so, oregon = region_brief(evidence, "southern-oregon"), region_brief(evidence, "oregon")
+    assert so.counties == ["Jackson", "Josephine"]
+    assert set(so.region_facts()["fact_id"]) == {"P200", "P201", "P202"}
+    mine = so.local_context()
+    assert "Southern Oregon (Jackson and Josephine counties):" in mine and "$75K Housman Foundation grant" in mine
+    assert so.bottom_line_sentences()[2].startswith("One study here ")
+    assert oregon.bottom_line_sentences()[2].startswith("One study in Southern Oregon ")
+    # Oregon's brief names its region and that region's facts, and keeps them out of its statewide levers
+    state = oregon.local_context()
+    assert "Southern Oregon (Jackson and Josephine counties)</strong>, which has its own brief" in state
+    assert all(f in state for f in ("P200", "P201", "P202"))
+    levers = oregon.levers()
+    assert "P207" in levers and "Deschutes County" in levers  # a county fact of the state (not a configured region)
+    assert not any(f"; {f})" in levers for f in ("P200", "P201", "P202"))
+    # With the region's name and the state's made the same, the parts still differ: not only labels
+    parts = ("bottom_line", "local_evidence", "local_context", "implementation", "levers")
+
+    def unlabelled(b: eb.Brief, part: str) -> str:
+        text = str(getattr(b, part)()).replace(" (state policy, which applies in Southern Oregon)", "")
+        return re.sub(r"Southern Oregon|Oregon|this region|this state", "X", text)
+
+    differ = [p for p in parts if unlabelled(so, p) != unlabelled(oregon, p)]
+    assert differ == ["bottom_line", "local_context"]  # its own facts in full; the same study, recommendations
+
+
+@pytest.mark.parametrize("text,limit,short", [
+    ("Certified PSS numbers would need to rise", 20, "Certified PSS…"),
+    ("one two three", 13, "one two three"),
+    ("supercalifragilistic word", 5, "supercalifragilistic…"),  # a first word longer than the limit stays whole
+    ("ends with a comma, then more", 19, "ends with a comma…"),
+])
+def test_shortened_text_is_cut_between_words_never_inside_one(text: str, limit: int, short: str) -> None:
+    from evidencebook._briefs import shorten
+
+    assert shorten(text, limit) == short
+    assert all(w in text.replace(",", "").split() for w in short.rstrip("…").replace(",", "").split())
+
+
+def test_fitting_two_pages_holds_back_the_fewest_items() -> None:
+    from evidencebook._brief_page import fit_pages
+
+    hidden = [0]
+
+    def hold_back(n: int) -> int:
+        hidden[0] = n
+        return 9
+
+    def printed() -> bytes:  # a fake PDF: 4 pages with nothing held back, 2 once 5 or more are
+        pages = 2 if hidden[0] >= 5 else 3 if hidden[0] >= 2 else 4
+        writer = pypdf.PdfWriter()
+        for _ in range(pages):
+            writer.add_blank_page(612, 792)
+        out = __import__("io").BytesIO()
+        writer.write(out)
+        return out.getvalue()
+
+    assert len(pypdf.PdfReader(__import__("io").BytesIO(fit_pages(printed, hold_back, 2))).pages) == 2
+    assert hidden[0] == 5
+
+
+# Every brief, printed once for the checks below (about a minute and a half on two workers).
+@pytest.fixture(scope="module")
+def all_briefs(tmp_path_factory: pytest.TempPathFactory) -> tuple[eb.Settings, list]:
+    import shutil
+
+    root = tmp_path_factory.mktemp("all-briefs")
+    for name in ("pyproject.toml", "_config.yml", "_toc.yml"):
+        shutil.copy(ROOT / name, root / name)
+    for name in ("evidence", "notebooks", "book"):
+        shutil.copytree(ROOT / name, root / name, ignore=shutil.ignore_patterns("briefs", "seed"))
+    settings = eb.load_settings(root)
+    done, failed = eb.render_all_briefs(settings, progress=False, workers=2)
+    assert not failed and len(done) == 52
+    return settings, done
+
+
+def _lowest_text(page: "pypdf.PageObject") -> float:
+    """The lowest y (points from the bottom) of the page's text above the footer."""
+    found: list[float] = []
+
+    def visit(text: str, cm: list, tm: list, font: object, size: object) -> None:
+        if text.strip():
+            found.append(tm[5] * cm[3] + cm[5])
+
+    page.extract_text(visitor_text=visit)
+    return min(y for y in found if y > 36)  # the footer sits in the bottom margin (below half an inch)
+
+
+def test_every_pdf_has_the_pages_its_brief_says_and_prints_address_version_date_and_cite(all_briefs) -> None:
+    settings, done = all_briefs
+    words = {"one page": 1, "two pages": 2}
+    held_back = 0
+    for out in done:
+        said = re.search(r'<span class="eb-pdf-pages">([^<]+)</span>', out.html.read_text(encoding="utf-8"))[1]
+        reader = pypdf.PdfReader(out.pdf)
+        assert len(reader.pages) == words[said] <= 2, (out.region_id, said, len(reader.pages))
+        assert said in out.notebook.read_text(encoding="utf-8")  # the book's page says the same
+        text = re.sub(r"\s+", " ", pdf_text(out.pdf))
+        version = f"Evidence version {eb.load_evidence(settings).manifest['evidence_version']}"
+        for printed in (version, "this brief was built on", "Cite as:", f"briefs/{out.region_id}.html"):
+            assert printed in text, (out.region_id, printed)
+        if "Held back from this printed brief" in text:  # page 2 used before anything is held back
+            held_back += 1
+            assert len(reader.pages) == 2 and _lowest_text(reader.pages[1]) < 150, out.region_id
+    assert held_back >= 40  # nearly every brief has more than two pages hold
+
+
+def _structure(node: object, found: set[str]) -> None:
+    node = node.get_object() if hasattr(node, "get_object") else node
+    if isinstance(node, pypdf.generic.DictionaryObject):
+        if "/S" in node:
+            found.add(str(node["/S"]))
+        if "/K" in node:
+            _structure(node["/K"], found)
+    elif isinstance(node, pypdf.generic.ArrayObject):
+        for child in node:
+            _structure(child, found)
+
+
+def test_every_pdf_is_tagged_with_structure_outline_title_and_language(all_briefs) -> None:
+    _, done = all_briefs
+    for out in done:
+        reader = pypdf.PdfReader(out.pdf)
+        catalog = reader.trailer["/Root"]
+        assert bool(catalog["/MarkInfo"]["/Marked"]) and catalog["/Lang"] == "en", out.region_id
+        assert bool(catalog["/ViewerPreferences"]["/DisplayDocTitle"])  # the title shows, not the file name
+        assert reader.metadata.title.endswith(": peer support services brief")
+        tags: set[str] = set()
+        _structure(catalog["/StructTreeRoot"], tags)
+        assert {"/H1", "/H2", "/Table", "/TH", "/TD", "/L", "/LI", "/Link"} <= tags, (out.region_id, tags)
+        outline = [item["/Title"] for item in reader.outline[1]]
+        assert outline[:3] == ["Bottom line", "What this state can do", "Local results"], out.region_id

@@ -347,13 +347,13 @@ def test_the_policy_landscape_gives_each_state_its_status_date_and_conflicts(evi
 
 
 def test_briefs_state_both_statuses_with_dates_and_flag_conflicts(evidence: eb.Evidence) -> None:
-    ohio = str(eb.Brief(eb.resolve_region("OH", evidence.regions), evidence).policy_context())
-    assert "Mental health: sources disagree</strong>: " in ohio
+    ohio = str(eb.Brief(eb.resolve_region("OH", evidence.regions), evidence).levers())  # the brief's lever panel
+    assert '<strong class="eb-conflict">Sources disagree</strong>: ' in ohio
     assert "P176 (current through Sept 16, 2024) says covered; P108 (2024-07" in ohio
-    assert "Substance use: covered</strong> (as of current through Sept 16, 2024; P176, P108)" in ohio
+    assert "<strong>Covered</strong>, as of current through Sept 16, 2024." in ohio and "; P108)" in ohio
     assert "P177 (c. 2013) said not covered" in ohio
-    vermont = str(eb.Brief(eb.resolve_region("VT", evidence.regions), evidence).policy_context())
-    assert "Mental health: covered</strong> (as of 2025; P190)" in vermont and "P111 (2024-07" in vermont
+    vermont = str(eb.Brief(eb.resolve_region("VT", evidence.regions), evidence).levers())
+    assert "<strong>Covered</strong>, as of 2025." in vermont and "; P190)" in vermont and "; P111)" in vermont
 
 
 def test_no_brief_calls_coverage_undocumented_beside_a_medicaid_fact_it_lists(evidence: eb.Evidence) -> None:
@@ -361,15 +361,15 @@ def test_no_brief_calls_coverage_undocumented_beside_a_medicaid_fact_it_lists(ev
 
     for code in STATE_NAMES:
         b = eb.Brief(eb.resolve_region(code, evidence.regions), evidence)
-        listed = b.policy_facts().head(eb._briefs.MAX_POLICY_FACTS)
+        listed = b.policy_facts()  # the lever panel lists every fact
         medicaid = listed[listed[["fact", "value", "quote"]].apply(" ".join, axis=1).str.contains(
             "medicaid|medi-cal|ahcccs|billing|billable|reimburs", case=False)]
-        context = str(b.policy_context())
+        context = "".join(r for r in str(b.levers()).split("</tr>") if "Medicaid coverage:" in r).lower()
         if not medicaid.empty:
             assert "not documented" not in context and "not yet documented" not in context, code
     for code in ("AZ", "ID", "WV"):  # issue 14: these said 'not documented' while listing Medicaid facts
-        context = str(eb.Brief(eb.resolve_region(code, evidence.regions), evidence).policy_context())
-        assert "no fact settles it" in context
+        context = str(eb.Brief(eb.resolve_region(code, evidence.regions), evidence).levers())
+        assert "No fact settles it" in context
 
 
 def test_a_brief_on_synthetic_facts_says_sources_disagree_and_lists_newest_first(evidence: eb.Evidence) -> None:
@@ -379,7 +379,7 @@ def test_a_brief_on_synthetic_facts_says_sources_disagree_and_lists_newest_first
                        gap_row("P100", "CT", "Connecticut", "Yes", "No"))
     b = eb.Brief(eb.resolve_region("CT", evidence.regions), dataclasses.replace(evidence, policy=synthetic))
     assert b.policy_facts()["fact_id"].tolist() == ["P100", "P131"]
-    context = str(b.policy_context())
-    assert "Mental health: sources disagree</strong>: " in context
-    assert "Substance use: not covered</strong> (as of 2024-07" in context
-    assert context.index(">P100<") < context.index(">P131<")
+    context = str(b.levers())
+    assert '<strong class="eb-conflict">Sources disagree</strong>: P100' in context
+    assert "<strong>Not covered</strong>, as of 2024-07" in context
+    assert context.index("; P100)") < context.index("; P131)")
