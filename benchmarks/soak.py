@@ -49,8 +49,10 @@ from zotero_emulator import DROP_BEFORE, DROP_MID_BODY, Fault, ZoteroEmulator, m
 
 import evidencebook as eb  # noqa: E402
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from sync import key  # noqa: E402  (the sync benchmark's synthetic Zotero keys, beside this file)
+
 KEY = "soak-key-0000"
-ALPHABET = "23456789ABCDEFGHIJKLMNPQRSTUVWXYZ"
 BASE_STUDIES = 40  # the good evidence base every storm starts from
 NOT_JSON = [  # 200 answers that are not the Web API's JSON
     ({"Content-Type": "text/html; charset=utf-8"}, "<!DOCTYPE html><html><title>Sign in to the network</title></html>"),
@@ -65,13 +67,6 @@ KINDS = ["429", "5xx", "backoff", "http-date", "race", "not-json", "bad-version"
 URL_DUMP_MARKERS = ("URL:", "Code:", "Method:", "Response:", "Traceback", "/groups/4242")
 
 
-def key(n: int, prefix: str) -> str:
-    """The n-th synthetic Zotero key (prefix + 7 characters of the key alphabet)."""
-    digits = ""
-    for _ in range(7):
-        n, r = divmod(n, len(ALPHABET))
-        digits = ALPHABET[r] + digits
-    return prefix + digits
 
 
 def study(n: int, estimate: float = 0.5) -> tuple[dict, dict]:
