@@ -231,10 +231,13 @@ def review_overview(evidence: Evidence, domains: list[str], studies_page: str = 
 
 def _arms(r: Any) -> str:
     """The per-arm data a finding's estimate was computed from (or checked against), in words."""
-    get = (lambda name: getattr(r, name, None)) if not isinstance(r, dict) else r.get
-    if pd.notna(get("events_peer")) if get("events_peer") is not None else False:
+    def get(name: str) -> Any:
+        value = getattr(r, name, None)
+        return None if value is None or pd.isna(value) else value
+
+    if get("events_peer") is not None:
         return f"{get('events_peer')}/{get('n_peer')} vs {get('events_comparison')}/{get('n_comparison')}"
-    if pd.notna(get("mean_peer")) if get("mean_peer") is not None else False:
+    if get("mean_peer") is not None:
         return (f"mean {get('mean_peer'):g} (SD {get('sd_peer'):g}, n {get('n_peer')}) vs {get('mean_comparison'):g} "
                 f"(SD {get('sd_comparison'):g}, n {get('n_comparison')})")
     return ""
