@@ -1,4 +1,4 @@
-"""The command line: ``evidencebook sync | check | build | brief``, a thin shell over the package.
+"""The command line: ``evidencebook sync | check | build | brief | whats-new``, a thin shell over the package.
 
 Each command parses its options, loads the settings and calls one function.  Errors that
 evidencebook raises on purpose are printed as one message (no traceback unless --debug).
@@ -11,6 +11,8 @@ Exit codes, one policy for every command:
    fails its schema, a brief or page that failed), or ``--strict`` and the evidence as it now
    stands (``evidence/problems.csv``, not only what this run changed) holds coding errors.
 2  a wrong argument or credential: an unknown region, a bad option, a key Zotero refuses.
+3  ``whats-new --since N`` only: there is no evidence version after N, so nothing is new (the scheduled
+   sync workflow opens no pull request).
 """
 
 from __future__ import annotations
@@ -267,6 +269,40 @@ def brief(regions: tuple[str, ...], all_regions: bool, list_regions: bool, worke
     out = render_brief(settings, regions[0], pdf=not no_pdf)
     click.echo(f"brief for {out.region_id}:\n  notebook: {out.notebook}\n  html:     {out.html}"
                + (f"\n  pdf:      {out.pdf}" if out.pdf else ""))
+
+
+NOTHING_NEW = 3  # whats-new --since: no evidence version after the one named
+
+
+@main.command("whats-new")
+@click.option("--version", "number", type=click.IntRange(min=1), metavar="N",
+              help="The evidence version to describe  [default: the current one].")
+@click.option("--since", type=click.IntRange(min=0), metavar="N",
+              help="Describe every evidence version after N, newest first; exit 3 if there is none.")
+def whats_new(number: int | None, since: int | None) -> None:
+    """Print What's new in an evidence version as Markdown: triggers for a new citable version, studies added
+    and removed, estimates that moved, certainty changes and signed judgements to re-review.
+
+    The scheduled sync workflow uses it as the description of its pull request.
+    """
+    from ._evidence import read_changelog
+    from ._living import version_news, whats_new_markdown
+
+    if number is not None and since is not None:
+        raise click.UsageError("--version names one evidence version and --since those after one: use one")
+    settings = load_settings()
+    recorded = sorted(int(entry["evidence_version"]) for entry in read_changelog(settings))
+    if number is not None and number not in recorded:
+        raise click.BadParameter(f"evidence version {number} is not recorded (the changelog has "
+                                 f"{', '.join(map(str, recorded)) or 'none'})", param_hint="--version")
+    if since is not None:
+        newer = [n for n in recorded if n > since]
+        if not newer:
+            click.echo(f"nothing new: no evidence version after version {since}", err=True)
+            sys.exit(NOTHING_NEW)
+        click.echo("\n".join(whats_new_markdown(version_news(settings, n)) for n in reversed(newer)), nl=False)
+        return
+    click.echo(whats_new_markdown(version_news(settings, number)), nl=False)
 
 
 _: Callable[..., Any] = main
