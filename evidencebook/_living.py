@@ -134,10 +134,10 @@ def version_changes(old: pd.DataFrame, new: pd.DataFrame) -> pd.DataFrame:
 
 # -- What's new in one evidence version, as Markdown ------------------------------------------------------------
 
-# The ASCII punctuation that can start Markdown or HTML mid-line, each of which CommonMark lets a backslash
-# turn into plain text; ',;'"?-/' cannot, ':' only before '/' (an address) and '.' only before a letter or digit
-# (``www.`` and e-mail autolinks).  Text from the library never starts a line here, so '-' and '+' start no list.
-_MD_PUNCTUATION = re.compile(r"([!#$%&()*+<=>@\[\\\]^_`{|}~]|:(?=/)|\.(?=\w))")
+# The ASCII punctuation that can start Markdown or HTML mid-line ('$' too: GitHub renders $math$), each of which
+# CommonMark lets a backslash turn into plain text; ',;'"?%-/' cannot, ':' can only before '/' (an address) and '.'
+# only before a letter (``www.`` and e-mail autolinks).  Library text never starts a line here.
+_MD_PUNCTUATION = re.compile(r"([!#$&()*+<=>@\[\\\]^_`{|}~]|:(?=/)|\.(?=[^\W\d_]))")
 _MD_SPACE = re.compile(r"[\s\x00-\x1f\x7f\u2028\u2029]+")
 _LISTED = 50  # names shown per list; a first sync of a large library says "and N more" instead of 2,000 lines
 

@@ -182,3 +182,26 @@ def test_a_dry_run_says_what_the_change_would_do_to_the_review(run, project: eb.
     assert "finding O15: review_certainty very low -> low; estimate 0.44 -> 0.45" in result.output
     assert "hospitalisation (added to usual care): changed" in result.output  # the question, before and after
     assert {p: p.read_bytes() for p in project.evidence.glob("*.csv")} == before  # and nothing was written
+
+
+def test_whats_new_prints_an_evidence_version_as_markdown(run) -> None:
+    result = run("whats-new", "--version", "5")
+    assert result.exit_code == 0, result.output
+    assert result.output.startswith("## What's new in evidence version 5 (2026-12-05)\n")
+    assert "### Studies added (1)\n\n- Mahlke et al. 2017: Effectiveness of one-to-one peer support" in result.output
+    assert "- O35, Sledge et al. 2011, number of rehospitalizations \\(9 months\\) (MD): narrative: no estimate → " \
+        "-0.64 (-1.301 to 0.02129)" in result.output
+    current = run("whats-new")
+    assert current.exit_code == 0 and current.output.startswith("## What's new in evidence version 8 (")
+
+
+@pytest.mark.parametrize("args,code,message", [
+    (("--since", "8"), 3, "nothing new: no evidence version after version 8"),
+    (("--version", "99"), 2, "evidence version 99 is not recorded (the changelog has 1, 2, 3, 4, 5, 6, 7, 8)"),
+    (("--version", "0"), 2, "0 is not in the range x>=1"),
+    (("--version", "5", "--since", "4"), 2, "use one"),
+])
+def test_whats_new_says_nothing_new_with_exit_3_and_a_bad_version_with_exit_2(run, args, code, message) -> None:
+    result = run("whats-new", *args)
+    assert result.exit_code == code, result.output
+    assert message in result.output and "##" not in result.output
