@@ -192,6 +192,22 @@ Counts: effect estimates 3 → 4; included 3 → 4; outcomes 3 → 4; studies 3 
     assert "<a " not in html and "<b>" not in html and escapeHtml(HOSTILE) in html
 
 
+def test_a_signed_judgement_whose_evidence_the_sync_changed_is_named_for_re_review(synced) -> None:
+    """Signed on version 1; the second sync moved Pitt's estimate under it, so version 2 names it (and only the
+    question it rests on: a judgement on another domain stays as signed)."""
+    settings, runner, _ = synced
+    (settings.evidence / "judgements.toml").write_text(
+        '[[judgement]]\ndomain = "hospitalisation"\ncertainty = "low"\nsigned_by = "R. Reviewer"\n'
+        'signed_on = 2026-12-01\nevidence_version = 1\nreasons = "two small trials"\n\n'
+        '[[judgement]]\ndomain = "hope"\ncertainty = "low"\nsigned_by = "R. Reviewer"\n'
+        'signed_on = 2026-12-01\nevidence_version = 1\nreasons = "none coded"\n', encoding="utf-8")
+    text = runner.invoke(main, ["whats-new"]).output
+    assert text.endswith("### Signed judgements that need re-review\n\n- hospitalisation (mixed or not stated): "
+                         "signed low by R. Reviewer on evidence version 1; what it rests on changed\n\n"
+                         "Counts: effect estimates 3 → 4; included 3 → 4; outcomes 3 → 4; studies 3 → 4.\n")
+    assert "hope" not in text
+
+
 def test_whats_new_since_the_version_before_the_sync_and_nothing_new_after_it(synced) -> None:
     settings, runner, _ = synced
     since = runner.invoke(main, ["whats-new", "--since", "1"])
