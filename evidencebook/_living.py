@@ -21,7 +21,7 @@ import pandas as pd
 
 from ._certainty import certainty_chain, load_judgements, question_fingerprint, summary_of_findings
 from ._config import Settings
-from ._display import study_label
+from ._display import study_label, visible
 from ._errors import EvidenceError
 from ._synthesis import (FAVOURS_COMPARISON, FAVOURS_PEER, SCALES, comparison_types, effect_rows, included_findings,
                          no_effect,
@@ -148,10 +148,12 @@ def markdown_text(value: Any) -> str:
     A title is typed by anyone with write access to the Zotero library and lands in a pull request's
     description: every punctuation character is escaped, so no link, image, emphasis, raw HTML, entity,
     heading or table cell can start inside it, and GitHub's bare-address autolinks lose their ``://`` and
-    ``www.``; line breaks become spaces, so the text cannot leave its list item.  ``@name`` and ``#12``
-    get an invisible word joiner after the sign, so a title neither notifies a GitHub user nor links an issue.
+    ``www.``; line breaks become spaces, so the text cannot leave its list item.  Invisible and
+    direction-changing characters are shown as their code point ('[U+202E]'), as on every page.  ``@name``
+    and ``#12`` then get a word joiner after the sign, so a title neither notifies a GitHub user nor links an issue.
     """
-    text = _MD_SPACE.sub(" ", "" if value is None or (isinstance(value, float) and math.isnan(value)) else str(value))
+    text = "" if value is None or (isinstance(value, float) and math.isnan(value)) else str(value)
+    text = _MD_SPACE.sub(" ", visible(text))
     text = re.sub(r"([@#])(?=\w)", "\\1\u2060", text.strip())
     return _MD_PUNCTUATION.sub(r"\\\1", text)
 

@@ -32,6 +32,7 @@ HOSTILE_TITLES = [
     "Line one\n\n- a new list item\r\n# a heading\u2028and a separator",
     "**bold** _em_ ~~struck~~ `code` \\ backslash C:\\path\\",
     "Hello @octocat, see #12 and org/repo#3",
+    "Spoofed \u202egnp.exe\u202c zero\u200bwidth",
 ]
 
 
@@ -41,8 +42,9 @@ def rendered_text(markdown: str) -> str:
 
 
 def shown(title: str) -> str:
-    """What a reader should see: the title with its whitespace collapsed and a joiner after '@' and '#'."""
-    text = re.sub(r"[\s\u2028\u2029]+", " ", title).strip()
+    """What a reader should see: the title with its whitespace collapsed, invisible characters named, and a joiner
+    after '@' and '#'."""
+    text = re.sub(r"[\s\u2028\u2029]+", " ", eb.visible(title)).strip()
     return re.sub(r"([@#])(?=\w)", rf"\1{JOINER}", text)
 
 
@@ -80,7 +82,7 @@ def test_every_hostile_title_stays_in_its_own_list_item_of_the_whole_description
     assert html.count("<li>") == len(HOSTILE_TITLES) + 2 + 1
     for tag in ("<a ", "<img", "<table", "<script", "<b>", "<h1", "<strong>bold", "<code>", "<del>"):
         assert tag not in html, tag
-    assert "<h3>Studies added (9)</h3>" in html and "<h3>Studies removed (2)</h3>" in html
+    assert f"<h3>Studies added ({len(HOSTILE_TITLES)})</h3>" in html and "<h3>Studies removed (2)</h3>" in html
     assert f"<li>F1, {escapeHtml(shown(HOSTILE_TITLES[0]))}, " in html and "0.5 (0.25 to 1) → 0.7 (0.35 to 1.4)" in html
 
 
@@ -255,3 +257,33 @@ def test_triggers_certainty_changes_and_stale_judgements_are_named_first_and_apa
     assert ("### Signed judgements that need re-review\n\n- hope (added to usual care): signed low by "
             "R. \\<i\\>Reviewer\\</i\\> on evidence version 2; what it rests on changed") in text
     assert "symptoms" not in text and "No study or finding changed" not in text
+
+
+def test_the_hostile_library_synced_in_renders_inert_in_the_description(tmp_path: Path,
+                                                                         monkeypatch: pytest.MonkeyPatch) -> None:
+    """Every field of the generated hostile library (script, markup, link, template and spoofing payloads) arrives
+    through a sync; What's new names its studies and findings, and GitHub-like Markdown renders none of it live."""
+    from hostile_library import INVISIBLE, STUDY_KEYS, hostile_items, violations
+
+    root = tmp_path / "project"
+    root.mkdir()
+    (root / "pyproject.toml").write_text('[tool.evidencebook]\nlibrary_type = "group"\nlibrary_id = 4242\n',
+                                         encoding="utf-8")
+    monkeypatch.chdir(root)
+    monkeypatch.setenv("ZOTERO_API_KEY", KEY)
+    monkeypatch.setenv("CI", "true")
+    runner = CliRunner()
+    with ZoteroEmulator() as emu:
+        emu.put(*_study("AAAAAAAA", "NAAAAAAA", "F1", 0.5))
+        assert runner.invoke(main, ["sync", "--endpoint", emu.url]).exit_code == 0
+        emu.put(*hostile_items())
+        synced = runner.invoke(main, ["sync", "--endpoint", emu.url])
+        assert synced.exit_code == 0, synced.output
+    text = runner.invoke(main, ["whats-new"]).output
+    assert "### Studies added (" in text and all(key in text for key in STUDY_KEYS)
+    html = rendered_text(text)
+    assert violations(html, fragment=True) == []
+    assert "<a " not in html and "<img" not in html and "<script" not in html
+    assert set(re.findall(r"</?([a-z0-9]+)", html)) <= {"h2", "h3", "p", "ul", "li", "strong", "code"}
+    assert not INVISIBLE.findall(html.replace("@\u2060", "@").replace("#\u2060", "#"))  # spoofing shown as [U+...]
+    assert "[U+202E]gnp.exe[U+202C]" in html
