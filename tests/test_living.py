@@ -210,6 +210,17 @@ def test_a_signed_judgement_whose_evidence_the_sync_changed_is_named_for_re_revi
     assert "hope" not in text
 
 
+def test_a_version_whose_predecessor_was_not_kept_names_its_studies_and_says_what_it_cannot_compare(synced) -> None:
+    import shutil
+
+    settings, runner, _ = synced
+    shutil.rmtree(settings.evidence / "versions" / "v0001")
+    text = runner.invoke(main, ["whats-new"]).output
+    assert "; evidence version 1 was not kept, so estimates and certainty are not compared." in text
+    assert f"- Tester 2024: {markdown_text(HOSTILE)} (DDDDDDDD)" in text and "Findings added (1): F4" in text
+    assert "### Findings whose estimate moved" not in text and "citable version" not in text
+
+
 def test_whats_new_since_the_version_before_the_sync_and_nothing_new_after_it(synced) -> None:
     settings, runner, _ = synced
     since = runner.invoke(main, ["whats-new", "--since", "1"])
