@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import csv
 import datetime as dt
+import functools
 import io
 import json
 import uuid
@@ -249,17 +250,22 @@ def _field_type(dtype: Any) -> str:
             else "integer" if name.startswith(("int", "uint")) else "boolean" if name.startswith("bool") else "any")
 
 
-def _accepts_empty(name: str, column: Any) -> bool:
-    """Whether pandera's column takes an empty cell (how the CSV writes a missing value): a column that does
-    not is required."""
+@functools.lru_cache(maxsize=None)
+def _required(model: Any) -> frozenset[str]:
+    """The columns of pandera ``model`` that must hold a value: not nullable, and their checks reject an empty cell
+    (how the CSV writes a missing value).  Once per schema: every version's package asks again."""
     import pandas as pd
     import pandera.errors
 
-    try:
-        column.validate(pd.DataFrame({name: [""]}))
-    except (pandera.errors.SchemaError, pandera.errors.SchemaErrors, ValueError, TypeError):
-        return False
-    return True
+    def accepts_empty(name: str, column: Any) -> bool:
+        try:
+            column.validate(pd.DataFrame({name: [""]}))
+        except (pandera.errors.SchemaError, pandera.errors.SchemaErrors, ValueError, TypeError):
+            return False
+        return True
+
+    return frozenset(name for name, column in model.to_schema().columns.items()
+                     if not column.nullable and not accepts_empty(name, column))
 
 
 def table_schema(model: Any, header: list[str]) -> dict[str, Any]:
@@ -279,7 +285,7 @@ def table_schema(model: Any, header: list[str]) -> dict[str, Any]:
         if column.description:
             field["description"] = column.description
         constraints: dict[str, Any] = {}
-        if not column.nullable and not _accepts_empty(name, column):
+        if name in _required(model):
             constraints["required"] = True
         if column.unique:
             constraints["unique"] = True
