@@ -74,7 +74,7 @@ class _Site:
 
     def href(self, path: str) -> str:
         """``path`` (relative to the site's root) as a link: absolute on a configured site, else from the page."""
-        return f"{self.url.rstrip('/')}/{path}" if self.url else f"{self.root}{path}"
+        return f"{self.url.rstrip('/')}/{path}" if self.url else f"{self.root}{path}" or "./"
 
 
 def cite_as(version_label: str, address: str = "", part: str = "", built: dt.date | None = None) -> str:
@@ -221,7 +221,9 @@ def json_ld(manifest: Mapping[str, Any], site_url: str = "", root: str = "",
     article = {"@type": "ScholarlyArticle", "@id": site.href("") + "#review", "headline": REVIEW_TITLE,
                "name": REVIEW_TITLE, "description": DESCRIPTION, "version": str(manifest["evidence_version"]),
                "dateModified": str(manifest["date"]), "url": site.href(""), "author": author,
-               "license": LICENSE_URL, "isBasedOn": {"@id": dataset_id}, "citation": cite_as(label, site_url)}
+               "license": LICENSE_URL, "isBasedOn": {"@id": dataset_id},
+               # how to cite it (schema.org's `citation` would be the works it cites)
+               "creditText": cite_as(label, site_url)}
     return {"@context": "https://schema.org", "@graph": [article, dataset]}
 
 

@@ -205,7 +205,7 @@ def test_json_ld_describes_the_review_and_its_evidence_with_a_download_per_table
     assert article["@type"] == "ScholarlyArticle" and article["name"] == eb.REVIEW_TITLE
     assert article["version"] == dataset["version"] == str(evidence.manifest["evidence_version"])
     assert article["isBasedOn"] == {"@id": dataset["@id"]} and dataset["@type"] == "Dataset"
-    assert article["citation"] == eb.cite_as(evidence.version_label, "https://example.org/review/")
+    assert article["creditText"] == eb.cite_as(evidence.version_label, "https://example.org/review/")
     urls = {d["contentUrl"] for d in dataset["distribution"]}
     assert {f"https://example.org/review/data/{name}" for name in eb.DATA_TABLES} <= urls
     assert "https://example.org/review/data/datapackage.json" in urls
