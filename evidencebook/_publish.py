@@ -21,6 +21,7 @@ import datetime as dt
 import functools
 import io
 import json
+import re
 import uuid
 from dataclasses import dataclass
 from pathlib import Path
@@ -93,6 +94,16 @@ def version_label(manifest: Mapping[str, Any]) -> str:
 # -- the feed ----------------------------------------------------------------------------------
 
 
+# What XML 1.0 cannot hold (control characters, lone surrogates, U+FFFE/U+FFFF): lxml refuses the whole feed.
+_NOT_XML = re.compile("[^\t\n\r\x20-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]")
+
+
+def _xml_text(text: str) -> str:
+    """``text`` with every character XML cannot hold shown as its code point, e.g. '[U+000B]' (as the pages show
+    invisible characters), so that a character typed into Zotero never stops the feed from being written."""
+    return _NOT_XML.sub(lambda found: f"[U+{ord(found[0]):04X}]", text)
+
+
 def _entry_id(site_url: str, number: int) -> str:
     """An entry's id: never changes between builds.  On a configured site, the address of the version's section of
     What's new; without one, a UUID derived from the review's title and the version number."""
@@ -161,11 +172,11 @@ def evidence_feed(entries: list[dict[str, Any]], site_url: str = "") -> bytes:
     for item in reversed(entries):  # feedgen prepends: the newest ends up first
         added = feed.add_entry()
         added.id(item["id"])
-        added.title(item["title"])
+        added.title(_xml_text(item["title"]))
         added.link(href=item["link"], rel="alternate", type="text/html")
         added.updated(when(item["date"]))
         added.published(when(item["date"]))
-        added.summary(item["summary"])
+        added.summary(_xml_text(item["summary"]))
     return bytes(feed.atom_str(pretty=True))
 
 
@@ -438,7 +449,14 @@ def _write(path: Path, data: str | bytes) -> bool:
 
 
 def _dump(data: Any) -> str:
-    return json.dumps(data, indent=1, ensure_ascii=False) + "\n"
+    """Readable UTF-8 JSON; where a text holds what UTF-8 cannot (a lone surrogate Zotero sent), every non-ASCII
+    character is escaped instead, so the file can always be written and read."""
+    text = json.dumps(data, indent=1, ensure_ascii=False) + "\n"
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return json.dumps(data, indent=1) + "\n"
+    return text
 
 
 def publish_site(settings: "Settings", site: Path, briefs: bool = True) -> list[Path]:

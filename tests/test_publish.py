@@ -183,6 +183,21 @@ def test_the_feed_and_its_ids_are_the_same_in_every_build() -> None:
                                                                         "book/whats-new.html#version-1"]
 
 
+def test_hostile_text_in_a_version_stays_text_in_the_feed() -> None:
+    # A pooled question is named by its synthesis group, typed in a Zotero note: markup, a control character
+    # or a lone surrogate there must neither break the feed (lxml refuses them) nor become markup in it.
+    import feedparser
+
+    changelog = [{**_changelog()[0], "citation_keys": {"AAAAAAAA": "a\x0bb\ud800c", "BBBBBBBB": HOSTILE}}]
+    trigger = "group </summary><script>x</script> ]]> \x00 (added to usual care, RR): pooled estimate lost"
+    feed_bytes = eb.evidence_feed(eb.feed_entries(changelog, {1: [trigger]}), "")
+    feed = feedparser.parse(feed_bytes)
+    assert not feed.bozo and len(feed.entries) == 1
+    summary = feed.entries[0].summary
+    assert "AAAAAAAA (a[U+000B]b[U+D800]c)" in summary and "[U+0000]" in summary
+    assert "</summary><script>x</script> ]]>" in summary and b"<script>" not in feed_bytes
+
+
 def test_the_bundled_evidence_feed_names_the_triggers_whats_new_flags(project: eb.Settings) -> None:
     # Version 5 of the bundled evidence is the one whose change What's new flags as a trigger (symptoms' certainty).
     triggers = _publish.version_triggers(project, [4, 5, 6])
@@ -414,6 +429,15 @@ def test_the_sphinx_hook_publishes_feed_data_packages_and_json_for_a_small_evide
     stamps = {p: p.stat().st_mtime_ns for p in site.rglob("*") if p.is_file()}
     _sphinx._publish_files(app, None)
     assert {p: p.stat().st_mtime_ns for p in site.rglob("*") if p.is_file()} == stamps
+
+
+def test_json_files_hold_any_text_zotero_sends(tmp_path: Path) -> None:
+    # Zotero's API can send a lone surrogate (the snapshot keeps it escaped); UTF-8 cannot hold it.
+    data = {"title": "a\ud800b", "quote": HOSTILE, "name": "Café"}
+    path = tmp_path / "studies.json"
+    assert _publish._write(path, _publish._dump(data))
+    assert json.loads(path.read_text(encoding="utf-8")) == data
+    assert "Café" in _publish._dump({"name": "Café"})  # readable UTF-8 where it can be
 
 
 def test_a_regions_json_says_what_its_brief_shows(evidence: eb.Evidence) -> None:
