@@ -440,6 +440,29 @@ def test_json_files_hold_any_text_zotero_sends(tmp_path: Path) -> None:
     assert "Café" in _publish._dump({"name": "Café"})  # readable UTF-8 where it can be
 
 
+def test_the_hostile_library_is_published_as_data_not_markup(project: eb.Settings, tmp_path: Path) -> None:
+    # The generated hostile library (SYNTHETIC: script, markup, formula and link payloads in every field it can
+    # type): everything it publishes is written, reads back, and validates.
+    import feedparser
+    from hostile_library import hostile_library
+
+    items, library = hostile_library()
+    eb.write_snapshot(project.snapshot, items, library)
+    eb.build_evidence(project)
+    site = tmp_path / "site"
+    _publish.publish_site(project, site)
+    feed = feedparser.parse((site / "feed.xml").read_bytes())
+    assert not feed.bozo and len(feed.entries) == 9 and "Studies added: 13" in feed.entries[0].summary
+    assert b"<script" not in (site / "feed.xml").read_bytes()
+    assert _errors(site / "data" / "datapackage.json") == []
+    studies = json.loads((site / "data" / "studies.json").read_text(encoding="utf-8"))["studies"]
+    titles = {s["title"] for s in studies}
+    assert titles == set(eb.load_evidence(project).studies["title"]) and any("<script>" in t for t in titles)
+    oregon = json.loads((site / "data" / "briefs" / "oregon.json").read_text(encoding="utf-8"))
+    assert oregon["local_results"] and any("<script>" in r["title"] for s in oregon["local_results"]
+                                           for r in s["reports"])
+
+
 def test_a_regions_json_says_what_its_brief_shows(evidence: eb.Evidence) -> None:
     brief = eb.Brief(eb.resolve_region("OR", evidence.regions), evidence, today=dt.date(2026, 12, 5), pdf=False)
     content = eb.brief_content(brief)
