@@ -399,8 +399,9 @@ def _fact(row: Mapping[str, Any]) -> dict[str, Any]:
 
 def brief_content(brief: "Brief") -> dict[str, Any]:
     """What a region's brief shows, for programs: the bottom line (sentences), each lever with its status (Medicaid
-    coverage per service) or its facts (value, date, source), the national line, and the local results (each study
-    with what its findings found).  Read through :class:`~evidencebook._briefs.Brief`'s public methods only."""
+    coverage per service) or its facts (value, date, source), and the local results (each study with what its
+    findings found).  Read through :class:`~evidencebook._briefs.Brief`'s public methods only, so the national line
+    beside each lever (drawn from its private facts) is left out."""
     from ._briefs import LEVERS
 
     coverage = brief.coverage()
