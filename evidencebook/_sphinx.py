@@ -1,5 +1,6 @@
-"""The Sphinx extension of the book (listed in ``_config.yml``): the evidence version on every
-page, the files the pages link to, and a fix for a Sphinx bug.
+"""The Sphinx extension of the book (listed in ``_config.yml``): the evidence version and a cite line on
+every page, a feed link and schema.org metadata in every page's head, the files the pages link to and
+what re-users read (:mod:`._publish` builds them), and a fix for a Sphinx bug.
 
 It imports nothing heavy: jupyter-book loads it on every build, including the no-op ones.
 """
@@ -11,11 +12,14 @@ import json
 import re
 import shutil
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable, Mapping
 
 __all__ = ["stamp_version"]
 
 _BANNER = re.compile(r'(<span class="eb-evidence-version">)[^<]*(</span>)')
+_CITE = re.compile(r'(<span class="eb-cite-version">)[^<]*(</span>)')
+# The slot of the schema.org metadata: json_ld_script never lets "</script>" into the JSON, so the first one ends it.
+_JSON_LD = re.compile(r'<script type="application/ld\+json" class="eb-json-ld">.*?</script>', re.DOTALL)
 
 
 def _evidence(srcdir: Path) -> Path:
@@ -25,9 +29,13 @@ def _evidence(srcdir: Path) -> Path:
     return load_settings(srcdir).evidence
 
 
-def _version_label(srcdir: Path) -> str:
+def _manifest(srcdir: Path) -> dict[str, Any]:
     # Read here, not through _evidence.read_manifest: this extension must not import pandas (every build loads it).
-    manifest = json.loads((_evidence(srcdir) / "manifest.json").read_text(encoding="utf-8"))
+    return dict(json.loads((_evidence(srcdir) / "manifest.json").read_text(encoding="utf-8")))
+
+
+def _version_label(srcdir: Path) -> str:
+    manifest = _manifest(srcdir)
     return (f"Evidence version {manifest['evidence_version']} ({manifest['date']}, "
             f"{manifest['content_hash'][:12]}) · Zotero library version {manifest['zotero']['library_version']}")
 
@@ -52,20 +60,41 @@ def _version_banner(app: Any, config: Any) -> None:
     slot = '<span class="eb-evidence-version">Evidence version</span>'
     options = dict(config.html_theme_options or {})
     options["announcement"] = slot
-    options["extra_footer"] = f"<p>Built from {slot}.</p>"
+    options["extra_footer"] = (f"<p>Built from {slot}.</p>"
+                               '<p class="eb-cite"><strong>Cite this version:</strong> '
+                               '<span class="eb-cite-version">the review</span></p>')
     config.html_theme_options = options
 
 
-def stamp_version(site: Path, label: str) -> list[Path]:
-    """Write ``label`` into the evidence-version slot of every page of ``site`` that shows another.
+def _head_links(app: Any, pagename: str, templatename: str, context: dict[str, Any], doctree: Any) -> None:
+    """Every page's head: the Atom feed of evidence versions (for feed readers), and a slot for its schema.org
+    metadata, the same in every build (:func:`stamp_version` fills it in, like the version banner)."""
+    feed = html.escape(context["pathto"]("feed.xml", 1), quote=True)
+    context["metatags"] = (context.get("metatags", "") +
+                           f'\n<link rel="alternate" type="application/atom+xml" title="Evidence versions" href="{feed}">'
+                           '\n<script type="application/ld+json" class="eb-json-ld">{}</script>')
+
+
+def stamp_version(site: Path, label: str, cite: str = "",
+                  metadata: Callable[[str], Mapping[str, Any]] | None = None) -> list[Path]:
+    """Write ``label`` into the evidence-version slot of every page of ``site`` that shows another, ``cite``
+    into its cite slot, and ``metadata(root)`` (the page's schema.org data; ``root`` leads from the page to
+    the site's root) into its head.
 
     Every page gets the current label, whether Sphinx rewrote it in this build or not.
     Returns the pages changed.
     """
+    from ._publish import json_ld_script
+
     changed = []
     for page in site.rglob("*.html"):
         text = page.read_text(encoding="utf-8")
         stamped = _BANNER.sub(lambda slot: slot[1] + html.escape(label) + slot[2], text)
+        if cite:
+            stamped = _CITE.sub(lambda slot: slot[1] + html.escape(cite) + slot[2], stamped)
+        if metadata is not None:
+            script = json_ld_script(metadata("../" * (len(page.relative_to(site).parts) - 1)))
+            stamped = _JSON_LD.sub(lambda _: script, stamped)
         if stamped != text:
             page.write_text(stamped, encoding="utf-8")
             changed.append(page)
@@ -73,20 +102,47 @@ def stamp_version(site: Path, label: str) -> list[Path]:
 
 
 def _publish_files(app: Any, exception: Exception | None) -> None:
-    """Fill in the evidence version on every page, and copy into the site what its pages link to:
-    every kept evidence version (What's new) and each brief's PDF (next to its page)."""
+    """Fill in the evidence version, the cite line and the schema.org metadata on every page, and copy into the
+    site what its pages link to: every kept evidence version (What's new) and each brief's PDF (next to its
+    page); then what re-users read (the feed, data packages, JSON: :func:`~evidencebook._publish.publish_site`)."""
     from ._config import load_settings
+    from ._publish import cite_as, json_ld, version_label
 
     if exception is not None or app.builder.format != "html":
         return
-    stamp_version(Path(app.outdir), _version_label(Path(app.srcdir)))
+    settings = load_settings(Path(app.srcdir))
+    manifest = _manifest(Path(app.srcdir))
+    stamp_version(Path(app.outdir), _version_label(Path(app.srcdir)), cite_as(version_label(manifest), settings.site_url),
+                  lambda root: json_ld(manifest, settings.site_url, root))
     source = _evidence(Path(app.srcdir)) / "versions"
     if source.is_dir():
         shutil.copytree(source, Path(app.outdir) / "evidence-versions", dirs_exist_ok=True)
+    _publish_for_reuse(settings, Path(app.outdir))
     briefs = Path(app.outdir) / "book" / "briefs"
     if briefs.is_dir():
         for pdf in load_settings(Path(app.srcdir)).brief_html_dir.glob("*.pdf"):
             shutil.copy2(pdf, briefs / pdf.name)
+
+
+def _publish_for_reuse(settings: Any, site: Path) -> None:
+    """The feed, data packages and JSON, written again only when what they are made from changed: a build that
+    changes nothing must stay quick (they take seconds, the briefs' content most)."""
+    import hashlib
+
+    from ._config import code_version
+    from ._publish import publish_site
+
+    digest = hashlib.sha256(code_version().encode() + settings.site_url.encode()
+                            + json.dumps(settings.regions, sort_keys=True, default=str).encode())
+    folder = settings.evidence
+    for path in (folder / "manifest.json", folder / "changelog.json", folder / "judgements.toml",
+                 *sorted((folder / "versions").glob("v*/manifest.json"))):
+        digest.update(path.relative_to(folder).as_posix().encode() + b"\0" + (path.read_bytes() if path.is_file() else b"") + b"\0")
+    marker = site / "data" / ".published"
+    if marker.is_file() and marker.read_text(encoding="utf-8") == digest.hexdigest() and (site / "feed.xml").is_file():
+        return
+    publish_site(settings, site)
+    marker.write_text(digest.hexdigest(), encoding="utf-8")
 
 
 def _drop_duplicate_scripts(app: Any, pagename: str, templatename: str, context: dict[str, Any], doctree: Any) -> None:
@@ -108,4 +164,5 @@ def setup(app: Any) -> dict[str, Any]:
     app.connect("config-inited", _exclude_evidence)
     app.connect("build-finished", _publish_files)
     app.connect("html-page-context", _drop_duplicate_scripts)
+    app.connect("html-page-context", _head_links)
     return {"parallel_read_safe": True, "parallel_write_safe": True}
