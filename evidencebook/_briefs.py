@@ -758,9 +758,12 @@ class Brief:
             if not read:
                 return f"<strong>Not documented</strong> in the sources reviewed as of {e(self.evidence_date)}."
             # Medicaid facts are listed: never 'not documented' beside them (issue 14), but why none settles it.
+            # The unread facts are the same for both services: listed once, under mental health, unless that
+            # service is settled (then its cell shows its own facts, and these would be shown nowhere).
+            once = service == "MH" or self.coverage()["MH"].status != NOT_DOCUMENTED
             return (f"<strong>No fact settles it</strong> in the sources reviewed as of {e(self.evidence_date)}: "
                     f"{e(why)}."
-                    + (f"<ul>{listed}</ul>" if listed and service == "MH" else ""))  # listed once, not per service
+                    + (f"<ul>{listed}</ul>" if listed and once else ""))
         if c.status == CONFLICTING:
             head = ('<strong class="eb-conflict">Sources disagree</strong>: '
                     + e("; ".join(f"{k} ({c.dates[k] or 'undated'}) says {v}" for k, v in c.says.items()))

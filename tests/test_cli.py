@@ -24,7 +24,7 @@ def run(project: eb.Settings, monkeypatch: pytest.MonkeyPatch):
 def test_sync_of_the_bundled_snapshot_changes_nothing(run) -> None:
     result = run("sync", "--offline")
     assert result.exit_code == 0, result.output
-    assert "42 studies, 99 findings, 192 policy facts, 52 regions; nothing changed" in result.output
+    assert "42 studies, 99 findings, 195 policy facts, 52 regions; nothing changed" in result.output
 
 
 def _break_a_note(project: eb.Settings) -> Path:

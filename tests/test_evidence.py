@@ -29,8 +29,8 @@ def evidence() -> eb.Evidence:
 def test_bundled_evidence_counts(evidence: eb.Evidence) -> None:
     counts = evidence.manifest["counts"]
     assert counts == {**counts, "studies": 42, "included": 42, "outcomes": 99, "effect_estimates": 37,
-                      "policy_facts": 192, "regions": 52, "coding_errors": 0}
-    assert len(evidence.outcomes) == 99 and len(evidence.policy) == 192 and len(evidence.regions) == 52
+                      "policy_facts": 195, "regions": 52, "coding_errors": 0}
+    assert len(evidence.outcomes) == 99 and len(evidence.policy) == 195 and len(evidence.regions) == 52
 
 
 def test_every_seed_number_is_carried_over_unchanged(evidence: eb.Evidence) -> None:
@@ -163,7 +163,7 @@ def test_import_of_the_seed_is_reproducible(tmp_path: Path) -> None:
     main = runpy.run_path(str(ROOT / "scripts" / "import_seed.py"), run_name="import_seed")["main"]
     main(ROOT / "evidence" / "seed", tmp_path / "zotero")
     committed = sorted((ROOT / "evidence" / "zotero").rglob("*.json"))
-    assert len(committed) == 373
+    assert len(committed) == 379
     for path in committed:
         assert (tmp_path / "zotero" / path.relative_to(ROOT / "evidence" / "zotero")).read_bytes() == path.read_bytes()
 

@@ -234,13 +234,21 @@ def test_the_bundled_table_sd_not_covered_vt_superseded_ohio_conflicting(evidenc
     assert table.loc[("OH", "MH"), "status"] == CONFLICTING
     assert set(table.loc[("OH", "MH"), "fact_ids"].split("|")) == {"P108", "P176"}
     assert table.loc[("OH", "SUD"), "status"] == COVERED and table.loc[("OH", "SUD"), "history"] == "P177"
-    for code in ("AL", "DE", "IA", "KS", "MS", "NE", "TN", "UT"):  # no sourced coverage fact found yet
+    for code in ("AL", "DE", "MS", "TN", "UT"):  # no sourced coverage fact found yet
         assert table.loc[(code, "MH"), "status"] == table.loc[(code, "SUD"), "status"] == NOT_DOCUMENTED, code
-    # Filled from sources the search tool holds (seed P208-P212), each for one service only:
+    # Filled from sources the search tool holds (seed P208-P212, P227, P228), each for one service only:
     for code, covered, undocumented in (("LA", "MH", "SUD"), ("NV", "MH", "SUD"), ("IN", "SUD", "MH"),
-                                        ("OK", "SUD", "MH")):
+                                        ("OK", "SUD", "MH"), ("KS", "MH", "SUD"), ("IA", "MH", "SUD")):
         assert table.loc[(code, covered), "status"] == COVERED, code
         assert table.loc[(code, undocumented), "status"] == NOT_DOCUMENTED, code
+    # Nebraska: a Heritage Health plan's 2023 grid names peer support without a service (P226): both, flagged general.
+    for service in ("MH", "SUD"):
+        assert table.loc[("NE", service), "status"] == COVERED and table.loc[("NE", service), "fact_ids"] == "P226"
+        assert table.loc[("NE", service), "general"]
+    # Iowa's coverage rests on the Iowa Plan page (c. 2015); the 2025 IHH FAQ (P213) stays unread, and the
+    # undocumented service's reason names both.
+    assert table.loc[("IA", "MH"), "fact_ids"] == "P228" and table.loc[("IA", "MH"), "as_of"] == "c. 2015"
+    assert "P213" in table.loc[("IA", "SUD"), "reason"] and "P228" in table.loc[("IA", "SUD"), "reason"]
     for code in ("AZ", "ID", "WV"):  # Medicaid facts that do not settle coverage: the reason names them
         assert table.loc[(code, "MH"), "status"] == NOT_DOCUMENTED
         assert table.loc[(code, "MH"), "reason"] != "No fact says whether Medicaid covers mental health peer support."
