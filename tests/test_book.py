@@ -36,7 +36,8 @@ def test_bibliography_and_citations_resolve(site: Path) -> None:
     refs = (site / "book" / "references.html").read_text(encoding="utf-8")
     assert "Lloyd-Evans" in refs and "Peer support for people with schizophrenia" in refs
     intro = (site / "book" / "intro.html").read_text(encoding="utf-8")
-    assert 'href="references.html#id' in intro  # the {cite:p} in the introduction links to its entry
+    # the {cite:p} in the introduction links to its entry, by an id made from its citation key
+    assert 'href="references.html#ref-coresouthernoregon"' in intro and 'id="ref-coresouthernoregon"' in refs
 
 
 @pytest.mark.book
