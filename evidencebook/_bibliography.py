@@ -20,6 +20,7 @@ It imports nothing heavy (no pandas): jupyter-book loads it on every build.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import re
@@ -85,15 +86,27 @@ class _CiteId(str):
 # --- labels -----------------------------------------------------------------------------------
 
 
-def author_year(entry: Any) -> str:
-    """An entry's label as the text cites it, with sphinxcontrib-bibtex's ``author_year`` defaults:
-    "Min et al., 2007", "Resnick and Rosenheck, 2008", "n.d." without a year."""
+@functools.cache
+def _text_backend() -> Any:
+    # Made once: pybtex's find_plugin reads every installed package's entry points on each call (60 ms here),
+    # and render_as("text") calls it for every text it renders.
+    return pybtex.plugin.find_plugin("pybtex.backends", "text")()
+
+
+@functools.cache
+def _label_template() -> tuple[Any, Any]:
     from sphinxcontrib.bibtex.style.referencing import PersonStyle
     from sphinxcontrib.bibtex.style.template import join, year
 
     person = PersonStyle()
-    template = join(sep=", ")[person.author_or_editor_or_title(full=False), year]
-    return str(template.format_data({"entry": entry, "style": SimpleNamespace(person=person)}).render_as("text"))
+    return join(sep=", ")[person.author_or_editor_or_title(full=False), year], SimpleNamespace(person=person)
+
+
+def author_year(entry: Any) -> str:
+    """An entry's label as the text cites it, with sphinxcontrib-bibtex's ``author_year`` defaults:
+    "Min et al., 2007", "Resnick and Rosenheck, 2008", "n.d." without a year."""
+    template, style = _label_template()
+    return str(template.format_data({"entry": entry, "style": style}).render(_text_backend()))
 
 
 def _suffix(n: int) -> str:
@@ -138,7 +151,7 @@ class AuthorYearLabels(BaseLabelStyle):
 def _plain(latex: str) -> str:
     """A BibTeX field or name as a reader sees it (braces and accents decoded), for sorting."""
     try:
-        return str(Text.from_latex(latex).render_as("text"))
+        return str(Text.from_latex(latex).render(_text_backend()))
     except Exception:  # noqa: BLE001 - pybtex's LaTeX reader raises its own kinds; sort by the raw text then
         return latex
 
