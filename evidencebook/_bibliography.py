@@ -157,14 +157,16 @@ def _plain(latex: str) -> str:
 
 
 def sort_key(entry: Any) -> list[str]:
-    """Author (last names, then first names, of each author or else editor; the title without one), year,
-    title: as plain text without case.  pybtex's ``author_year_title`` compares names as written in
-    BibTeX, so a corporate author (``{{Providence Center ...}}``, in braces) sorted after every "Z"."""
+    """Authors' last names (of the editors without authors; the title without either), year, first names,
+    title: as plain text without case, so entries that read alike in the text ("Landers and Zhou, 2011",
+    "..., 2014") follow each other by year whatever their initials.  pybtex's ``author_year_title``
+    compares names as written in BibTeX, so a corporate author (``{{Providence Center ...}}``, in
+    braces) sorted after every "Z", and "Landers, G" before "Landers, GM" whatever their years."""
     people = entry.persons.get("author") or entry.persons.get("editor") or []
-    names = "\x01".join(_plain(" ".join([*p.prelast_names, *p.last_names])) + "\x00"
-                        + _plain(" ".join([*p.first_names, *p.middle_names])) for p in people)
+    last = "\x01".join(_plain(" ".join([*p.prelast_names, *p.last_names])) for p in people)
+    first = "\x01".join(_plain(" ".join([*p.first_names, *p.middle_names])) for p in people)
     title = _plain(entry.fields.get("title", ""))
-    return [(names or title).casefold(), entry.fields.get("year", ""), title.casefold()]
+    return [(last or title).casefold(), entry.fields.get("year", ""), first.casefold(), title.casefold()]
 
 
 class AuthorYearTitleOrder(BaseSortingStyle):

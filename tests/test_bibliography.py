@@ -78,6 +78,17 @@ def test_entries_are_in_author_year_order_with_author_year_labels() -> None:
     ]
 
 
+def test_entries_by_the_same_authors_follow_each_other_by_year_whatever_their_initials() -> None:
+    """pybtex's author_year_title put "Landers, G" (2014) before "Landers, GM" (2011): two entries the
+    reader sees as "Landers and Zhou, 2014" then "Landers and Zhou, 2011"."""
+    text = ("@article{l2014,\n author = {Landers, G and Zhou, M},\n title = {B},\n journal = {J},\n year = {2014}\n}\n"
+            "@article{l2011,\n author = {Landers, GM and Zhou, M},\n title = {A},\n journal = {J},\n year = {2011}\n}\n"
+            "@article{t2011,\n author = {Tracy, K and Ann, B and Cole, C},\n title = {C},\n journal = {J},\n year = {2011}\n}\n"
+            "@misc{t,\n author = {Tracy, K},\n title = {D}\n}\n")
+    assert [e.label for e in _formatted(text)] == ["Landers and Zhou, 2011", "Landers and Zhou, 2014", "Tracy, n.d.",
+                                                   "Tracy et al., 2011"]
+
+
 def test_entries_that_would_read_the_same_get_letters_after_the_year() -> None:
     text = "".join(f"@article{{smith{n},\n author = {{Smith, J}},\n title = {{Title {n}}},\n journal = {{J}},\n"
                    f" year = {{2020}}\n}}\n" for n in "abc")
