@@ -35,6 +35,7 @@ from pybtex.style import FormattedEntry
 from pybtex.style.formatting.plain import Style as PlainStyle
 from pybtex.style.labels import BaseLabelStyle
 from pybtex.style.sorting import BaseSortingStyle
+from pybtex.style.template import FieldIsMissing
 from pybtex.style.template import field as bib_field
 from pybtex.style.template import sentence
 
@@ -197,9 +198,17 @@ class ReviewStyle(PlainStyle):
     def format_entry(self, label: str, entry: Any, bib_data: Any = None) -> FormattedEntry:
         cache = _active_cache()
         if cache is None or bib_data is not None:  # crossrefs read other entries: not keyed on this one alone
-            return super().format_entry(label, entry, bib_data=bib_data)
-        text = cache.text(entry, lambda: super(ReviewStyle, self).format_entry(label, entry).text)
-        return FormattedEntry(entry.key, text, label)
+            return FormattedEntry(entry.key, self._text(label, entry, bib_data), label)
+        return FormattedEntry(entry.key, cache.text(entry, lambda: self._text(label, entry, None)), label)
+
+    def _text(self, label: str, entry: Any, bib_data: Any) -> BaseText:
+        try:
+            return super().format_entry(label, entry, bib_data=bib_data).text
+        except FieldIsMissing:
+            # Zotero does not ask for what a BibTeX type requires (a report's institution, a thesis' school):
+            # the entry is shown as @misc, with what it has, instead of an error in bold on the page.
+            context = {"entry": entry, "style": self, "bib_data": bib_data}
+            return self.get_misc_template(entry).format_data(context)
 
 
 # --- rich text to JSON and back (the disk cache holds text) -----------------------------------

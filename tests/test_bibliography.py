@@ -97,6 +97,14 @@ def test_entries_that_would_read_the_same_get_letters_after_the_year() -> None:
     assert labels == ["Agency, n.d.-a", "Agency, n.d.-b", "Smith, 2020a", "Smith, 2020b", "Smith, 2020c"]
 
 
+def test_an_entry_without_a_field_its_type_requires_is_shown_with_what_it_has() -> None:
+    """A Zotero report without an institution became a techreport pybtex refuses: the page showed
+    "missing institution in ..." in bold instead of the entry."""
+    text = "@techreport{anon2021,\n title = {A report as written},\n year = {2021},\n note = {Zotero item X}\n}\n"
+    (entry,) = _formatted(text)
+    assert entry.text.render_as("text") == "A report as written. 2021. Zotero item X."
+
+
 def test_disambiguate_runs_past_z() -> None:
     assert bib.disambiguate(["X, 2020"] * 28)[25:] == ["X, 2020z", "X, 2020aa", "X, 2020ab"]
 
@@ -268,3 +276,29 @@ def test_anchors_stay_put_when_an_entry_is_added_and_citations_link_to_them(proj
     assert 'href="references.html#ref-coresouthernoregon"' in (project / "_build" / "index.html").read_text(
         encoding="utf-8")
     assert (second["formatted"], second["reused"]) == (3, 3)  # the added entry's sort key, label, text; others kept
+
+
+def test_the_hostile_library_builds_a_references_page_with_an_anchor_per_key(project: Path) -> None:
+    """Every BibTeX and HTML breaker of tests/hostile_library.py, through the style, the cache and Sphinx: one
+    entry per study, each at its own key's anchor, with its title as written (markers intact)."""
+    import evidencebook as eb
+    from evidencebook._evidence import references_bib
+    from hostile_library import hostile_library
+
+    items, _ = hostile_library()
+    studies = eb.derive_tables(eb.code_items(items), {})["studies.csv"]
+    (project / "refs.bib").write_text(references_bib(items, studies), encoding="utf-8")
+    (project / "index.rst").write_text("Review\n======\n\n.. toctree::\n\n   references\n", encoding="utf-8")
+    pages = []
+    for out in ("_build/html", "_build/again"):  # formatted, then a fresh build from the cache: the same page
+        done = subprocess.run([sys.executable, "-c", BUILD, str(project), str(project / out)], cwd=project,
+                              capture_output=True, text=True, env={"PATH": "/usr/bin:/bin", "PYTHONPATH": str(ROOT)})
+        assert done.returncode == 0 and '"code": 0' in done.stdout, done.stdout + done.stderr
+        pages.append((project / out / "references.html").read_text(encoding="utf-8"))
+    last = __import__("json").loads(done.stdout.strip().splitlines()[-1])
+    assert (last["formatted"], last["reused"]) == (0, len(studies))  # the second build read every entry from the cache
+    ids = re.findall(r'<div class="citation" id="([^"]+)"', pages[0])
+    assert sorted(ids) == sorted(bib.reference_anchor(k) for k in studies["citation_key"])
+    assert len(ids) == len(set(ids)) == len(studies) >= 10
+    assert "<script" not in pages[0].split('<div class="citation"', 1)[1].split("</section>", 1)[0]
+    assert pages[1] == pages[0]
