@@ -29,6 +29,7 @@ import pandas as pd
 from ._config import Settings, code_version
 from ._errors import EvidencebookError
 from ._evidence import read_changelog, read_manifest
+from ._plain import INTRO_DOMAINS
 
 T = TypeVar("T")
 
@@ -65,6 +66,9 @@ BOOK_PAGES: dict[str, PageReads] = {
     # The signed judgements are checked against the archived versions they name (archives never change).
     **{page: PageReads({"outcomes.csv": None, "studies.csv": None}, domains=domains, files=("judgements.toml",))
        for page, domains in OUTCOME_CHAPTERS.items()},
+    # Its "What we found" box: the summary of findings of the domains the briefs' bottom line names.
+    "book/intro.ipynb": PageReads({"outcomes.csv": None, "studies.csv": None}, domains=INTRO_DOMAINS,
+                                  files=("judgements.toml",)),
     "book/evidence-map.ipynb": PageReads({"outcomes.csv": ("study_id", "domain", "direction"),
                                           "studies.csv": (*_STUDY_LINK, "screening", "exclusion_reason",
                                                           "screening_votes", "population_group")}, new_records=True),
