@@ -293,7 +293,8 @@ def execute_stale_pages(settings: Settings, workers: int = 2, timeout: int = 300
 # about two seconds of imports, done while the pages execute and the briefs render.
 _SPHINX_IMPORTS = ("jupyter_book.cli.main", "sphinx.application", "myst_nb", "sphinx_book_theme", "sphinx_togglebutton",
                    "sphinx_copybutton", "sphinx_thebe", "sphinx_comments", "sphinx_external_toc", "sphinx_design",
-                   "sphinx.ext.intersphinx", "sphinxcontrib.bibtex", "evidencebook._sphinx")
+                   "sphinx.ext.intersphinx", "sphinxcontrib.bibtex", "evidencebook._sphinx",
+                   "evidencebook._glossary")
 _JUPYTER_BOOK = """
 import importlib, json, sys
 for name in json.loads(sys.argv[2]):

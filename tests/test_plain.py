@@ -171,3 +171,113 @@ def test_the_boxes_change_with_the_evidence_and_so_do_their_pages_stamps(project
     assert eb.what_we_found(evidence, recovery)[1] == "Hope: five findings (five reviews); all favour peer support."
     assert eb.what_we_found(moved, recovery)[1] == "Hope: four findings (four reviews); all favour peer support."
     assert eb.intro_sentences(moved)[0] != eb.intro_sentences(evidence)[0]
+
+
+# --- the glossary, and each technical word linked to it on its first use on a page ---------------------------
+
+GLOSSARY = ROOT / "book" / "glossary.md"
+
+
+def glossary_entries() -> list[tuple[list[str], str]]:
+    """The glossary's entries as written: (its names, its definition), read from the directive's text."""
+    text = GLOSSARY.read_text(encoding="utf-8").split("```{glossary}")[1].split("```")[0]
+    return [(names.strip().splitlines(), " ".join(definition.split()))
+            for names, definition in re.findall(r"((?:^[^\s:].*\n)+)((?:^  .*\n?)+)", text, re.MULTILINE)]
+
+
+def test_the_glossary_defines_every_technical_word_the_site_uses_in_plain_words() -> None:
+    import textstat
+
+    entries = glossary_entries()
+    names = {n for found, _ in entries for n in found}
+    wanted = {"SWiM", "sign test", "vote counting", "Hedges g", "SMD", "risk ratio", "odds ratio",
+              "confidence interval", "random effects", "REML", "HKSJ", "heterogeneity", "I²", "GRADE", "RoB 2",
+              "ROBINS-I", "AMSTAR 2", "CCA", "overlap", "PRISMA", "peer support specialist", "recovery coach",
+              "Medicaid state plan", "tau²", "prediction interval", "forest plot", "corrected covered area",
+              "publication bias", "imprecision", "inconsistency", "indirectness", "risk of bias", "Cohen's kappa"}
+    assert wanted <= names, wanted - names
+    grades = {found[0]: textstat.flesch_kincaid_grade(re.sub(r"Source: \[[^\]]*\]\([^)]*\)\.?", "", said))
+              for found, said in entries}
+    print(f"\n{len(entries)} glossary entries, {len(names)} terms; hardest definitions:",
+          sorted(((round(g, 1), n) for n, g in grades.items()), reverse=True)[:3])
+    assert len(entries) >= 60 and max(grades.values()) <= 12, max(grades.items(), key=lambda kv: kv[1])
+    # GRADE's levels are named in its entry; no definition leans on TeX (the site loads nothing from elsewhere).
+    assert all(level in dict((f[0], d) for f, d in entries)["GRADE"] for level in ("high", "moderate", "low", "very low"))
+    assert "$" not in GLOSSARY.read_text(encoding="utf-8")
+
+
+def _terms(*names: str) -> dict:
+    from evidencebook._glossary import GlossaryTerm, _exact
+
+    # Each name its own entry, except that 'SMD' and 'Hedges g' share one (as in the glossary).
+    entry = {"Hedges g": "SMD"}
+    return {(n if _exact(n) else n.lower()): GlossaryTerm(n, entry.get(n, n), "term-" + n.replace(" ", "-"), f"About {n}.")
+            for n in names}
+
+
+def test_the_first_use_of_each_entry_in_html_is_linked_and_nothing_else() -> None:
+    terms = _terms("SMD", "Hedges g", "CI", "95% CI", "random effects", "I²", "REML", "odds ratio")
+    pattern = eb.term_pattern(terms)
+    seen: set[str] = set()
+    markup = ('<h2>SMD</h2><table><thead><tr><th>CI</th></tr></thead><tbody><tr><td>Random effects &amp; the '
+              'SMD (95% CI), then CI and Hedges g</td></tr></tbody></table><a href="x">I²</a><code>REML</code>'
+              '<script>var s = "<p>I² REML</p>";</script><p>ORs, OR and I² &lt;b&gt;REML&lt;/b&gt; odds ratios</p>'
+              "<!-- odds ratio -->")
+    linked = eb.link_first_uses_in_html(markup, pattern, terms, seen, lambda t: f"glossary.html#{t.anchor}")
+
+    def link(words: str, anchor: str) -> str:
+        return f'<a class="reference internal eb-term" href="glossary.html#{anchor}" title="About {anchor[5:].replace("-", " ")}.">{words}</a>'
+
+    assert linked == (
+        '<h2>SMD</h2><table><thead><tr><th>CI</th></tr></thead><tbody><tr><td>'
+        f'{link("Random effects", "term-random-effects")} &amp; the {link("SMD", "term-SMD")} '
+        f'({link("95% CI", "term-95%-CI")}), then {link("CI", "term-CI")} and Hedges g</td></tr></tbody></table>'
+        '<a href="x">I²</a><code>REML</code><script>var s = "<p>I² REML</p>";</script>'
+        f'<p>ORs, OR and {link("I²", "term-I²")} &lt;b&gt;{link("REML", "term-REML")}&lt;/b&gt; odds ratios</p>'
+        "<!-- odds ratio -->")
+    assert seen == {"SMD", "CI", "95% CI", "random effects", "I²", "REML"}  # odds ratios: a plural is another word
+    # Once linked on a page, never again on it.
+    assert eb.link_first_uses_in_html("<p>SMD and CI</p>", pattern, terms, seen, lambda t: "#") == "<p>SMD and CI</p>"
+
+
+def test_the_first_use_of_each_entry_in_a_doctree_is_linked_not_in_headings_links_or_code() -> None:
+    from docutils import nodes
+
+    from evidencebook._glossary import link_page
+
+    terms = _terms("SMD", "GRADE", "random effects")
+    page = nodes.section("", nodes.title("", "GRADE and SMD"),
+                         nodes.paragraph("", "", nodes.reference("", "GRADE", refuri="https://example.org"),
+                                         nodes.Text(" and "), nodes.literal("", "SMD"),
+                                         nodes.Text(" then GRADE, SMD and GRADE again, with random effects.")),
+                         nodes.raw("", "<p>The SMD in HTML, random effects</p>", format="html"))
+    made = link_page(page, terms, lambda term: f"glossary.html#{term.anchor}")
+    links = [(r.astext(), r["refuri"]) for r in page.findall(nodes.reference) if "eb-term" in r["classes"]]
+    assert made == 3 and links == [("GRADE", "glossary.html#term-GRADE"), ("SMD", "glossary.html#term-SMD"),
+                                   ("random effects", "glossary.html#term-random-effects")]
+    assert page[0].astext() == "GRADE and SMD"  # the heading is as it was
+    assert page[2].astext() == "<p>The SMD in HTML, random effects</p>"  # already linked above: the HTML is left
+
+
+def test_a_built_page_links_each_term_once_to_its_glossary_entry(tmp_path) -> None:
+    """A small Sphinx project with MyST, this glossary and the extension, built for real."""
+    import subprocess
+    import sys
+
+    (tmp_path / "book").mkdir()
+    (tmp_path / "conf.py").write_text('extensions = ["myst_parser", "evidencebook._glossary"]\n', encoding="utf-8")
+    (tmp_path / "index.md").write_text("# Home\n\n```{toctree}\nbook/glossary\nbook/page\n```\n", encoding="utf-8")
+    (tmp_path / "book" / "glossary.md").write_text(GLOSSARY.read_text(encoding="utf-8"), encoding="utf-8")
+    (tmp_path / "book" / "page.md").write_text(
+        "# Random effects and GRADE\n\nThe SMD was pooled with random effects; [GRADE](https://example.org) and "
+        "`CI`, then GRADE and the CI. Again: SMD, Hedges g, GRADE. Oregon (OR) and ORs.\n\n"
+        '<div><p>I² and <a href="x">tau²</a> then tau²</p></div>\n', encoding="utf-8")
+    subprocess.run([sys.executable, "-m", "sphinx", "-b", "html", "-q", "-W", str(tmp_path), str(tmp_path / "out")],
+                   check=True, capture_output=True, text=True)
+    page = (tmp_path / "out" / "book" / "page.html").read_text(encoding="utf-8")
+    glossary = (tmp_path / "out" / "book" / "glossary.html").read_text(encoding="utf-8")
+    linked = re.findall(r'<a class="[^"]*eb-term[^"]*" href="glossary\.html#([^"]+)"[^>]*>([^<]+)</a>', page)
+    assert linked == [("term-SMD", "SMD"), ("term-random-effects", "random effects"), ("term-GRADE", "GRADE"),
+                      ("term-CI", "CI"), ("term-I2", "I²"), ("term-tau2", "tau²")], linked
+    assert all(f'id="{anchor}"' in glossary for anchor, _ in linked)  # every link lands on its term
+    assert "eb-term" not in glossary and "<h1>Random effects and GRADE" in page
