@@ -233,9 +233,10 @@ def test_the_first_use_of_each_entry_in_html_is_linked_and_nothing_else() -> Non
         f'{link("Random effects", "term-random-effects")} &amp; the {link("SMD", "term-SMD")} '
         f'({link("95% CI", "term-95%-CI")}), then {link("CI", "term-CI")} and Hedges g</td></tr></tbody></table>'
         '<a href="x">I²</a><code>REML</code><script>var s = "<p>I² REML</p>";</script>'
-        f'<p>ORs, OR and {link("I²", "term-I²")} &lt;b&gt;{link("REML", "term-REML")}&lt;/b&gt; odds ratios</p>'
+        f'<p>ORs, OR and {link("I²", "term-I²")} &lt;b&gt;{link("REML", "term-REML")}&lt;/b&gt; '
+        f'{link("odds ratios", "term-odds-ratio")}</p>'
         "<!-- odds ratio -->")
-    assert seen == {"SMD", "CI", "95% CI", "random effects", "I²", "REML"}  # odds ratios: a plural is another word
+    assert seen == {"SMD", "CI", "95% CI", "random effects", "I²", "REML", "odds ratio"}  # a plural is a use too
     # Once linked on a page, never again on it.
     assert eb.link_first_uses_in_html("<p>SMD and CI</p>", pattern, terms, seen, lambda t: "#") == "<p>SMD and CI</p>"
 
@@ -270,7 +271,7 @@ def test_a_built_page_links_each_term_once_to_its_glossary_entry(tmp_path) -> No
     (tmp_path / "book" / "glossary.md").write_text(GLOSSARY.read_text(encoding="utf-8"), encoding="utf-8")
     (tmp_path / "book" / "page.md").write_text(
         "# Random effects and GRADE\n\nThe SMD was pooled with random effects; [GRADE](https://example.org) and "
-        "`CI`, then GRADE and the CI. Again: SMD, Hedges g, GRADE. Oregon (OR) and ORs.\n\n"
+        "`CI`, then GRADE and the CI. Again: SMD, Hedges g, GRADE. Oregon (OR) and ORs. Two RCTs.\n\n"
         '<div><p>I² and <a href="x">tau²</a> then tau²</p></div>\n', encoding="utf-8")
     subprocess.run([sys.executable, "-m", "sphinx", "-b", "html", "-q", "-W", str(tmp_path), str(tmp_path / "out")],
                    check=True, capture_output=True, text=True)
@@ -278,6 +279,6 @@ def test_a_built_page_links_each_term_once_to_its_glossary_entry(tmp_path) -> No
     glossary = (tmp_path / "out" / "book" / "glossary.html").read_text(encoding="utf-8")
     linked = re.findall(r'<a class="[^"]*eb-term[^"]*" href="glossary\.html#([^"]+)"[^>]*>([^<]+)</a>', page)
     assert linked == [("term-SMD", "SMD"), ("term-random-effects", "random effects"), ("term-GRADE", "GRADE"),
-                      ("term-CI", "CI"), ("term-I2", "I²"), ("term-tau2", "tau²")], linked
+                      ("term-CI", "CI"), ("term-RCT", "RCTs"), ("term-I2", "I²"), ("term-tau2", "tau²")], linked
     assert all(f'id="{anchor}"' in glossary for anchor, _ in linked)  # every link lands on its term
     assert "eb-term" not in glossary and "<h1>Random effects and GRADE" in page
