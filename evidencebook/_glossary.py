@@ -9,7 +9,7 @@ reading order, but never inside a link, code, a heading, a table header or a scr
 Words that are ordinary English as often as they are terms are left unlinked (:data:`UNLINKED`).  A term
 written with a capital letter after its first (an abbreviation: CI, RR, SMD) matches only as written, so that
 "or" never links "OR"; a term in lower case matches in any case ("Random effects" at the start of a sentence).
-A plural counts as a use ("RCTs", "peer support specialists").
+A plural counts as a use ("RCTs", "peer support specialists", "recovery coaches").
 
 It imports nothing heavy: jupyter-book loads it on every build.
 """
@@ -55,15 +55,15 @@ def term_pattern(names: Iterable[str]) -> re.Pattern[str] | None:
     names = sorted({n for n in names if n.strip()}, key=lambda n: (-len(n), n))
     if not names:
         return None
-    # A name ending in a letter also matches its plural ('peer support specialists', 'RCTs').
-    parts = [(re.escape(n) if _exact(n) else f"(?i:{re.escape(n)})") + ("s?" if n[-1].isalpha() else "")
+    # A name ending in a letter also matches its plural ('peer support specialists', 'RCTs', 'recovery coaches').
+    parts = [(re.escape(n) if _exact(n) else f"(?i:{re.escape(n)})") + ("(?:e?s)?" if n[-1].isalpha() else "")
              for n in names]
     return re.compile(r"(?<![\w-])(?:" + "|".join(parts) + r")(?![\w-])")
 
 
 def _lookup(terms: dict[str, GlossaryTerm], matched: str) -> GlossaryTerm | None:
-    """The term ``matched`` names: as written, in lower case, or (a plural) without its final 's'."""
-    for name in (matched, matched[:-1] if matched.endswith("s") else ""):
+    """The term ``matched`` names: as written, in lower case, or (a plural) without its final 's' or 'es'."""
+    for name in (matched, *((matched[:-1], matched[:-2]) if matched.endswith("s") else ())):
         term = terms.get(name) or terms.get(name.lower())
         if term is not None:
             return term

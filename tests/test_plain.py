@@ -237,6 +237,11 @@ def test_the_first_use_of_each_entry_in_html_is_linked_and_nothing_else() -> Non
         f'{link("odds ratios", "term-odds-ratio")}</p>'
         "<!-- odds ratio -->")
     assert seen == {"SMD", "CI", "95% CI", "random effects", "I²", "REML", "odds ratio"}  # a plural is a use too
+    plurals = _terms("recovery coach", "RCT")
+    assert eb.link_first_uses_in_html("<p>Recovery coaches in RCTs</p>", eb.term_pattern(plurals), plurals, set(),
+                                      lambda t: "#") == (
+        '<p><a class="reference internal eb-term" href="#" title="About recovery coach.">Recovery coaches</a> in '
+        '<a class="reference internal eb-term" href="#" title="About RCT.">RCTs</a></p>')
     # Once linked on a page, never again on it.
     assert eb.link_first_uses_in_html("<p>SMD and CI</p>", pattern, terms, seen, lambda t: "#") == "<p>SMD and CI</p>"
 
