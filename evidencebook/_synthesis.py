@@ -118,14 +118,16 @@ def pooled_groups(effects: pd.DataFrame) -> pd.DataFrame:
 
     Review-level estimates are never pooled (they share trials); groups with k = 1 are left
     out.  Works on harmonised values: ratios on the log scale, then back-transformed.  All
-    groups are pooled in one vectorised pass.  HKSJ as such can give a CI narrower than the
+    groups are pooled in one vectorised pass.  ``weights`` holds, per group, each pooled
+    finding's share (%) of the weight (``finding_id`` -> percent) from the fit itself: the
+    forest plot draws these, so a plot can never show weights the pool did not use.  HKSJ as such can give a CI narrower than the
     Wald CI when the few studies agree (Q < k - 1); the ad hoc correction (metafor's
     ``test="adhoc"``, Röver, Knapp and Friede 2015) prevents that.
     """
     from ._meta import pool_groups
 
     columns = ["synthesis_group", "comparison_type", "measure", "k", "estimate", "ci_low", "ci_high", "pi_low", "pi_high", "tau2", "I2",
-               "method"]
+               "method", "weights"]
     primary = effects[(effects["evidence_level"] == "primary") & effects["synthesis_group"].ne("")
                       & effects["h_estimate"].notna()]
     if primary.empty:
@@ -137,9 +139,9 @@ def pooled_groups(effects: pd.DataFrame) -> pd.DataFrame:
         "measure": primary["measure"],
         "yi": np.where(ratio, log(primary["h_estimate"]), primary["h_estimate"]),
         "vi": ci_to_se(primary["h_low"], primary["h_high"], ratio) ** 2,
-    })
+    }).set_axis(primary["finding_id"])  # the weights come back keyed by finding
     pooled = pool_groups(frame, ["synthesis_group", "comparison_type", "measure"], method="REML", test="adhoc",
-                         pi_method="t(k-1)")
+                         pi_method="t(k-1)", weights=True)
     pooled = pooled[pooled["status"] == "ok"].reset_index()
     back = pooled["measure"].isin(RATIO_MEASURES)
     for col in ("estimate", "ci_low", "ci_high", "pi_low", "pi_high"):

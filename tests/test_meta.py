@@ -508,6 +508,21 @@ def test_pool_groups_equals_pool_per_group(method: str, test: str) -> None:
     assert singles > 0  # the fixture does exercise the k = 1 path
 
 
+@pytest.mark.parametrize("method", ["REML", "FE"])
+def test_pool_groups_weights_are_each_rows_share_at_the_fitted_tau2(method: str) -> None:
+    frame = _synthetic_groups().set_index("label")
+    out = meta.pool_groups(frame, ["outcome", "measure"], method=method, weights=True)  # type: ignore[arg-type]
+    for key, grp in frame.groupby(["outcome", "measure"]):
+        row = out.loc[key]
+        if row["status"] != "ok":
+            assert row["weights"] == {}
+            continue
+        w = 1 / (grp["vi"] + row["tau2"])
+        assert row["weights"] == pytest.approx((100 * w / w.sum()).to_dict(), rel=1e-12)
+        estimate = sum(share * y for share, y in zip(row["weights"].values(), grp["yi"])) / 100
+        assert estimate == pytest.approx(row["estimate"], rel=1e-9)  # the weights the estimate was pooled with
+
+
 def test_leave_one_out_refits_without_each_study() -> None:
     e = cells("RR")
     loo = meta.leave_one_out(e.yi, e.vi, labels=BCG.author, test="knha")

@@ -53,8 +53,19 @@ class _Sums:
         return self.sw2 - 2 * self.sw3 / self.sw + (self.sw2 / self.sw) ** 2
 
 
+def _inverse_variance(v: FloatArray, g: IntArray, tau2: FloatArray) -> FloatArray:
+    """Each study's weight in its group's fit, 1 / (v + tau^2): the one definition the engine pools with."""
+    return 1 / (v + tau2[g])
+
+
+def study_weights(v: FloatArray, g: IntArray, n_groups: int, tau2: FloatArray) -> FloatArray:
+    """Each study's share (%) of its group's weight at the fitted tau^2, as ``metafor::weights(fit)``."""
+    w = _inverse_variance(v, g, tau2)
+    return 100 * w / _gsum(w, g, n_groups)[g]
+
+
 def _sums(y: FloatArray, v: FloatArray, g: IntArray, n_groups: int, tau2: FloatArray) -> _Sums:
-    w = 1 / (v + tau2[g])
+    w = _inverse_variance(v, g, tau2)
     sw = _gsum(w, g, n_groups)
     mu = _gsum(w * y, g, n_groups) / sw
     r = y - mu[g]

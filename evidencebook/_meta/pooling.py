@@ -27,7 +27,7 @@ from ._common import (
     _z_crit,
 )
 from .effects import _as_float, binary_effects
-from .engine import _fit_batch, _group_qprofile, _i2_from_q
+from .engine import _fit_batch, _group_qprofile, _i2_from_q, study_weights
 from .results import MetaResult
 
 # ---------------------------------------------------------------------------------------------
@@ -367,6 +367,7 @@ def pool_groups(
     level: float = 95.0,
     pi_method: PIMethod | None = None,
     tau2_ci: bool = False,
+    weights: bool = False,
     threshold: float = THRESHOLD,
     uniroot_tol: float = UNIROOT_TOL,
     stepadj: float = 1.0,
@@ -386,6 +387,10 @@ def pool_groups(
     tau2_ci : bool, default False
         Add ``tau2_ci_low``/``tau2_ci_high``, the Q-profile CI for tau^2 (root searches run for
         all groups at once).
+    weights : bool, default False
+        Add ``weights``: per group, each pooled row's share (%) of the weight at the fitted tau^2
+        (``metafor::weights(fit)``), keyed by the row's index label (so the index should be unique);
+        empty for a group that was not pooled.
 
     Returns
     -------
@@ -411,6 +416,19 @@ def pool_groups(
             y, v, g, out["tau2"].to_numpy(dtype=float), (out["status"] == "ok").to_numpy() & (method != "FE"),
             level=level, tol=uniroot_tol,
         )
+    if weights:
+        out["weights"] = _weights_by_row(data.index, v, g, out)
+    return out
+
+
+def _weights_by_row(labels: pd.Index, v: FloatArray, g: IntArray, fits: pd.DataFrame) -> list[dict[object, float]]:
+    """Per group of ``fits``, its rows' weights (%) keyed by their labels; none for a group not pooled."""
+    ok = (fits["status"] == "ok").to_numpy()
+    share = study_weights(v, g, len(fits), fits["tau2"].to_numpy(dtype=float))
+    out: list[dict[object, float]] = [{} for _ in range(len(fits))]
+    for label, code, w in zip(labels, g, share):
+        if ok[code]:
+            out[code][label] = float(w)
     return out
 
 
