@@ -91,7 +91,7 @@ def html_table(rows: pd.DataFrame, columns: dict[str, str], links: dict[str, str
     for _, row in rows.iterrows():
         cells = (str(row[c]) if c in safe else link(row[c], row[links[c]]) if c in links else e(row[c])
                  for c in columns)
-        body.append("<tr>" + "".join(_cell(c) for c in cells) + "</tr>")
+        body.append("<tr>" + "".join(table_cell(c) for c in cells) + "</tr>")
     cap = f"<caption>{e(caption)}</caption>" if caption else ""
     return HTML(f'<div class="{css_class}" style="overflow-x:auto"><table>{cap}<thead><tr>{head}</tr></thead>'
                 f"<tbody>{''.join(body)}</tbody></table></div>")
@@ -104,7 +104,7 @@ LONG_WORD = 80
 _LONG = re.compile(r"[^\s<>]{%d,}" % LONG_WORD)
 
 
-def _cell(content: str) -> str:
+def table_cell(content: str) -> str:
     """A table cell holding ``content`` (HTML), free to break a word longer than a line."""
     text = re.sub(r"<[^>]*>", " ", content)
     return f'<td style="overflow-wrap:anywhere">{content}</td>' if _LONG.search(text) else f"<td>{content}</td>"
