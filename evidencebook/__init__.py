@@ -22,7 +22,7 @@ import re as _re
 from pathlib import Path as _Path
 from typing import Any as _Any
 
-_MODULES = ("_book", "_brief_levers", "_brief_page", "_brief_runs", "_brief_text", "_briefs", "_cache", "_certainty", "_coding", "_config", "_display", "_errors", "_evidence", "_kernels", "_living",
+_MODULES = ("_book", "_book_policy", "_book_quality", "_brief_levers", "_brief_page", "_brief_runs", "_brief_text", "_briefs", "_cache", "_certainty", "_coding", "_config", "_display", "_errors", "_evidence", "_kernels", "_living",
             "_maps", "_meta", "_pages", "_plots", "_policy", "_regions", "_risk_of_bias", "_schemas", "_sphinx", "_store", "_sync",
             "_synthesis", "_zotero")
 

@@ -73,6 +73,11 @@ def zotero_links(library_type: Any, library_id: Any, key: Any) -> str:
     return (f'<a href="{e(app)}">{e(key)}</a>' + (f' (<a href="{e(web)}" rel="noopener">web</a>)' if web else ""))
 
 
+def interval(low: Any, high: Any) -> str:
+    """An interval's bounds in words, '0.12 to 0.34' (two decimals); '' when a bound is missing."""
+    return f"{low:.2f} to {high:.2f}" if pd.notna(low) and pd.notna(high) else ""
+
+
 def link(text: Any, url: Any) -> str:
     href = safe_url(url)
     return f'<a href="{e(href)}" rel="noopener">{e(text)}</a>' if href else e(text)

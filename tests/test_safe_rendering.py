@@ -29,6 +29,8 @@ from hostile_library import (EVAL_MARKERS, INVISIBLE, LONG_WORD, MARKER_RE, SPOO
 
 import evidencebook as eb
 import evidencebook._book as book_module
+import evidencebook._book_policy as book_policy_module
+import evidencebook._book_quality as book_quality_module
 import evidencebook._risk_of_bias as risk_of_bias_module
 from evidencebook._evidence import references_bib
 
@@ -130,12 +132,12 @@ def _returns_html(function: Any) -> bool:
 
 
 def _page_outputs(settings: eb.Settings, evidence: eb.Evidence) -> dict[str, str]:
-    """Every page function of the book (``_book.__all__`` returning HTML) on the hostile evidence."""
+    """Every page function of the book (``__all__`` of the page modules, returning HTML) on the hostile evidence."""
     from evidencebook._coding import DOMAINS
 
     outputs = {}
-    for module, name in [*((book_module, n) for n in book_module.__all__),
-                         *((risk_of_bias_module, n) for n in risk_of_bias_module.__all__)]:
+    for module, name in [(module, n) for module in (book_module, book_policy_module, book_quality_module,
+                                                    risk_of_bias_module) for n in module.__all__]:
         function = getattr(module, name)
         if not inspect.isfunction(function) or not _returns_html(function):
             continue

@@ -137,14 +137,14 @@ def test_only_two_named_reviewers_with_one_decision_each_count_as_double_screene
 
 
 def test_the_evidence_map_and_data_quality_show_agreement_and_conflicts() -> None:
-    from evidencebook._book import _screening_agreement_html, screening_conflicts
+    from evidencebook._book_quality import screening_agreement_html, screening_conflicts
 
     studies = _double_screened([("include", "include", 3), ("exclude", "exclude", 1), ("include", "exclude", 1)], "FT")
-    html = _screening_agreement_html(studies)
+    html = screening_agreement_html(studies)
     assert "<td>full text</td><td>5</td><td>4</td><td>80%</td><td>0.55</td>" in html  # kappa = (5*4 - (4*3 + 1*2)) / (25 - 14) = 6/11
     assert "<td>title/abstract</td><td>0</td><td>0</td><td></td><td>no item double-screened</td>" in html
     single = pd.DataFrame({"study_id": ["A"], "screening_votes": ["TA:include|FT:include"]})
-    assert "No item has been screened independently by two reviewers yet" in _screening_agreement_html(single)
+    assert "No item has been screened independently by two reviewers yet" in screening_agreement_html(single)
     conflicted = pd.DataFrame({"study_id": ["A", "B"], "citation_key": ["a2020", "b2021"], "title": ["T1", "T2"],
                                "screening": ["FT:conflict", "FT:include"],
                                "screening_votes": ["TA:include@AB|FT:include@AB|FT:exclude@CD", "FT:include"]})
