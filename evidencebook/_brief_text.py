@@ -187,6 +187,7 @@ def headline_html(evidence: "Evidence", judgements: "pd.DataFrame | None" = None
     """The chapters' summary of findings, in short: the same counts and certainty as the book shows."""
     from ._certainty import certainty_label, summary_of_findings
     from ._display import HTML, html_table
+    from ._synthesis import NOT_STATED
 
     outcomes, studies = evidence.outcomes, evidence.studies
     sof = summary_of_findings(outcomes, studies, [d for d in HEADLINE_DOMAINS if d in set(outcomes["domain"])])
@@ -194,7 +195,7 @@ def headline_html(evidence: "Evidence", judgements: "pd.DataFrame | None" = None
         return HTML("<p>No findings are coded yet.</p>")
     judged = {} if judgements is None else {(j["domain"], j["comparison_type"]): j
                                             for j in judgements.to_dict("records")}
-    sof["question"] = [d if c == "mixed or not stated" else f"{d} ({c})"
+    sof["question"] = [d if c == NOT_STATED else f"{d} ({c})"
                        for d, c in zip(sof["domain"], sof["comparison_type"])]
     sof["counted"] = [f"{a} / {b} / {c}" for a, b, c in zip(sof["favour_peer"], sof["favour_comparison"], sof["unclear"])]
     sof["studies_cell"] = [f"{a} / {b} / {c}" if s else "none" for a, b, c, s in

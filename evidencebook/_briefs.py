@@ -451,10 +451,6 @@ class Brief:
         return LeverPanel(self._state_policy, self.state_name, self.evidence_date, self.build_date,
                           str(self.region["name"]) if self.is_substate else "").html()
 
-    def policy_context(self) -> "HTML":
-        """The levers (kept under its former name: what the state's policy says)."""
-        return self.levers()
-
     # Regions, programmes and laws -----------------------------------------------------------
 
     def local_context(self) -> "HTML":

@@ -567,6 +567,25 @@ def test_cumulative_adds_studies_in_the_given_order() -> None:
     assert cum["estimate"].iloc[-1] == pytest.approx(fit().estimate, rel=1e-12)
 
 
+def test_leave_one_out_and_cumulative_drop_a_missing_pair_and_label_the_rest_by_position() -> None:
+    e = cells("RR")
+    yi, vi = e.yi.to_numpy().copy(), e.vi.to_numpy().copy()
+    yi[1] = np.nan  # one trial without an estimate: dropped, as metafor's na.omit
+    loo = meta.leave_one_out(yi, vi, test="knha")
+    assert list(loo["omitted"]) == [1, *range(3, 14)] and (loo["k"] == 11).all()
+    cum = meta.cumulative(yi, vi)
+    assert list(cum["added"]) == [1, *range(3, 14)] and list(cum["k"]) == list(range(1, 13))
+    with pytest.raises(ValueError, match="labels must have one entry per study"):
+        meta.cumulative(yi, vi, labels=["a", "b"])
+
+
+def test_an_unknown_model_option_is_an_error_not_ignored() -> None:
+    e = cells("RR")
+    with pytest.raises(TypeError, match="unexpected keyword argument.*methd"):
+        meta.leave_one_out(e.yi, e.vi, methd="DL")  # type: ignore[call-arg]
+    assert meta.cumulative(e.yi, e.vi, method="DL")["tau2"].iloc[-1] == pytest.approx(0.3088, abs=5e-5)
+
+
 def test_estimate_tau2_and_qprofile_helpers_match_pool() -> None:
     e = cells("RR")
     est = meta.estimate_tau2(e.yi, e.vi, "REML")

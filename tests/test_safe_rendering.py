@@ -184,7 +184,7 @@ def test_every_page_function_and_brief_part_renders_the_payloads_inert(rendered:
     expected = {"study_entries", "data_quality", "evidence_map", "findings_table", "sof_table", "outcome_summary",
                 "policy_table", "regions_index", "whats_new", *(f"forest_figure({s})" for s in SCALES),
                 "risk_of_bias_figures", "risk_of_bias_tables",
-                *(f"Brief(oregon).{p}" for p in ("header", "headline", "local_evidence", "policy_context",
+                *(f"Brief(oregon).{p}" for p in ("header", "headline", "local_evidence", "levers",
                                                    "implementation", "sources"))}
     assert expected <= rendered.keys(), expected - rendered.keys()
     problems = {name: found for name, html in rendered.items() if (found := violations(html, fragment=True))}
@@ -206,7 +206,7 @@ def test_payloads_are_shown_as_text(rendered: dict[str, str]) -> None:
     assert eb.visible(SPOOF) == "[U+202E]gnp.exe[U+202C] zero[U+200B]width[U+200D]join[U+FEFF]"
     assert eb.visible(SPOOF) in studies and eb.visible(SPOOF) in text_of(rendered["Brief(oregon).local_evidence"])
     assert alive("HSTLAAA2 creator lastName") in text_of(rendered["Brief(oregon).local_evidence"])
-    assert alive("HSTLPLC3 fact") in text_of(rendered["Brief(southern-oregon).policy_context"])
+    assert alive("HSTLPLC3 fact") in text_of(rendered["Brief(southern-oregon).levers"])
     figures = lxml.html.fragment_fromstring(rendered["forest_figure(standardised)"], create_parent="div")
     alts = " ".join(img.get("alt", "") for img in figures.iter("img"))
     assert alive("HSTLAAA2 note outcome A") in alts  # alt text carries the payload as text

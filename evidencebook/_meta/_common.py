@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from types import SimpleNamespace
-from typing import Literal
+from typing import Literal, TypedDict
 
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
@@ -39,6 +39,30 @@ THRESHOLD = 1e-5
 MAXITER = 100
 UNIROOT_TOL = float(np.finfo(float).eps) ** 0.25
 _EPS = float(np.finfo(float).eps)
+
+
+class FitOptions(TypedDict, total=False):
+    """The model a pooling function fits: ``pool``'s keywords of the same names (metafor's ``rma.uni``)."""
+
+    method: Method
+    test: Test
+    level: float
+    pi_method: PIMethod | None
+    threshold: float
+    uniroot_tol: float
+    stepadj: float
+
+
+_FIT_DEFAULTS: FitOptions = {"method": "REML", "test": "z", "level": 95.0, "pi_method": None,
+                             "threshold": THRESHOLD, "uniroot_tol": UNIROOT_TOL, "stepadj": 1.0}
+
+
+def fit_options(options: FitOptions) -> FitOptions:
+    """Every option of the model, metafor's defaults where not given; a keyword that is no option is an error."""
+    unknown = sorted(set(options) - set(_FIT_DEFAULTS))
+    if unknown:
+        raise TypeError(f"unexpected keyword argument(s): {', '.join(unknown)}")
+    return {**_FIT_DEFAULTS, **options}
 
 
 # ---------------------------------------------------------------------------------------------

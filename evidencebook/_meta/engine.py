@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Unpack
 
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
@@ -15,6 +16,7 @@ from ._common import (
     METHODS,
     PI_METHODS,
     UNIROOT_TOL,
+    FitOptions,
     FloatArray,
     IntArray,
     _alpha,
@@ -25,6 +27,7 @@ from ._common import (
     _r_mad,
     _r_zeroin,
     _stats,
+    fit_options,
 )
 
 # ---------------------------------------------------------------------------------------------
@@ -198,23 +201,16 @@ def _pi_crit(pi_method: str, k: FloatArray, level: float) -> FloatArray:
 
 
 def _fit_batch(
-    y: FloatArray,
-    v: FloatArray,
-    g: IntArray,
-    n_groups: int,
-    *,
-    method: str,
-    test: str,
-    level: float,
-    pi_method: str | None,
-    threshold: float,
-    uniroot_tol: float,
-    stepadj: float = 1.0,
+    y: FloatArray, v: FloatArray, g: IntArray, n_groups: int, **options: Unpack[FitOptions]
 ) -> tuple[dict[str, FloatArray], str | None]:
-    """Fit the intercept-only model in every group; every group must have k >= 2.
+    """Fit the intercept-only model (``options``, see :class:`FitOptions`) in every group; every group must
+    have k >= 2.
 
     Returns the per-group arrays and the prediction-interval method used (None for FE).
     """
+    o = fit_options(options)
+    method, test, level, pi_method = o["method"], o["test"], o["level"], o["pi_method"]
+    threshold, uniroot_tol, stepadj = o["threshold"], o["uniroot_tol"], o["stepadj"]
     if method not in METHODS:
         raise ValueError(f"method must be one of {METHODS}, got {method!r}")
     if test not in ("z", "knha", "adhoc"):
