@@ -2,9 +2,12 @@
 
 The pipeline reads in one direction, one module per stage::
 
-    _zotero (snapshot) -> _coding (notes and tags) -> _evidence (tables) -> _synthesis (votes, pools)
+    _zotero (snapshot) -> _coding (notes and tags) -> _evidence (tables) -> _synthesis (votes, pools; _meta computes)
         -> _certainty (GRADE, signed judgements) -> _living (what changed) -> _plots / _display
-        -> _briefs (what a brief shows), _brief_page (page and PDF), _brief_runs (fan-out) and _book
+        -> _briefs (what a brief shows: _brief_text its words, _brief_levers a state's levers),
+           _brief_page (page and PDF), _brief_runs (fan-out)
+        -> _book (Studies, outcome chapters), _book_policy (policy pages), _book_quality (evidence map,
+           data quality, What's new); _pages lists and builds them
 
 Notebooks and users only ever write ``import evidencebook as eb``.
 

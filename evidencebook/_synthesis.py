@@ -1,14 +1,18 @@
 """Synthesis: what the findings of a domain say, and no more.
 
+* Effect arithmetic: the value of no effect per measure, the standard error a 95% CI implies
+  (log scale for ratios), and each finding's comparison type.
 * Direction of effect per finding, and one vote per independent primary study (reports of
-  one study joined), counted by direction (SWiM, Cochrane Handbook chapter 12).
+  one study joined), counted by direction with a sign test (SWiM, Cochrane Handbook ch. 12).
 * Review-level findings side by side (an overview of reviews), never pooled or vote-tested
   together since reviews share trials; their overlap as Pieper's corrected covered area.
-* Forest-plot rows harmonised so that larger favours peer support, and random-effects pools
-  of primary studies that share a synthesis group, comparison type and measure.
+* Forest-plot rows harmonised so that larger favours peer support; random-effects pools of
+  primary studies that share a synthesis group, comparison type and measure, each with the
+  weights its studies had in it (what the forest plot draws); a pool's path as studies arrived.
 * The gap map, PRISMA counts and the screening reviewers' agreement (Cohen's kappa).
 
-Certainty (GRADE) is in :mod:`._certainty`, what changed between versions in :mod:`._living`.
+The statistics themselves (metafor's numbers) are in :mod:`._meta`; certainty (GRADE) in
+:mod:`._certainty`; what changed between versions in :mod:`._living`.
 """
 
 from __future__ import annotations
