@@ -346,9 +346,9 @@ def test_paule_mandel_solves_q_equals_df() -> None:
 
 
 def test_r_uniroot_port() -> None:
-    root = meta._r_uniroot(lambda x: x * x - 2, 0.0, 2.0, -2.0, 2.0, tol=1e-14)
+    root = meta.r_uniroot(lambda x: x * x - 2, 0.0, 2.0, -2.0, 2.0, tol=1e-14)
     assert root == pytest.approx(math.sqrt(2), abs=1e-13)
-    coarse = meta._r_uniroot(lambda x: x * x - 2, 0.0, 2.0, -2.0, 2.0)
+    coarse = meta.r_uniroot(lambda x: x * x - 2, 0.0, 2.0, -2.0, 2.0)
     assert abs(coarse - math.sqrt(2)) < meta.UNIROOT_TOL
 
 

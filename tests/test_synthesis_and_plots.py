@@ -320,17 +320,17 @@ def test_the_sign_test_is_scipys_binomtest() -> None:
 def test_the_distribution_functions_of_pooling_are_scipy_stats() -> None:
     from scipy import stats
 
-    from evidencebook._meta import _stats
+    from evidencebook._meta import distributions
 
     x, q, df = np.array([0.0, 0.3, 1.96, 4.5]), np.array([0.001, 0.025, 0.05, 0.5]), np.array([1.0, 3.0, 9.0, 40.0])
-    np.testing.assert_allclose(_stats.norm.sf(x), stats.norm.sf(x), rtol=1e-13)
-    np.testing.assert_allclose(_stats.norm.isf(q), stats.norm.isf(q), rtol=1e-13)
-    np.testing.assert_allclose(_stats.t.sf(x, df), stats.t.sf(x, df), rtol=1e-13)
-    np.testing.assert_allclose(_stats.t.isf(q, df), stats.t.isf(q, df), rtol=1e-13)
-    np.testing.assert_allclose(_stats.chi2.sf(x + 0.1, df), stats.chi2.sf(x + 0.1, df), rtol=1e-13)
-    np.testing.assert_allclose(_stats.chi2.isf(q, df), stats.chi2.isf(q, df), rtol=1e-13)
-    np.testing.assert_allclose(_stats.chi2.ppf(q, df), stats.chi2.ppf(q, df), rtol=1e-13)
-    np.testing.assert_allclose(_stats.f.sf(x + 0.1, df, df + 2), stats.f.sf(x + 0.1, df, df + 2), rtol=1e-13)
+    np.testing.assert_allclose(distributions.norm.sf(x), stats.norm.sf(x), rtol=1e-13)
+    np.testing.assert_allclose(distributions.norm.isf(q), stats.norm.isf(q), rtol=1e-13)
+    np.testing.assert_allclose(distributions.t.sf(x, df), stats.t.sf(x, df), rtol=1e-13)
+    np.testing.assert_allclose(distributions.t.isf(q, df), stats.t.isf(q, df), rtol=1e-13)
+    np.testing.assert_allclose(distributions.chi2.sf(x + 0.1, df), stats.chi2.sf(x + 0.1, df), rtol=1e-13)
+    np.testing.assert_allclose(distributions.chi2.isf(q, df), stats.chi2.isf(q, df), rtol=1e-13)
+    np.testing.assert_allclose(distributions.chi2.ppf(q, df), stats.chi2.ppf(q, df), rtol=1e-13)
+    np.testing.assert_allclose(distributions.f.sf(x + 0.1, df, df + 2), stats.f.sf(x + 0.1, df, df + 2), rtol=1e-13)
 
 
 def test_a_conflict_synced_from_zotero_is_reported_left_out_counted_and_listed(project: eb.Settings) -> None:

@@ -22,14 +22,14 @@ from ._common import (
     Method,
     PIMethod,
     Test,
-    _pairs,
-    _stats,
-    _too_few,
-    _z_crit,
+    checked_pairs,
+    distributions,
+    too_few,
+    z_crit,
     fit_options,
 )
-from .effects import _as_float, binary_effects
-from .engine import _fit_batch, _group_qprofile, _i2_from_q, study_weights
+from .effects import as_float, binary_effects
+from .engine import fit_batch, group_qprofile, i2_from_q, study_weights
 from .results import MetaResult
 
 # ---------------------------------------------------------------------------------------------
@@ -101,9 +101,9 @@ def pool(
     SynthesisError
         Fewer than two usable studies, or Fisher scoring did not converge.
     """
-    y, v = _pairs(yi, vi, outcome=outcome)
+    y, v = checked_pairs(yi, vi, outcome=outcome)
     g = np.zeros(len(y), dtype=np.intp)
-    b, pim = _fit_batch(
+    b, pim = fit_batch(
         y, v, g, 1, method=method, test=test, level=level, pi_method=pi_method,
         threshold=threshold, uniroot_tol=uniroot_tol, stepadj=stepadj,
     )
@@ -114,7 +114,7 @@ def pool(
     vt = _scalar(b, "vt")
     lo = hi = math.nan
     if tau2_ci and method != "FE":
-        lows, highs = _group_qprofile(y, v, g, np.array([tau2]), np.ones(1, dtype=bool), level=level, tol=uniroot_tol)
+        lows, highs = group_qprofile(y, v, g, np.array([tau2]), np.ones(1, dtype=bool), level=level, tol=uniroot_tol)
         lo, hi = float(lows[0]), float(highs[0])
     # The fit's own numbers, as they are; the interval of tau^2 carries over to tau, I^2 and H^2.
     fitted = {key: _scalar(b, key) for key in ("estimate", "se", "ci_low", "ci_high", "stat", "df", "p", "tau2_se",
@@ -175,7 +175,7 @@ def _mh_pieces(
     As in ``rma.mh``/``rma.peto``: the Q statistic uses escalc's outcomes with 1/2 added to
     tables with a zero cell and double-zero tables dropped; the pooled estimate uses the raw counts.
     """
-    a, b, c, d = (_as_float(x, n) for x, n in ((ai, "ai"), (bi, "bi"), (ci, "ci"), (di, "di")))
+    a, b, c, d = (as_float(x, n) for x, n in ((ai, "ai"), (bi, "bi"), (ci, "ci"), (di, "di")))
     eff = binary_effects(measure, a, b, c, d, drop00=True)
     keep = ~(np.isnan(a) | np.isnan(b) | np.isnan(c) | np.isnan(d))
     yv = eff[keep & eff["yi"].notna().to_numpy() & eff["vi"].notna().to_numpy()]
@@ -188,19 +188,19 @@ def _fixed_result(
 ) -> MetaResult:
     """Package an MH/Peto estimate: z test, no tau^2, Q-based I^2 and H^2 (as metafor)."""
     z = estimate / se
-    crit = _z_crit(level)
+    crit = z_crit(level)
     q_df = float(len(yi) - 1)
-    i2 = float(_i2_from_q(np.array([q]), np.array([q_df]))[0])
+    i2 = float(i2_from_q(np.array([q]), np.array([q_df]))[0])
     h2 = q / q_df if q_df > 0 else math.nan
     w = 1 / vi
     vt = q_df / (w.sum() - (w**2).sum() / w.sum()) if q_df > 0 else math.nan
     nan = math.nan
     return MetaResult(
         estimate=estimate, se=se, ci_low=estimate - crit * se, ci_high=estimate + crit * se,
-        stat=z, df=nan, p=float(2 * _stats.norm.sf(abs(z))),
+        stat=z, df=nan, p=float(2 * distributions.norm.sf(abs(z))),
         tau2=0.0, tau2_se=nan, tau2_ci_low=nan, tau2_ci_high=nan, tau=0.0, tau_ci_low=nan, tau_ci_high=nan,
         I2=i2, I2_ci_low=nan, I2_ci_high=nan, I2_Q=i2, H2=h2, H2_ci_low=nan, H2_ci_high=nan,
-        Q=q, Q_df=q_df, Q_p=float(_stats.chi2.sf(q, q_df)) if q_df > 0 else nan,
+        Q=q, Q_df=q_df, Q_p=float(distributions.chi2.sf(q, q_df)) if q_df > 0 else nan,
         pi_low=nan, pi_high=nan, pi_method=None,
         k=k, method=method, measure=measure, test="z", level=level, vt=vt,
     )
@@ -227,7 +227,7 @@ def pool_mantel_haenszel(
         raise ValueError(f"Mantel-Haenszel supports OR, RR and RD, not {measure!r}")
     a, b, c, d, yi, vi = _mh_pieces(ai, bi, ci, di, measure_u)
     if len(a) < 2 or len(yi) < 2:
-        raise _too_few(min(len(a), len(yi)), outcome)
+        raise too_few(min(len(a), len(yi)), outcome)
     n1, n2 = a + b, c + d
     n = n1 + n2
     if measure_u == "OR":
@@ -270,7 +270,7 @@ def pool_peto(
     """Peto's one-step pooled log odds ratio (``metafor::rma.peto``), with Peto's Q."""
     a, b, c, d, yi, vi = _mh_pieces(ai, bi, ci, di, "PETO")
     if len(a) < 2 or len(yi) < 2:
-        raise _too_few(min(len(a), len(yi)), outcome)
+        raise too_few(min(len(a), len(yi)), outcome)
     n1, n2 = a + b, c + d
     n = n1 + n2
     expected = (a + c) * n1 / n
@@ -311,7 +311,7 @@ def _batch_frame(y: FloatArray, v: FloatArray, g: IntArray, n_groups: int, **opt
     if poolable.any():
         remap = np.cumsum(poolable) - 1  # dense codes for the poolable groups
         keep = poolable[g]
-        b, pim = _fit_batch(y[keep], v[keep], remap[g[keep]], int(poolable.sum()), **options)
+        b, pim = fit_batch(y[keep], v[keep], remap[g[keep]], int(poolable.sum()), **options)
         rows = np.flatnonzero(poolable)
         for col in _BATCH_COLUMNS:
             frame.loc[rows, col] = b[col]
@@ -382,7 +382,7 @@ def pool_groups(
     out = _batch_frame(y, v, g, grouped.ngroups, **options)
     out.index = grouped.size().index  # the group keys, in group-code order
     if tau2_ci:
-        out["tau2_ci_low"], out["tau2_ci_high"] = _group_qprofile(
+        out["tau2_ci_low"], out["tau2_ci_high"] = group_qprofile(
             y, v, g, out["tau2"].to_numpy(dtype=float), (out["status"] == "ok").to_numpy() & (options["method"] != "FE"),
             level=options["level"], tol=options["uniroot_tol"],
         )
@@ -465,7 +465,7 @@ def _labelled_pairs(
 ) -> tuple[FloatArray, FloatArray, NDArray[np.object_]]:
     """Validated pairs (a pair with a NaN dropped, as metafor's na.omit) and the labels of those kept
     (1, 2, ... by input position when none are given)."""
-    y, v = _pairs(yi, vi, outcome=outcome)
+    y, v = checked_pairs(yi, vi, outcome=outcome)
     keep = ~(np.isnan(np.asarray(yi, dtype=float)) | np.isnan(np.asarray(vi, dtype=float)))
     names = list(labels) if labels is not None else list(range(1, len(keep) + 1))
     if len(names) != len(keep):
@@ -538,9 +538,9 @@ def cumulative(
     member = np.concatenate([np.arange(n) for n in sizes])
     subset = np.repeat(np.arange(k), sizes).astype(np.intp)
     fits = _batch_frame(y[member], v[member], subset, k, **options)
-    z = _z_crit(fit_options(options)["level"])
+    z = z_crit(fit_options(options)["level"])
     first = {"estimate": y[0], "se": math.sqrt(v[0]), "stat": y[0] / math.sqrt(v[0]),
-             "p": 2 * _stats.norm.sf(abs(y[0] / math.sqrt(v[0]))),
+             "p": 2 * distributions.norm.sf(abs(y[0] / math.sqrt(v[0]))),
              "ci_low": y[0] - z * math.sqrt(v[0]), "ci_high": y[0] + z * math.sqrt(v[0]), "status": "single study"}
     for col, val in first.items():
         fits.loc[0, col] = val
