@@ -11,6 +11,7 @@ import pandas as pd
 from ._config import Settings
 from ._display import HTML, e, html_table, interval, link, record_url, zotero_links
 from ._evidence import Evidence
+from ._living import version_status
 from ._plots import figure_html
 
 __all__ = ["data_quality", "evidence_map", "screening_conflicts", "whats_new"]
@@ -156,32 +157,6 @@ def _stance(r: dict[str, Any], side: str) -> str:
     return ", ".join(p for p in parts if p)
 
 
-def _version_status(settings: Settings, number: int) -> pd.DataFrame:
-    """:func:`~evidencebook._synthesis.outcome_status` of an archived evidence version.
-
-    Archives never change, so each version's status is computed once (per code version) and
-    kept in the build cache: a new version then costs What's new one synthesis, not one per version.
-    """
-    import io
-
-    from ._cache import DiskCache
-    from ._evidence import load_version, read_manifest
-    from ._living import outcome_status
-
-    manifest = read_manifest(settings, number)
-    cache, name, key = DiskCache(settings.cache_dir), f"outcome-status-v{number:04d}", str(manifest.get("content_hash"))
-    kept = cache.read(name, key)
-    if kept is not None:
-        try:
-            return pd.read_json(io.StringIO(kept), orient="table")
-        except ValueError:  # a torn or foreign file: computed again
-            pass
-    version = load_version(settings, number)
-    status = outcome_status(version.outcomes, version.studies)
-    cache.write(name, key, status.to_json(orient="table", double_precision=15))  # pages run side by side
-    return status
-
-
 def whats_new(settings: Settings, archive_href: str = "../evidence-versions") -> HTML:
     """Each evidence version, newest first: the studies and findings it added, updated and removed, and
     for each outcome the change in pooled estimate, CI, PI, tau², k and certainty, with the changes
@@ -223,7 +198,7 @@ def _archived_statuses(settings: Settings, kept: set[int]) -> tuple[dict[int, pd
         # An archive is history: a value today's code cannot synthesise (ci_low -1e308 on a ratio), or a damaged
         # file, must not stop every later build.  The version is named as not recomputed; the rest goes on.
         try:
-            status[number] = _version_status(settings, number)
+            status[number] = version_status(settings, number)
         except Exception as exc:  # noqa: BLE001 - whatever it was, it is shown, not raised
             reason = " ".join(str(exc).split())
             failed[number] = f"{type(exc).__name__}: {reason[:200]}{'…' if len(reason) > 200 else ''}"

@@ -554,18 +554,18 @@ class Brief:
 
     def sources(self) -> "HTML":
         from ._display import HTML, e
+        from ._publish import REVIEW_TITLE, cite_as
 
         m = self.evidence.manifest
         review = self.book_href("intro.html") if not self.site_url else self.site_url.rstrip("/") + "/"
-        cite = (f"Peer support workforce: a living evidence review. {self.title}. {self.evidence.version_label}. "
-                f"Built {self.build_date.isoformat()}. " + (self.brief_url or f"briefs/{self.region_id}.html"))
+        cite = cite_as(self.evidence.version_label, self.brief_url, part=self.title, built=self.build_date)
         address = (f'<a class="eb-brief-url" href="{e(self.brief_url)}">{e(self.brief_url)}</a>' if self.brief_url
                    else e(self._where()))
         return HTML(f"<p>{e(self.evidence.version_label)}; this brief was built on {e(self.build_date.isoformat())}. "
                     f"It is built from {m['counts']['included']} included sources, {m['counts']['outcomes']} "
                     f"findings and {m['counts']['policy_facts']} policy facts, each with its quoted source. "
                     f"The full brief: {address}. The full review, with every study, quote and reference: "
-                    f'<a class="eb-book-link eb-review-link" href="{e(review)}">Peer support workforce: '
-                    "a living evidence review</a>. This brief is rebuilt whenever what it shows changes.</p>"
+                    f'<a class="eb-book-link eb-review-link" href="{e(review)}">{e(REVIEW_TITLE)}</a>. '
+                    "This brief is rebuilt whenever what it shows changes.</p>"
                     f'<p class="eb-held-back" data-eb-where="{e(self._where())}" data-eb-href="{e(self.brief_url)}"></p>'
                     f'<p class="eb-cite"><strong>Cite as:</strong> {e(cite)}</p>')

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Mapping
 
-from ._briefs import HEADLINE_DOMAINS, PLAIN, count_words, join_words, national_sentences
+from ._brief_text import HEADLINE_DOMAINS, PLAIN, count_words, join_words, national_sentences
 from ._display import HTML, e
 
 if TYPE_CHECKING:

@@ -98,7 +98,7 @@ def test_the_intro_box_counts_every_finding_on_what_peer_support_does(evidence, 
     parts = [int(sof[c].sum()) for c in ("favour_peer", "favour_comparison", "unclear")]
     assert sum(parts) == total
     assert [number(n) for n in re.findall(r"(\w+) (?:favours?|shows?) ", said[1])] == parts
-    assert said[2:4] == eb._briefs.national_sentences(evidence, judgements)  # the briefs' bottom line, word for word
+    assert said[2:4] == eb._brief_text.national_sentences(evidence, judgements)  # the briefs' bottom line, word for word
     assert said[-1].startswith("Proposed means")
 
 
