@@ -37,7 +37,7 @@ from ._cache import DiskCache
 from ._coding import BINARY_ARMS, CONTINUOUS_ARMS, RAW_FIELDS, Coding, Published, code_items
 from ._config import Settings
 from ._errors import EvidenceError, Problem
-from ._regions import REGION_COLUMNS, region_records, region_table, state_code
+from ._regions import REGION_COLUMNS, region_records, region_studies, region_table, state_code
 from ._zotero import Snapshot, read_snapshot, write_snapshot_files
 
 __all__ = ["BuildReport", "Evidence", "EvidenceVersion", "build_evidence", "changes_between", "derive_tables",
@@ -250,11 +250,8 @@ def derive_tables(coding: Coding, substate_regions: dict[str, dict[str, Any]]) -
     policy = policy.sort_values(["state_code", "fact_id"], kind="stable")
 
     regions = region_table(substate_regions)
-    included = studies[studies["screening"].str.endswith(":include")]
     regions["n_local_studies"] = [  # studies, not reports: two reports of one trial count once
-        int(included.loc[included["state_codes"].str.split("|").map(lambda codes, c=r.state_code: c in codes)
-                         & ((r.kind != "sub-state") | (included["region"] == r.region_id)), "report_of"].nunique())
-        for r in regions.itertuples()
+        int(region_studies(studies, r)["report_of"].nunique()) for r in regions.to_dict("records")
     ]
     regions["n_policy_facts"] = [int((policy["state_code"] == r.state_code).sum()) for r in regions.itertuples()]
 
