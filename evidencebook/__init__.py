@@ -6,6 +6,10 @@ The pipeline reads in one direction, one module per stage::
         -> _certainty (GRADE, signed judgements) -> _living (what changed) -> _plots / _display
         -> _briefs (what a brief shows), _brief_page (page and PDF), _brief_runs (fan-out) and _book
 
+``_coding`` reads an item with ``_screening`` (tags), ``_notes`` (the note format), ``_fields`` (each line
+against ``_vocabulary``), ``_rob_sections`` (risk of bias) and ``_identities`` (citation keys, finding ids);
+``_evidence`` builds ``evidence/`` with ``_tables`` (derivation, validation) and ``_files`` (CSV, BibTeX, hashes).
+
 Notebooks and users only ever write ``import evidencebook as eb``.
 
 Names are imported on first use (PEP 562): ``import evidencebook`` itself is cheap, and a
@@ -24,7 +28,8 @@ from typing import Any as _Any
 
 _MODULES = ("_book", "_brief_page", "_brief_runs", "_briefs", "_cache", "_certainty", "_coding", "_config", "_display", "_errors", "_evidence", "_kernels", "_living",
             "_maps", "_meta", "_pages", "_plots", "_policy", "_regions", "_risk_of_bias", "_schemas", "_sphinx", "_store", "_sync",
-            "_synthesis", "_zotero")
+            "_synthesis", "_zotero",
+            "_fields", "_identities", "_notes", "_rob_sections", "_screening", "_vocabulary")
 
 
 def _declared_exports(module: str) -> list[str]:
