@@ -15,6 +15,10 @@ A researcher codes a study with three things Zotero already has (see the book's
 
 Parsing never stops at the first problem: every problem is returned with the item key and
 the note line, and the rest of the library is still read.
+
+This module walks the library (:func:`code_items`); each part of the contract has its own module:
+``_screening`` (tags), ``_notes`` (the note format), ``_fields`` (sections and values, against
+``_vocabulary``), ``_rob_sections`` (risk of bias) and ``_identities`` (citation keys and finding ids).
 """
 
 from __future__ import annotations

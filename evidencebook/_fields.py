@@ -369,6 +369,8 @@ def check_outcome(item_key: str, section: Section, problems: list[Problem]) -> b
     return not errors and section.errors == 0
 
 
+# The keys a Risk of bias section gives its overall judgement under (read in _rob_sections); here they tell a
+# section's own line from a Study field typed after its heading ('risk of bias' is both).
 ROB_OVERALL = ("overall", "overall risk of bias", "overall judgement", "overall judgment", "risk of bias")
 
 

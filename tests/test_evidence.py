@@ -125,10 +125,12 @@ def test_missing_file_is_named(project: eb.Settings, name: str) -> None:
         eb.load_evidence(project)
 
 
-def test_corrupt_manifest_is_named(project: eb.Settings) -> None:
-    (project.evidence / "manifest.json").write_text("{", encoding="utf-8")
-    with pytest.raises(eb.EvidenceError, match=r"manifest\.json: corrupt"):
-        eb.load_evidence(project)
+@pytest.mark.parametrize("text", ["{", "[]", '{"evidence_version": 8}'])
+def test_corrupt_manifest_is_named(project: eb.Settings, text: str) -> None:
+    (project.evidence / "manifest.json").write_text(text, encoding="utf-8")
+    for read in (eb.load_evidence, eb.read_manifest):  # one reader: the same sentence wherever it is read
+        with pytest.raises(eb.EvidenceError, match=r"manifest\.json: corrupt"):
+            read(project)
 
 
 def test_corrupt_snapshot_leaves_tables_untouched(project: eb.Settings) -> None:
@@ -246,11 +248,11 @@ def test_text_cells_a_spreadsheet_would_run_are_neutralised_and_read_back_verbat
     ("a\rb", "\"a\rb\""),  # a bare carriage return ended the row for every reader
 ])
 def test_the_csv_rule_quotes_what_a_spreadsheet_would_run_and_is_undone_exactly(cell: str, written: str) -> None:
-    from evidencebook._evidence import _csv, _read_csv
+    from evidencebook._files import read_csv, write_csv
 
-    text = _csv(pd.DataFrame({"text": [cell], "number": [-0.24]}))
+    text = write_csv(pd.DataFrame({"text": [cell], "number": [-0.24]}))
     assert text == f"text,number\n{written},-0.24\n"
-    assert _read_csv(text)["text"].tolist() == [cell]
+    assert read_csv(text)["text"].tolist() == [cell]
 
 
 # --- quarantine: one item never harms the others ------------------------------------------------------------
