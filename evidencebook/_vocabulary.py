@@ -69,9 +69,8 @@ CONTINUOUS_MEASURES = ("MD", "SMD", "Hedges g")
 # Words people write for an outcome domain (a hint only: the domain is never guessed into the tables).
 DOMAIN_WORDS = {"readmission": "hospitalisation", "admission": "hospitalisation", "inpatient": "hospitalisation",
                 "emergency": "crisis/ED use", "crisis": "crisis/ED use", "depress": "symptoms", "anxiety": "symptoms",
-                "psychosis": "symptoms", "qol": "quality of life", "wellbeing": "quality of life", "relapse": "substance use",
-                "overdose": "substance use", "alcohol": "substance use", "retention": "engagement",
-                "attendance": "engagement", "self-efficacy": "empowerment", "activation": "empowerment",
-                "homeless": "housing", "job": "employment", "spending": "cost", "burnout": "workforce",
-                "turnover": "workforce"}
-
+                "psychosis": "symptoms", "qol": "quality of life", "wellbeing": "quality of life",
+                "relapse": "substance use", "overdose": "substance use", "alcohol": "substance use",
+                "retention": "engagement", "attendance": "engagement", "self-efficacy": "empowerment",
+                "activation": "empowerment", "homeless": "housing", "job": "employment", "spending": "cost",
+                "burnout": "workforce", "turnover": "workforce"}
