@@ -349,12 +349,10 @@ def load_evidence(settings: Settings) -> Evidence:
     Raises :class:`EvidenceError` naming the file that is missing, corrupt or was edited
     outside the pipeline.
     """
-    from ._store import JOURNAL, STAGING, evidence_lock
+    from ._store import finish_interrupted
 
     folder = settings.evidence
-    if (folder / JOURNAL).exists() or (folder / STAGING).exists():
-        with evidence_lock(folder):  # finishes (or discards) an interrupted swap first
-            pass
+    finish_interrupted(folder)
     manifest = read_manifest(settings)
     frames = {name: read_csv(read_checked(folder / name, manifest["files"].get(name))) for name in TABLES}
     outcomes = typed_outcomes(frames["outcomes.csv"])
