@@ -326,12 +326,10 @@ class Brief:
     # Local results ------------------------------------------------------------------------
 
     def local_studies(self) -> "pd.DataFrame":
-        studies = self.evidence.included
-        local = studies[studies["state_codes"].str.split("|").map(lambda codes: self.state_code in codes)]
-        if self.is_substate:
-            local = local.assign(in_region=local["region"].eq(self.region_id))
-            local = local.sort_values("in_region", ascending=False, kind="stable")
-        return local
+        """This region's studies (see :func:`._regions.region_studies`, the definition regions.csv counts too)."""
+        from ._regions import region_studies
+
+        return region_studies(self.evidence.studies, self.region)
 
     def local_results(self) -> list[dict[str, Any]]:
         """One entry per local study (its reports joined: two papers on one trial are one study), with what each
