@@ -38,7 +38,6 @@ from ._brief_page import (
     check_publishable,
     chromium_path,
     notebook_html,
-    pdf_pages,
     scrub_notebook,
     standalone_links,
     standalone_page,
@@ -203,12 +202,12 @@ class _Worker:
             if self.printer is None:
                 self.printer = Printer(chromium_path(region_id))
             try:
-                printed = self.printer.pdf(page, title)
+                printed = self.printer.print_brief(page, title)
             except Exception as exc:
                 raise BriefError(f"brief for {region_id}: printing the PDF failed: {type(exc).__name__}: "
                                  f"{exc}") from exc
-            write_atomic(out.pdf, printed)
-            pages = pdf_pages(printed)
+            write_atomic(out.pdf, printed.pdf)
+            pages = printed.pages
             if pages != MAX_PAGES:  # the page and the notebook said two pages: say what was printed
                 write_atomic(out.notebook, nbformat.writes(label_pages(nb, pages)))
                 write_atomic(out.html, label_pages_html(page, pages))
