@@ -111,23 +111,29 @@ def _start_kernel(root: Path) -> Any:
 
 @lru_cache(maxsize=1)
 def _papermill_engine() -> str:
-    """papermill's nbclient engine, but its kernel client closes its sockets after each notebook.
+    """papermill's nbclient engine, but on the kernel client of the worker that runs it.
 
-    With a kernel it did not start, nbclient keeps the client's channels open when it is done
-    (it assumes the caller goes on with them): a worker that briefs thousands of regions on
-    one kernel would leak five ZMQ sockets a brief.  Registered once, by name.
+    nbclient makes a kernel client for every notebook and waits for it to be ready, which ends
+    by listening for 0.2 s to a quiet IOPub channel: a fifth of a second idle a brief, about a
+    third of a brief's time.  A worker makes one client with its kernel and hands it to every
+    notebook (``kc``); the notebook leaves it open for the next one (with a kernel it did not
+    start, nbclient never closes it) and the worker closes it with the kernel, so a worker that
+    briefs thousands of regions still holds the five sockets of one client.  Registered once,
+    by name.
     """
     from papermill.clientwrap import PapermillNotebookClient
     from papermill.engines import NBClientEngine, papermill_engines
 
     class Client(PapermillNotebookClient):  # type: ignore[misc]
+        def __init__(self, nb_man: Any, kc: Any = None, **kwargs: Any) -> None:
+            super().__init__(nb_man, **kwargs)
+            self.kc = kc  # set: nbclient's setup_kernel does not make one
+
         def execute(self, **kwargs: Any) -> Any:
             try:
                 return super().execute(**kwargs)
             finally:
-                if self.kc is not None:
-                    self.kc.stop_channels()
-                    self.kc = None
+                self.kc = None  # the worker's, not this notebook's: it stays open for the next brief
 
     class Engine(NBClientEngine):  # type: ignore[misc]
         @classmethod
@@ -142,6 +148,20 @@ def _papermill_engine() -> str:
     return "evidencebook"
 
 
+def _ready_client(km: Any, timeout: float = 60) -> Any:
+    """A kernel client of ``km`` with its channels started, once the kernel answers (what nbclient does per
+    notebook; a worker does it once per kernel)."""
+    kc = km.client()
+    kc.start_channels()
+    try:
+        run_sync(kc.wait_for_ready, timeout=timeout)
+    except BaseException:
+        kc.stop_channels()
+        raise
+    kc.allow_stdin = False
+    return kc
+
+
 class _Worker:
     """A kernel and (for PDFs) a browser that brief region after region."""
 
@@ -152,11 +172,12 @@ class _Worker:
         # A worker of a fan-out starts Chromium while its kernel starts; one brief on demand starts it
         # once the HTML is written (on two cores it would otherwise slow the HTML down).
         self.printer = Printer(chromium_path()) if pdf and browser_first else None
+        self.kc: Any = None
         try:
             self.km = _start_kernel(settings.root)
+            self.kc = _ready_client(self.km)
         except BaseException:
-            if self.printer is not None:
-                self.printer.close()
+            self.close()
             raise
 
     def _execute(self, region_id: str) -> "nbformat.NotebookNode":
@@ -164,13 +185,16 @@ class _Worker:
 
         for attempt in (1, 2):
             if not run_sync(self.km.is_alive):  # an earlier brief killed the kernel: start it afresh
+                self._stop_client()
                 run_sync(self.km.restart_kernel, now=True)
+            if self.kc is None:
+                self.kc = _ready_client(self.km)
             try:
                 # No cwd: the kernel already runs in the project, and papermill would chdir this process.
                 return papermill.execute_notebook(
                     str(self.settings.brief_template), None, parameters={"region": region_id, "pdf": self.pdf},
                     engine_name=_papermill_engine(), kernel_name="python3", progress_bar=False, log_output=False,
-                    execution_timeout=CELL_TIMEOUT, km=self.km)
+                    execution_timeout=CELL_TIMEOUT, km=self.km, kc=self.kc)
             except papermill.PapermillExecutionError as exc:
                 raise BriefError(f"brief for {region_id}: cell {exc.cell_index} failed: {exc.ename}: "
                                  f"{exc.evalue}") from exc
@@ -213,15 +237,23 @@ class _Worker:
                 write_atomic(out.html, label_pages_html(page, pages))
         return out
 
+    def _stop_client(self) -> None:
+        if self.kc is not None:
+            kc, self.kc = self.kc, None
+            kc.stop_channels()
+
     def close(self) -> None:
         try:
             if self.printer is not None:
                 self.printer.close()
         finally:
+            km = getattr(self, "km", None)
             try:
-                run_sync(self.km.shutdown_kernel, now=True)
+                self._stop_client()
+                if km is not None:
+                    run_sync(km.shutdown_kernel, now=True)
             finally:
-                shutil.rmtree(getattr(self.km, "_evidencebook_sockets", ""), ignore_errors=True)
+                shutil.rmtree(getattr(km, "_evidencebook_sockets", ""), ignore_errors=True)
 
 
 def render_brief(settings: Settings, name: str, pdf: bool = True) -> BriefOutput:

@@ -161,3 +161,32 @@ def test_each_rendered_pdf_is_two_pages_and_its_held_back_note_names_the_full_br
             assert "Held back from this printed brief for space:" in text, out.region_id
             assert f"briefs/{out.region_id}.html" in text, out.region_id
         assert "two pages" in out.html.read_text(encoding="utf-8")
+
+
+def test_a_worker_runs_every_brief_on_one_kernel_client_and_holds_no_more_sockets_for_more_briefs(
+        project: eb.Settings) -> None:
+    """nbclient made a client per notebook and waited for it (0.2 s of a quiet IOPub channel each); the worker
+    makes one with its kernel. Each brief is still executed by papermill on that kernel."""
+    import json
+
+    import psutil
+
+    from evidencebook._brief_runs import _Worker
+
+    worker = _Worker(project, pdf=False)
+    try:
+        made = []
+        original = worker.km.client
+        worker.km.client = lambda **kw: made.append(1) or original(**kw)
+        kc = worker.kc
+        fds = []
+        for region in ("oregon", "texas", "DC", "maine"):
+            out = worker.brief(region)
+            params = json.loads(out.notebook.read_text(encoding="utf-8"))["metadata"]["papermill"]["parameters"]
+            assert params == {"region": out.region_id, "pdf": False}
+            fds.append(psutil.Process().num_fds())
+        assert made == [] and worker.kc is kc and kc.channels_running
+        assert fds[-1] <= fds[1], fds  # no sockets left behind by a brief
+    finally:
+        worker.close()
+    assert worker.kc is None
