@@ -350,10 +350,11 @@ _GUESS_JS = """([pages, width, height, slack]) => {
 @dataclass(frozen=True)
 class Guess:
     """What the layout in columns says before printing: hold back ``fewest`` items; ``sure`` that one fewer
-    overflows."""
+    overflows; how many ``optional`` items there are (None: not counted)."""
 
     fewest: int
     sure: bool
+    optional: int | None = None
 
 
 @dataclass(frozen=True)
@@ -380,10 +381,11 @@ def fit(print_pdf: Callable[[], bytes], hold_back: Callable[[int], int], pages: 
     that one item fewer overflows; then its neighbours, then halves.  The PDF returned is always a print that
     was checked, whatever the guess said.
     """
-    optional = hold_back(0)
+    counted = guess.optional if guess else None
+    optional = hold_back(0) if counted is None else counted
+    shown: int | None = 0 if counted is None else None  # what the page holds back now (None: not known here)
     printed: dict[int, tuple[bytes, int]] = {}
     overflows, fits = -1, optional + 1  # the largest count known to overflow, the smallest known to fit
-    shown = 0
 
     def probe(n: int) -> None:
         nonlocal overflows, fits, shown
@@ -426,7 +428,7 @@ def guess_layout(page: Any, pages: int = MAX_PAGES) -> Guess | None:
         found = page.evaluate(_GUESS_JS, [pages, *PAGE_BOX_PX, GUESS_SLACK_PX])
     finally:
         page.emulate_media(media="null")  # as before: printing chooses its own media
-    return None if found["wide"] else Guess(int(found["fewest"]), bool(found["sure"]))
+    return None if found["wide"] else Guess(int(found["fewest"]), bool(found["sure"]), int(found["optional"]))
 
 
 class Printer:

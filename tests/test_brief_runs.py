@@ -190,3 +190,15 @@ def test_a_worker_runs_every_brief_on_one_kernel_client_and_holds_no_more_socket
     finally:
         worker.close()
     assert worker.kc is None
+
+
+def test_a_guess_that_counted_the_optional_items_spares_counting_them_again() -> None:
+    brief = FakeBrief(optional=9, fewest=5)
+    calls: list[int] = []
+
+    def hold_back(n: int) -> int:
+        calls.append(n)
+        return brief.hold_back(n)
+
+    fitted = fit(brief.print_pdf, hold_back, 2, Guess(5, sure=True, optional=9))
+    assert (fitted.held, fitted.prints, calls) == (5, 1, [5])
