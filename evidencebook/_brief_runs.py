@@ -30,7 +30,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Iterator
+from typing import TYPE_CHECKING, Any, Callable, Iterator
 
 from ._brief_page import (
     MAX_PAGES,
@@ -204,12 +204,14 @@ class _Worker:
                                      f"{exc}") from exc
         raise AssertionError("unreachable")
 
-    def brief(self, name: str, key: str = "") -> BriefOutput:
+    def brief(self, name: str, key: str | Callable[[], str] = "") -> BriefOutput:
+        """``key``: the brief's key (:func:`brief_keys`), or what returns it once the notebook has run."""
         import nbformat
 
         region = find_region(name, self.records)
         region_id, title = str(region["region_id"]), f"{region['name']}: peer support services brief"
         nb = scrub_notebook(self._execute(region_id), title)
+        key = key() if callable(key) else key
         if key:  # what it shows, so that an unchanged brief is not rendered again (see brief_keys)
             nb.metadata["evidencebook"] = {"brief_key": key}
         body = notebook_html(nb)
@@ -323,10 +325,15 @@ def _brief_task(root: str, region_id: str, pdf: bool, key: str | None = "") -> B
     ``key`` None: work the brief's key out here (a forced run leaves it to the workers, which
     do it while their kernel runs, instead of the parent doing all of them before any starts).
     """
+    from concurrent.futures import ThreadPoolExecutor
+
     worker = _worker_for(root, pdf)
-    if key is None:
-        key = brief_keys(worker.settings, [region_id], pdf)[region_id]
-    return worker.brief(region_id, key)
+    if key is not None:
+        return worker.brief(region_id, key)
+    # While the kernel runs the notebook this process only waits for its messages: work the key out meanwhile.
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="evidencebook-key") as keys:
+        later = keys.submit(lambda: brief_keys(worker.settings, [region_id], pdf)[region_id])
+        return worker.brief(region_id, later.result)
 
 
 def brief_keys(settings: Settings, region_ids: list[str], pdf: bool) -> dict[str, str]:

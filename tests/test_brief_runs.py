@@ -202,3 +202,19 @@ def test_a_guess_that_counted_the_optional_items_spares_counting_them_again() ->
 
     fitted = fit(brief.print_pdf, hold_back, 2, Guess(5, sure=True, optional=9))
     assert (fitted.held, fitted.prints, calls) == (5, 1, [5])
+
+
+def test_a_forced_run_stores_each_brief_s_key_worked_out_while_its_kernel_ran(rendered) -> None:
+    """A forced run leaves the keys to the workers (worked out beside the notebook's execution): each notebook
+    carries the key the parent would compute, so the next run without --force keeps every brief."""
+    import json
+
+    from evidencebook._brief_runs import brief_keys
+
+    settings, done = rendered
+    keys = brief_keys(settings, CHECKED, True)
+    for out in done:
+        written = json.loads(out.notebook.read_text(encoding="utf-8"))["metadata"]["evidencebook"]["brief_key"]
+        assert written == keys[out.region_id], out.region_id
+    again, failed = eb.render_all_briefs(settings, progress=False, workers=1, regions=CHECKED)
+    assert not failed and not any(o.rebuilt for o in again)
