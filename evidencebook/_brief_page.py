@@ -325,6 +325,7 @@ GUESS_SLACK_PX = 12
 _GUESS_JS = """([pages, width, height, slack]) => {
   const holdBack = %s;
   const main = document.querySelector('main');
+  if (!main) { return {fewest: 0, optional: holdBack(0), sure: false, wide: true}; }  // not a brief's page
   const saved = main.getAttribute('style');
   const columns = (hide, room) => {
     holdBack(hide);
@@ -422,7 +423,8 @@ def fit_pages(print_pdf: Callable[[], bytes], hold_back: Callable[[int], int], p
 
 
 def guess_layout(page: Any, pages: int = MAX_PAGES) -> Guess | None:
-    """:data:`_GUESS_JS` on a Playwright page that shows a brief; None if its layout is wider than the page."""
+    """:data:`_GUESS_JS` on a Playwright page that shows a brief; None if its layout is wider than the page (or
+    it has no <main>)."""
     page.emulate_media(media="print")
     try:
         found = page.evaluate(_GUESS_JS, [pages, *PAGE_BOX_PX, GUESS_SLACK_PX])

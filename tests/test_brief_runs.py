@@ -218,3 +218,21 @@ def test_a_forced_run_stores_each_brief_s_key_worked_out_while_its_kernel_ran(re
         assert written == keys[out.region_id], out.region_id
     again, failed = eb.render_all_briefs(settings, progress=False, workers=1, regions=CHECKED)
     assert not failed and not any(o.rebuilt for o in again)
+
+
+def test_a_page_wider_than_the_paper_or_without_main_gets_no_guess() -> None:
+    """Chromium shrinks a print wider than the page, which the columns would not: the search goes by prints."""
+    from playwright.sync_api import sync_playwright
+
+    from evidencebook._brief_page import CHROMIUM_ARGS, standalone_page
+
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=chromium_path(), args=CHROMIUM_ARGS)
+        page = browser.new_page()
+        page.set_content(standalone_page("Wide", '<div style="width:1400px">a wide figure</div>'))
+        assert guess_layout(page) is None
+        page.set_content("<p>no main</p>")
+        assert guess_layout(page) is None
+        page.set_content(standalone_page("Short", '<p class="eb-optional" data-eb-rank="1">one item</p>'))
+        assert guess_layout(page) == Guess(0, sure=True, optional=1)
+        browser.close()
