@@ -7,8 +7,10 @@ HTML page and its PDF beside the book (``_build/briefs/<id>.html`` and ``.pdf``)
 
 :func:`render_all_briefs` fans the regions out over workers that each keep one kernel (and
 one headless Chromium) for all their briefs: every brief is still a complete papermill
-execution of the template, but no brief pays for starting a kernel or a browser, importing
-the package or loading the evidence, which are done once per worker and evidence version; the
+execution of the template, but no brief pays for starting a kernel or a browser, connecting
+a kernel client, importing the package or loading the evidence, which are done once per
+worker and evidence version (and its PDF fits two pages in one or two prints: see
+:func:`._brief_page.fit`); the
 summary of findings, the same in every brief, is computed once per evidence version and kept
 on disk (``_build/.evidencebook-cache``) for every later kernel.  The workers run on any
 ``concurrent.futures`` executor: a process pool by default, or a Dask cluster
