@@ -81,6 +81,22 @@ def test_every_internal_link_and_anchor_resolves(site: Path) -> None:
     assert not broken, f"{len(broken)} broken internal links:\n" + "\n".join(broken[:60])
 
 
+def test_every_page_declares_its_language_title_and_icon(site: Path) -> None:
+    """The redirect at the site's root too: a page without an icon makes the browser ask the host for /favicon.ico
+    (whether the request goes out before the redirect is a race, so the browser tests alone could miss it)."""
+    import lxml.html
+
+    lacking = {}
+    for name in site_pages(site):
+        tree = lxml.html.fromstring((site / name).read_bytes())
+        missing = [what for what, found in (("lang", tree.xpath("/html/@lang")),
+                                            ("title", [t for t in tree.xpath("//head/title/text()") if t.strip()]),
+                                            ("icon", tree.xpath("//head/link[@rel='icon']/@href"))) if not found]
+        if missing:
+            lacking[name] = missing
+    assert not lacking, f"pages without {lacking}"
+
+
 # --- the browser ----------------------------------------------------------------------------------------------
 
 
