@@ -3,7 +3,9 @@
 Every page of the site is served from a local web server and opened at desktop and at phone width. The tests
 check that no page logs a console error, throws, or fails to load one of its own files; that every internal link
 and anchor resolves; that every image has alt text; that search finds a study by its author; and that at phone
-width no page scrolls sideways and the navigation opens. Screenshots of an outcome page are saved in
+width no page scrolls sideways and the navigation opens. Accessibility: axe-core on every page and standalone brief
+(light and dark), a keyboard walk with a visible focus and a skip link, and tables that show their last column or
+scroll from the keyboard at 1280 px. Screenshots of an outcome page are saved in
 `test-artifacts/browser/` (gitignored).
 """
 
@@ -412,25 +414,30 @@ def test_axe_finds_no_serious_or_critical_violation_on_any_page_or_brief(site: P
     from axe_playwright_python.sync_playwright import Axe
 
     axe = Axe()
-    pages = [f"html/{name}" for name in site_pages(site) if not is_redirect(site / name)] + standalone_briefs(site)
-    session = Session(browser, build_url, **DESKTOP)
+    on_site = [f"html/{name}" for name in site_pages(site) if not is_redirect(site / name)]
+    pages = on_site + standalone_briefs(site)
     blocking: dict[str, list[str]] = {}
     by_impact: dict[str, int] = {}
     by_rule: dict[str, int] = {}
-    try:
-        for name in pages:
-            for violation in axe.run(session.open(name), options=AXE_OPTIONS).response["violations"]:
-                impact, rule = violation["impact"], violation["id"]
-                by_impact[impact] = by_impact.get(impact, 0) + 1
-                by_rule[f"{rule} ({impact})"] = by_rule.get(f"{rule} ({impact})", 0) + 1
-                if impact in BLOCKING:
-                    targets = ", ".join(" ".join(map(str, node["target"])) for node in violation["nodes"][:4])
-                    blocking.setdefault(name, []).append(f"{rule} ({impact}): {violation['help']} at {targets}")
-    finally:
-        session.close()
-    site_count = sum(name.startswith("html/") for name in pages)
+    # The site follows the reader's light or dark setting (the theme's "auto" mode): both are checked.
+    for scheme, names in (("light", pages), ("dark", on_site)):
+        session = Session(browser, build_url, **DESKTOP, color_scheme=scheme)
+        try:
+            for name in names:
+                for violation in axe.run(session.open(name), options=AXE_OPTIONS).response["violations"]:
+                    impact, rule = violation["impact"], violation["id"]
+                    by_impact[impact] = by_impact.get(impact, 0) + 1
+                    by_rule[f"{rule} ({impact})"] = by_rule.get(f"{rule} ({impact})", 0) + 1
+                    if impact in BLOCKING:
+                        targets = ", ".join(" ".join(map(str, node["target"])) for node in violation["nodes"][:4])
+                        blocking.setdefault(f"{name} ({scheme})", []).append(
+                            f"{rule} ({impact}): {violation['help']} at {targets}")
+        finally:
+            session.close()
+    site_count = len(on_site)
     summary = (f"axe-core, WCAG 2.0/2.1 A and AA: {len(pages)} pages checked ({site_count} site pages, "
-               f"{len(pages) - site_count} standalone briefs); violations (one per rule and page) by impact: "
+               f"{len(pages) - site_count} standalone briefs), the site pages again in dark mode; violations (one "
+               f"per rule, page and mode) by impact: "
                + (", ".join(f"{impact} {by_impact.get(impact, 0)}" for impact in ("critical", "serious", "moderate",
                                                                                    "minor")))
                + "".join(f"\n  {rule}: {count} pages" for rule, count in sorted(by_rule.items())))
