@@ -162,12 +162,33 @@ def standalone_links(body: str, book_prefix: str) -> str:
     return re.sub(r"<a\s[^>]*>", relink, body)  # whatever the order of the link's attributes
 
 
+_TABLE_WRAPPER = re.compile(r'<div class="(eb-table[^"]*)"([^>]*)>(?=<table>)')
+_HEADER = re.compile(r'<th scope="col">(.*?)</th>', re.DOTALL)
+_TAG = re.compile(r"<[^>]+>")
+
+
+def keyboard_scrollable(body: str) -> str:
+    """Each table wrapper made a named tab stop (WCAG's scrollable-region-focusable): on a phone a wide table scrolls
+    sideways inside it, which a keyboard user can only do if it takes focus. The site marks the wrappers that do
+    scroll with a script; a standalone brief has no scripts, so every wrapper is marked (a stop on a table that fits
+    costs one Tab)."""
+    def named(found: re.Match[str]) -> str:
+        start = found.end()
+        end = body.find("</table>", start)  # this table's own headers, never a later one's
+        headers = [_TAG.sub("", h).strip() for h in _HEADER.findall(body, start, end if end >= 0 else len(body))]
+        name = f"Table of {', '.join(h for h in headers[:3] if h)}" if any(headers) else "Table"
+        # The header text is already escaped HTML (tags stripped): it goes into the attribute as it is.
+        return (f'<div class="{found[1]}"{found[2]} tabindex="0" role="region" '
+                f'aria-label="{name.replace(chr(34), "&quot;")} (scrolls sideways on a narrow screen)">')
+    return _TABLE_WRAPPER.sub(named, body)
+
+
 def standalone_page(title: str, body: str) -> str:
     """A complete, self-contained HTML page (no scripts, no network) that prints on two Letter pages."""
     return (f'<!DOCTYPE html>\n<html lang="en">\n<head>\n<meta charset="utf-8">\n'
             f'<meta name="viewport" content="width=device-width, initial-scale=1">\n'
             f"<title>{e(title)}</title>\n<style>{_PRINT_CSS}{_CERTAINTY_CSS}</style>\n</head>\n"
-            f"<body>\n<main>\n{body}\n</main>\n</body>\n</html>\n")
+            f"<body>\n<main>\n{keyboard_scrollable(body)}\n</main>\n</body>\n</html>\n")
 
 
 def _footer(title: str) -> str:

@@ -236,3 +236,26 @@ def test_a_page_wider_than_the_paper_or_without_main_gets_no_guess() -> None:
         page.set_content(standalone_page("Short", '<p class="eb-optional" data-eb-rank="1">one item</p>'))
         assert guess_layout(page) == Guess(0, sure=True, optional=1)
         browser.close()
+
+
+# -- a standalone brief's tables from the keyboard ---------------------------------------------------------------
+
+
+def test_every_table_of_a_standalone_brief_is_a_named_tab_stop() -> None:
+    # A brief has no scripts: on a phone its wide tables scroll sideways, which a keyboard user can only do when
+    # the wrapper takes focus (axe: scrollable-region-focusable). Each is named after its own headers.
+    from evidencebook._brief_page import keyboard_scrollable, standalone_page
+
+    levers = ('<div class="eb-table eb-levers" style="overflow-x:auto"><table><thead><tr><th scope="col">Lever</th>'
+              '<th scope="col">Oregon</th></tr></thead><tbody></tbody></table></div>')
+    hostile = ('<div class="eb-table" style="overflow-x:auto"><table><caption>c</caption><tbody><tr><td>'
+               "&quot;&gt;&lt;script&gt;</td></tr></tbody></table></div>")
+    header = ('<div class="eb-table" style="overflow-x:auto"><table><thead><tr><th scope="col">'
+              '&quot; onfocus=&quot;x</th></tr></thead></table></div>')
+    page = standalone_page("Oregon", f"<p>x</p>{levers}{hostile}{header}")
+    stops = re.findall(r'<div class="eb-table[^"]*"[^>]*tabindex="0" role="region" aria-label="([^"]*)">', page)
+    assert stops == ["Table of Lever, Oregon (scrolls sideways on a narrow screen)",
+                     "Table (scrolls sideways on a narrow screen)",  # no headers of its own: not the next table's
+                     "Table of &quot; onfocus=&quot;x (scrolls sideways on a narrow screen)"]
+    assert "<script>" not in page and ' onfocus="' not in page
+    assert keyboard_scrollable("<p>no table</p>") == "<p>no table</p>"

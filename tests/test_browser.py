@@ -419,9 +419,12 @@ def test_axe_finds_no_serious_or_critical_violation_on_any_page_or_brief(site: P
     blocking: dict[str, list[str]] = {}
     by_impact: dict[str, int] = {}
     by_rule: dict[str, int] = {}
-    # The site follows the reader's light or dark setting (the theme's "auto" mode): both are checked.
-    for scheme, names in (("light", pages), ("dark", on_site)):
-        session = Session(browser, build_url, **DESKTOP, color_scheme=scheme)
+    # The site follows the reader's light or dark setting (the theme's "auto" mode): both are checked. A standalone
+    # brief is handed on and read on phones too, where its wide tables scroll: checked at 390 px as well.
+    briefs = pages[len(on_site):]
+    for scheme, device, names in (("light", DESKTOP, pages), ("dark", DESKTOP, on_site), ("light", PHONE, briefs)):
+        session = Session(browser, build_url, **device, color_scheme=scheme)
+        where = scheme if device is DESKTOP else f"{scheme}, 390 px"
         try:
             for name in names:
                 for violation in axe.run(session.open(name), options=AXE_OPTIONS).response["violations"]:
@@ -430,13 +433,14 @@ def test_axe_finds_no_serious_or_critical_violation_on_any_page_or_brief(site: P
                     by_rule[f"{rule} ({impact})"] = by_rule.get(f"{rule} ({impact})", 0) + 1
                     if impact in BLOCKING:
                         targets = ", ".join(" ".join(map(str, node["target"])) for node in violation["nodes"][:4])
-                        blocking.setdefault(f"{name} ({scheme})", []).append(
+                        blocking.setdefault(f"{name} ({where})", []).append(
                             f"{rule} ({impact}): {violation['help']} at {targets}")
         finally:
             session.close()
     site_count = len(on_site)
     summary = (f"axe-core, WCAG 2.0/2.1 A and AA: {len(pages)} pages checked ({site_count} site pages, "
-               f"{len(pages) - site_count} standalone briefs), the site pages again in dark mode; violations (one "
+               f"{len(pages) - site_count} standalone briefs), the site pages again in dark mode and the briefs again at "
+               f"390 px; violations (one "
                f"per rule, page and mode) by impact: "
                + (", ".join(f"{impact} {by_impact.get(impact, 0)}" for impact in ("critical", "serious", "moderate",
                                                                                    "minor")))
