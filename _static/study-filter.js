@@ -78,12 +78,15 @@
       pager.hidden = pages() === 1;
     }
 
+    var applied = 0;
+
     function apply() {
       var f = filters();
       matched = [];
       for (var i = 0; i < entries.length; i++) if (matches(i, f)) matched.push(i);
       page = 0;
       show();
+      form.setAttribute("data-applied", String(++applied));  // for tests: this filter's results are shown
     }
 
     function turn(step) {

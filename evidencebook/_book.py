@@ -60,7 +60,7 @@ def _study_filter_form(domains: list[str], designs: list[str], states: list[str]
     """
     from ._regions import STATE_NAMES
 
-    words = ('<div class="eb-filter-field"><label for="eb-filter-q">Words (author, title, outcome...)</label>'
+    words = ('<div class="eb-filter-field"><label for="eb-filter-q">Words (author, title, outcome)</label>'
              '<input type="search" id="eb-filter-q" name="q" autocomplete="off"></div>')
     fields = (words + _select("domain", "Outcome domain", "Every domain", [(d, d) for d in domains])
               + _select("design", "Design", "Every design", [(d, d) for d in designs])

@@ -178,7 +178,7 @@ def test_search_finds_every_page_that_discusses_a_study_by_its_first_author(site
             checked += 1
             if name not in _pages_for(index, surname):
                 missed.append(f"{surname} ({key}) on {name}")
-    assert checked > 100 and not missed, f"{len(missed)} of {checked} missed:\n" + "\n".join(missed[:40])
+    assert checked > 60 and not missed, f"{len(missed)} of {checked} missed:\n" + "\n".join(missed[:40])
 
 
 # --- the built site: the Studies page in a browser ----------------------------------------------------------------
@@ -199,6 +199,16 @@ def _status(page: Any) -> str:
     return page.inner_text(".eb-filter-count")
 
 
+def _filter(page: Any, control: str, value: str) -> None:
+    """Choose ``value`` in a filter control (as a reader would) and wait until its results are shown."""
+    before = page.get_attribute("form.eb-study-filter", "data-applied")
+    if control == "q":
+        page.fill("#eb-filter-q", value)
+    else:
+        page.select_option(f"#eb-filter-{control}", value)
+    page.wait_for_function(f"() => document.querySelector('form.eb-study-filter').dataset.applied !== '{before}'")
+
+
 @pytest.mark.book
 def test_filter_by_domain_design_state_and_words(site: Path, base_url: str, browser: Any) -> None:
     session = Session(browser, base_url, **DESKTOP)
@@ -206,36 +216,36 @@ def test_filter_by_domain_design_state_and_words(site: Path, base_url: str, brow
         page = _studies(session)
         everything = page.evaluate(VISIBLE)
         assert len(everything) == min(50, page.locator("section.eb-study").count())
-        page.select_option("#eb-filter-domain", "recovery")
-        page.wait_for_function("() => document.querySelector('.eb-filter-count').textContent.includes('(of')")
+        assert page.is_visible("form.eb-study-filter")
+        assert page.is_visible("nav.eb-study-pages") == (page.locator("section.eb-study").count() > 50)
+        _filter(page, "domain", "recovery")
         shown = page.evaluate(VISIBLE)
         domains = page.eval_on_selector_all("section.eb-study:not([hidden])", "s => s.map(x => x.dataset.domains)")
-        assert shown and all("recovery" in d.split("|") for d in domains)
-        assert f"of {len(shown)} studies" in _status(page) or f"of {len(shown)} study" in _status(page)
-        page.select_option("#eb-filter-domain", "")
-        page.select_option("#eb-filter-state", "OR")
-        page.wait_for_function("() => !document.querySelector('.eb-filter-count').textContent.includes('recovery')")
+        assert shown and all("recovery" in d.split("|") for d in domains) and len(shown) < len(everything)
+        assert f"of {len(shown)} stud" in _status(page) and f"(of {page.locator('section.eb-study').count()})" in _status(page)
+        _filter(page, "domain", "")
+        _filter(page, "state", "OR")
         states = page.eval_on_selector_all("section.eb-study:not([hidden])", "s => s.map(x => x.dataset.states)")
         assert states and all("OR" in s.split("|") for s in states)
-        page.select_option("#eb-filter-state", "")
-        page.select_option("#eb-filter-design", "RCT")
+        _filter(page, "state", "")
+        _filter(page, "design", "RCT")
         designs = page.eval_on_selector_all("section.eb-study:not([hidden])", "s => s.map(x => x.dataset.design)")
         assert designs and set(designs) == {"RCT"}
-        page.click("button[type=reset]")
-        page.fill("#eb-filter-q", "Chinman")
-        page.wait_for_function("() => document.querySelectorAll('section.eb-study:not([hidden])').length < 5")
+        _filter(page, "design", "")
+        _filter(page, "q", "chinman")
         texts = page.eval_on_selector_all("section.eb-study:not([hidden])", "s => s.map(x => x.textContent)")
-        assert texts and all("chinman" in t.lower() for t in texts)
-        page.fill("#eb-filter-q", "no study has this word zzqx")
-        page.wait_for_function("() => document.querySelector('.eb-filter-count').textContent.startsWith('No study')")
-        assert page.evaluate(VISIBLE) == []
+        assert texts and all("chinman" in t.lower() for t in texts) and len(texts) < len(everything)
+        _filter(page, "q", "no study has this word zzqx")
+        assert page.evaluate(VISIBLE) == [] and _status(page).startswith("No study matches")
         # Keyboard: the reset button is reachable with Tab from the words field, and Enter on it shows everything.
         page.focus("#eb-filter-q")
         for _ in range(4):
             page.keyboard.press("Tab")
         assert page.evaluate("document.activeElement.type") == "reset"
+        before = page.get_attribute("form.eb-study-filter", "data-applied")
         page.keyboard.press("Enter")
-        page.wait_for_function("() => !document.querySelector('.eb-filter-count').textContent.includes('(of')")
+        page.wait_for_function(f"() => document.querySelector('form.eb-study-filter').dataset.applied !== '{before}'")
+        assert page.evaluate(VISIBLE) == everything and page.input_value("#eb-filter-q") == ""
     finally:
         session.close()
     assert not session.problems, session.problems
@@ -270,7 +280,7 @@ def test_pages_of_results_and_a_jump_to_a_study_on_another_page(synthetic_url: A
         second = page.evaluate(VISIBLE)
         assert len(second) == 50 and not set(first) & set(second) and "page 2 of 40" in _status(page)
         # A filter, then a link to a study it hides (on another page of results): the study is shown and in view.
-        page.select_option("#eb-filter-state", "AK")
+        _filter(page, "state", "AK")
         target = page.evaluate("() => Array.from(document.querySelectorAll('section.eb-study'))"
                                ".filter(s => s.dataset.states !== 'AK').pop().id")
         page.evaluate(f"() => {{ window.location.hash = '{target}'; }}")
