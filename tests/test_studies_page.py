@@ -183,7 +183,13 @@ def test_search_finds_every_page_that_discusses_a_study_by_its_first_author(site
 
 # --- the built site: the Studies page in a browser ----------------------------------------------------------------
 
-from test_browser import CHROMIUM_ARGS, DESKTOP, PHONE, Session, base_url, browser  # noqa: E402,F401 (fixtures)
+import test_browser  # noqa: E402
+from test_browser import DESKTOP, PHONE, Session  # noqa: E402
+
+# tests/test_browser.py's fixtures, shared: the site served once per module, Debian's Chromium, one way of
+# recording console errors and requests to other origins (Session).
+base_url = test_browser.base_url
+browser = test_browser.browser
 
 READY = "html[data-eb-studies=ready]"
 VISIBLE = "() => Array.from(document.querySelectorAll('section.eb-study')).filter(s => !s.hidden).map(s => s.id)"
