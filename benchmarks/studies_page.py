@@ -161,7 +161,7 @@ def main() -> None:
     entries = studies_html(project)
     site = site_with_studies(args.site, entries, args.work / "site")
     page = site / "book" / "studies.html"
-    figures: dict[str, Any] = {"studies": args.studies, "library generated and synced (s)": round(generated, 1),
+    figures: dict[str, Any] = {"studies": args.studies, "library generated and synced (s; 0 when reused from --work)": round(generated, 1),
                                "Studies page HTML (bytes)": page.stat().st_size,
                                "of which the study entries (bytes)": len(entries.encode("utf-8"))}
     server = serve(site)
