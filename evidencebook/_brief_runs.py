@@ -7,8 +7,10 @@ HTML page and its PDF beside the book (``_build/briefs/<id>.html`` and ``.pdf``)
 
 :func:`render_all_briefs` fans the regions out over workers that each keep one kernel (and
 one headless Chromium) for all their briefs: every brief is still a complete papermill
-execution of the template, but no brief pays for starting a kernel or a browser, importing
-the package or loading the evidence, which are done once per worker and evidence version; the
+execution of the template, but no brief pays for starting a kernel or a browser, connecting
+a kernel client, importing the package or loading the evidence, which are done once per
+worker and evidence version (and its PDF fits two pages in one or two prints: see
+:func:`._brief_page.fit`); the
 summary of findings, the same in every brief, is computed once per evidence version and kept
 on disk (``_build/.evidencebook-cache``) for every later kernel.  The workers run on any
 ``concurrent.futures`` executor: a process pool by default, or a Dask cluster
@@ -30,7 +32,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Iterator
+from typing import TYPE_CHECKING, Any, Callable, Iterator
 
 from ._brief_page import (
     MAX_PAGES,
@@ -38,7 +40,6 @@ from ._brief_page import (
     check_publishable,
     chromium_path,
     notebook_html,
-    pdf_pages,
     scrub_notebook,
     standalone_links,
     standalone_page,
@@ -112,23 +113,29 @@ def _start_kernel(root: Path) -> Any:
 
 @lru_cache(maxsize=1)
 def _papermill_engine() -> str:
-    """papermill's nbclient engine, but its kernel client closes its sockets after each notebook.
+    """papermill's nbclient engine, but on the kernel client of the worker that runs it.
 
-    With a kernel it did not start, nbclient keeps the client's channels open when it is done
-    (it assumes the caller goes on with them): a worker that briefs thousands of regions on
-    one kernel would leak five ZMQ sockets a brief.  Registered once, by name.
+    nbclient makes a kernel client for every notebook and waits for it to be ready, which ends
+    by listening for 0.2 s to a quiet IOPub channel: a fifth of a second idle a brief, about a
+    third of a brief's time.  A worker makes one client with its kernel and hands it to every
+    notebook (``kc``); the notebook leaves it open for the next one (with a kernel it did not
+    start, nbclient never closes it) and the worker closes it with the kernel, so a worker that
+    briefs thousands of regions still holds the five sockets of one client.  Registered once,
+    by name.
     """
     from papermill.clientwrap import PapermillNotebookClient
     from papermill.engines import NBClientEngine, papermill_engines
 
     class Client(PapermillNotebookClient):  # type: ignore[misc]
+        def __init__(self, nb_man: Any, kc: Any = None, **kwargs: Any) -> None:
+            super().__init__(nb_man, **kwargs)
+            self.kc = kc  # set: nbclient's setup_kernel does not make one
+
         def execute(self, **kwargs: Any) -> Any:
             try:
                 return super().execute(**kwargs)
             finally:
-                if self.kc is not None:
-                    self.kc.stop_channels()
-                    self.kc = None
+                self.kc = None  # the worker's, not this notebook's: it stays open for the next brief
 
     class Engine(NBClientEngine):  # type: ignore[misc]
         @classmethod
@@ -143,6 +150,20 @@ def _papermill_engine() -> str:
     return "evidencebook"
 
 
+def _ready_client(km: Any, timeout: float = 60) -> Any:
+    """A kernel client of ``km`` with its channels started, once the kernel answers (what nbclient does per
+    notebook; a worker does it once per kernel)."""
+    kc = km.client()
+    kc.start_channels()
+    try:
+        run_sync(kc.wait_for_ready, timeout=timeout)
+    except BaseException:
+        kc.stop_channels()
+        raise
+    kc.allow_stdin = False
+    return kc
+
+
 class _Worker:
     """A kernel and (for PDFs) a browser that brief region after region."""
 
@@ -153,11 +174,12 @@ class _Worker:
         # A worker of a fan-out starts Chromium while its kernel starts; one brief on demand starts it
         # once the HTML is written (on two cores it would otherwise slow the HTML down).
         self.printer = Printer(chromium_path()) if pdf and browser_first else None
+        self.kc: Any = None
         try:
             self.km = _start_kernel(settings.root)
+            self.kc = _ready_client(self.km)
         except BaseException:
-            if self.printer is not None:
-                self.printer.close()
+            self.close()
             raise
 
     def _execute(self, region_id: str) -> "nbformat.NotebookNode":
@@ -165,13 +187,16 @@ class _Worker:
 
         for attempt in (1, 2):
             if not run_sync(self.km.is_alive):  # an earlier brief killed the kernel: start it afresh
+                self._stop_client()
                 run_sync(self.km.restart_kernel, now=True)
+            if self.kc is None:
+                self.kc = _ready_client(self.km)
             try:
                 # No cwd: the kernel already runs in the project, and papermill would chdir this process.
                 return papermill.execute_notebook(
                     str(self.settings.brief_template), None, parameters={"region": region_id, "pdf": self.pdf},
                     engine_name=_papermill_engine(), kernel_name="python3", progress_bar=False, log_output=False,
-                    execution_timeout=CELL_TIMEOUT, km=self.km)
+                    execution_timeout=CELL_TIMEOUT, km=self.km, kc=self.kc)
             except papermill.PapermillExecutionError as exc:
                 raise BriefError(f"brief for {region_id}: cell {exc.cell_index} failed: {exc.ename}: "
                                  f"{exc.evalue}") from exc
@@ -181,12 +206,14 @@ class _Worker:
                                      f"{exc}") from exc
         raise AssertionError("unreachable")
 
-    def brief(self, name: str, key: str = "") -> BriefOutput:
+    def brief(self, name: str, key: str | Callable[[], str] = "") -> BriefOutput:
+        """``key``: the brief's key (:func:`brief_keys`), or what returns it once the notebook has run."""
         import nbformat
 
         region = find_region(name, self.records)
         region_id, title = str(region["region_id"]), f"{region['name']}: peer support services brief"
         nb = scrub_notebook(self._execute(region_id), title)
+        key = key() if callable(key) else key
         if key:  # what it shows, so that an unchanged brief is not rendered again (see brief_keys)
             nb.metadata["evidencebook"] = {"brief_key": key}
         body = notebook_html(nb)
@@ -203,26 +230,34 @@ class _Worker:
             if self.printer is None:
                 self.printer = Printer(chromium_path(region_id))
             try:
-                printed = self.printer.pdf(page, title)
+                printed = self.printer.print_brief(page, title)
             except Exception as exc:
                 raise BriefError(f"brief for {region_id}: printing the PDF failed: {type(exc).__name__}: "
                                  f"{exc}") from exc
-            write_atomic(out.pdf, printed)
-            pages = pdf_pages(printed)
+            write_atomic(out.pdf, printed.pdf)
+            pages = printed.pages
             if pages != MAX_PAGES:  # the page and the notebook said two pages: say what was printed
                 write_atomic(out.notebook, nbformat.writes(label_pages(nb, pages)))
                 write_atomic(out.html, label_pages_html(page, pages))
         return out
+
+    def _stop_client(self) -> None:
+        if self.kc is not None:
+            kc, self.kc = self.kc, None
+            kc.stop_channels()
 
     def close(self) -> None:
         try:
             if self.printer is not None:
                 self.printer.close()
         finally:
+            km = getattr(self, "km", None)
             try:
-                run_sync(self.km.shutdown_kernel, now=True)
+                self._stop_client()
+                if km is not None:
+                    run_sync(km.shutdown_kernel, now=True)
             finally:
-                shutil.rmtree(getattr(self.km, "_evidencebook_sockets", ""), ignore_errors=True)
+                shutil.rmtree(getattr(km, "_evidencebook_sockets", ""), ignore_errors=True)
 
 
 def render_brief(settings: Settings, name: str, pdf: bool = True) -> BriefOutput:
@@ -292,10 +327,15 @@ def _brief_task(root: str, region_id: str, pdf: bool, key: str | None = "") -> B
     ``key`` None: work the brief's key out here (a forced run leaves it to the workers, which
     do it while their kernel runs, instead of the parent doing all of them before any starts).
     """
+    from concurrent.futures import ThreadPoolExecutor
+
     worker = _worker_for(root, pdf)
-    if key is None:
-        key = brief_keys(worker.settings, [region_id], pdf)[region_id]
-    return worker.brief(region_id, key)
+    if key is not None:
+        return worker.brief(region_id, key)
+    # While the kernel runs the notebook this process only waits for its messages: work the key out meanwhile.
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="evidencebook-key") as keys:
+        later = keys.submit(lambda: brief_keys(worker.settings, [region_id], pdf)[region_id])
+        return worker.brief(region_id, later.result)
 
 
 def brief_keys(settings: Settings, region_ids: list[str], pdf: bool) -> dict[str, str]:

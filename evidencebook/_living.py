@@ -87,6 +87,31 @@ def outcome_status(outcomes: pd.DataFrame, studies: pd.DataFrame) -> pd.DataFram
     return pd.DataFrame(rows, columns=STATUS_COLUMNS).sort_values(["domain", "kind", "outcome"]).reset_index(drop=True)
 
 
+def version_status(settings: Settings, number: int) -> pd.DataFrame:
+    """:func:`outcome_status` of an archived evidence version.
+
+    Archives never change, so each version's status is computed once (per code version) and
+    kept in the build cache: a new version then costs What's new one synthesis, not one per version.
+    """
+    import io
+
+    from ._cache import DiskCache
+    from ._evidence import load_version, read_manifest
+
+    manifest = read_manifest(settings, number)
+    cache, name, key = DiskCache(settings.cache_dir), f"outcome-status-v{number:04d}", str(manifest.get("content_hash"))
+    kept = cache.read(name, key)
+    if kept is not None:
+        try:
+            return pd.read_json(io.StringIO(kept), orient="table")
+        except ValueError:  # a torn or foreign file: computed again
+            pass
+    version = load_version(settings, number)
+    status = outcome_status(version.outcomes, version.studies)
+    cache.write(name, key, status.to_json(orient="table", double_precision=15))  # pages run side by side
+    return status
+
+
 def version_changes(old: pd.DataFrame, new: pd.DataFrame) -> pd.DataFrame:
     """Per question, what moved from one version's :func:`outcome_status` to the next, with the
     changes Cochrane treats as triggers for a new citable version (:data:`TRIGGERS`) flagged.

@@ -65,30 +65,20 @@ def forest_alt_text(effects: pd.DataFrame, title: str, pooled: pd.DataFrame | No
     return " ".join(parts)
 
 
-def _pooling_weights(effects: pd.DataFrame, pooled: pd.DataFrame, log: bool) -> list[float]:
-    """Each row's random-effects weight (%) within its pooled group, NaN for rows not pooled."""
-    import numpy as np
-
-    from ._synthesis import ci_to_se, comparison_types
-
-    out = [float("nan")] * len(effects)
-    for group in pooled.itertuples():
-        member = ((effects["synthesis_group"] == group.synthesis_group) & (effects["measure"] == group.measure)
-                  & (comparison_types(effects) == group.comparison_type)
-                  & (effects["evidence_level"] == "primary")).to_numpy()
-        low, high = effects["h_low"].to_numpy()[member], effects["h_high"].to_numpy()[member]
-        se = ci_to_se(low, high, log)
-        w = 1.0 / (se ** 2 + group.tau2)
-        for position, share in zip(np.flatnonzero(member), 100 * w / w.sum()):
-            out[position] = float(share)
-    return out
+def _drawn_weights(effects: pd.DataFrame, pooled: pd.DataFrame) -> list[float]:
+    """Each row's weight (%) in its pooled estimate, as the pooling returned it (``pooled["weights"]``, per
+    group ``finding_id`` -> percent); NaN for a row not pooled.  Never recomputed here: what is drawn is what
+    the pool used."""
+    weights = {finding: share for group in pooled["weights"] for finding, share in group.items()}
+    return [weights.get(finding, float("nan")) for finding in effects["finding_id"]]
 
 
 def forest_plot(effects: pd.DataFrame, scale: str, title: str, pooled: pd.DataFrame | None = None) -> plt.Figure:
     """One row per estimate with its 95% CI, harmonised so that right of the line favours peer support.
 
     Review-level rows are squares, primary studies circles; a pooled estimate is a diamond with
-    its prediction interval as a thin bar.
+    its prediction interval as a thin bar.  ``pooled`` is :func:`~evidencebook._synthesis.pooled_groups`'s
+    table: the right-hand column shows the weights it carries.
     """
     xlabel, null, log = _AXIS[scale]
     pooled = pooled if pooled is not None else pd.DataFrame()
@@ -112,7 +102,7 @@ def forest_plot(effects: pd.DataFrame, scale: str, title: str, pooled: pd.DataFr
             else level) for r in effects.itertuples()]
     right_label = "Risk of bias (? = not assessed)"
     if len(pooled):  # weights only where something is pooled
-        weights = _pooling_weights(effects, pooled, log)
+        weights = _drawn_weights(effects, pooled)
         rob = [f"{w:.0f}% · {b}" if w == w else b for w, b in zip(weights, rob)]
         rob += [f"I² {r.I2:.0f}%" for r in pooled.itertuples()]
         right_label = "Weight in pooled estimate · risk of bias (? = not assessed)"

@@ -184,14 +184,13 @@ def version_triggers(settings: "Settings", numbers: Iterable[int]) -> dict[int, 
     """Per kept evidence version, the Cochrane triggers it fired ('question: trigger'), from the outcome status of it
     and of the version before (the build cache keeps each; What's new computes the same); None when the version
     before is not kept or a version cannot be recomputed."""
-    from ._book import _version_status
-    from ._living import version_changes
+    from ._living import version_changes, version_status
 
     numbers = sorted(numbers)
     status: dict[int, Any] = {}
     for n in numbers:
         try:
-            status[n] = _version_status(settings, n)
+            status[n] = version_status(settings, n)
         except Exception:  # noqa: BLE001 - What's new names the version that cannot be recomputed; here: not computed
             status[n] = None
     out: dict[int, list[str] | None] = {}
@@ -402,7 +401,7 @@ def brief_content(brief: "Brief") -> dict[str, Any]:
     coverage per service) or its facts (value, date, source), and the local results (each study with what its
     findings found).  Read through :class:`~evidencebook._briefs.Brief`'s public methods only, so the national line
     beside each lever (drawn from its private facts) is left out."""
-    from ._briefs import LEVERS
+    from ._brief_levers import LEVERS
 
     coverage = brief.coverage()
     lever_facts = brief.lever_facts()
@@ -503,7 +502,8 @@ def brief_files(settings: "Settings", evidence: "Evidence") -> dict[str, dict[st
     """``<region>.json`` -> :func:`brief_content` for every region a brief can be made for."""
     import pandas as pd
 
-    from ._briefs import Brief, judgements_for, national_summary
+    from ._brief_text import national_summary
+    from ._briefs import Brief, judgements_for
     from ._regions import region_records
 
     records = region_records(settings.regions)

@@ -1,14 +1,18 @@
 """Synthesis: what the findings of a domain say, and no more.
 
+* Effect arithmetic: the value of no effect per measure, the standard error a 95% CI implies
+  (log scale for ratios), and each finding's comparison type.
 * Direction of effect per finding, and one vote per independent primary study (reports of
-  one study joined), counted by direction (SWiM, Cochrane Handbook chapter 12).
+  one study joined), counted by direction with a sign test (SWiM, Cochrane Handbook ch. 12).
 * Review-level findings side by side (an overview of reviews), never pooled or vote-tested
   together since reviews share trials; their overlap as Pieper's corrected covered area.
-* Forest-plot rows harmonised so that larger favours peer support, and random-effects pools
-  of primary studies that share a synthesis group, comparison type and measure.
+* Forest-plot rows harmonised so that larger favours peer support; random-effects pools of
+  primary studies that share a synthesis group, comparison type and measure, each with the
+  weights its studies had in it (what the forest plot draws); a pool's path as studies arrived.
 * The gap map, PRISMA counts and the screening reviewers' agreement (Cohen's kappa).
 
-Certainty (GRADE) is in :mod:`._certainty`, what changed between versions in :mod:`._living`.
+The statistics themselves (metafor's numbers) are in :mod:`._meta`; certainty (GRADE) in
+:mod:`._certainty`; what changed between versions in :mod:`._living`.
 """
 
 from __future__ import annotations
@@ -118,14 +122,16 @@ def pooled_groups(effects: pd.DataFrame) -> pd.DataFrame:
 
     Review-level estimates are never pooled (they share trials); groups with k = 1 are left
     out.  Works on harmonised values: ratios on the log scale, then back-transformed.  All
-    groups are pooled in one vectorised pass.  HKSJ as such can give a CI narrower than the
+    groups are pooled in one vectorised pass.  ``weights`` holds, per group, each pooled
+    finding's share (%) of the weight (``finding_id`` -> percent) from the fit itself: the
+    forest plot draws these, so a plot can never show weights the pool did not use.  HKSJ as such can give a CI narrower than the
     Wald CI when the few studies agree (Q < k - 1); the ad hoc correction (metafor's
     ``test="adhoc"``, Röver, Knapp and Friede 2015) prevents that.
     """
     from ._meta import pool_groups
 
     columns = ["synthesis_group", "comparison_type", "measure", "k", "estimate", "ci_low", "ci_high", "pi_low", "pi_high", "tau2", "I2",
-               "method"]
+               "method", "weights"]
     primary = effects[(effects["evidence_level"] == "primary") & effects["synthesis_group"].ne("")
                       & effects["h_estimate"].notna()]
     if primary.empty:
@@ -137,9 +143,9 @@ def pooled_groups(effects: pd.DataFrame) -> pd.DataFrame:
         "measure": primary["measure"],
         "yi": np.where(ratio, log(primary["h_estimate"]), primary["h_estimate"]),
         "vi": ci_to_se(primary["h_low"], primary["h_high"], ratio) ** 2,
-    })
+    }).set_axis(primary["finding_id"])  # the weights come back keyed by finding
     pooled = pool_groups(frame, ["synthesis_group", "comparison_type", "measure"], method="REML", test="adhoc",
-                         pi_method="t(k-1)")
+                         pi_method="t(k-1)", weights=True)
     pooled = pooled[pooled["status"] == "ok"].reset_index()
     back = pooled["measure"].isin(RATIO_MEASURES)
     for col in ("estimate", "ci_low", "ci_high", "pi_low", "pi_high"):

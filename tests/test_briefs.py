@@ -67,7 +67,7 @@ def test_a_state_without_local_studies_says_so_and_still_shows_national_evidence
 
 def test_the_briefs_counts_are_the_chapters_counts(evidence: eb.Evidence) -> None:
     # One summary of findings feeds the chapters and every brief: the same counts in both.
-    from evidencebook._briefs import HEADLINE_DOMAINS
+    from evidencebook._brief_text import HEADLINE_DOMAINS
 
     headline = brief(evidence, "OR").headline()
     sof = eb.summary_of_findings(evidence.outcomes, evidence.studies, HEADLINE_DOMAINS)
@@ -497,7 +497,7 @@ def test_every_bottom_line_has_at_most_three_plain_sentences_at_grade_nine_or_lo
 
 
 def test_the_bottom_line_says_what_the_summary_of_findings_says_and_never_more(evidence: eb.Evidence) -> None:
-    from evidencebook._briefs import HEADLINE_DOMAINS, PLAIN
+    from evidencebook._brief_text import HEADLINE_DOMAINS, PLAIN
 
     first, how, local = region_brief(evidence, "oregon").bottom_line_sentences()
     sof = eb.summary_of_findings(evidence.outcomes, evidence.studies, HEADLINE_DOMAINS)
@@ -512,7 +512,7 @@ def test_the_bottom_line_says_what_the_summary_of_findings_says_and_never_more(e
 
 
 def test_a_signed_judgement_is_said_to_be_signed_and_a_proposal_proposed(evidence: eb.Evidence) -> None:
-    from evidencebook._briefs import national_sentences
+    from evidencebook._brief_text import national_sentences
 
     sof = eb.summary_of_findings(evidence.outcomes, evidence.studies, ["recovery", "hospitalisation",
                                                                         "substance use"])
@@ -526,7 +526,7 @@ def test_a_signed_judgement_is_said_to_be_signed_and_a_proposal_proposed(evidenc
 
 
 def test_the_lever_panel_has_every_lever_its_status_date_source_and_a_national_line(evidence: eb.Evidence) -> None:
-    from evidencebook._briefs import LEVERS
+    from evidencebook._brief_levers import LEVERS
 
     panel = region_brief(evidence, "nevada").levers()
     for label in LEVERS.values():
@@ -570,7 +570,7 @@ def test_local_results_say_what_each_study_found_once_per_study(evidence: eb.Evi
     ({"direction": "favours control (higher cost with peer support)"}, "against"),
 ])
 def test_a_finding_is_read_no_further_than_its_interval(row: dict, direction: str) -> None:
-    from evidencebook._briefs import finding_result
+    from evidencebook._brief_text import finding_result
 
     assert finding_result(row)[0] == direction
 
@@ -608,7 +608,7 @@ def test_southern_oregon_differs_from_oregon_in_content_not_only_labels(evidence
     ("ends with a comma, then more", 19, "ends with a comma…"),
 ])
 def test_shortened_text_is_cut_between_words_never_inside_one(text: str, limit: int, short: str) -> None:
-    from evidencebook._briefs import shorten
+    from evidencebook._brief_text import shorten
 
     assert shorten(text, limit) == short
     assert all(w in text.replace(",", "").split() for w in short.rstrip("…").replace(",", "").split())

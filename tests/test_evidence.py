@@ -125,10 +125,12 @@ def test_missing_file_is_named(project: eb.Settings, name: str) -> None:
         eb.load_evidence(project)
 
 
-def test_corrupt_manifest_is_named(project: eb.Settings) -> None:
-    (project.evidence / "manifest.json").write_text("{", encoding="utf-8")
-    with pytest.raises(eb.EvidenceError, match=r"manifest\.json: corrupt"):
-        eb.load_evidence(project)
+@pytest.mark.parametrize("text", ["{", "[]", '{"evidence_version": 8}'])
+def test_corrupt_manifest_is_named(project: eb.Settings, text: str) -> None:
+    (project.evidence / "manifest.json").write_text(text, encoding="utf-8")
+    for read in (eb.load_evidence, eb.read_manifest):  # one reader: the same sentence wherever it is read
+        with pytest.raises(eb.EvidenceError, match=r"manifest\.json: corrupt"):
+            read(project)
 
 
 def test_corrupt_snapshot_leaves_tables_untouched(project: eb.Settings) -> None:
@@ -246,11 +248,11 @@ def test_text_cells_a_spreadsheet_would_run_are_neutralised_and_read_back_verbat
     ("a\rb", "\"a\rb\""),  # a bare carriage return ended the row for every reader
 ])
 def test_the_csv_rule_quotes_what_a_spreadsheet_would_run_and_is_undone_exactly(cell: str, written: str) -> None:
-    from evidencebook._evidence import _csv, _read_csv
+    from evidencebook._files import read_csv, write_csv
 
-    text = _csv(pd.DataFrame({"text": [cell], "number": [-0.24]}))
+    text = write_csv(pd.DataFrame({"text": [cell], "number": [-0.24]}))
     assert text == f"text,number\n{written},-0.24\n"
-    assert _read_csv(text)["text"].tolist() == [cell]
+    assert read_csv(text)["text"].tolist() == [cell]
 
 
 # --- quarantine: one item never harms the others ------------------------------------------------------------
@@ -329,6 +331,52 @@ def test_a_study_in_a_substate_region_counts_for_its_state_and_region() -> None:
     assert tables["studies.csv"]["state_codes"].tolist() == ["OR"]
     local = tables["regions.csv"].set_index("region_id")["n_local_studies"]
     assert (local["southern-oregon"], local["oregon"], local["texas"]) == (1, 1, 0)
+
+
+def _oregon_evidence(*studies: tuple[str, str]) -> tuple[dict[str, pd.DataFrame], eb.Evidence]:
+    """The tables (and the evidence a brief reads) of a library with one study per (key, place line)."""
+    substate = {"southern-oregon": {"name": "Southern Oregon", "state": "OR", "aliases": []}}
+    items = [item for n, (key, place) in enumerate(studies) for item in (
+        parent(key), note(f"NOTE{n:04d}", key, ["Extraction", "# Study", "study_type: primary", place]))]
+    tables = eb.derive_tables(eb.code_items(items, regions=eb.region_records(substate)), substate)
+    evidence = eb.Evidence(tables["studies.csv"], tables["outcomes.csv"], tables["state_policy.csv"],
+                           tables["regions.csv"], tables["problems.csv"], {})
+    return tables, evidence
+
+
+def test_the_briefs_index_counts_the_studies_the_brief_lists() -> None:
+    # One study in Southern Oregon, one elsewhere in Oregon: the sub-state brief lists both (it inherits its
+    # state's studies, its own first), so the Briefs index (regions.csv) must count both too (it counted 1).
+    tables, evidence = _oregon_evidence(("AAAAAAAA", "region: Southern Oregon"), ("BBBBBBBB", "us_state: Oregon"))
+    counted = tables["regions.csv"].set_index("region_id")["n_local_studies"]
+    for region_id in ("southern-oregon", "oregon", "texas"):
+        listed = eb.Brief(eb.resolve_region(region_id, evidence.regions), evidence).local_studies()
+        assert counted[region_id] == listed["report_of"].nunique(), region_id
+    assert (counted["southern-oregon"], counted["oregon"]) == (2, 2)
+    so = eb.Brief(eb.resolve_region("southern-oregon", evidence.regions), evidence).local_studies()
+    assert so["study_id"].tolist() == ["AAAAAAAA", "BBBBBBBB"] and so["in_region"].tolist() == [True, False]
+
+
+@pytest.mark.parametrize("tags", [None, ("screen:FT:exclude:wrong population",)])
+def test_a_library_with_no_included_study_counts_none_in_every_region(tags: tuple[str, ...] | None) -> None:
+    items = [] if tags is None else [parent("AAAAAAAA", tags=tags)]  # found by the fuzzer: a KeyError
+    regions = eb.derive_tables(eb.code_items(items), {})["regions.csv"]
+    assert len(regions) == 51 and (regions["n_local_studies"] == 0).all()
+
+
+def test_a_region_typed_by_its_name_attaches_the_study_to_the_region() -> None:
+    tables, evidence = _oregon_evidence(("AAAAAAAA", "region: Southern Oregon"))
+    assert tables["studies.csv"]["region"].tolist() == ["southern-oregon"] and len(tables["problems.csv"]) == 0
+    so = eb.Brief(eb.resolve_region("southern-oregon", evidence.regions), evidence).local_studies()
+    assert so["in_region"].tolist() == [True]
+
+
+def test_an_unknown_region_is_a_problem_naming_the_item_and_field() -> None:
+    tables, _ = _oregon_evidence(("AAAAAAAA", "region: Northern Oregon"))
+    (problem,) = tables["problems.csv"].to_dict("records")
+    assert (problem["item_key"], problem["field"], problem["severity"]) == ("NOTE0000", "region", "error")
+    assert "unknown region 'Northern Oregon'" in problem["message"] and "item AAAAAAAA" in problem["message"]
+    assert tables["studies.csv"]["region"].tolist() == [""]
 
 
 def test_a_carriage_return_in_a_title_is_kept_and_the_tables_still_match_their_hashes(project: eb.Settings) -> None:

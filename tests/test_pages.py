@@ -30,7 +30,9 @@ def test_a_corrected_estimate_re_executes_only_the_pages_that_read_it(project: e
 
     _edit_table(project, "outcomes.csv", correct)
     # Data quality counts estimates but shows none: a corrected one leaves it as it is.
-    assert sorted(eb.stamp_notebooks(project)) == ["book/outcomes/service-use.ipynb", "book/studies.ipynb"]
+    # The intro's "What we found" box counts hospitalisation findings too.
+    assert sorted(eb.stamp_notebooks(project)) == ["book/intro.ipynb", "book/outcomes/service-use.ipynb",
+                                                   "book/studies.ipynb"]
     assert eb.stamp_notebooks(project) == []  # stamped once: the next build executes nothing more
 
 
@@ -207,7 +209,7 @@ def test_the_book_pages_are_listed_once_and_everything_else_agrees() -> None:
     spec.loader.exec_module(make_notebooks)
     assert set(make_notebooks.PAGES) == {*eb.BOOK_PAGES, "notebooks/brief.ipynb"}
     toc = (ROOT / "_toc.yml").read_text(encoding="utf-8")
-    assert {p.removesuffix(".ipynb") for p in eb.BOOK_PAGES} <= set(re.findall(r"file: (\S+)", toc))
+    assert {p.removesuffix(".ipynb") for p in eb.BOOK_PAGES} <= set(re.findall(r"(?:file|root): (\S+)", toc))
     testpaths = tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))["tool"]["pytest"]["ini_options"]["testpaths"]
     for page in make_notebooks.PAGES:
         assert any(page == t or page.startswith(t.rstrip("/") + "/") for t in testpaths), page

@@ -28,7 +28,8 @@ a handful of ``numpy.bincount`` passes; ``meta_regression`` uses the matrix form
 The parts, by concept: ``effects`` (escalc and effects from a CI), ``engine`` (the vectorised
 intercept-only fit and the Q-profile CI), ``results`` (what a fit returns), ``pooling`` (the
 public pooling functions), ``regression`` (meta-regression, Egger's test), and ``_common``
-(types, constants, distribution functions, R's root finder).
+(types, the model's options, constants, distribution functions, R's root finder).  The parts share
+their helpers by public names; none of them is exported from the package.
 """
 
 from __future__ import annotations
@@ -38,8 +39,8 @@ from ._common import (  # noqa: F401
     PI_METHODS,
     RATIO_MEASURES,
     UNIROOT_TOL,
-    _r_uniroot,
-    _stats,
+    distributions,
+    r_uniroot,
 )
 from .effects import binary_effects, continuous_effects, effect_from_ci, hedges_j  # noqa: F401
 from .engine import qprofile_tau2_ci  # noqa: F401

@@ -11,7 +11,7 @@ import pandas as pd
 
 from .._errors import SynthesisError
 from ._common import RATIO_MEASURES, PIMethod
-from .engine import _pi_crit, _resolve_pi_method
+from .engine import pi_crit, resolve_pi_method
 
 # ---------------------------------------------------------------------------------------------
 # Results
@@ -160,8 +160,8 @@ def prediction_interval(
 
     ``"t(k-2)"`` needs k >= 3 (NaN otherwise).
     """
-    method = _resolve_pi_method(pi_method, "z")
-    crit = float(_pi_crit(method, np.array([float(k)]), level)[0])
+    method = resolve_pi_method(pi_method, "z")
+    crit = float(pi_crit(method, np.array([float(k)]), level)[0])
     half = crit * math.sqrt(se**2 + tau2)
     return estimate - half, estimate + half
 
