@@ -43,10 +43,53 @@ def _study_link(row: Any, studies_page: str = "../studies.html") -> str:
     return f'<a href="{e(studies_page)}#{e(study_anchor(row["citation_key"]))}">{e(_study_label(row))}</a>'
 
 
-def study_entries(evidence: Evidence, library: dict[str, Any] | None = None) -> HTML:
-    """Every included study with its coding, its Zotero item and each finding with the quoted passage.
+def _tokens(values: Any) -> list[str]:
+    """The distinct non-empty values, sorted: a study's domains or state codes, an option list."""
+    return sorted({str(v) for v in values if isinstance(v, str) and v.strip()})
 
-    Each entry has a stable anchor (see :func:`study_anchor`) that tables elsewhere link to.
+
+def _select(name: str, label: str, everything: str, options: list[tuple[str, str]]) -> str:
+    """A labelled drop-down of the study filter; its first option (value "") filters nothing."""
+    items = "".join(f'<option value="{e(value)}">{e(text)}</option>' for value, text in options)
+    return (f'<div class="eb-filter-field"><label for="eb-filter-{name}">{e(label)}</label>'
+            f'<select id="eb-filter-{name}" name="{name}"><option value="">{e(everything)}</option>{items}</select></div>')
+
+
+def _study_filter_form(domains: list[str], designs: list[str], states: list[str]) -> HTML:
+    """The Studies page's filter (domain, design, US state, words) and its pages of results.
+
+    Rendered ``hidden``: ``_static/study-filter.js`` shows it and does the filtering, so a reader without
+    JavaScript sees every study and no control that does nothing. ``states`` are postal codes.
+    """
+    from ._regions import STATE_NAMES
+
+    words = ('<div class="eb-filter-field"><label for="eb-filter-q">Words (author, title, outcome)</label>'
+             '<input type="search" id="eb-filter-q" name="q" autocomplete="off"></div>')
+    fields = (words + _select("domain", "Outcome domain", "Every domain", [(d, d) for d in domains])
+              + _select("design", "Design", "Every design", [(d, d) for d in designs])
+              + _select("state", "US state", "Every state",
+                        sorted(((c, STATE_NAMES.get(c, c)) for c in states), key=lambda option: option[1])))
+    form = (f'<form class="eb-study-filter" role="search" aria-label="Filter the studies" hidden>'
+            f'<div class="eb-filter-fields">{fields}<div class="eb-filter-field eb-filter-reset">'
+            '<button type="reset">Show every study</button></div></div>'
+            '<p class="eb-filter-count" role="status" aria-live="polite"></p></form>')
+    return HTML(form)
+
+
+_STUDY_PAGES = ('<nav class="eb-study-pages" aria-label="Pages of studies" hidden>'
+                '<button type="button" data-step="-1">Previous page</button>'
+                '<span class="eb-page-number"></span>'
+                '<button type="button" data-step="1">Next page</button></nav>')
+
+
+def study_entries(evidence: Evidence, library: dict[str, Any] | None = None) -> HTML:
+    """Every included study with its coding, its Zotero item and each finding with the quoted passage,
+    under a filter by domain, design, US state and words, with pages of results (``_static/study-filter.js``).
+
+    Each entry has a stable anchor (see :func:`study_anchor`) that tables elsewhere link to, and carries
+    what the filter reads: ``data-domains`` (its findings' outcome domains), ``data-design`` (its design type)
+    and ``data-states`` (postal codes), lists separated by "|". Its coding and findings are folded in a
+    ``<details>`` so that a page of thousands of studies stays light to lay out.
     """
     library = library or evidence.manifest.get("zotero", {})
     online = library.get("library_id") not in (None, 0)
@@ -57,6 +100,9 @@ def study_entries(evidence: Evidence, library: dict[str, Any] | None = None) -> 
               ("country", "Country"), ("us_state", "US state"), ("risk_of_bias", "Risk of bias"),
               ("screening", "Screening"), ("confidence", "Confidence")]
     parts = []
+    all_domains: set[str] = set()
+    all_designs: set[str] = set()
+    all_states: set[str] = set()
     by_study: dict[str, list[SimpleNamespace]] = {}  # one pass over the findings, not one filter per study
     for finding in outcomes.to_dict("records"):
         by_study.setdefault(finding["study_id"], []).append(SimpleNamespace(**finding))
@@ -81,16 +127,27 @@ def study_entries(evidence: Evidence, library: dict[str, Any] | None = None) -> 
         if study.confidence == "low":
             coding += f"<dt>Why low confidence</dt><dd>{e(study.confidence_reason)}</dd>"
         items = []
-        for f in by_study.get(study.study_id, []):
+        findings = by_study.get(study.study_id, [])
+        for f in findings:
             result = _result(f, "95% CI ") if pd.notna(f.estimate) else f.reported_statistic or "narrative finding"
             items.append(f'<li id="finding-{e(f.finding_id)}"><strong>{e(f.finding_id)}</strong> {e(f.outcome)} '
                          f"({e(f.domain)}): {e(result)}. “{e(f.quote)}” "
                          f"({link(f.source_type or 'source', f.source_url)}; note line {e(f.note_line)})</li>")
-        parts.append(f'<section class="eb-study" id="{e(study_anchor(study.citation_key))}">'
+        domains = _tokens(f.domain for f in findings)
+        all_domains.update(domains)
+        states = _tokens(study.state_codes.split("|") if isinstance(study.state_codes, str) else [])
+        all_states.update(states)
+        design = study.design_type if isinstance(study.design_type, str) else ""
+        all_designs.update(_tokens([design]))
+        parts.append(f'<section class="eb-study" id="{e(study_anchor(study.citation_key))}" '
+                     f'data-domains="{e("|".join(domains))}" data-design="{e(design)}" '
+                     f'data-states="{e("|".join(states))}">'
                      f"<h3>{e(_study_label(row))}: {e(study.title)}</h3><p>{item} · {source} · "
-                     f"cite as <code>{e(study.citation_key)}</code></p>{row_note}<dl>{coding}</dl>"
-                     f"<ul>{''.join(items) or '<li>No findings coded.</li>'}</ul></section>")
-    return HTML("".join(parts))
+                     f"cite as <code>{e(study.citation_key)}</code></p>{row_note}"
+                     f"<details><summary>Coding and {_plural(len(findings), 'finding')}</summary><dl>{coding}</dl>"
+                     f"<ul>{''.join(items) or '<li>No findings coded.</li>'}</ul></details></section>")
+    form = _study_filter_form(sorted(all_domains), sorted(all_designs), sorted(all_states))
+    return HTML(f'{form}<div class="eb-study-list">{"".join(parts)}</div>{_STUDY_PAGES}')
 
 
 def _plural(n: int, one: str, many: str = "") -> str:
