@@ -527,6 +527,24 @@ def test_the_keyboard_reaches_every_control_and_always_shows_where_it_is(site: P
     assert not session.problems, _listing(session.problems)
 
 
+def test_controls_shown_only_after_scrolling_pass_axe_too(base_url: str, browser: Any) -> None:
+    # axe checks each page as it opens; the theme's "Back to top" button appears only once the reader has scrolled
+    # (it was white on orange at 2.45:1). Scrolled to the end of a long page, axe checks what is then shown.
+    from axe_playwright_python.sync_playwright import Axe
+
+    session = Session(browser, base_url, **DESKTOP)
+    try:
+        page = session.open("book/outcomes/recovery.html")
+        page.mouse.wheel(0, 4000)
+        page.wait_for_selector("#pst-back-to-top", state="visible")
+        violations = Axe().run(page, options=AXE_OPTIONS).response["violations"]
+    finally:
+        session.close()
+    blocking = [f"{v['id']} ({v['impact']}) at {v['nodes'][0]['target']}" for v in violations if v["impact"] in BLOCKING]
+    assert not blocking, blocking
+    assert not session.problems, _listing(session.problems)
+
+
 def test_the_first_tab_stop_skips_to_the_main_content(base_url: str, browser: Any) -> None:
     session = Session(browser, base_url, **DESKTOP)
     try:
