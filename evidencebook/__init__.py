@@ -24,7 +24,7 @@ from typing import Any as _Any
 
 _MODULES = ("_book", "_brief_page", "_brief_runs", "_briefs", "_cache", "_certainty", "_coding", "_config", "_display", "_errors", "_evidence", "_kernels", "_living",
             "_maps", "_meta", "_pages", "_plots", "_policy", "_publish", "_regions", "_risk_of_bias", "_schemas", "_sphinx", "_store", "_sync",
-            "_synthesis", "_zotero")
+            "_synthesis", "_watch", "_zotero")
 
 
 def _declared_exports(module: str) -> list[str]:
