@@ -13,6 +13,7 @@ Exit codes, one policy for every command:
 2  a wrong argument or credential: an unknown region, a bad option, a key Zotero refuses.
 3  ``whats-new --since N`` only: there is no evidence version after N, so nothing is new (the scheduled
    sync workflow opens no pull request).
+130 ``watch`` only: stopped by Ctrl-C (evidence/ holds the last complete sync).
 """
 
 from __future__ import annotations

@@ -207,6 +207,20 @@ class Watcher:
             stop.wait(max(interval, self.pause))
 
 
+def _start_warm_worker(root: str, pdf: bool) -> None:
+    """A brief worker of the watch: its kernel and Chromium, then deaf to Ctrl-C.
+
+    Ctrl-C in a terminal reaches every process of the group; the watch then shuts its workers
+    down itself, so that each closes its kernel and browser instead of dying in the middle.
+    """
+    import signal
+
+    from ._brief_runs import _start_pool_worker
+
+    _start_pool_worker(root, pdf)  # started first: the kernel and browser keep the usual Ctrl-C handling
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+
 class WarmBuilder:
     """Rebuilds the stale pages, the changed briefs and the site, keeping the briefs' workers and a
     jupyter-book process (Sphinx imported) warm between rounds."""
@@ -216,7 +230,6 @@ class WarmBuilder:
         from multiprocessing import get_context
 
         from ._brief_page import chromium_path
-        from ._brief_runs import _start_pool_worker
         from ._pages import _JupyterBook
 
         if pdf:
@@ -224,7 +237,7 @@ class WarmBuilder:
         self.settings, self.pdf, self.quiet = settings, pdf, quiet
         # Each worker starts its kernel (and Chromium) now and keeps them for every later round.
         self.pool = ProcessPoolExecutor(max_workers=workers, mp_context=get_context("forkserver"),
-                                        initializer=_start_pool_worker, initargs=(str(settings.root), pdf))
+                                        initializer=_start_warm_worker, initargs=(str(settings.root), pdf))
         # A pool starts a worker per task submitted while none is idle: one empty task each starts them all now,
         # in the background, instead of in the first round that needs them.
         for _ in range(workers):
