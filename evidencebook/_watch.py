@@ -128,8 +128,11 @@ class WatchRound:
     pages: list[str] = field(default_factory=list)
     briefs: int = 0
     seconds: float = 0.0
+    failed: str = ""  # the build's error, if it failed (the site keeps its last build)
 
     def summary(self) -> str:
+        if self.failed:
+            return f"synced, but the build failed after {self.seconds:.1f} s (the site shows the last build): {self.failed}"
         if not self.evidence_changed:
             return f"synced; the evidence did not change, nothing to build ({self.seconds:.1f} s)"
         pages = f"{len(self.pages)} page{'s' if len(self.pages) != 1 else ''}"
@@ -186,15 +189,26 @@ class Watcher:
         self.pause = self.probe.backoff
         if seen is None or seen <= self.version:
             return None
+        from ._sync import SyncAuthError
+
         start = self.clock()
         self.say(f"library version {self.version} → {seen}: syncing…")
-        report = self.sync()
+        try:
+            report = self.sync()
+        except SyncAuthError:
+            raise  # a wrong key or library stays wrong: stop
+        except EvidencebookError as exc:  # nothing was written; the next poll sees the same version and tries again
+            self.say(f"library version {self.version} → {seen}: the sync failed, trying again at the next poll: {exc}")
+            return None
         done = WatchRound(self.version, report.new_version, evidence_changed(report))
+        self.version = report.new_version  # evidence/ holds it now, whatever the build does
         if done.evidence_changed:
-            done.pages, done.briefs = self.rebuild(report)
+            try:
+                done.pages, done.briefs = self.rebuild(report)
+            except EvidencebookError as exc:  # the site keeps its last build; the next edit builds again
+                done.failed = str(exc)
         done.seconds = self.clock() - start
-        self.version = report.new_version
-        if self.on_built is not None:
+        if self.on_built is not None and not done.failed:
             self.on_built(done)
         self.say(f"library version {done.old_version} → {done.new_version}: {done.summary()}")
         return done

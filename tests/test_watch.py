@@ -226,3 +226,26 @@ def test_watch_polls_until_stopped_and_times_each_round(tmp_path: Path, emu: Zot
     done.join(10)
     assert len(rebuild.reports) == 2 and "0.33" in outcomes(settings)
     assert said[0].startswith("watching group library 4242 from library version 0")
+
+
+def test_a_failed_sync_is_tried_again_and_a_failed_build_does_not_stop_the_watch(tmp_path: Path,
+                                                                               emu: ZoteroEmulator) -> None:
+    settings = make_project(tmp_path / "project")
+    said: list[str] = []
+    calls: list[eb.SyncReport] = []
+
+    def rebuild(report: eb.SyncReport) -> tuple[list[str], int]:
+        calls.append(report)
+        if len(calls) == 1:
+            raise eb.EvidencebookError("book pages failed to execute: book/studies.ipynb")
+        return [], 0
+
+    w = watcher(settings, emu, rebuild, said)
+    emu.faults.append(Fault(400, path="/items", query="itemKey"))  # the download fails: nothing written
+    assert w.round() is None and w.version == 0 and not settings.evidence.joinpath("outcomes.csv").exists()
+    assert "the sync failed, trying again at the next poll: Zotero answered 400" in said[-1]
+    failed = w.round()  # the same version again: synced now; its build fails
+    assert failed is not None and failed.failed and w.version == emu.version
+    assert "synced, but the build failed" in said[-1] and "book/studies.ipynb" in said[-1]
+    set_estimate(emu, 2, 0.61)
+    assert w.round().failed == "" and len(calls) == 2  # the watch went on
