@@ -27,6 +27,7 @@ interrupted commit before it exits, so the folder is consistent on disk straight
 from __future__ import annotations
 
 import json
+import os
 import threading
 import time
 from dataclasses import dataclass, field
@@ -221,18 +222,36 @@ class Watcher:
             stop.wait(max(interval, self.pause))
 
 
-def _start_warm_worker(root: str, pdf: bool) -> None:
-    """A brief worker of the watch: its kernel and Chromium, then deaf to Ctrl-C.
+def _start_warm_worker(root: str, pdf: bool, watch_pid: int) -> None:
+    """A brief worker of the watch: its kernel and Chromium, then deaf to Ctrl-C, and gone with the watch.
 
     Ctrl-C in a terminal reaches every process of the group; the watch then shuts its workers
-    down itself, so that each closes its kernel and browser instead of dying in the middle.
+    down itself, so that each closes its kernel and browser instead of dying in the middle.  A
+    watch that dies without doing so (killed) is noticed within a second: the worker then closes
+    its kernel and browser and ends, rather than keeping them running with no one to use them.
     """
+    import os
     import signal
 
-    from ._brief_runs import _start_pool_worker
+    from ._brief_runs import _close_workers, _start_pool_worker
 
     _start_pool_worker(root, pdf)  # started first: the kernel and browser keep the usual Ctrl-C handling
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+    def follow_the_watch() -> None:
+        while True:
+            time.sleep(1)
+            try:
+                os.kill(watch_pid, 0)
+            except ProcessLookupError:
+                try:
+                    _close_workers()
+                finally:
+                    os._exit(0)
+            except PermissionError:  # alive (another user's process would be a reused pid: keep going)
+                pass
+
+    threading.Thread(target=follow_the_watch, name="evidencebook-follow-watch", daemon=True).start()
 
 
 class WarmBuilder:
@@ -251,7 +270,7 @@ class WarmBuilder:
         self.settings, self.pdf, self.quiet = settings, pdf, quiet
         # Each worker starts its kernel (and Chromium) now and keeps them for every later round.
         self.pool = ProcessPoolExecutor(max_workers=workers, mp_context=get_context("forkserver"),
-                                        initializer=_start_warm_worker, initargs=(str(settings.root), pdf))
+                                        initializer=_start_warm_worker, initargs=(str(settings.root), pdf, os.getpid()))
         # A pool starts a worker per task submitted while none is idle: one empty task each starts them all now,
         # in the background, instead of in the first round that needs them.
         for _ in range(workers):

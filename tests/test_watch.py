@@ -3,6 +3,7 @@ reloads, and Ctrl-C that leaves evidence/ as it was or fully updated."""
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import os
@@ -249,3 +250,37 @@ def test_a_failed_sync_is_tried_again_and_a_failed_build_does_not_stop_the_watch
     assert "synced, but the build failed" in said[-1] and "book/studies.ipynb" in said[-1]
     set_estimate(emu, 2, 0.61)
     assert w.round().failed == "" and len(calls) == 2  # the watch went on
+
+
+KILLED = r"""
+import sys, time
+import evidencebook as eb
+from evidencebook._watch import WarmBuilder
+builder = WarmBuilder(eb.load_settings(sys.argv[1]), pdf=False, workers=1)
+builder.pool.submit(int).result()  # the worker and its kernel are up
+print("ready", flush=True)
+time.sleep(600)
+"""
+
+
+def test_the_brief_workers_end_with_their_kernels_when_the_watch_is_killed(tmp_path: Path) -> None:
+    import psutil
+
+    settings = make_project(tmp_path / "project")
+    proc = subprocess.Popen([sys.executable, "-c", KILLED, str(settings.root)], cwd=tmp_path / "project",
+                            env={**os.environ, "PYTHONPATH": str(ROOT)}, stdout=subprocess.PIPE, text=True)
+    try:
+        assert proc.stdout.readline().strip() == "ready"
+        tree = psutil.Process(proc.pid).children(recursive=True)
+        kernels = [p for p in tree if "ipykernel" in " ".join(p.cmdline())]
+        assert kernels, [p.cmdline()[:3] for p in tree]
+    finally:
+        proc.kill()  # no Ctrl-C, no clean-up in the watch: SIGKILL
+        proc.wait()
+        proc.stdout.close()
+    _, alive = psutil.wait_procs(kernels, timeout=20)
+    alive = [p for p in alive if p.status() != psutil.STATUS_ZOMBIE]
+    for p in [*alive, *(p for p in tree if p.is_running())]:  # what is left of the test's own processes
+        with contextlib.suppress(psutil.Error):
+            p.kill()
+    assert not alive, "the kernel outlived the killed watch"
