@@ -377,10 +377,13 @@ def watch_rounds(project: Path, env: dict[str, str], emu: ZoteroEmulator, findin
             value = new
     finally:
         proc.send_signal(2)  # SIGINT, as Ctrl-C
+        stopping = time.perf_counter()
         try:
-            proc.wait(60)
+            code = proc.wait(60)
+            print(f"evidencebook watch stopped on Ctrl-C in {time.perf_counter() - stopping:.1f} s (exit {code})")
         except subprocess.TimeoutExpired:
             proc.kill()
+            print("evidencebook watch did not stop within 60 s of Ctrl-C: killed")
         log.close()
     return results
 
