@@ -12,7 +12,10 @@ What stays warm between rounds: the briefs' workers (a process pool whose worker
 kernel with the package and evidence loaded, and a Chromium for the PDFs), and a jupyter-book
 process that has already imported Sphinx, its extensions and the theme and waits for the next
 build.  Sphinx itself is not kept running: jupyter-book builds with a new Sphinx application
-each time, which reloads its pickled environment (about a second) and writes only what changed.
+each time, which sets up its extensions and reloads its pickled environment (about 5 s on a busy
+2-core machine) and then reads and writes only what changed.  An application set up ahead would
+publish stale text: ``_sphinx`` reads the evidence version for the banner at ``config-inited`` and
+sphinxcontrib-bibtex parses the bibliography at ``builder-inited``, both of which a sync changes.
 The book's pages run on kernels that :func:`execute_stale_pages` starts for each round.
 
 :class:`WatchSite` serves ``_build/`` on 127.0.0.1.  In the HTML it serves (never in the files on disk,
