@@ -33,7 +33,8 @@ _MODULES = ("_book", "_book_policy", "_book_quality", "_brief_levers", "_brief_p
             "_briefs", "_cache", "_certainty", "_coding", "_config", "_display", "_errors", "_evidence", "_fields",
             "_files", "_glossary", "_identities", "_kernels", "_living", "_maps", "_meta", "_notes", "_pages", "_plain",
             "_plots", "_policy", "_publish", "_regions", "_risk_of_bias", "_rob_sections", "_schemas", "_screening",
-            "_search", "_sphinx", "_store", "_sync", "_synthesis", "_tables", "_vocabulary", "_zotero")
+            "_search", "_sphinx", "_store", "_sync", "_synthesis", "_tables", "_vocabulary", "_watch",
+            "_zotero")
 
 
 def _declared_exports(module: str) -> list[str]:

@@ -503,12 +503,15 @@ def brief_files(settings: "Settings", evidence: "Evidence") -> dict[str, dict[st
     import pandas as pd
 
     from ._brief_text import national_summary
-    from ._briefs import Brief, judgements_for
+    from ._briefs import Brief, judgements_for, judgements_hash, kept_on_disk
     from ._regions import region_records
 
     records = region_records(settings.regions)
     judgements = judgements_for(settings, evidence)
-    national = national_summary(evidence, judgements)  # the same for every region: once
+    # The same for every region, and the briefs of this build already kept it on disk (same name and key).
+    national = kept_on_disk(settings.cache_dir, "national",
+                            str(evidence.manifest.get("content_hash", "")) + judgements_hash(judgements),
+                            lambda: national_summary(evidence, judgements))
     substate = tuple(r for r in records if r["kind"] == "sub-state")
     today = dt.date.fromisoformat(str(evidence.manifest["date"]))  # the evidence's date: the same file every build
     out = {}

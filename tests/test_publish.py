@@ -481,3 +481,18 @@ def test_a_regions_json_says_what_its_brief_shows(evidence: eb.Evidence) -> None
             assert all({"value", "as_of", "source_url"} <= set(f) for f in lever["facts"])
     assert [s["study"] for s in content["local_results"]] == [s["study"] for s in brief.local_results()]
     assert content["evidence_version"] == evidence.manifest["evidence_version"]
+
+
+def test_the_regions_json_reuse_the_summary_of_findings_the_briefs_kept(project: eb.Settings,
+                                                                        monkeypatch: pytest.MonkeyPatch) -> None:
+    """Publishing after the briefs does not compute the summary of findings again (seconds per evidence version)."""
+    import evidencebook._briefs as briefs
+
+    evidence = eb.load_evidence(project)
+    first = _publish.brief_files(project, evidence)  # computes it, and keeps it as the briefs do
+
+    def again(*args: Any) -> str:
+        raise AssertionError("the summary of findings was computed again")
+
+    monkeypatch.setattr(briefs, "national_summary", again)
+    assert _publish.brief_files(project, evidence) == first
