@@ -30,7 +30,7 @@ from pathlib import Path as _Path
 from typing import Any as _Any
 
 _MODULES = ("_book", "_book_policy", "_book_quality", "_brief_levers", "_brief_page", "_brief_runs", "_brief_text",
-            "_briefs", "_cache", "_certainty", "_coding", "_config", "_display", "_errors", "_evidence", "_fields",
+            "_briefs", "_cache", "_certainty", "_coding", "_config", "_display", "_effects", "_errors", "_evidence", "_fields",
             "_files", "_glossary", "_identities", "_kernels", "_living", "_maps", "_meta", "_notes", "_pages", "_plain",
             "_plots", "_policy", "_publish", "_regions", "_risk_of_bias", "_rob_sections", "_schemas", "_screening",
             "_sphinx", "_store", "_sync", "_synthesis", "_tables", "_vocabulary", "_zotero")

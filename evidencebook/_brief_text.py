@@ -131,7 +131,7 @@ def finding_result(row: Mapping[str, Any]) -> tuple[str, str]:
     effect is 'none', whatever side its point falls on: the words never claim more than the interval."""
     import math
 
-    from ._synthesis import no_effect
+    from ._effects import no_effect
 
     estimate, low, high = (row.get(k) for k in ("estimate", "ci_low", "ci_high"))
     measure, better = str(row.get("measure", "") or ""), str(row.get("better", "") or "")

@@ -20,12 +20,12 @@ from typing import Any
 
 import pandas as pd
 
-from ._coding import CERTAINTY
+from ._vocabulary import CERTAINTY
 from ._config import Settings
 from ._display import e
+from ._effects import no_effect, no_effects
 from ._errors import EvidenceError, EvidencebookError
 from ._synthesis import (FAVOURS_COMPARISON, FAVOURS_PEER, NOT_STATED, UNCLEAR, comparison_types, finding_directions,
-                         no_effect, no_effects,
                          review_findings, study_labels, study_votes)
 
 __all__ = ["GRADE_DOMAINS", "LEVELS", "Chain", "certainty_chain", "certainty_label", "judgement_status",
