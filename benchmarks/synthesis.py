@@ -128,7 +128,7 @@ def main() -> int:
 
 def review_pipeline(data: pd.DataFrame) -> str:
     """The book's synthesis stage on the synthetic base, shaped as evidence tables (SYNTHETIC data)."""
-    from evidencebook._coding import DOMAINS, POPULATION_GROUPS
+    from evidencebook._vocabulary import DOMAINS, POPULATION_GROUPS
 
     rng = np.random.default_rng(SEED + 1)
     ratio = data["measure"].isin(["RR", "OR"])
