@@ -2,7 +2,8 @@
 
 The pipeline reads in one direction, one module per stage::
 
-    _zotero (snapshot) -> _coding (notes and tags) -> _evidence (tables) -> _synthesis (votes, pools; _meta computes)
+    _zotero (snapshot) -> _coding (notes and tags) -> _evidence (tables) -> _synthesis (votes, pools; _meta computes,
+        _effects owns the effect arithmetic: log-scale measures, the value of no effect, a CI's standard error)
         -> _certainty (GRADE, signed judgements) -> _living (what changed) -> _plots / _display
         -> _briefs (what a brief shows: _brief_text its words, _brief_levers a state's levers),
            _brief_page (page and PDF), _brief_runs (fan-out)
