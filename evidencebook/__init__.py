@@ -2,7 +2,8 @@
 
 The pipeline reads in one direction, one module per stage::
 
-    _zotero (snapshot) -> _coding (notes and tags) -> _evidence (tables) -> _synthesis (votes, pools; _meta computes)
+    _zotero (snapshot) -> _coding (notes and tags) -> _evidence (tables) -> _synthesis (votes, pools; _meta computes,
+        _effects owns the effect arithmetic: log-scale measures, the value of no effect, a CI's standard error)
         -> _certainty (GRADE, signed judgements) -> _living (what changed) -> _plots / _display
         -> _briefs (what a brief shows: _brief_text its words, _brief_levers a state's levers),
            _brief_page (page and PDF), _brief_runs (fan-out)
@@ -30,7 +31,7 @@ from pathlib import Path as _Path
 from typing import Any as _Any
 
 _MODULES = ("_book", "_book_policy", "_book_quality", "_brief_levers", "_brief_page", "_brief_runs", "_brief_text",
-            "_briefs", "_cache", "_certainty", "_coding", "_config", "_display", "_errors", "_evidence", "_fields",
+            "_briefs", "_cache", "_certainty", "_coding", "_config", "_display", "_effects", "_errors", "_evidence", "_fields",
             "_files", "_glossary", "_identities", "_kernels", "_living", "_maps", "_meta", "_notes", "_pages", "_plain",
             "_plots", "_policy", "_publish", "_regions", "_risk_of_bias", "_rob_sections", "_schemas", "_screening",
             "_search", "_sphinx", "_store", "_sync", "_synthesis", "_tables", "_vocabulary", "_watch",

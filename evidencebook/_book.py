@@ -432,7 +432,7 @@ def forest_figure(evidence: Evidence, domains: list[str], scale: str, title: str
 
 def implementation_themes(evidence: Evidence, studies_page: str = "studies.html") -> HTML:
     """The qualitative findings on putting peers to work, grouped by theme, each quote with its source."""
-    from ._coding import THEMES
+    from ._vocabulary import THEMES
 
     coded = evidence.outcomes[evidence.outcomes["theme"].ne("")]
     if coded.empty:

@@ -19,7 +19,7 @@ __all__ = ["data_quality", "evidence_map", "screening_conflicts", "whats_new"]
 
 def evidence_map(evidence: Evidence, settings: Settings | None = None) -> HTML:
     """The evidence gap map (figure and a linked table) and the PRISMA 2020 flow, current version and cumulative."""
-    from ._coding import DOMAINS, POPULATION_GROUPS
+    from ._vocabulary import DOMAINS, POPULATION_GROUPS
     from ._plots import gap_map_alt_text, gap_map_plot, prisma_alt_text, prisma_plot
     from ._synthesis import gap_map_counts, prisma_counts
 

@@ -76,9 +76,8 @@ def national_sentences(evidence: "Evidence", judgements: "pd.DataFrame | None") 
     findings (the chapters' counts): the three domains with most findings where most favour peer support, how
     many independent studies and reviews those findings come from, and the certainty of those questions as it
     stands (a proposal says so)."""
-    from ._certainty import summary_of_findings
-    from ._certainty import LEVELS
-    from ._synthesis import NOT_STATED, included_findings
+    from ._certainty import certainty_in_force, summary_of_findings
+    from ._synthesis import included_findings
 
     outcomes, studies = evidence.outcomes, evidence.studies
     domains = [d for d in HEADLINE_DOMAINS if d in set(outcomes["domain"])]
@@ -100,27 +99,15 @@ def national_sentences(evidence: "Evidence", judgements: "pd.DataFrame | None") 
                                     count_words(n_reviews, "review") if n_reviews else "") if c)
     first = f"Most findings favour peer support on {join_words([PLAIN[d][0] for d in top.index])} ({sources})."
     # How sure: the certainty of every rated question of those domains, signed where the team signed it.
-    judged = {} if judgements is None else {(j["domain"], j["comparison_type"]): j
-                                            for j in judgements.to_dict("records")}
-    levels, signed, stale = [], 0, 0
-    for r in sof[sof["domain"].isin(set(top.index))].itertuples():
-        j = judged.get((r.domain, r.comparison_type or NOT_STATED))
-        if j is not None and j["status"] == "signed":
-            levels.append(j["certainty"])
-            signed += 1
-        elif r.proposed_certainty != "not rated":
-            levels.append(r.proposed_certainty)
-            stale += j is not None
-    if not levels:
+    span, rated, signed = certainty_in_force(sof[sof["domain"].isin(set(top.index))], judgements)
+    if not rated:
         return [first, "No certainty is rated for these yet."]
-    low, high = min(levels, key=LEVELS.index), max(levels, key=LEVELS.index)
-    span = low if low == high else f"{low} to {high}"
-    if signed == len(levels):
+    if signed == rated:
         how = f"How sure we can be: {span} (signed off by the review team)."
     elif signed == 0:
         how = f"How sure we can be: {span} (proposed)."
     else:
-        how = f"How sure we can be: {span} ({signed} of {len(levels)} ratings signed off, the rest proposed)."
+        how = f"How sure we can be: {span} ({signed} of {rated} ratings signed off, the rest proposed)."
     return [first, how]
 
 
@@ -131,7 +118,7 @@ def finding_result(row: Mapping[str, Any]) -> tuple[str, str]:
     effect is 'none', whatever side its point falls on: the words never claim more than the interval."""
     import math
 
-    from ._synthesis import no_effect
+    from ._effects import no_effect
 
     estimate, low, high = (row.get(k) for k in ("estimate", "ci_low", "ci_high"))
     measure, better = str(row.get("measure", "") or ""), str(row.get("better", "") or "")

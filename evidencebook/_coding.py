@@ -36,20 +36,6 @@ from ._regions import find_region, region_records, state_code, state_suggestions
 from ._rob_sections import assessments
 from ._screening import Screening, screening_of
 
-# The vocabularies, the note format and the risk of bias domains have their own modules; the rest of the
-# package, the tests and the scripts import them from here as well (one object, two addresses).
-from ._notes import note_from_lines as note_from_lines, write_note as write_note
-from ._rob_sections import ROB_DOMAINS as ROB_DOMAINS, ROB_JUDGEMENTS as ROB_JUDGEMENTS
-from ._rob_sections import overall_risk_of_bias as overall_risk_of_bias
-from ._fields import OUTCOME_FIELDS as OUTCOME_FIELDS
-from ._vocabulary import (BINARY_ARMS as BINARY_ARMS, CERTAINTY as CERTAINTY,
-                          CONTINUOUS_ARMS as CONTINUOUS_ARMS, COMPARISON_TYPES as COMPARISON_TYPES,
-                          DESIGN_TYPES as DESIGN_TYPES, DOMAINS as DOMAINS, MEASURES as MEASURES,
-                          PEER_ROLES as PEER_ROLES, POPULATION_GROUPS as POPULATION_GROUPS,
-                          RATIO_MEASURES as RATIO_MEASURES, RAW_FIELDS as RAW_FIELDS, REVIEW_QUALITY as REVIEW_QUALITY,
-                          RISK_OF_BIAS as RISK_OF_BIAS, SETTING_TYPES as SETTING_TYPES, STUDY_TYPES as STUDY_TYPES,
-                          THEMES as THEMES)
-
 __all__ = ["Coding", "code_items"]
 
 

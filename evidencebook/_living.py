@@ -22,9 +22,9 @@ import pandas as pd
 from ._certainty import certainty_chain, load_judgements, question_fingerprint, summary_of_findings
 from ._config import Settings
 from ._display import study_label, visible
+from ._effects import no_effect
 from ._errors import EvidenceError
 from ._synthesis import (FAVOURS_COMPARISON, FAVOURS_PEER, SCALES, comparison_types, effect_rows, included_findings,
-                         no_effect,
                          pooled_groups, review_findings, study_votes)
 
 __all__ = ["STATUS_COLUMNS", "TRIGGERS", "VersionNews", "markdown_text", "moved_estimates", "outcome_status",

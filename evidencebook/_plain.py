@@ -92,28 +92,16 @@ def domain_sentence(domains: list[str], favour: int, against: int, unclear: int,
 def certainty_sentence(sof: "pd.DataFrame", judgements: "pd.DataFrame | None") -> str:
     """How sure we can be, over the rated questions of ``sof``: the lowest to the highest level, with whether the
     review team signed them off (a signed judgement counts only while the evidence under it is unchanged)."""
-    from ._certainty import LEVELS
-    from ._synthesis import NOT_STATED
+    from ._certainty import certainty_in_force
 
-    judged = {} if judgements is None else {(j["domain"], j["comparison_type"]): j
-                                            for j in judgements.to_dict("records")}
-    levels, signed = [], 0
-    for row in sof.itertuples():
-        j = judged.get((row.domain, row.comparison_type or NOT_STATED))
-        if j is not None and j["status"] == "signed":
-            levels.append(j["certainty"])
-            signed += 1
-        elif row.proposed_certainty != "not rated":
-            levels.append(row.proposed_certainty)
-    if not levels:
+    span, rated, signed = certainty_in_force(sof, judgements)
+    if not rated:
         return "None of these findings is rated for how sure we can be."
-    low, high = min(levels, key=LEVELS.index), max(levels, key=LEVELS.index)
-    span = low if low == high else f"{low} to {high}"
-    if signed == len(levels):
+    if signed == rated:
         return f"How sure we can be: {span} (signed off by the review team)."
     if signed == 0:
         return f"How sure we can be: {span} (proposed by our rules, not yet signed off)."
-    return f"How sure we can be: {span} ({signed} of {len(levels)} ratings signed off, the rest proposed)."
+    return f"How sure we can be: {span} ({signed} of {rated} ratings signed off, the rest proposed)."
 
 
 def what_we_found(evidence: "Evidence", domains: list[str], judgements: "pd.DataFrame | None" = None) -> list[str]:

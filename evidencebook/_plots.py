@@ -22,16 +22,21 @@ import matplotlib.ticker  # noqa: E402
 import pandas as pd  # noqa: E402
 
 from ._display import HTML, e  # noqa: E402
+from ._effects import Z95, no_effect, on_log_scale  # noqa: E402
+from ._synthesis import SCALES  # noqa: E402
 
 __all__ = ["figure_html", "forest_alt_text", "forest_plot", "funnel_plot", "gap_map_alt_text", "gap_map_plot", "prisma_alt_text", "prisma_plot",
            "rob_summary_alt_text", "rob_summary_plot", "traffic_light_alt_text", "traffic_light_plot"]
 
-_AXIS = {
-    "standardised": ("SMD / Hedges g, harmonised", 0.0, False),
-    "ratio": ("RR / OR / HR, harmonised (log scale)", 1.0, True),
-    "mean difference": ("Mean difference, harmonised", 0.0, False),
-    "risk difference": ("Risk difference, harmonised", 0.0, False),
-}
+# Each scale's axis label, and its line of no effect and log axis from the effect arithmetic's owner
+# (:mod:`._effects`), read off any one measure of the scale: the measures sharing a scale share both.
+_MEASURE_ON = {scale: measure for measure, scale in SCALES.items()}
+_AXIS = {scale: (label, no_effect(_MEASURE_ON[scale]), bool(on_log_scale(_MEASURE_ON[scale]))) for scale, label in {
+    "standardised": "SMD / Hedges g, harmonised",
+    "ratio": "RR / OR / HR, harmonised (log scale)",
+    "mean difference": "Mean difference, harmonised",
+    "risk difference": "Risk difference, harmonised",
+}.items()}
 
 
 _CONTROL = re.compile(r"[\x00-\x09\x0b-\x1f\x7f]")
@@ -137,7 +142,7 @@ def funnel_plot(effects: pd.DataFrame, pooled_estimate: float, scale: str, title
     centre = np.log(pooled_estimate) if log else pooled_estimate
     fig, ax = plt.subplots(figsize=(6.4, 4.8), dpi=100)
     se_max = float(effects["se"].max()) * 1.1
-    ax.plot([centre - 1.96 * se_max, centre, centre + 1.96 * se_max], [se_max, 0, se_max], color="#999999",
+    ax.plot([centre - Z95 * se_max, centre, centre + Z95 * se_max], [se_max, 0, se_max], color="#999999",
             linestyle="--", linewidth=1)
     ax.axvline(centre, color="#b5651d", linewidth=1)
     ax.scatter(x, effects["se"], color="#1b6f5a", s=24)

@@ -462,7 +462,7 @@ def _dump(data: Any) -> str:
 def publish_site(settings: "Settings", site: Path, briefs: bool = True) -> list[Path]:
     """Write the feed, the current evidence's data package and JSON, and a data package into every published
     version folder (``site/evidence-versions/vNNNN/``).  Returns the files written (changed)."""
-    from ._evidence import evidence_versions, load_evidence, read_changelog
+    from ._evidence import evidence_versions, load_evidence, read_changelog, read_manifest, version_folder
 
     written = []
 
@@ -488,8 +488,8 @@ def publish_site(settings: "Settings", site: Path, briefs: bool = True) -> list[
     put(data / "findings.json", _dump(findings_json(evidence)))
     for number in kept:
         archive = site / "evidence-versions" / f"v{number:04d}"
-        source = folder / "versions" / f"v{number:04d}"
-        manifest = json.loads((source / "manifest.json").read_text(encoding="utf-8"))
+        source = folder / version_folder(number)
+        manifest = read_manifest(settings, number)
         version_headers = {p.name: csv_header(p.read_text(encoding="utf-8")) for p in sorted(source.glob("*.csv"))}
         put(archive / "datapackage.json", _dump(data_package(manifest, version_headers, settings.site_url)))
     if briefs:

@@ -116,8 +116,8 @@ def effects_from_arms(outcomes: pd.DataFrame) -> tuple[pd.DataFrame, list[Proble
     or a typo).  ``computed_from`` says which ("2x2 counts", "means and SDs", with "reported" when
     the reported figure stands).  Pure: returns a new frame and the problems.
     """
+    from ._effects import Z95, on_log_scale
     from ._meta import binary_effects, continuous_effects
-    from ._synthesis import Z95
 
     outcomes = outcomes.copy()
     problems: list[Problem] = []
@@ -132,7 +132,7 @@ def effects_from_arms(outcomes: pd.DataFrame) -> tuple[pd.DataFrame, list[Proble
                 eff = continuous_effects("SMD" if measure in ("SMD", "Hedges g") else measure, cell["mean_peer"],
                                          cell["sd_peer"], cell["n_peer"], cell["mean_comparison"],
                                          cell["sd_comparison"], cell["n_comparison"])
-            log = measure in ("RR", "OR")
+            log = on_log_scale(measure)
             half = Z95 * eff["vi"].to_numpy() ** 0.5
             yi = eff["yi"].to_numpy()
             computed = np.stack([yi, yi - half, yi + half], axis=1)

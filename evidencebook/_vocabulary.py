@@ -6,6 +6,8 @@ all read them from here, so a word added here is accepted, validated and shown e
 
 from __future__ import annotations
 
+from ._effects import LOG_SCALE_MEASURES
+
 __all__ = ["BINARY_ARMS", "CERTAINTY", "CONTINUOUS_ARMS", "COMPARISON_TYPES", "DESIGN_TYPES", "DOMAINS", "MEASURES",
            "PEER_ROLES", "POPULATION_GROUPS", "RATIO_MEASURES", "RAW_FIELDS", "REVIEW_QUALITY", "RISK_OF_BIAS",
            "SETTING_TYPES", "STUDY_TYPES", "THEMES"]
@@ -50,8 +52,8 @@ COMPARISON_ALIASES = {"peers added to usual care": "added to usual care", "added
 RISK_OF_BIAS = ("low", "some concerns", "high", "moderate", "serious", "critical", "no information", "not assessed")
 REVIEW_QUALITY = ("high", "moderate", "low", "critically low")  # AMSTAR 2's overall confidence in a review
 CERTAINTY = ("high", "moderate", "low", "very low")  # GRADE
-RATIO_MEASURES = ("RR", "OR", "HR")
-MEASURES = ("SMD", "Hedges g", "MD", *RATIO_MEASURES, "RD", "narrative")
+MEASURES = ("SMD", "Hedges g", "MD", "RR", "OR", "HR", "RD", "narrative")
+RATIO_MEASURES = tuple(m for m in MEASURES if m in LOG_SCALE_MEASURES)  # the coded ones; _effects owns the set
 MEASURE_ALIASES = {m.lower(): m for m in MEASURES} | {
     "hedges' g": "Hedges g", "g": "Hedges g", "risk ratio": "RR", "odds ratio": "OR", "hazard ratio": "HR",
 }

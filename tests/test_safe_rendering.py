@@ -133,7 +133,7 @@ def _returns_html(function: Any) -> bool:
 
 def _page_outputs(settings: eb.Settings, evidence: eb.Evidence) -> dict[str, str]:
     """Every page function of the book (``__all__`` of the page modules, returning HTML) on the hostile evidence."""
-    from evidencebook._coding import DOMAINS
+    from evidencebook._vocabulary import DOMAINS
 
     outputs = {}
     for module, name in [(module, n) for module in (book_module, book_policy_module, book_quality_module,

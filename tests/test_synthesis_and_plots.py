@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from statistics import NormalDist
 from typing import Any
 
 import numpy as np
@@ -15,10 +16,33 @@ import evidencebook as eb
 from evidencebook._plots import forest_plot
 
 
+Z_975 = NormalDist().inv_cdf(0.975)  # an oracle independent of the package (the standard library's quantile)
+
+
 def test_standard_error_from_a_ratio_ci_is_on_the_log_scale() -> None:
     # Chien 2019: RR 0.44 (0.11 to 1.75)
-    assert eb.standard_error(0.44, 0.11, 1.75, "RR") == pytest.approx((math.log(1.75) - math.log(0.11)) / 3.919927969)
-    assert eb.standard_error(0.24, 0.08, 0.40, "SMD") == pytest.approx(0.32 / 3.919927969)
+    assert eb.standard_error(0.44, 0.11, 1.75, "RR") == pytest.approx((math.log(1.75) - math.log(0.11)) / (2 * Z_975))
+    assert eb.standard_error(0.24, 0.08, 0.40, "SMD") == pytest.approx(0.32 / (2 * Z_975))
+
+
+def test_the_95_percent_quantile_is_the_normal_quantile_and_ratio_measures_have_one_owner() -> None:
+    from scipy import special
+
+    from evidencebook import _vocabulary
+
+    assert eb.Z95 == special.ndtri(0.975) and eb.Z95 == pytest.approx(Z_975, rel=1e-15)
+    # the coded ratio measures are the coded measures on the log scale; no other list of ratio measures exists
+    assert set(_vocabulary.RATIO_MEASURES) == set(_vocabulary.MEASURES) & eb.LOG_SCALE_MEASURES == {"RR", "OR", "HR"}
+    assert [eb.no_effect(m) for m in ("RR", "OR", "HR", "SMD", "Hedges g", "MD", "RD")] == [1, 1, 1, 0, 0, 0, 0]
+    assert list(eb.no_effects(pd.Series(["HR", "MD"]))) == [1.0, 0.0]
+
+
+def test_an_absurd_archived_ci_gives_a_non_finite_standard_error_not_a_crash() -> None:
+    # an archive is history: a version coded before today's checks may hold a ratio CI below zero
+    assert not math.isfinite(eb.standard_error(0.5, -1e308, 1.0, "RR"))
+    meta_checked = pytest.raises(ValueError, match="> 0")  # the engine's checked form refuses the same CI
+    with meta_checked:
+        eb.effect_from_ci([0.5], [-1e308], [1.0], "RR")
 
 
 def test_direction_counts_group_the_reported_wording() -> None:
@@ -47,7 +71,7 @@ def test_forest_figure_alt_text_carries_every_estimate() -> None:
 
 
 def test_gap_map_counts_sources_per_domain_and_population() -> None:
-    from evidencebook._coding import DOMAINS, POPULATION_GROUPS
+    from evidencebook._vocabulary import DOMAINS, POPULATION_GROUPS
     from evidencebook._plots import gap_map_alt_text, gap_map_plot
     evidence = eb.load_evidence(eb.load_settings(ROOT))
     cells = eb.gap_map_counts(evidence.outcomes, evidence.studies, list(DOMAINS), list(POPULATION_GROUPS))

@@ -18,8 +18,8 @@ check this review's numbers against metafor, and several conventions silently ch
 * the prediction interval's distribution is named (``pi_method``): ``"z"`` (metafor's default),
   ``"t(k-1)"`` (meta >= 8.0) or ``"t(k-2)"`` (Higgins, Thompson & Spiegelhalter 2009).
 
-Estimates of ratio measures (RR, OR, PETO, ROM, HR, IRR) live on the log scale; ``back_transform``
-exponentiates them.  I^2 is in percent, as metafor prints it.
+Estimates of ratio measures (RR, OR, PETO, ROM, HR, IRR: ``LOG_SCALE_MEASURES`` in :mod:`.._effects`, which
+owns the package's effect arithmetic) live on the log scale; ``back_transform`` exponentiates them.  I^2 is in percent, as metafor prints it.
 
 The intercept-only engine is vectorised over groups (``pool_groups``, ``leave_one_out``,
 ``cumulative`` and ``pool`` itself all run through it), so pooling thousands of outcome groups is
@@ -37,7 +37,6 @@ from __future__ import annotations
 from ._common import (  # noqa: F401
     METHODS,
     PI_METHODS,
-    RATIO_MEASURES,
     UNIROOT_TOL,
     distributions,
     r_uniroot,

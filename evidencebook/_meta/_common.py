@@ -28,9 +28,6 @@ Method = Literal["FE", "DL", "REML", "ML", "PM"]
 Test = Literal["z", "knha", "adhoc"]
 PIMethod = Literal["z", "t(k-1)", "t(k-2)"]
 
-#: Measures analysed on the log scale and reported back on the ratio scale.
-RATIO_MEASURES = frozenset({"RR", "OR", "PETO", "ROM", "HR", "IRR"})
-
 METHODS: tuple[str, ...] = ("FE", "DL", "REML", "ML", "PM")
 PI_METHODS: tuple[str, ...] = ("z", "t(k-1)", "t(k-2)")
 

@@ -9,7 +9,8 @@ import pandas as pd
 from numpy.typing import ArrayLike
 from scipy import special
 
-from ._common import RATIO_MEASURES, FloatArray, z_crit
+from .. import _effects
+from ._common import FloatArray, z_crit
 
 # ---------------------------------------------------------------------------------------------
 # Effect sizes (metafor::escalc)
@@ -212,8 +213,9 @@ def effect_from_ci(
 ) -> pd.DataFrame:
     """An effect and its standard error from a reported estimate and symmetric CI.
 
-    Ratio measures (see ``RATIO_MEASURES``) are taken to the log scale first, where their CI is
-    symmetric, so ``yi = log(estimate)`` and ``sei = (log(high) - log(low)) / (2 z)``.
+    Ratio measures (``LOG_SCALE_MEASURES``) are taken to the log scale first, where their CI is
+    symmetric, so ``yi = log(estimate)`` and ``sei = (log(high) - log(low)) / (2 z)``: the checked,
+    tabular form of :func:`.._effects.effect_from_ci`, which does the arithmetic.
 
     Returns
     -------
@@ -223,12 +225,9 @@ def effect_from_ci(
     est, lo, hi = (as_float(x, n) for x, n in ((estimate, "estimate"), (ci_low, "ci_low"), (ci_high, "ci_high")))
     if np.any(hi < lo):
         raise ValueError("ci_high must be >= ci_low")
-    if measure.upper() in RATIO_MEASURES:
-        if np.any(np.concatenate([est, lo, hi]) <= 0):
-            raise ValueError(f"{measure} estimates and CI bounds must be > 0")
-        est, lo, hi = np.log(est), np.log(lo), np.log(hi)
-    z = z_crit(level)
-    sei = (hi - lo) / (2 * z)
-    return pd.DataFrame({"yi": est, "sei": sei, "vi": sei**2})
+    if _effects.on_log_scale(measure) and np.any(np.concatenate([est, lo, hi]) <= 0):
+        raise ValueError(f"{measure} estimates and CI bounds must be > 0")
+    yi, sei = _effects.effect_from_ci(est, lo, hi, measure, z=z_crit(level))
+    return pd.DataFrame({"yi": yi, "sei": sei, "vi": sei**2})
 
 

@@ -10,7 +10,8 @@ import numpy as np
 import pandas as pd
 
 from .._errors import SynthesisError
-from ._common import RATIO_MEASURES, PIMethod
+from .._effects import on_log_scale
+from ._common import PIMethod
 from .engine import pi_crit, resolve_pi_method
 
 # ---------------------------------------------------------------------------------------------
@@ -105,7 +106,7 @@ class MetaResult:
     @property
     def is_ratio(self) -> bool:
         """Whether the estimate is a log ratio (and ``back_transform`` applies)."""
-        return self.measure.upper() in RATIO_MEASURES
+        return bool(on_log_scale(self.measure))
 
     def prediction_interval(self, pi_method: PIMethod) -> tuple[float, float]:
         """The prediction interval under another convention, from this fit's estimate and SE."""
