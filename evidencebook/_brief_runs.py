@@ -47,7 +47,6 @@ from ._brief_page import (
 from ._briefs import (
     Brief,
     evidence_for,
-    headline_html,
     judgements_for,
     judgements_hash,
     kept_on_disk,
@@ -356,20 +355,17 @@ def brief_keys(settings: Settings, region_ids: list[str], pdf: bool) -> dict[str
     unlabelled = dataclasses.replace(evidence, manifest={**evidence.manifest, "evidence_version": "", "date": "",
                                                          "content_hash": ""})
     judgements = judgements_for(settings, evidence)
-    headline = kept_on_disk(settings.cache_dir, "headline",
-                        str(evidence.manifest.get("content_hash", "")) + judgements_hash(judgements),
-                        lambda: headline_html(evidence, judgements))  # as the briefs' kernels keep it
+    national = kept_on_disk(settings.cache_dir, "national",  # as the briefs' kernels keep it
+                            str(evidence.manifest.get("content_hash", "")) + judgements_hash(judgements),
+                            lambda: national_summary(evidence, judgements))
     common = hashlib.sha256()
     for part in (settings.brief_template.read_bytes(), code_version().encode(), str(pdf).encode(),
-                 str(headline).encode()):
+                 json.loads(national)["headline"].encode()):
         common.update(part + b"\0")
     records = {str(r["region_id"]): r for r in region_records(settings.regions)}
     substate = tuple(r for r in records.values() if r["kind"] == "sub-state")
     keys = {}
     workforce = workforce_findings(unlabelled)
-    national = kept_on_disk(settings.cache_dir, "national",  # as the briefs' kernels keep it
-                            str(evidence.manifest.get("content_hash", "")) + judgements_hash(judgements),
-                            lambda: national_summary(evidence, judgements))
     for region_id in region_ids:
         brief = Brief(pd.Series(records[region_id]), unlabelled, settings.site_url, workforce=workforce, pdf=pdf,
                       judgements=judgements, substate=substate, national=national)
