@@ -149,6 +149,13 @@ def _papermill_engine() -> str:
     return "evidencebook"
 
 
+def _import_runner() -> None:
+    """Import what runs a notebook and renders its page (papermill, nbclient, mistune) and register the engine."""
+    import mistune  # noqa: F401  (notebook_html's Markdown)
+
+    _papermill_engine()
+
+
 def _ready_client(km: Any, timeout: float = 60) -> Any:
     """A kernel client of ``km`` with its channels started, once the kernel answers (what nbclient does per
     notebook; a worker does it once per kernel)."""
@@ -176,6 +183,7 @@ class _Worker:
         self.kc: Any = None
         try:
             self.km = _start_kernel(settings.root)
+            _import_runner()  # while the kernel starts in its own process, not after: a second of a brief on demand
             self.kc = _ready_client(self.km)
         except BaseException:
             self.close()

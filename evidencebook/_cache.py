@@ -10,6 +10,7 @@ written (a read-only checkout) computes every time and fails for none of it.
 
 from __future__ import annotations
 
+import hashlib
 import os
 import threading
 from pathlib import Path
@@ -43,7 +44,10 @@ class DiskCache:
         self.folder = folder
 
     def _path(self, name: str, key: str) -> Path | None:
-        return None if self.folder is None else self.folder / f"{name}-{key[:16]}-{code_version()}.cache"
+        # The whole key, hashed: a key made of several hashes (the evidence's, then the judgements') differs
+        # in its tail too, and a name cut from its start would serve a summary signed off since as proposed.
+        digest = hashlib.sha256(key.encode("utf-8")).hexdigest()[:16]
+        return None if self.folder is None else self.folder / f"{name}-{digest}-{code_version()}.cache"
 
     def read(self, name: str, key: str) -> str | None:
         """The text kept for ``name`` and ``key`` by this code, or None."""

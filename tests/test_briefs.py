@@ -150,7 +150,8 @@ def test_the_summary_of_findings_is_computed_once_per_evidence_version_and_kept_
     assert shown == "<p>as kept on disk</p>\n"
     newer = dataclasses.replace(evidence, manifest={**evidence.manifest, "content_hash": "f" * 64})
     assert eb.Brief(region, newer, cache_dir=tmp_path).headline() == first  # a new version is recomputed
-    assert [p.name.split("-")[1] for p in tmp_path.glob("national-*.cache")] == ["f" * 16]  # the old one is gone
+    [now] = tmp_path.glob("national-*.cache")
+    assert now != kept  # the new version's summary replaced the old one
 
 
 def test_a_sync_that_changes_the_evidence_shows_its_new_counts_in_the_next_brief(project: eb.Settings) -> None:
@@ -174,6 +175,22 @@ def test_a_sync_that_changes_the_evidence_shows_its_new_counts_in_the_next_brief
     assert outcomes.loc[outcomes["finding_id"] == "O29", "domain"].tolist() == ["hope"]
     assert recovery_counts() == "9 / 0 / 0"  # the new version's counts, in this process and from the disk
     assert len(list(project.cache_dir.glob("national-*.cache"))) == 1  # the old version's summary is gone
+
+
+def test_a_judgement_signed_after_a_brief_was_built_shows_in_the_next_brief(evidence: eb.Evidence,
+                                                                            tmp_path: Path) -> None:
+    from evidencebook._brief_text import headline_summary
+
+    region = eb.resolve_region("OR", evidence.regions)
+    assert eb.Brief(region, evidence, cache_dir=tmp_path).bottom_line_sentences()[1].endswith("(proposed).")
+    # The team signs every rated question off (judgements.toml is not part of the evidence: same version).
+    rated = headline_summary(evidence).query("proposed_certainty != 'not rated'")
+    signed = pd.DataFrame([{"domain": r.domain, "comparison_type": r.comparison_type, "certainty": "low",
+                            "signed_by": "A. Reviewer", "signed_on": "2026-12-01", "evidence_version": 6,
+                            "reasons": "x", "status": "signed"} for r in rated.itertuples()])
+    after = eb.Brief(region, evidence, cache_dir=tmp_path, judgements=signed)
+    assert after.bottom_line_sentences()[1] == "How sure we can be: low (signed off by the review team)."
+    assert after.headline().count("signed off by A. Reviewer") == len(rated)
 
 
 def test_local_studies_are_listed_for_a_state_that_has_them(evidence: eb.Evidence) -> None:
