@@ -270,6 +270,9 @@ class _Worker:
 def render_brief(settings: Settings, name: str, pdf: bool = True) -> BriefOutput:
     """Execute the brief template for the region ``name`` means; write its notebook, HTML page and PDF.
 
+    While its kernel starts, this process makes the summary of findings (once per evidence version and
+    judgements, kept on disk) that the kernel then reads: the first brief of a new version is not slower.
+
     Raises :class:`RegionError` (nothing written, no kernel started) for an unknown region,
     and :class:`BriefError` naming the region if Chromium is missing (before any work), the
     notebook fails to execute, or its output would carry a path or secret of this machine.
@@ -277,11 +280,19 @@ def render_brief(settings: Settings, name: str, pdf: bool = True) -> BriefOutput
     region_id = str(find_region(name, region_records(settings.regions))["region_id"])
     if pdf:
         chromium_path(region_id)
+    # The summary of findings, while the kernel starts: the first brief of an evidence version then finds it
+    # kept (or waits for it: it is made once) instead of making it after its kernel has started.
+    summary = threading.Thread(target=_keep_summary_quietly, args=(settings,), name="evidencebook-summary",
+                               daemon=True)
+    summary.start()
     worker = _Worker(settings, pdf, browser_first=False)
     try:
         return worker.brief(region_id)
     finally:
-        worker.close()
+        try:
+            worker.close()
+        finally:
+            summary.join()
 
 
 # --- fan-out: each worker keeps one kernel (and browser) and runs many briefs on it --------
@@ -345,6 +356,24 @@ def _brief_task(root: str, region_id: str, pdf: bool, key: str | None = "") -> B
         return worker.brief(region_id, later.result)
 
 
+def kept_summary(settings: Settings) -> str:
+    """What is the same in every brief (:func:`._brief_text.national_summary`), made once per evidence version
+    and judgements and kept on disk, as the briefs' kernels keep and read it (:meth:`Brief._national`)."""
+    evidence = evidence_for(settings)
+    judgements = judgements_for(settings, evidence)
+    return kept_on_disk(settings.cache_dir, "national",
+                        str(evidence.manifest.get("content_hash", "")) + judgements_hash(judgements),
+                        lambda: national_summary(evidence, judgements))
+
+
+def _keep_summary_quietly(settings: Settings) -> None:
+    """:func:`kept_summary`, for a brief on demand; a failure is the kernel's to report (it makes it again)."""
+    try:
+        kept_summary(settings)
+    except Exception:
+        pass
+
+
 def brief_keys(settings: Settings, region_ids: list[str], pdf: bool) -> dict[str, str]:
     """Per region, a hash of everything its brief shows except the evidence version's label.
 
@@ -363,9 +392,7 @@ def brief_keys(settings: Settings, region_ids: list[str], pdf: bool) -> dict[str
     unlabelled = dataclasses.replace(evidence, manifest={**evidence.manifest, "evidence_version": "", "date": "",
                                                          "content_hash": ""})
     judgements = judgements_for(settings, evidence)
-    national = kept_on_disk(settings.cache_dir, "national",  # as the briefs' kernels keep it
-                            str(evidence.manifest.get("content_hash", "")) + judgements_hash(judgements),
-                            lambda: national_summary(evidence, judgements))
+    national = kept_summary(settings)
     common = hashlib.sha256()
     for part in (settings.brief_template.read_bytes(), code_version().encode(), str(pdf).encode(),
                  json.loads(national)["headline"].encode()):

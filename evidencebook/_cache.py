@@ -14,7 +14,8 @@ import hashlib
 import os
 import threading
 from pathlib import Path
-from typing import Callable
+from contextlib import contextmanager
+from typing import Callable, Iterator
 
 from ._config import code_version
 
@@ -71,9 +72,37 @@ class DiskCache:
             pass
 
     def get(self, name: str, key: str, make: Callable[[], str]) -> str:
-        """The kept text, or ``make()`` kept for next time."""
+        """The kept text, or ``make()`` kept for next time.
+
+        Made once: a process (or thread) that asks while another makes the same entry waits for it
+        and reads it, instead of making it too (a brief's kernel and the command that started it).
+        """
         text = self.read(name, key)
         if text is None:
-            text = make()
-            self.write(name, key, text)
+            with self._making(name):
+                text = self.read(name, key)
+                if text is None:
+                    text = make()
+                    self.write(name, key, text)
         return text
+
+    @contextmanager
+    def _making(self, name: str) -> Iterator[None]:
+        """Hold the entry's lock file (beside the entries) while it is made; none where nothing can be kept."""
+        handle = None
+        if self.folder is not None:
+            try:
+                import fcntl
+
+                self.folder.mkdir(parents=True, exist_ok=True)
+                handle = open(self.folder / f".{name}.lock", "ab")
+            except (ImportError, OSError):  # no flock (Windows), or a read-only project: each makes its own
+                handle = None
+        if handle is None:
+            yield
+            return
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX)  # released when the file is closed, also if this process dies
+            yield
+        finally:
+            handle.close()
