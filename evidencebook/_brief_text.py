@@ -1,9 +1,10 @@
 """A brief's words: the bottom line in plain language, the national summary and the headline table.
 
 What is the same for every region (:func:`national_summary`, with :func:`headline_html` in it) is built
-here from one summary of findings (:func:`headline_summary`), the chapters' own counts; so are the plain words a finding is told in
-(:data:`PLAIN`, :func:`finding_result`, :func:`result_words`) and the small text helpers every part of a
-brief uses (:func:`shorten`, :func:`count_words`, :func:`join_words`, :func:`optional_item`).
+here from one summary of findings (:func:`headline_summary`), the chapters' own counts; so are the plain
+words a finding is told in (:data:`PLAIN`, :func:`finding_result`, :func:`result_words`) and the small text
+helpers every part of a brief uses (:func:`shorten`, :func:`count_words`, :func:`join_words`,
+:func:`optional_item`).
 
 Heavy imports (pandas) happen inside the functions that need them, so that a worker's start stays cheap.
 """
@@ -76,8 +77,8 @@ def headline_summary(evidence: "Evidence") -> "pd.DataFrame":
     line, the certainty of local findings and the headline table are all read from."""
     from ._certainty import summary_of_findings
 
-    outcomes = evidence.outcomes
-    return summary_of_findings(outcomes, evidence.studies, [d for d in HEADLINE_DOMAINS if d in set(outcomes["domain"])])
+    domains = set(evidence.outcomes["domain"])
+    return summary_of_findings(evidence.outcomes, evidence.studies, [d for d in HEADLINE_DOMAINS if d in domains])
 
 
 def national_sentences(evidence: "Evidence", judgements: "pd.DataFrame | None",

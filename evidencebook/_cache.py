@@ -13,8 +13,8 @@ from __future__ import annotations
 import hashlib
 import os
 import threading
-from pathlib import Path
 from contextlib import contextmanager
+from pathlib import Path
 from typing import Callable, Iterator
 
 from ._config import code_version

@@ -138,7 +138,8 @@ def test_the_summary_of_findings_is_computed_once_per_evidence_version_and_kept_
     first = eb.Brief(region, evidence, cache_dir=tmp_path).headline()
     [kept] = tmp_path.glob("national-*.cache")  # one entry: the headline and the bottom line's national sentences
     summary = json.loads(kept.read_text(encoding="utf-8"))
-    assert summary["headline"] == first and summary["sentences"] == eb.Brief(region, evidence).bottom_line_sentences()[:2]
+    assert summary["headline"] == first
+    assert summary["sentences"] == eb.Brief(region, evidence).bottom_line_sentences()[:2]
     kept.write_text(json.dumps({**summary, "headline": "<p>as kept on disk</p>"}), encoding="utf-8")
     # Another kernel (another process: only the disk is shared) shows what is kept and computes nothing.
     script = ("import sys; from pathlib import Path; import evidencebook as eb\n"
