@@ -47,7 +47,6 @@ from ._brief_page import (
 from ._briefs import (
     Brief,
     evidence_for,
-    headline_html,
     judgements_for,
     judgements_hash,
     kept_on_disk,
@@ -150,6 +149,13 @@ def _papermill_engine() -> str:
     return "evidencebook"
 
 
+def _import_runner() -> None:
+    """Import what runs a notebook and renders its page (papermill, nbclient, mistune) and register the engine."""
+    import mistune  # noqa: F401  (notebook_html's Markdown)
+
+    _papermill_engine()
+
+
 def _ready_client(km: Any, timeout: float = 60) -> Any:
     """A kernel client of ``km`` with its channels started, once the kernel answers (what nbclient does per
     notebook; a worker does it once per kernel)."""
@@ -177,6 +183,7 @@ class _Worker:
         self.kc: Any = None
         try:
             self.km = _start_kernel(settings.root)
+            _import_runner()  # while the kernel starts in its own process, not after: a second of a brief on demand
             self.kc = _ready_client(self.km)
         except BaseException:
             self.close()
@@ -263,6 +270,9 @@ class _Worker:
 def render_brief(settings: Settings, name: str, pdf: bool = True) -> BriefOutput:
     """Execute the brief template for the region ``name`` means; write its notebook, HTML page and PDF.
 
+    While its kernel starts, this process makes the summary of findings (once per evidence version and
+    judgements, kept on disk) that the kernel then reads: the first brief of a new version is not slower.
+
     Raises :class:`RegionError` (nothing written, no kernel started) for an unknown region,
     and :class:`BriefError` naming the region if Chromium is missing (before any work), the
     notebook fails to execute, or its output would carry a path or secret of this machine.
@@ -270,11 +280,19 @@ def render_brief(settings: Settings, name: str, pdf: bool = True) -> BriefOutput
     region_id = str(find_region(name, region_records(settings.regions))["region_id"])
     if pdf:
         chromium_path(region_id)
+    # The summary of findings, while the kernel starts: the first brief of an evidence version then finds it
+    # kept (or waits for it: it is made once) instead of making it after its kernel has started.
+    summary = threading.Thread(target=_keep_summary_quietly, args=(settings,), name="evidencebook-summary",
+                               daemon=True)
+    summary.start()
     worker = _Worker(settings, pdf, browser_first=False)
     try:
         return worker.brief(region_id)
     finally:
-        worker.close()
+        try:
+            worker.close()
+        finally:
+            summary.join()
 
 
 # --- fan-out: each worker keeps one kernel (and browser) and runs many briefs on it --------
@@ -338,6 +356,24 @@ def _brief_task(root: str, region_id: str, pdf: bool, key: str | None = "") -> B
         return worker.brief(region_id, later.result)
 
 
+def kept_summary(settings: Settings) -> str:
+    """What is the same in every brief (:func:`._brief_text.national_summary`), made once per evidence version
+    and judgements and kept on disk, as the briefs' kernels keep and read it (:meth:`Brief._national`)."""
+    evidence = evidence_for(settings)
+    judgements = judgements_for(settings, evidence)
+    return kept_on_disk(settings.cache_dir, "national",
+                        str(evidence.manifest.get("content_hash", "")) + judgements_hash(judgements),
+                        lambda: national_summary(evidence, judgements))
+
+
+def _keep_summary_quietly(settings: Settings) -> None:
+    """:func:`kept_summary`, for a brief on demand; a failure is the kernel's to report (it makes it again)."""
+    try:
+        kept_summary(settings)
+    except Exception:
+        pass
+
+
 def brief_keys(settings: Settings, region_ids: list[str], pdf: bool) -> dict[str, str]:
     """Per region, a hash of everything its brief shows except the evidence version's label.
 
@@ -356,20 +392,15 @@ def brief_keys(settings: Settings, region_ids: list[str], pdf: bool) -> dict[str
     unlabelled = dataclasses.replace(evidence, manifest={**evidence.manifest, "evidence_version": "", "date": "",
                                                          "content_hash": ""})
     judgements = judgements_for(settings, evidence)
-    headline = kept_on_disk(settings.cache_dir, "headline",
-                        str(evidence.manifest.get("content_hash", "")) + judgements_hash(judgements),
-                        lambda: headline_html(evidence, judgements))  # as the briefs' kernels keep it
+    national = kept_summary(settings)
     common = hashlib.sha256()
     for part in (settings.brief_template.read_bytes(), code_version().encode(), str(pdf).encode(),
-                 str(headline).encode()):
+                 json.loads(national)["headline"].encode()):
         common.update(part + b"\0")
     records = {str(r["region_id"]): r for r in region_records(settings.regions)}
     substate = tuple(r for r in records.values() if r["kind"] == "sub-state")
     keys = {}
     workforce = workforce_findings(unlabelled)
-    national = kept_on_disk(settings.cache_dir, "national",  # as the briefs' kernels keep it
-                            str(evidence.manifest.get("content_hash", "")) + judgements_hash(judgements),
-                            lambda: national_summary(evidence, judgements))
     for region_id in region_ids:
         brief = Brief(pd.Series(records[region_id]), unlabelled, settings.site_url, workforce=workforce, pdf=pdf,
                       judgements=judgements, substate=substate, national=national)

@@ -1,9 +1,10 @@
 """A brief's words: the bottom line in plain language, the national summary and the headline table.
 
-What is the same for every region (:func:`national_summary`, :func:`headline_html`) is built here from
-the summary of findings, the chapters' own counts; so are the plain words a finding is told in
-(:data:`PLAIN`, :func:`finding_result`, :func:`result_words`) and the small text helpers every part of a
-brief uses (:func:`shorten`, :func:`count_words`, :func:`join_words`, :func:`optional_item`).
+What is the same for every region (:func:`national_summary`, with :func:`headline_html` in it) is built
+here from one summary of findings (:func:`headline_summary`), the chapters' own counts; so are the plain
+words a finding is told in (:data:`PLAIN`, :func:`finding_result`, :func:`result_words`) and the small text
+helpers every part of a brief uses (:func:`shorten`, :func:`count_words`, :func:`join_words`,
+:func:`optional_item`).
 
 Heavy imports (pandas) happen inside the functions that need them, so that a worker's start stays cheap.
 """
@@ -71,17 +72,26 @@ def join_words(items: list[str], last: str = "and") -> str:
     return items[0] if len(items) == 1 else ", ".join(items[:-1]) + f" {last} " + items[-1] if items else ""
 
 
-def national_sentences(evidence: "Evidence", judgements: "pd.DataFrame | None") -> list[str]:
+def headline_summary(evidence: "Evidence") -> "pd.DataFrame":
+    """The summary of findings over the headline domains (GRADE chains over every question): what the bottom
+    line, the certainty of local findings and the headline table are all read from."""
+    from ._certainty import summary_of_findings
+
+    domains = set(evidence.outcomes["domain"])
+    return summary_of_findings(evidence.outcomes, evidence.studies, [d for d in HEADLINE_DOMAINS if d in domains])
+
+
+def national_sentences(evidence: "Evidence", judgements: "pd.DataFrame | None",
+                       sof: "pd.DataFrame | None" = None) -> list[str]:
     """What peer support does and how sure the evidence is, in two plain sentences built from the summary of
-    findings (the chapters' counts): the three domains with most findings where most favour peer support, how
-    many independent studies and reviews those findings come from, and the certainty of those questions as it
-    stands (a proposal says so)."""
-    from ._certainty import certainty_in_force, summary_of_findings
+    findings (the chapters' counts; ``sof``, :func:`headline_summary`, when the caller has it): the three domains
+    with most findings where most favour peer support, how many independent studies and reviews those findings
+    come from, and the certainty of those questions as it stands (a proposal says so)."""
+    from ._certainty import certainty_in_force
     from ._synthesis import included_findings
 
     outcomes, studies = evidence.outcomes, evidence.studies
-    domains = [d for d in HEADLINE_DOMAINS if d in set(outcomes["domain"])]
-    sof = summary_of_findings(outcomes, studies, domains)
+    sof = headline_summary(evidence) if sof is None else sof
     if sof.empty:
         return ["No findings on what peer support does are coded yet."]
     per_domain = sof.groupby("domain", sort=False)[["findings", "favour_peer", "favour_comparison"]].sum()
@@ -155,29 +165,30 @@ def result_words(domain: str, direction: str) -> str:
 
 
 def national_summary(evidence: "Evidence", judgements: "pd.DataFrame | None") -> str:
-    """The parts of a brief that are the same for every region, from the summary of findings (JSON): the
-    bottom line's national sentences, and each question's certainty as the chapters label it."""
-    from ._certainty import certainty_label, summary_of_findings
+    """The parts of a brief that are the same for every region, from one summary of findings (JSON): the
+    bottom line's national sentences, each question's certainty as the chapters label it, and the headline
+    table.  One summary for all three: computing it is most of a first brief's time."""
+    from ._certainty import certainty_label
 
-    outcomes, studies = evidence.outcomes, evidence.studies
-    sof = summary_of_findings(outcomes, studies, [d for d in HEADLINE_DOMAINS if d in set(outcomes["domain"])])
+    sof = headline_summary(evidence)
     judged = {} if judgements is None else {(j["domain"], j["comparison_type"]): j
                                             for j in judgements.to_dict("records")}
     certainty = {f"{r.domain}|{r.comparison_type}": certainty_label(r.proposed_certainty,
                                                                     judged.get((r.domain, r.comparison_type)))
                  for r in sof.itertuples()}
-    return json.dumps({"sentences": national_sentences(evidence, judgements), "certainty": certainty})
+    return json.dumps({"sentences": national_sentences(evidence, judgements, sof), "certainty": certainty,
+                       "headline": str(headline_html(evidence, judgements, sof))})
 
 
-
-def headline_html(evidence: "Evidence", judgements: "pd.DataFrame | None" = None) -> "HTML":
-    """The chapters' summary of findings, in short: the same counts and certainty as the book shows."""
-    from ._certainty import certainty_label, summary_of_findings
+def headline_html(evidence: "Evidence", judgements: "pd.DataFrame | None" = None,
+                  sof: "pd.DataFrame | None" = None) -> "HTML":
+    """The chapters' summary of findings, in short: the same counts and certainty as the book shows
+    (``sof``, :func:`headline_summary`, when the caller has it; it is not changed)."""
+    from ._certainty import certainty_label
     from ._display import HTML, html_table
     from ._synthesis import NOT_STATED
 
-    outcomes, studies = evidence.outcomes, evidence.studies
-    sof = summary_of_findings(outcomes, studies, [d for d in HEADLINE_DOMAINS if d in set(outcomes["domain"])])
+    sof = (headline_summary(evidence) if sof is None else sof).copy()
     if sof.empty:
         return HTML("<p>No findings are coded yet.</p>")
     judged = {} if judgements is None else {(j["domain"], j["comparison_type"]): j

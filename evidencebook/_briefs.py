@@ -25,7 +25,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable, Mapping, TypeVar
 
 from ._brief_levers import LeverPanel, StatePolicy, fact_html
-from ._brief_text import (PLAIN, count_words, finding_result, headline_html, join_words, national_summary,
+from ._brief_text import (PLAIN, count_words, finding_result, join_words, national_summary,
                           optional_item, result_words, shorten)
 from ._config import Settings, load_settings
 from ._errors import EvidencebookError
@@ -149,7 +149,8 @@ class Brief:
     today: date | None = None
     # The sub-state regions configured (rows as region_records gives them); None: those of the evidence tables.
     substate: "tuple[Mapping[str, Any], ...] | None" = None
-    # What is the same for every region (national_summary, as JSON): computed once when many briefs are drawn.
+    # What is the same for every region (national_summary, as JSON: the national sentences, each question's
+    # certainty, the headline table): computed once when many briefs are drawn.
     national: str | None = None
 
     @classmethod
@@ -313,15 +314,11 @@ class Brief:
                        else f" (not in {other} care)" if status[second] == NOT_COVERED else f" (no source on {other})")
 
     def headline(self) -> "HTML":
-        """The summary of findings: the same for every region, so computed once per evidence version."""
+        """The summary of findings: the same for every region, so computed once per evidence version (with the
+        bottom line's national sentences, from the same summary)."""
         from ._display import HTML
 
-        digest = str(self.evidence.manifest.get("content_hash", ""))
-        if not digest:
-            return headline_html(self.evidence, self.judgements)
-        digest += judgements_hash(self.judgements)
-        return kernel_cached(("headline", digest, str(self.cache_dir)), lambda: HTML(
-            kept_on_disk(self.cache_dir, "headline", digest, lambda: headline_html(self.evidence, self.judgements))))
+        return HTML(self._national["headline"])
 
     # Local results ------------------------------------------------------------------------
 

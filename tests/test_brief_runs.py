@@ -259,3 +259,42 @@ def test_every_table_of_a_standalone_brief_is_a_named_tab_stop() -> None:
                      "Table of &quot; onfocus=&quot;x (scrolls sideways on a narrow screen)"]
     assert "<script>" not in page and ' onfocus="' not in page
     assert keyboard_scrollable("<p>no table</p>") == "<p>no table</p>"
+
+
+# --- one brief on demand: the summary of findings made once, while its kernel starts -----------------
+
+
+def test_an_entry_asked_for_while_another_makes_it_is_made_once_and_read(tmp_path) -> None:
+    import threading
+    import time
+
+    from evidencebook._cache import DiskCache
+
+    made, started, got = [], threading.Event(), {}
+
+    def make() -> str:  # the command's summary, still being made when its kernel asks for the same
+        made.append(1)
+        started.set()
+        time.sleep(1.0)
+        return "the summary"
+
+    first = threading.Thread(target=lambda: got.setdefault("command", DiskCache(tmp_path).get("national", "k", make)))
+    first.start()
+    assert started.wait(30)
+    got["kernel"] = DiskCache(tmp_path).get("national", "k", make)  # another reader: it waits, then reads
+    first.join()
+    assert got == {"command": "the summary", "kernel": "the summary"} and len(made) == 1
+    assert DiskCache(None).get("national", "k", make) == "the summary" and len(made) == 2  # nothing kept: made
+
+
+def test_a_brief_on_demand_keeps_the_summary_of_findings_its_kernel_shows(project: eb.Settings) -> None:
+    import json
+
+    import nbformat
+
+    out = eb.render_brief(project, "oregon", pdf=False)
+    [kept] = project.cache_dir.glob("national-*.cache")
+    headline = json.loads(kept.read_text(encoding="utf-8"))["headline"]
+    shown = [output["data"]["text/html"] for cell in nbformat.read(out.notebook, as_version=4).cells
+             for output in cell.get("outputs", []) if "text/html" in output.get("data", {})]
+    assert headline in shown
