@@ -128,11 +128,12 @@ def main() -> int:
 
 def review_pipeline(data: pd.DataFrame) -> str:
     """The book's synthesis stage on the synthetic base, shaped as evidence tables (SYNTHETIC data)."""
-    from evidencebook._coding import DOMAINS, POPULATION_GROUPS
+    from evidencebook._effects import Z95, on_log_scale
+    from evidencebook._vocabulary import DOMAINS, POPULATION_GROUPS
 
     rng = np.random.default_rng(SEED + 1)
-    ratio = data["measure"].isin(["RR", "OR"])
-    half = 1.959964 * np.sqrt(data["vi"])
+    ratio = on_log_scale(data["measure"])
+    half = Z95 * np.sqrt(data["vi"])
     est = np.where(ratio, np.exp(data["yi"]), data["yi"])
     outcomes = pd.DataFrame({
         "finding_id": [f"F{i}" for i in range(len(data))], "study_id": data["study_id"],

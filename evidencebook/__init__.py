@@ -2,9 +2,17 @@
 
 The pipeline reads in one direction, one module per stage::
 
-    _zotero (snapshot) -> _coding (notes and tags) -> _evidence (tables) -> _synthesis (votes, pools)
+    _zotero (snapshot) -> _coding (notes and tags) -> _evidence (tables) -> _synthesis (votes, pools; _meta computes,
+        _effects owns the effect arithmetic: log-scale measures, the value of no effect, a CI's standard error)
         -> _certainty (GRADE, signed judgements) -> _living (what changed) -> _plots / _display
-        -> _briefs (what a brief shows), _brief_page (page and PDF), _brief_runs (fan-out) and _book
+        -> _briefs (what a brief shows: _brief_text its words, _brief_levers a state's levers),
+           _brief_page (page and PDF), _brief_runs (fan-out)
+        -> _book (Studies, outcome chapters), _book_policy (policy pages), _book_quality (evidence map,
+           data quality, What's new); _pages lists and builds them
+
+``_coding`` reads an item with ``_screening`` (tags), ``_notes`` (the note format), ``_fields`` (each line
+against ``_vocabulary``), ``_rob_sections`` (risk of bias) and ``_identities`` (citation keys, finding ids);
+``_evidence`` builds ``evidence/`` with ``_tables`` (derivation, validation) and ``_files`` (CSV, BibTeX, hashes).
 
 Notebooks and users only ever write ``import evidencebook as eb``.
 
@@ -22,9 +30,12 @@ import re as _re
 from pathlib import Path as _Path
 from typing import Any as _Any
 
-_MODULES = ("_bibliography", "_book", "_brief_page", "_brief_runs", "_briefs", "_cache", "_certainty", "_coding", "_config", "_display", "_errors", "_evidence", "_kernels", "_living",
-            "_maps", "_meta", "_pages", "_plots", "_policy", "_publish", "_regions", "_risk_of_bias", "_schemas", "_sphinx", "_store", "_sync",
-            "_synthesis", "_zotero")
+_MODULES = ("_bibliography", "_book", "_book_policy", "_book_quality", "_brief_levers", "_brief_page", "_brief_runs", "_brief_text",
+            "_briefs", "_cache", "_certainty", "_coding", "_config", "_display", "_effects", "_errors", "_evidence", "_fields",
+            "_files", "_glossary", "_identities", "_kernels", "_living", "_maps", "_meta", "_notes", "_pages", "_plain",
+            "_plots", "_policy", "_publish", "_regions", "_risk_of_bias", "_rob_sections", "_schemas", "_screening",
+            "_search", "_sphinx", "_store", "_sync", "_synthesis", "_tables", "_vocabulary", "_watch",
+            "_zotero")
 
 
 def _declared_exports(module: str) -> list[str]:

@@ -1,8 +1,12 @@
-"""The book: what each generated page shows, the Sphinx hook that stamps the evidence
-version on every page, and the build itself.
+"""The book's pages about the findings: the Studies page (every included study with its coding and
+quotes, :func:`study_entries`), each outcome chapter's summary, summary of findings, study votes,
+reviews side by side, findings table and forest plots with their pooled estimates, and the
+implementation themes.
 
-Pages are notebooks that stay thin: each code cell calls one function here and displays
-the HTML it returns.
+Pages are notebooks that stay thin: each code cell calls one page function and displays the HTML
+it returns.  The policy pages are in :mod:`._book_policy`; the pages about the evidence base itself
+(gap map and PRISMA flow, data quality, What's new) in :mod:`._book_quality`; which pages exist, and
+how they are executed and built, in :mod:`._pages`.
 """
 
 from __future__ import annotations
@@ -13,7 +17,7 @@ from typing import Any
 import pandas as pd
 
 from ._config import Settings
-from ._display import HTML, e, html_table, link, record_url, study_label, zotero_links
+from ._display import HTML, e, html_table, interval, link, record_url, study_label
 from ._evidence import Evidence
 from ._plots import figure_html, forest_alt_text, forest_plot, funnel_plot
 from ._certainty import certainty_label, signed_judgements, summary_of_findings
@@ -21,9 +25,8 @@ from ._synthesis import (DIRECTIONS, NOT_STATED, POOLING_METHOD, VOTE_RULE, cita
                          corrected_covered_area, cumulative_by_year, domain_findings, effect_rows, finding_directions,
                          included_findings, overlap_reading, pooled_groups, review_findings, study_votes, vote_count)
 
-__all__ = ["FOREST_ROWS", "review_overview", "study_votes_table", "pooled_table", "study_anchor", "study_entries", "data_quality", "evidence_map", "findings_table", "screening_conflicts", "sof_table", "forest_figure", "outcome_summary", "policy_table", "regions_index",
-           "implementation_themes", "policy_landscape",
-           "whats_new"]
+__all__ = ["FOREST_ROWS", "findings_table", "forest_figure", "implementation_themes", "outcome_summary",
+           "pooled_table", "review_overview", "sof_table", "study_anchor", "study_entries", "study_votes_table"]
 
 
 def _study_label(row: Any) -> str:
@@ -40,10 +43,53 @@ def _study_link(row: Any, studies_page: str = "../studies.html") -> str:
     return f'<a href="{e(studies_page)}#{e(study_anchor(row["citation_key"]))}">{e(_study_label(row))}</a>'
 
 
-def study_entries(evidence: Evidence, library: dict[str, Any] | None = None) -> HTML:
-    """Every included study with its coding, its Zotero item and each finding with the quoted passage.
+def _tokens(values: Any) -> list[str]:
+    """The distinct non-empty values, sorted: a study's domains or state codes, an option list."""
+    return sorted({str(v) for v in values if isinstance(v, str) and v.strip()})
 
-    Each entry has a stable anchor (see :func:`study_anchor`) that tables elsewhere link to.
+
+def _select(name: str, label: str, everything: str, options: list[tuple[str, str]]) -> str:
+    """A labelled drop-down of the study filter; its first option (value "") filters nothing."""
+    items = "".join(f'<option value="{e(value)}">{e(text)}</option>' for value, text in options)
+    return (f'<div class="eb-filter-field"><label for="eb-filter-{name}">{e(label)}</label>'
+            f'<select id="eb-filter-{name}" name="{name}"><option value="">{e(everything)}</option>{items}</select></div>')
+
+
+def _study_filter_form(domains: list[str], designs: list[str], states: list[str]) -> HTML:
+    """The Studies page's filter (domain, design, US state, words) and its pages of results.
+
+    Rendered ``hidden``: ``_static/study-filter.js`` shows it and does the filtering, so a reader without
+    JavaScript sees every study and no control that does nothing. ``states`` are postal codes.
+    """
+    from ._regions import STATE_NAMES
+
+    words = ('<div class="eb-filter-field"><label for="eb-filter-q">Words (author, title, outcome)</label>'
+             '<input type="search" id="eb-filter-q" name="q" autocomplete="off"></div>')
+    fields = (words + _select("domain", "Outcome domain", "Every domain", [(d, d) for d in domains])
+              + _select("design", "Design", "Every design", [(d, d) for d in designs])
+              + _select("state", "US state", "Every state",
+                        sorted(((c, STATE_NAMES.get(c, c)) for c in states), key=lambda option: option[1])))
+    form = (f'<form class="eb-study-filter" role="search" aria-label="Filter the studies" hidden>'
+            f'<div class="eb-filter-fields">{fields}<div class="eb-filter-field eb-filter-reset">'
+            '<button type="reset">Show every study</button></div></div>'
+            '<p class="eb-filter-count" role="status" aria-live="polite"></p></form>')
+    return HTML(form)
+
+
+_STUDY_PAGES = ('<nav class="eb-study-pages" aria-label="Pages of studies" hidden>'
+                '<button type="button" data-step="-1">Previous page</button>'
+                '<span class="eb-page-number"></span>'
+                '<button type="button" data-step="1">Next page</button></nav>')
+
+
+def study_entries(evidence: Evidence, library: dict[str, Any] | None = None) -> HTML:
+    """Every included study with its coding, its Zotero item and each finding with the quoted passage,
+    under a filter by domain, design, US state and words, with pages of results (``_static/study-filter.js``).
+
+    Each entry has a stable anchor (see :func:`study_anchor`) that tables elsewhere link to, and carries
+    what the filter reads: ``data-domains`` (its findings' outcome domains), ``data-design`` (its design type)
+    and ``data-states`` (postal codes), lists separated by "|". Its coding and findings are folded in a
+    ``<details>`` so that a page of thousands of studies stays light to lay out.
     """
     library = library or evidence.manifest.get("zotero", {})
     online = library.get("library_id") not in (None, 0)
@@ -54,6 +100,9 @@ def study_entries(evidence: Evidence, library: dict[str, Any] | None = None) -> 
               ("country", "Country"), ("us_state", "US state"), ("risk_of_bias", "Risk of bias"),
               ("screening", "Screening"), ("confidence", "Confidence")]
     parts = []
+    all_domains: set[str] = set()
+    all_designs: set[str] = set()
+    all_states: set[str] = set()
     by_study: dict[str, list[SimpleNamespace]] = {}  # one pass over the findings, not one filter per study
     for finding in outcomes.to_dict("records"):
         by_study.setdefault(finding["study_id"], []).append(SimpleNamespace(**finding))
@@ -78,16 +127,27 @@ def study_entries(evidence: Evidence, library: dict[str, Any] | None = None) -> 
         if study.confidence == "low":
             coding += f"<dt>Why low confidence</dt><dd>{e(study.confidence_reason)}</dd>"
         items = []
-        for f in by_study.get(study.study_id, []):
+        findings = by_study.get(study.study_id, [])
+        for f in findings:
             result = _result(f, "95% CI ") if pd.notna(f.estimate) else f.reported_statistic or "narrative finding"
             items.append(f'<li id="finding-{e(f.finding_id)}"><strong>{e(f.finding_id)}</strong> {e(f.outcome)} '
                          f"({e(f.domain)}): {e(result)}. “{e(f.quote)}” "
                          f"({link(f.source_type or 'source', f.source_url)}; note line {e(f.note_line)})</li>")
-        parts.append(f'<section class="eb-study" id="{e(study_anchor(study.citation_key))}">'
+        domains = _tokens(f.domain for f in findings)
+        all_domains.update(domains)
+        states = _tokens(study.state_codes.split("|") if isinstance(study.state_codes, str) else [])
+        all_states.update(states)
+        design = study.design_type if isinstance(study.design_type, str) else ""
+        all_designs.update(_tokens([design]))
+        parts.append(f'<section class="eb-study" id="{e(study_anchor(study.citation_key))}" '
+                     f'data-domains="{e("|".join(domains))}" data-design="{e(design)}" '
+                     f'data-states="{e("|".join(states))}">'
                      f"<h3>{e(_study_label(row))}: {e(study.title)}</h3><p>{item} · {source} · "
-                     f"cite as <code>{e(study.citation_key)}</code></p>{row_note}<dl>{coding}</dl>"
-                     f"<ul>{''.join(items) or '<li>No findings coded.</li>'}</ul></section>")
-    return HTML("".join(parts))
+                     f"cite as <code>{e(study.citation_key)}</code></p>{row_note}"
+                     f"<details><summary>Coding and {_plural(len(findings), 'finding')}</summary><dl>{coding}</dl>"
+                     f"<ul>{''.join(items) or '<li>No findings coded.</li>'}</ul></details></section>")
+    form = _study_filter_form(sorted(all_domains), sorted(all_designs), sorted(all_states))
+    return HTML(f'{form}<div class="eb-study-list">{"".join(parts)}</div>{_STUDY_PAGES}')
 
 
 def _plural(n: int, one: str, many: str = "") -> str:
@@ -284,18 +344,14 @@ def findings_table(evidence: Evidence, domains: list[str], narrative_only: bool 
     return html_table(table, headers, links={"quote": "url"}, safe=("study",))
 
 
-def _interval(low: Any, high: Any) -> str:
-    return f"{low:.2f} to {high:.2f}" if pd.notna(low) and pd.notna(high) else ""
-
-
 FOREST_ROWS = 40  # more rows than this make a plot no one can read (and one that takes a minute to draw)
 
 
 def pooled_table(pooled: pd.DataFrame, certainty: list[str] | None = None) -> HTML:
     """The pooled estimates, one row per synthesis group and comparison: k, estimate, 95% CI, prediction
     interval, tau², I², and the pooled estimate's own certainty."""
-    rows = pooled.assign(ci=[_interval(a, b) for a, b in zip(pooled["ci_low"], pooled["ci_high"])],
-                         pi=[_interval(a, b) for a, b in zip(pooled["pi_low"], pooled["pi_high"])],
+    rows = pooled.assign(ci=[interval(a, b) for a, b in zip(pooled["ci_low"], pooled["ci_high"])],
+                         pi=[interval(a, b) for a, b in zip(pooled["pi_low"], pooled["pi_high"])],
                          est=pooled["estimate"].map("{:.2f}".format), t2=pooled["tau2"].map("{:.3g}".format),
                          i2=pooled["I2"].map("{:.0f}%".format), k=pooled["k"].astype(int),
                          certainty=certainty or [""] * len(pooled),
@@ -373,172 +429,10 @@ def forest_figure(evidence: Evidence, domains: list[str], scale: str, title: str
     return HTML("".join(parts))
 
 
-def evidence_map(evidence: Evidence, settings: Settings | None = None) -> HTML:
-    """The evidence gap map (figure and a linked table) and the PRISMA 2020 flow, current version and cumulative."""
-    from ._coding import DOMAINS, POPULATION_GROUPS
-    from ._plots import gap_map_alt_text, gap_map_plot, prisma_alt_text, prisma_plot
-    from ._synthesis import gap_map_counts, prisma_counts
-
-    cells = gap_map_counts(evidence.outcomes, evidence.studies, list(DOMAINS), list(POPULATION_GROUPS))
-    title = "Evidence gap map: outcome domain by population"
-    figure = figure_html(gap_map_plot(cells, list(DOMAINS), list(POPULATION_GROUPS), title),
-                         gap_map_alt_text(cells, title),
-                         f"{title}. Bubble size: number of sources; colour: share of findings reported as favouring "
-                         "peer support. Empty cells are gaps.")
-    studies = evidence.studies.set_index("study_id")
-    cells["sources_linked"] = [
-        ", ".join(link(f"{studies.loc[k, 'authors'] or studies.loc[k, 'title'][:30]} {studies.loc[k, 'year']}".strip(),
-                       record_url(studies.loc[k, "doi"], studies.loc[k, "url"]))
-                  for k in ids.split("|"))
-        for ids in cells["study_ids"]
-    ]
-    table = html_table(cells, {"domain": "Outcome domain", "population_group": "Population", "findings": "Findings",
-                               "sources_linked": "Sources"}, safe=("sources_linked",))
-    from ._evidence import read_changelog
-
-    changelog = read_changelog(settings) if settings else []
-    new_ids = set(changelog[-1]["studies"].get("added", [])) if changelog else set()
-    flows = []
-    for label, counts in (("this evidence version (new records)", prisma_counts(evidence.studies, new_ids)),
-                          ("all evidence versions (cumulative)", prisma_counts(evidence.studies))):
-        flow_title = f"PRISMA 2020 flow: {label}"
-        flows.append(figure_html(prisma_plot(counts, flow_title), prisma_alt_text(counts, flow_title), flow_title))
-    return HTML("<h2>Gap map</h2>" + figure + table + "<h2>PRISMA 2020 flow</h2>" + "".join(flows)
-                + "<h2>Agreement between screening reviewers</h2>" + _screening_agreement_html(evidence.studies))
-
-
-def _screening_agreement_html(studies: pd.DataFrame) -> HTML:
-    """Per screening stage: items double-screened, percentage agreement and Cohen's kappa, or why there are none."""
-    from ._synthesis import screening_agreement
-
-    table = screening_agreement(studies)
-    if not table["double_screened"].any():
-        return HTML("<p>No item has been screened independently by two reviewers yet (tags naming two reviewers, "
-                    "such as <code>screen:TA:include@AB</code> and <code>screen:TA:exclude@CD</code>), so agreement "
-                    "between reviewers (Cohen's kappa) is not reported.</p>")
-    shown = table.assign(
-        percent_agreement=[f"{p:.0f}%" if n else "" for p, n in zip(table["percent_agreement"],
-                                                                    table["double_screened"])],
-        kappa=[f"{k:.2f}" if pd.notna(k) else "not defined (every decision the same)" if n else "no item double-screened"
-               for k, n in zip(table["kappa"], table["double_screened"])])
-    return html_table(shown, {"stage": "Stage", "double_screened": "Items screened by two reviewers",
-                              "agreed": "Same decision", "percent_agreement": "Agreement",
-                              "kappa": "Cohen's kappa"},
-                      caption="Agreement between two reviewers screening independently, before conflicts were "
-                              "resolved (resolutions and single-reviewer decisions are not counted)")
-
-
-def _fact_readings(evidence: Evidence) -> dict[str, str]:
-    """Per fact id: how the fact is read for Medicaid coverage, in words, with its role in its
-    state's status (the status it rests, sources that disagree, history, or not read and why)."""
-    from ._policy import SERVICES, read_facts, state_coverage
-
-    readings = read_facts(evidence.policy)
-    by_state: dict[str, list[Any]] = {}
-    for r in readings:
-        by_state.setdefault(r.state_code, []).append(r)
-    words: dict[str, str] = {}
-    for code, state_readings in by_state.items():
-        coverage = state_coverage(code, state_readings)
-        for r in state_readings:
-            if not r.statuses:
-                if r.medicaid:
-                    words[r.fact_id] = f"not read as coverage: {r.reason}"
-                continue
-            parts = []
-            for service, status in r.statuses.items():
-                c = coverage[service]
-                role = ("sources disagree" if c.conflict and r.fact_id in c.fact_ids
-                        else "history, superseded by " + ", ".join(c.fact_ids) if r.fact_id in c.history else "")
-                parts.append(f"{SERVICES[service]}: {status}" + (f" ({role})" if role else ""))
-            words[r.fact_id] = "; ".join(parts)
-    return words
-
-
-def policy_table(evidence: Evidence, state_codes: list[str] | None = None) -> HTML:
-    """State policy facts, newest first by each fact's own date within a state and topic, each
-    with its source and date, and how a Medicaid fact is read: the status it gives each service,
-    flagged where sources disagree or where a newer fact superseded it."""
-    from ._policy import newest_first
-
-    policy = evidence.policy if state_codes is None else evidence.policy[evidence.policy["state_code"].isin(state_codes)]
-    readings = _fact_readings(evidence)
-    policy = newest_first(policy, by=["state_code", "topic"]).assign(
-        reading=lambda f: f["fact_id"].map(lambda k: readings.get(k, "")))
-    headers = {"state": "State", "topic": "Topic", "fact_id": "Id", "fact": "Fact", "value": "Value", "as_of": "As of",
-               "reading": "Read as (Medicaid coverage)", "source_type": "Source"}
-    return html_table(policy, headers, links={"source_type": "source_url"})
-
-
-def _status_cell(c: Any) -> str:
-    """One service's coverage in a state, as HTML: the status in bold, its date and facts."""
-    from ._policy import CONFLICTING, NOT_DOCUMENTED
-
-    if c.status == NOT_DOCUMENTED:
-        seen = [*c.unread]
-        return "not documented" + (f" (Medicaid facts read: {e(', '.join(seen))})" if seen else "")
-    if c.status == CONFLICTING:
-        return ('<strong class="eb-conflict">sources disagree</strong>: '
-                + "; ".join(f"{e(k)} says {e(v)}" for k, v in c.says.items()) + f" (newest: {e(c.as_of)})")
-    when = f"as of {c.as_of}" if c.date_key else "date not given"
-    text = f"<strong>{e(c.status)}</strong>, {e(when)} ({e(', '.join(c.fact_ids))})"
-    if c.general:
-        text += "; the source names no service"
-    if c.history:
-        text += f"; older: {e(', '.join(c.history))}"
-    return text
-
-
-def policy_landscape(evidence: Evidence, briefs_href: str = "briefs/{region_id}.html") -> HTML:
-    """The tile maps of Medicaid coverage by status (mental health, substance use), and a
-    per-state table: each service's status with its date and facts, conflicts flagged, and the
-    facts recorded per topic, linking each state's brief."""
-    from ._maps import coverage_alt_text, coverage_tile_map, policy_tile_counts
-    from ._policy import CONFLICTING, SERVICES, STATUSES, coverage_table, read_facts, state_coverage
-
-    coverage = coverage_table(evidence.policy)
-    title = "Medicaid coverage of peer support, by state"
-    figure = figure_html(coverage_tile_map(coverage, title), coverage_alt_text(coverage, title),
-                         f"{title}: what the newest sourced facts say, for mental health (top) and substance use "
-                         "(bottom). C covered, N not covered, ! sources disagree (heavy border), ? not documented "
-                         "(hatched): no fact read says whether Medicaid covers the service, which is not the same as "
-                         "no coverage. The table below gives each status its date and facts.")
-    summary = "".join(
-        f"<li>{e(words.capitalize())}: " + ", ".join(
-            f"{int((rows['status'] == s).sum())} {e('sources disagree' if s == CONFLICTING else s)}"
-            + (f" ({e(', '.join(rows.loc[rows['status'] == s, 'state_code']))})" if s == CONFLICTING
-               and (rows["status"] == s).any() else "") for s in STATUSES) + "</li>"
-        for service, words in SERVICES.items() for rows in [coverage[coverage["service"] == service]])
-    readings = read_facts(evidence.policy)
-    counts = policy_tile_counts(evidence.policy)
-    regions = evidence.regions.set_index("state_code")
-    states = regions[regions["kind"] != "sub-state"]
-    rows = []
-    for r in counts.itertuples():
-        status = state_coverage(r.state_code, readings)
-        conflicts = [SERVICES[s] for s, c in status.items() if c.conflict]
-        state = states.loc[r.state_code] if r.state_code in states.index else None
-        rows.append({
-            "state": (f'<a href="{e(briefs_href.format(region_id=state["region_id"]))}">{e(state["name"])}</a>'
-                      if state is not None else e(r.state_code)),
-            "mh": _status_cell(status["MH"]), "sud": _status_cell(status["SUD"]),
-            "conflict": ('<strong class="eb-conflict">sources disagree: ' + e(", ".join(conflicts)) + "</strong>"
-                         if conflicts else ""),
-            "medicaid": r.medicaid, "total": r.total})
-    table = html_table(pd.DataFrame(rows), {"state": "State (brief)", "mh": "Mental health", "sud": "Substance use",
-                                            "conflict": "Conflict", "medicaid": "Medicaid facts",
-                                            "total": "All facts"},
-                       safe=("state", "mh", "sud", "conflict"))
-    return HTML(figure + f"<ul>{summary}</ul><h2>Medicaid coverage per state</h2>"
-                "<p>Each status rests on the newest sourced facts for the service; a fact whose date is clearly later "
-                "supersedes an older one, which is kept as history; facts that disagree without one being clearly "
-                "newer are flagged, never silently resolved. A fact that names no service counts for both.</p>"
-                + table)
-
 
 def implementation_themes(evidence: Evidence, studies_page: str = "studies.html") -> HTML:
     """The qualitative findings on putting peers to work, grouped by theme, each quote with its source."""
-    from ._coding import THEMES
+    from ._vocabulary import THEMES
 
     coded = evidence.outcomes[evidence.outcomes["theme"].ne("")]
     if coded.empty:
@@ -564,218 +458,3 @@ def implementation_themes(evidence: Evidence, studies_page: str = "studies.html"
         parts.append(f'<h2 id="theme-{e(theme.replace(" ", "-"))}">{e(theme.capitalize())}</h2><ul>{"".join(items)}</ul>')
     return HTML("".join(parts))
 
-
-def regions_index(evidence: Evidence, href: str = "briefs/{region_id}.html") -> HTML:
-    """Every region with a link to its brief and what the evidence base holds for it."""
-    regions = evidence.regions.copy()
-    regions["region"] = [f'<a href="{e(href.format(region_id=r.region_id))}">{e(r.name)}</a>'
-                         for r in regions.itertuples()]
-    return html_table(regions, {"region": "Region", "kind": "Kind", "state_code": "State",
-                                "n_local_studies": "Local studies", "n_policy_facts": "Policy facts"}, safe=("region",))
-
-
-def screening_conflicts(studies: pd.DataFrame) -> pd.DataFrame:
-    """The items whose screening is a conflict: source, title, stage and who decided what there."""
-    from ._synthesis import SCREENING_STAGES
-
-    rows = []
-    for r in studies[studies["screening"].str.endswith(":conflict")].to_dict("records"):
-        stage = r["screening"].split(":")[0]
-        votes = [v for v in str(r.get("screening_votes", "")).split("|") if v.startswith(f"{stage}:")]
-        decisions = []
-        for vote in votes:
-            head, _, reviewer = vote.partition("@")
-            resolution = ":resolved:" in head
-            decisions.append(f"{reviewer or '(no reviewer named)'} {head.split(':')[-1]}"
-                             + (" (resolution)" if resolution and reviewer != "consensus" else ""))
-        rows.append({"citation_key": r["citation_key"], "title": r["title"],
-                     "stage": f"{SCREENING_STAGES[stage]} ({stage})", "decisions": ", ".join(decisions)})
-    return pd.DataFrame(rows, columns=["citation_key", "title", "stage", "decisions"])
-
-
-def data_quality(evidence: Evidence) -> HTML:
-    """What a reader should know about the state of the coding: problems, flags and gaps, from the tables."""
-    from ._evidence import validate_tables
-
-    tables = {"studies.csv": evidence.studies, "outcomes.csv": evidence.outcomes,
-              "state_policy.csv": evidence.policy, "regions.csv": evidence.regions}
-    failures = validate_tables(tables)
-    studies, outcomes = evidence.included, evidence.outcomes
-    errors = evidence.problems[evidence.problems["severity"] == "error"]
-    conflicts = screening_conflicts(evidence.studies)
-    medicaid = evidence.policy[evidence.policy["topic"] == "Medicaid coverage"]
-    several = medicaid.groupby("state_code").size()
-    facts = [
-        ("Schema checks (declared types, vocabularies, CI contains the estimate, ratios positive)",
-         "all pass" if failures.empty else f"{len(failures)} failures"),
-        ("Coding errors in the Zotero library (findings left out until fixed)", f"{len(errors)}"),
-        ("Coding warnings", f"{int((evidence.problems['severity'] == 'warning').sum())}"),
-        ("Included sources", f"{len(studies)}"),
-        ("Screening conflicts awaiting resolution (not included until resolved)", f"{len(conflicts)}"),
-        ("Sources flagged low confidence (authors or year not confirmed)",
-         f"{int((studies['confidence'] == 'low').sum())}"),
-        ("Sources whose risk of bias is not yet assessed",
-         f"{int(studies['risk_of_bias'].isin(['', 'not assessed']).sum())}"),
-        ("Findings read from another review or a summary (secondary)", f"{int(outcomes['secondary'].sum())}"),
-        ("Findings with an estimate and 95% CI / narrative only",
-         f"{int(outcomes['estimate'].notna().sum())} / {int(outcomes['estimate'].isna().sum())}"),
-        ("States with more than one Medicaid-coverage fact (shown newest first, never merged)",
-         ", ".join(sorted(several[several > 1].index)) or "none"),
-        ("States and DC with no Medicaid-coverage fact yet",
-         ", ".join(sorted(set(evidence.regions.loc[evidence.regions["kind"] != "sub-state", "state_code"])
-                          - set(medicaid["state_code"]))) or "none"),
-    ]
-    table = html_table(pd.DataFrame(facts, columns=["check", "result"]), {"check": "Check", "result": "Result"})
-    if len(evidence.problems):
-        library = evidence.manifest.get("zotero", {})
-        problems = evidence.problems.assign(item=[zotero_links(library.get("library_type"), library.get("library_id"), k)
-                                                  for k in evidence.problems["item_key"]])
-        table += "<h3>Coding problems</h3>" + html_table(
-            problems, {"severity": "Severity", "item": "Zotero item (opens it)", "line": "Note line",
-                       "field": "Field", "message": "Problem"}, safe=("item",))
-    if len(conflicts):
-        table += "<h3>Screening conflicts</h3>" + html_table(
-            conflicts, {"citation_key": "Source", "title": "Title", "stage": "Stage", "decisions": "Decisions"},
-            caption="Reviewers disagree and no resolution tag settles it: add screen:<stage>:resolved:<decision>@<initials> "
-                    "or screen:<stage>:<decision>@consensus in Zotero")
-    low = studies[studies["confidence"] == "low"]
-    if len(low):
-        table += "<h3>Low-confidence sources</h3>" + html_table(
-            low, {"citation_key": "Source", "title": "Title", "confidence_reason": "Why"})
-    return HTML(table)
-
-
-def _stance(r: dict[str, Any], side: str) -> str:
-    """One version's standing of an outcome, in a table cell: estimate (CI; PI), k, direction, certainty."""
-    k = r.get(f"k_{side}")
-    if pd.isna(k):
-        return ""
-    parts = [f"{int(k)} source(s)" if r.get("kind") == "domain" else f"k = {int(k)}"]
-    if pd.notna(r.get(f"estimate_{side}")):
-        parts.insert(0, f"{r[f'estimate_{side}']:.2f} (95% CI {_interval(r[f'ci_low_{side}'], r[f'ci_high_{side}'])}"
-                        + (f"; PI {_interval(r[f'pi_low_{side}'], r[f'pi_high_{side}'])}" if pd.notna(r.get(f"pi_low_{side}")) else "")
-                        + (f"; tau² {r[f'tau2_{side}']:.3g}" if pd.notna(r.get(f"tau2_{side}")) else "") + ")")
-    parts += [str(r.get(f"direction_{side}") or ""), f"certainty {r.get(f'certainty_{side}') or 'not rated'}"]
-    return ", ".join(p for p in parts if p)
-
-
-def _version_status(settings: Settings, number: int) -> pd.DataFrame:
-    """:func:`~evidencebook._synthesis.outcome_status` of an archived evidence version.
-
-    Archives never change, so each version's status is computed once (per code version) and
-    kept in the build cache: a new version then costs What's new one synthesis, not one per version.
-    """
-    import io
-
-    from ._cache import DiskCache
-    from ._evidence import load_version, read_manifest
-    from ._living import outcome_status
-
-    manifest = read_manifest(settings, number)
-    cache, name, key = DiskCache(settings.cache_dir), f"outcome-status-v{number:04d}", str(manifest.get("content_hash"))
-    kept = cache.read(name, key)
-    if kept is not None:
-        try:
-            return pd.read_json(io.StringIO(kept), orient="table")
-        except ValueError:  # a torn or foreign file: computed again
-            pass
-    version = load_version(settings, number)
-    status = outcome_status(version.outcomes, version.studies)
-    cache.write(name, key, status.to_json(orient="table", double_precision=15))  # pages run side by side
-    return status
-
-
-def whats_new(settings: Settings, archive_href: str = "../evidence-versions") -> HTML:
-    """Each evidence version, newest first: the studies and findings it added, updated and removed, and
-    for each outcome the change in pooled estimate, CI, PI, tau², k and certainty, with the changes
-    Cochrane treats as triggers for a new citable version flagged.
-
-    Versions are compared through their archived tables (``evidence/versions/``), which the site
-    also publishes under ``archive_href`` so that old versions stay readable.
-    """
-    from ._certainty import load_judgements
-    from ._evidence import evidence_versions, read_changelog
-    from ._living import version_changes
-
-    entries = read_changelog(settings)
-    if not entries:
-        return HTML("<p>No evidence versions are recorded yet.</p>")
-    kept = set(evidence_versions(settings))
-    status, failed = {}, {}
-    for number in kept:
-        # An archive is history: a value today's code cannot synthesise (ci_low -1e308 on a ratio), or a damaged
-        # file, must not stop every later build.  The version is named as not recomputed; the rest goes on.
-        try:
-            status[number] = _version_status(settings, number)
-        except Exception as exc:  # noqa: BLE001 - whatever it was, it is shown, not raised
-            reason = " ".join(str(exc).split())
-            failed[number] = f"{type(exc).__name__}: {reason[:200]}{'…' if len(reason) > 200 else ''}"
-    judgements = load_judgements(settings.evidence / "judgements.toml").to_dict("records")
-
-    def fingerprint(number: int, j: dict[str, Any]) -> str | None:
-        table = status.get(number)
-        if table is None or "fingerprint" not in table:
-            return None
-        row = table[(table["kind"] == "domain") & (table["domain"] == j["domain"])
-                    & (table["comparison_type"] == j["comparison_type"])]
-        return str(row["fingerprint"].iloc[0]) if len(row) else ""
-
-    parts = []
-    for entry in reversed(entries):
-        number = int(entry["evidence_version"])
-        rows = []
-        for kind in ("studies", "outcomes"):
-            for what in ("added", "updated", "removed"):
-                names = entry.get(kind, {}).get(what, [])
-                if kind == "studies":  # a study is named by its item key and citation key
-                    names = [f"{k} ({entry['citation_keys'][k]})" if k in entry["citation_keys"] else k for k in names]
-                if names:
-                    shown = ", ".join(names[:12]) + (f" and {len(names) - 12} more" if len(names) > 12 else "")
-                    rows.append(f"<li><strong>{len(names)} {'findings' if kind == 'outcomes' else 'studies'} "
-                                f"{what}</strong>: {e(shown)}</li>")
-        section = [f'<section class="eb-version" id="version-{number}">'
-                   f"<h2>Evidence version {number} ({e(entry['date'])})</h2>"
-                   f"<p>Synced from Zotero library version {e(entry['zotero_library_version'])}.</p>"
-                   f"<ul>{''.join(rows) or '<li>No study or finding changed.</li>'}</ul>"]
-        if number in failed:
-            section.append(f'<p class="eb-not-recomputed">This version\'s outcomes could not be recomputed '
-                           f"({e(failed[number])}), so they are not compared with the versions before and after "
-                           "it.</p>")
-        elif number in status and (number - 1) in status:
-            changes = version_changes(status[number - 1], status[number])
-            moved = changes[changes["change"] != "unchanged"]
-            triggers = moved[moved["triggers"] != ""]
-            stale = [j for j in judgements if int(j["evidence_version"]) < number
-                     and fingerprint(number - 1, j) == fingerprint(int(j["evidence_version"]), j)
-                     and fingerprint(number, j) != fingerprint(int(j["evidence_version"]), j)]
-            verdict = (f'<p class="eb-trigger"><strong>New citable version:</strong> {len(triggers)} outcome(s) changed '
-                       "in a way Cochrane's living-review guidance treats as a trigger (a CI that now includes or "
-                       "excludes no effect, a change of direction or of certainty, a pooled estimate lost).</p>"
-                       if len(triggers) else "<p>No outcome changed in a way that calls for a new citable version.</p>")
-            verdict += "".join(
-                f'<p class="eb-trigger"><strong>Signed judgement needs re-review:</strong> the certainty of '
-                f"{e(j['domain'])} ({e(j['comparison_type'])}), signed {e(j['certainty'])} by {e(j['signed_by'])} on "
-                f"evidence version {e(j['evidence_version'])}, rests on evidence that changed in this version.</p>"
-                for j in stale)
-            table = moved.assign(before=[_stance(r, "old") for r in moved.to_dict("records")],
-                                 after=[_stance(r, "new") for r in moved.to_dict("records")])
-            section.append(verdict + (html_table(table, {"outcome": "Outcome", "kind": "Level", "change": "Change",
-                                                         "before": f"Version {number - 1}", "after": f"Version {number}",
-                                                         "triggers": "Trigger", "notes": "Other changes"})
-                                      if len(moved) else "<p>No outcome's estimate, k or certainty moved.</p>"))
-        elif number in status:
-            first = status[number].rename(columns={c: f"{c}_new" for c in status[number].columns if c not in ("outcome", "kind")})
-            first["stance"] = [_stance(r, "new") for r in first.to_dict("records")]
-            since = ("(the version before could not be recomputed)" if (number - 1) in failed
-                     else "(the first kept for comparison)")
-            section.append(f"<p>Where each outcome stood in this version {since}:</p>"
-                           + html_table(first, {"outcome": "Outcome", "kind": "Level", "stance": f"Version {number}"}))
-        else:
-            section.append("<p>This version's tables were not kept, so its outcomes cannot be compared.</p>")
-        if number in kept:
-            base = f"{archive_href}/v{number:04d}"
-            section.append(f'<p>Read this version as published: <a href="{e(base)}/studies.csv">studies.csv</a>, '
-                           f'<a href="{e(base)}/outcomes.csv">outcomes.csv</a>, '
-                           f'<a href="{e(base)}/manifest.json">manifest.json</a> (with the SHA-256 of every file).</p>')
-        parts.append("".join(section) + "</section>")
-    return HTML("".join(parts))

@@ -8,6 +8,7 @@ import os
 import re
 import shutil
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable, Mapping
 
@@ -161,12 +162,33 @@ def standalone_links(body: str, book_prefix: str) -> str:
     return re.sub(r"<a\s[^>]*>", relink, body)  # whatever the order of the link's attributes
 
 
+_TABLE_WRAPPER = re.compile(r'<div class="(eb-table[^"]*)"([^>]*)>(?=<table>)')
+_HEADER = re.compile(r'<th scope="col">(.*?)</th>', re.DOTALL)
+_TAG = re.compile(r"<[^>]+>")
+
+
+def keyboard_scrollable(body: str) -> str:
+    """Each table wrapper made a named tab stop (WCAG's scrollable-region-focusable): on a phone a wide table scrolls
+    sideways inside it, which a keyboard user can only do if it takes focus. The site marks the wrappers that do
+    scroll with a script; a standalone brief has no scripts, so every wrapper is marked (a stop on a table that fits
+    costs one Tab)."""
+    def named(found: re.Match[str]) -> str:
+        start = found.end()
+        end = body.find("</table>", start)  # this table's own headers, never a later one's
+        headers = [_TAG.sub("", h).strip() for h in _HEADER.findall(body, start, end if end >= 0 else len(body))]
+        name = f"Table of {', '.join(h for h in headers[:3] if h)}" if any(headers) else "Table"
+        # The header text is already escaped HTML (tags stripped): it goes into the attribute as it is.
+        return (f'<div class="{found[1]}"{found[2]} tabindex="0" role="region" '
+                f'aria-label="{name.replace(chr(34), "&quot;")} (scrolls sideways on a narrow screen)">')
+    return _TABLE_WRAPPER.sub(named, body)
+
+
 def standalone_page(title: str, body: str) -> str:
     """A complete, self-contained HTML page (no scripts, no network) that prints on two Letter pages."""
     return (f'<!DOCTYPE html>\n<html lang="en">\n<head>\n<meta charset="utf-8">\n'
             f'<meta name="viewport" content="width=device-width, initial-scale=1">\n'
             f"<title>{e(title)}</title>\n<style>{_PRINT_CSS}{_CERTAINTY_CSS}</style>\n</head>\n"
-            f"<body>\n<main>\n{body}\n</main>\n</body>\n</html>\n")
+            f"<body>\n<main>\n{keyboard_scrollable(body)}\n</main>\n</body>\n</html>\n")
 
 
 def _footer(title: str) -> str:
@@ -306,26 +328,130 @@ def pdf_pages(pdf: bytes) -> int:
     return len(pypdf.PdfReader(io.BytesIO(pdf)).pages)
 
 
-def fit_pages(print_pdf: Callable[[], bytes], hold_back: Callable[[int], int], pages: int = MAX_PAGES) -> bytes:
+# The page's content box in CSS pixels (96 a inch): Letter less the @page margins of _PRINT_CSS.
+PAGE_BOX_PX = (round((8.5 - 0.5 - 0.5) * 96), round((11 - 0.45 - 0.55) * 96))
+
+# How far the layout in columns may be off from Chromium's print before a guess that one item fewer overflows is
+# trusted without printing it: more than the largest margin a page break can drop (a heading's 7pt, 9.3 px) and
+# rounding.  Measured on the 52 bundled briefs, the columns gave the printed page count at the fit in every one,
+# and one item fewer overflowed by 4 to 38 px a page.
+GUESS_SLACK_PX = 12
+
+# Lays the brief out as it prints, once per candidate, without printing: with print media emulated, <main> is
+# given the page's content width and cut into columns one page high. Chromium fragments columns as it fragments
+# pages (rows and list items kept whole, a heading kept with what follows), so the number of columns is the
+# number of pages. Binary search for the fewest items to hold back; returns it, how many optional items there
+# are, whether one fewer overflows even with GUESS_SLACK_PX more room a page (then it need not be printed to
+# know), and whether the layout is wider than the page (Chromium would shrink the print: no guess then).
+_GUESS_JS = """([pages, width, height, slack]) => {
+  const holdBack = %s;
+  const main = document.querySelector('main');
+  if (!main) { return {fewest: 0, optional: holdBack(0), sure: false, wide: true}; }  // not a brief's page
+  const saved = main.getAttribute('style');
+  const columns = (hide, room) => {
+    holdBack(hide);
+    main.style.cssText = `width:${width}px;height:${room}px;column-width:${width}px;column-gap:0;`
+                         + 'column-fill:auto;overflow:visible';
+    return Math.ceil((main.scrollWidth - 1) / width);
+  };
+  main.style.cssText = `width:${width}px`;
+  const optional = holdBack(0);
+  const wide = main.scrollWidth > width + 1;
+  let low = 0, high = optional;  // the fewest lies in [low, high] (high if even holding all back overflows)
+  while (low < high) {
+    const middle = Math.floor((low + high) / 2);
+    if (columns(middle, height) <= pages) { high = middle; } else { low = middle + 1; }
+  }
+  const sure = low === 0 || columns(low - 1, height + slack) > pages;
+  holdBack(low);
+  if (saved === null) { main.removeAttribute('style'); } else { main.setAttribute('style', saved); }
+  return {fewest: low, optional, sure, wide};
+}""" % _HOLD_BACK_JS.strip()
+
+
+@dataclass(frozen=True)
+class Guess:
+    """What the layout in columns says before printing: hold back ``fewest`` items; ``sure`` that one fewer
+    overflows; how many ``optional`` items there are (None: not counted)."""
+
+    fewest: int
+    sure: bool
+    optional: int | None = None
+
+
+@dataclass(frozen=True)
+class Fitted:
+    """A printed brief: the PDF, its page count, how many optional items it holds back and how many prints it
+    took (the measure of the fitting's cost)."""
+
+    pdf: bytes
+    pages: int
+    held: int
+    prints: int
+
+
+def fit(print_pdf: Callable[[], bytes], hold_back: Callable[[int], int], pages: int = MAX_PAGES,
+        guess: Guess | None = None) -> Fitted:
     """The PDF that holds back the fewest optional items and fits on ``pages`` pages: every page is used before
     anything is held back.  ``hold_back(n)`` hides the ``n`` least needed items (and returns how many there are);
-    ``print_pdf()`` prints what is shown.  Holding back more never lengthens the brief, so a binary search finds
-    the fewest (a brief whose required parts alone overflow keeps them all, and holds back every optional item)."""
-    optional = hold_back(0)
-    first = print_pdf()
-    if pdf_pages(first) <= pages or optional == 0:
-        return first
-    low, high, best, held = 1, optional, b"", optional
-    while low <= high:
-        middle = (low + high) // 2
-        hold_back(middle)
-        printed = print_pdf()
-        if pdf_pages(printed) <= pages:
-            best, held, high = printed, middle, middle - 1
+    ``print_pdf()`` prints what is shown.  Holding back more never lengthens the brief, so a search between the
+    largest count known to overflow and the smallest known to fit finds the fewest (a brief whose required parts
+    alone overflow keeps them all, and holds back every optional item).
+
+    Each print costs a tenth of a second or more, a layout a few milliseconds: with a ``guess`` from the layout
+    (:data:`_GUESS_JS`) the search starts there, and one print is enough when the guess fits and is ``sure``
+    that one item fewer overflows; then its neighbours, then halves.  The PDF returned is always a print that
+    was checked, whatever the guess said.
+    """
+    counted = guess.optional if guess else None
+    optional = hold_back(0) if counted is None else counted
+    shown: int | None = 0 if counted is None else None  # what the page holds back now (None: not known here)
+    printed: dict[int, tuple[bytes, int]] = {}
+    overflows, fits = -1, optional + 1  # the largest count known to overflow, the smallest known to fit
+
+    def probe(n: int) -> None:
+        nonlocal overflows, fits, shown
+        if n != shown:
+            hold_back(n)
+            shown = n
+        pdf = print_pdf()
+        printed[n] = (pdf, pdf_pages(pdf))
+        if printed[n][1] <= pages:
+            fits = n
         else:
-            low = middle + 1
-    hold_back(held)  # the page as printed (its held-back note says what the PDF holds back)
-    return best or print_pdf()
+            overflows = n
+
+    first = min(guess.fewest, optional) if guess else 0
+    probe(first)
+    if guess and guess.sure and fits == first:
+        overflows = first - 1
+    if guess:  # a guess is near the answer: its neighbour on the open side before halving
+        neighbour = first - 1 if fits == first else first + 1
+        if overflows < neighbour < fits:
+            probe(neighbour)
+    while overflows + 1 < fits:  # counts between the two are unknown
+        probe((overflows + fits) // 2)
+    held = min(fits, optional)  # optional: nothing fits, so everything optional is held back (and was printed)
+    if shown != held:
+        hold_back(held)  # the page as printed (its held-back note says what the PDF holds back)
+    pdf, count = printed[held]
+    return Fitted(pdf, count, held, len(printed))
+
+
+def fit_pages(print_pdf: Callable[[], bytes], hold_back: Callable[[int], int], pages: int = MAX_PAGES) -> bytes:
+    """:func:`fit` without a guess: the PDF only."""
+    return fit(print_pdf, hold_back, pages).pdf
+
+
+def guess_layout(page: Any, pages: int = MAX_PAGES) -> Guess | None:
+    """:data:`_GUESS_JS` on a Playwright page that shows a brief; None if its layout is wider than the page (or
+    it has no <main>)."""
+    page.emulate_media(media="print")
+    try:
+        found = page.evaluate(_GUESS_JS, [pages, *PAGE_BOX_PX, GUESS_SLACK_PX])
+    finally:
+        page.emulate_media(media="null")  # as before: printing chooses its own media
+    return None if found["wide"] else Guess(int(found["fewest"]), bool(found["sure"]), int(found["optional"]))
 
 
 class Printer:
@@ -346,7 +472,7 @@ class Printer:
         browser = playwright.chromium.launch(executable_path=self._executable, args=CHROMIUM_ARGS)
         self._state.update(browser=browser, page=browser.new_page())
 
-    def _print(self, page_html: str, title: str) -> bytes:
+    def _print(self, page_html: str, title: str) -> Fitted:
         if not self._state["browser"].is_connected():  # Chromium crashed under an earlier brief
             self._launch()
         page = self._state["page"]
@@ -357,11 +483,15 @@ class Printer:
                                   outline=True, display_header_footer=True, header_template="<span></span>",
                                   footer_template=_footer(title)))
 
-        return fit_pages(pdf, lambda hide: int(page.evaluate(_HOLD_BACK_JS, hide)), MAX_PAGES)
+        return fit(pdf, lambda hide: int(page.evaluate(_HOLD_BACK_JS, hide)), MAX_PAGES, guess_layout(page))
 
-    def pdf(self, page_html: str, title: str) -> bytes:
+    def print_brief(self, page_html: str, title: str) -> Fitted:
+        """The brief printed on two pages (:func:`fit`), with what it took."""
         self._started.result()
         return self._thread.submit(self._print, page_html, title).result()
+
+    def pdf(self, page_html: str, title: str) -> bytes:
+        return self.print_brief(page_html, title).pdf
 
     def _stop(self) -> None:
         for name in ("browser", "playwright"):

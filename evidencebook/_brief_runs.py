@@ -7,8 +7,10 @@ HTML page and its PDF beside the book (``_build/briefs/<id>.html`` and ``.pdf``)
 
 :func:`render_all_briefs` fans the regions out over workers that each keep one kernel (and
 one headless Chromium) for all their briefs: every brief is still a complete papermill
-execution of the template, but no brief pays for starting a kernel or a browser, importing
-the package or loading the evidence, which are done once per worker and evidence version; the
+execution of the template, but no brief pays for starting a kernel or a browser, connecting
+a kernel client, importing the package or loading the evidence, which are done once per
+worker and evidence version (and its PDF fits two pages in one or two prints: see
+:func:`._brief_page.fit`); the
 summary of findings, the same in every brief, is computed once per evidence version and kept
 on disk (``_build/.evidencebook-cache``) for every later kernel.  The workers run on any
 ``concurrent.futures`` executor: a process pool by default, or a Dask cluster
@@ -30,7 +32,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Iterator
+from typing import TYPE_CHECKING, Any, Callable, Iterator
 
 from ._brief_page import (
     MAX_PAGES,
@@ -38,7 +40,6 @@ from ._brief_page import (
     check_publishable,
     chromium_path,
     notebook_html,
-    pdf_pages,
     scrub_notebook,
     standalone_links,
     standalone_page,
@@ -46,7 +47,6 @@ from ._brief_page import (
 from ._briefs import (
     Brief,
     evidence_for,
-    headline_html,
     judgements_for,
     judgements_hash,
     kept_on_disk,
@@ -112,23 +112,29 @@ def _start_kernel(root: Path) -> Any:
 
 @lru_cache(maxsize=1)
 def _papermill_engine() -> str:
-    """papermill's nbclient engine, but its kernel client closes its sockets after each notebook.
+    """papermill's nbclient engine, but on the kernel client of the worker that runs it.
 
-    With a kernel it did not start, nbclient keeps the client's channels open when it is done
-    (it assumes the caller goes on with them): a worker that briefs thousands of regions on
-    one kernel would leak five ZMQ sockets a brief.  Registered once, by name.
+    nbclient makes a kernel client for every notebook and waits for it to be ready, which ends
+    by listening for 0.2 s to a quiet IOPub channel: a fifth of a second idle a brief, about a
+    third of a brief's time.  A worker makes one client with its kernel and hands it to every
+    notebook (``kc``); the notebook leaves it open for the next one (with a kernel it did not
+    start, nbclient never closes it) and the worker closes it with the kernel, so a worker that
+    briefs thousands of regions still holds the five sockets of one client.  Registered once,
+    by name.
     """
     from papermill.clientwrap import PapermillNotebookClient
     from papermill.engines import NBClientEngine, papermill_engines
 
     class Client(PapermillNotebookClient):  # type: ignore[misc]
+        def __init__(self, nb_man: Any, kc: Any = None, **kwargs: Any) -> None:
+            super().__init__(nb_man, **kwargs)
+            self.kc = kc  # set: nbclient's setup_kernel does not make one
+
         def execute(self, **kwargs: Any) -> Any:
             try:
                 return super().execute(**kwargs)
             finally:
-                if self.kc is not None:
-                    self.kc.stop_channels()
-                    self.kc = None
+                self.kc = None  # the worker's, not this notebook's: it stays open for the next brief
 
     class Engine(NBClientEngine):  # type: ignore[misc]
         @classmethod
@@ -143,6 +149,27 @@ def _papermill_engine() -> str:
     return "evidencebook"
 
 
+def _import_runner() -> None:
+    """Import what runs a notebook and renders its page (papermill, nbclient, mistune) and register the engine."""
+    import mistune  # noqa: F401  (notebook_html's Markdown)
+
+    _papermill_engine()
+
+
+def _ready_client(km: Any, timeout: float = 60) -> Any:
+    """A kernel client of ``km`` with its channels started, once the kernel answers (what nbclient does per
+    notebook; a worker does it once per kernel)."""
+    kc = km.client()
+    kc.start_channels()
+    try:
+        run_sync(kc.wait_for_ready, timeout=timeout)
+    except BaseException:
+        kc.stop_channels()
+        raise
+    kc.allow_stdin = False
+    return kc
+
+
 class _Worker:
     """A kernel and (for PDFs) a browser that brief region after region."""
 
@@ -153,11 +180,13 @@ class _Worker:
         # A worker of a fan-out starts Chromium while its kernel starts; one brief on demand starts it
         # once the HTML is written (on two cores it would otherwise slow the HTML down).
         self.printer = Printer(chromium_path()) if pdf and browser_first else None
+        self.kc: Any = None
         try:
             self.km = _start_kernel(settings.root)
+            _import_runner()  # while the kernel starts in its own process, not after: a second of a brief on demand
+            self.kc = _ready_client(self.km)
         except BaseException:
-            if self.printer is not None:
-                self.printer.close()
+            self.close()
             raise
 
     def _execute(self, region_id: str) -> "nbformat.NotebookNode":
@@ -165,13 +194,16 @@ class _Worker:
 
         for attempt in (1, 2):
             if not run_sync(self.km.is_alive):  # an earlier brief killed the kernel: start it afresh
+                self._stop_client()
                 run_sync(self.km.restart_kernel, now=True)
+            if self.kc is None:
+                self.kc = _ready_client(self.km)
             try:
                 # No cwd: the kernel already runs in the project, and papermill would chdir this process.
                 return papermill.execute_notebook(
                     str(self.settings.brief_template), None, parameters={"region": region_id, "pdf": self.pdf},
                     engine_name=_papermill_engine(), kernel_name="python3", progress_bar=False, log_output=False,
-                    execution_timeout=CELL_TIMEOUT, km=self.km)
+                    execution_timeout=CELL_TIMEOUT, km=self.km, kc=self.kc)
             except papermill.PapermillExecutionError as exc:
                 raise BriefError(f"brief for {region_id}: cell {exc.cell_index} failed: {exc.ename}: "
                                  f"{exc.evalue}") from exc
@@ -181,12 +213,14 @@ class _Worker:
                                      f"{exc}") from exc
         raise AssertionError("unreachable")
 
-    def brief(self, name: str, key: str = "") -> BriefOutput:
+    def brief(self, name: str, key: str | Callable[[], str] = "") -> BriefOutput:
+        """``key``: the brief's key (:func:`brief_keys`), or what returns it once the notebook has run."""
         import nbformat
 
         region = find_region(name, self.records)
         region_id, title = str(region["region_id"]), f"{region['name']}: peer support services brief"
         nb = scrub_notebook(self._execute(region_id), title)
+        key = key() if callable(key) else key
         if key:  # what it shows, so that an unchanged brief is not rendered again (see brief_keys)
             nb.metadata["evidencebook"] = {"brief_key": key}
         body = notebook_html(nb)
@@ -203,30 +237,41 @@ class _Worker:
             if self.printer is None:
                 self.printer = Printer(chromium_path(region_id))
             try:
-                printed = self.printer.pdf(page, title)
+                printed = self.printer.print_brief(page, title)
             except Exception as exc:
                 raise BriefError(f"brief for {region_id}: printing the PDF failed: {type(exc).__name__}: "
                                  f"{exc}") from exc
-            write_atomic(out.pdf, printed)
-            pages = pdf_pages(printed)
+            write_atomic(out.pdf, printed.pdf)
+            pages = printed.pages
             if pages != MAX_PAGES:  # the page and the notebook said two pages: say what was printed
                 write_atomic(out.notebook, nbformat.writes(label_pages(nb, pages)))
                 write_atomic(out.html, label_pages_html(page, pages))
         return out
+
+    def _stop_client(self) -> None:
+        if self.kc is not None:
+            kc, self.kc = self.kc, None
+            kc.stop_channels()
 
     def close(self) -> None:
         try:
             if self.printer is not None:
                 self.printer.close()
         finally:
+            km = getattr(self, "km", None)
             try:
-                run_sync(self.km.shutdown_kernel, now=True)
+                self._stop_client()
+                if km is not None:
+                    run_sync(km.shutdown_kernel, now=True)
             finally:
-                shutil.rmtree(getattr(self.km, "_evidencebook_sockets", ""), ignore_errors=True)
+                shutil.rmtree(getattr(km, "_evidencebook_sockets", ""), ignore_errors=True)
 
 
 def render_brief(settings: Settings, name: str, pdf: bool = True) -> BriefOutput:
     """Execute the brief template for the region ``name`` means; write its notebook, HTML page and PDF.
+
+    While its kernel starts, this process makes the summary of findings (once per evidence version and
+    judgements, kept on disk) that the kernel then reads: the first brief of a new version is not slower.
 
     Raises :class:`RegionError` (nothing written, no kernel started) for an unknown region,
     and :class:`BriefError` naming the region if Chromium is missing (before any work), the
@@ -235,11 +280,19 @@ def render_brief(settings: Settings, name: str, pdf: bool = True) -> BriefOutput
     region_id = str(find_region(name, region_records(settings.regions))["region_id"])
     if pdf:
         chromium_path(region_id)
+    # The summary of findings, while the kernel starts: the first brief of an evidence version then finds it
+    # kept (or waits for it: it is made once) instead of making it after its kernel has started.
+    summary = threading.Thread(target=_keep_summary_quietly, args=(settings,), name="evidencebook-summary",
+                               daemon=True)
+    summary.start()
     worker = _Worker(settings, pdf, browser_first=False)
     try:
         return worker.brief(region_id)
     finally:
-        worker.close()
+        try:
+            worker.close()
+        finally:
+            summary.join()
 
 
 # --- fan-out: each worker keeps one kernel (and browser) and runs many briefs on it --------
@@ -292,10 +345,33 @@ def _brief_task(root: str, region_id: str, pdf: bool, key: str | None = "") -> B
     ``key`` None: work the brief's key out here (a forced run leaves it to the workers, which
     do it while their kernel runs, instead of the parent doing all of them before any starts).
     """
+    from concurrent.futures import ThreadPoolExecutor
+
     worker = _worker_for(root, pdf)
-    if key is None:
-        key = brief_keys(worker.settings, [region_id], pdf)[region_id]
-    return worker.brief(region_id, key)
+    if key is not None:
+        return worker.brief(region_id, key)
+    # While the kernel runs the notebook this process only waits for its messages: work the key out meanwhile.
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="evidencebook-key") as keys:
+        later = keys.submit(lambda: brief_keys(worker.settings, [region_id], pdf)[region_id])
+        return worker.brief(region_id, later.result)
+
+
+def kept_summary(settings: Settings) -> str:
+    """What is the same in every brief (:func:`._brief_text.national_summary`), made once per evidence version
+    and judgements and kept on disk, as the briefs' kernels keep and read it (:meth:`Brief._national`)."""
+    evidence = evidence_for(settings)
+    judgements = judgements_for(settings, evidence)
+    return kept_on_disk(settings.cache_dir, "national",
+                        str(evidence.manifest.get("content_hash", "")) + judgements_hash(judgements),
+                        lambda: national_summary(evidence, judgements))
+
+
+def _keep_summary_quietly(settings: Settings) -> None:
+    """:func:`kept_summary`, for a brief on demand; a failure is the kernel's to report (it makes it again)."""
+    try:
+        kept_summary(settings)
+    except Exception:
+        pass
 
 
 def brief_keys(settings: Settings, region_ids: list[str], pdf: bool) -> dict[str, str]:
@@ -316,20 +392,15 @@ def brief_keys(settings: Settings, region_ids: list[str], pdf: bool) -> dict[str
     unlabelled = dataclasses.replace(evidence, manifest={**evidence.manifest, "evidence_version": "", "date": "",
                                                          "content_hash": ""})
     judgements = judgements_for(settings, evidence)
-    headline = kept_on_disk(settings.cache_dir, "headline",
-                        str(evidence.manifest.get("content_hash", "")) + judgements_hash(judgements),
-                        lambda: headline_html(evidence, judgements))  # as the briefs' kernels keep it
+    national = kept_summary(settings)
     common = hashlib.sha256()
     for part in (settings.brief_template.read_bytes(), code_version().encode(), str(pdf).encode(),
-                 str(headline).encode()):
+                 json.loads(national)["headline"].encode()):
         common.update(part + b"\0")
     records = {str(r["region_id"]): r for r in region_records(settings.regions)}
     substate = tuple(r for r in records.values() if r["kind"] == "sub-state")
     keys = {}
     workforce = workforce_findings(unlabelled)
-    national = kept_on_disk(settings.cache_dir, "national",  # as the briefs' kernels keep it
-                            str(evidence.manifest.get("content_hash", "")) + judgements_hash(judgements),
-                            lambda: national_summary(evidence, judgements))
     for region_id in region_ids:
         brief = Brief(pd.Series(records[region_id]), unlabelled, settings.site_url, workforce=workforce, pdf=pdf,
                       judgements=judgements, substate=substate, national=national)

@@ -3,8 +3,11 @@
 ``Brief`` computes what a brief shows (pure functions over the evidence); the template
 ``notebooks/brief.ipynb`` only calls it.  Evidence, signed judgements and the summary of
 findings are loaded once per evidence version in each kernel (and the summary kept on disk for
-every later kernel).  How a brief becomes a page and a PDF is in :mod:`._brief_page`; running
-the template for one region or for many is in :mod:`._brief_runs`.
+every later kernel): that loading is here too.  The brief's words (the plain-language bottom
+line, the national summary, the headline table) are in :mod:`._brief_text`; the levers a state
+controls (its facts per lever, Medicaid coverage, the lever panel) in :mod:`._brief_levers`.
+How a brief becomes a page and a PDF is in :mod:`._brief_page`; running the template for one
+region or for many is in :mod:`._brief_runs`.
 
 Heavy imports (pandas) happen inside the functions that need them, so that naming a region,
 and a worker's start, stay cheap.
@@ -14,7 +17,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import re
 from collections import Counter
 from dataclasses import dataclass
 from datetime import date
@@ -22,9 +24,11 @@ from functools import cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable, Mapping, TypeVar
 
+from ._brief_levers import LeverPanel, StatePolicy, fact_html
+from ._brief_text import (PLAIN, count_words, finding_result, join_words, national_summary,
+                          optional_item, result_words, shorten)
 from ._config import Settings, load_settings
 from ._errors import EvidencebookError
-from ._policy import as_of_key  # noqa: F401  (moved there; still importable from here)
 from ._regions import STATE_NAMES, find_region, region_records
 
 if TYPE_CHECKING:
@@ -32,13 +36,10 @@ if TYPE_CHECKING:
 
     from ._display import HTML
     from ._evidence import Evidence
-    from ._policy import Coverage, FactDate
+    from ._policy import Coverage
 
 __all__ = ["Brief"]
 
-HEADLINE_DOMAINS = ["recovery", "hope", "empowerment", "quality of life", "hospitalisation", "crisis/ED use",
-                    "engagement", "substance use", "symptoms", "cost"]
-POLICY_TOPICS = ["Medicaid coverage", "certification and training", "workforce", "pay", "turnover", "programmes", "other"]
 # The page shows at most this many recommendations; the printed brief holds back what two pages cannot hold,
 # the least fitting first, and says what and where (see _brief_page.fit_two_pages).
 MAX_RECOMMENDATIONS = 12
@@ -102,26 +103,11 @@ def kept_on_disk(folder: Path | None, name: str, evidence_hash: str, make: Calla
     return DiskCache(folder).get(name, evidence_hash, make) if evidence_hash else make()
 
 
-def shorten(text: object, limit: int) -> str:
-    """``text`` in at most ``limit`` characters, cut at a word boundary (never inside a word) and ended with
-    an ellipsis when shortened.  A first word longer than ``limit`` is kept whole: a cut word misleads."""
-    text = " ".join(str(text).split())
-    if len(text) <= limit:
-        return text
-    cut = text[: limit].rsplit(" ", 1)[0] if " " in text[: limit + 1] else text.split(" ", 1)[0]
-    return cut.rstrip(" ,;:(-") + "…"
-
-
 def _more(count: int, what: str, href: str) -> str:
     from ._display import e
 
     return (f'<p class="eb-more">And {count} more {what} in <a class="eb-book-link" href="{e(href)}">'
             "the full review</a>.</p>") if count > 0 else ""
-
-
-def _optional(rank: int, group: str) -> str:
-    """The attributes of an item the two printed pages may hold back (the highest rank first); the page shows it."""
-    return f' class="eb-optional" data-eb-rank="{rank}" data-eb-group="{group}"'
 
 
 # --- what a brief shows -------------------------------------------------------------------
@@ -140,220 +126,6 @@ def workforce_findings(evidence: "Evidence") -> "pd.DataFrame":
     studies = evidence.studies.set_index("study_id")
     return found.join(studies[["title", "region", "state_codes", "url"]], on="study_id")
 
-
-# --- the levers a state controls --------------------------------------------------------------
-
-# The levers of the panel, in the order a reader meets them: key -> the words a reader sees.
-LEVERS: dict[str, str] = {
-    "coverage-MH": "Medicaid coverage: mental health",
-    "coverage-SUD": "Medicaid coverage: substance use",
-    "certification": "Certification",
-    "training": "Training hours",
-    "supervision": "Supervision",
-    "billing": "Billing codes and rates",
-    "workforce": "Workforce counts",
-    "pay": "Pay",
-    "turnover": "Turnover",
-}
-# Which lever a fact is about, from its name (the ``fact`` column): the first rule that matches, in this order
-# (a pay survey names certification; a count of certified peers names certification too).
-_LEVER_RULES: list[tuple[str, re.Pattern[str]]] = [
-    ("pay", re.compile(r"\bpay\b|\bwages?\b|compensation|salar|\bearn", re.IGNORECASE)),
-    ("turnover", re.compile(r"turnover|job stability|retention|leaving", re.IGNORECASE)),
-    ("supervision", re.compile(r"supervis", re.IGNORECASE)),
-    ("workforce", re.compile(r"per 100,000|\bcounts?\b|workforce adequacy|employed|\bnumbers?\b|\bsize of\b"
-                             r"|trained/certified|certified workforce|workforce identified|nationwide", re.IGNORECASE)),
-    ("billing", re.compile(r"billing codes?|codes? and rates|\brates?\b|billing of|spending", re.IGNORECASE)),
-    ("training", re.compile(r"\bhours\b|training requirement|\bexam|continuing education|curriculum"
-                            r"|certification training|training and certification requirements", re.IGNORECASE)),
-    ("certification", re.compile(r"certif|credential|reciprocity|\bTHW\b", re.IGNORECASE)),
-]
-# A date the fact says something ends on: a deadline, a sunset, an expiry.
-_DEADLINE = re.compile(r"\b(?:deadline|sunset\w*|expir\w*|until|ends?|ending|by)\b", re.IGNORECASE)
-
-
-# A fact whose name says no lever goes by its topic (the evidence tables' _TOPICS): programmes and 'other' have none.
-_TOPIC_LEVERS = {"certification and training": "certification", "workforce": "workforce", "pay": "pay",
-                 "turnover": "turnover"}
-
-
-def lever_of(fact: Mapping[str, Any]) -> str:
-    """The lever a policy fact is about (a key of :data:`LEVERS` but coverage), or '' if none.
-
-    Coverage of a service is not decided here but by :mod:`._policy` (what the fact says, not what it is called).
-    """
-    name = str(fact.get("fact", ""))
-    return next((key for key, rule in _LEVER_RULES if rule.search(name)),
-                _TOPIC_LEVERS.get(str(fact.get("topic", "")), ""))
-
-
-def deadline_of(fact: Mapping[str, Any]) -> "FactDate | None":
-    """The date a fact says something ends on ('application by June 30, 2025', 'sunsetting from July 1, 2025'),
-    read from its name and value; None when it names no such date."""
-    from ._policy import parse_as_of
-
-    for text in (str(fact.get("fact", "")), str(fact.get("value", ""))):
-        for found in _DEADLINE.finditer(text):
-            when = parse_as_of(text[found.end(): found.end() + 40])
-            if when.kind == "dated" and when.latest is not None:
-                return when
-    return None
-
-
-def region_words(region: Mapping[str, Any]) -> list[re.Pattern[str]]:
-    """What names a sub-state region in a fact's text: its name, its aliases and its counties, as whole words."""
-    names = [str(region.get("name", "")), *str(region.get("aliases", "") or "").split("|"),
-             *str(region.get("counties", "") or "").split("|")]
-    names = [n for n in dict.fromkeys(n.strip() for n in names) if len(n) > 2]
-    return [re.compile(rf"(?<!\w){re.escape(n)}(?!\w)", re.IGNORECASE) for n in names]
-
-
-def names_region(fact: Mapping[str, Any], words: list[re.Pattern[str]]) -> bool:
-    """Whether a fact is about the region ``words`` name (its name, value or quote names it)."""
-    text = " ".join(str(fact.get(c, "")) for c in ("fact", "value", "quote"))
-    return any(w.search(text) for w in words)
-
-
-# --- the bottom line, in plain words ------------------------------------------------------------
-
-# Each outcome domain in plain words: what it is called, what a finding for peer support means, what one against
-# means.  Findings are counted by direction (for, against, unclear), so the words say which way, never how much.
-PLAIN: dict[str, tuple[str, str, str]] = {
-    "recovery": ("recovery", "better recovery", "worse recovery"),
-    "hope": ("hope", "more hope", "less hope"),
-    "empowerment": ("empowerment", "more empowerment", "less empowerment"),
-    "quality of life": ("quality of life", "better quality of life", "worse quality of life"),
-    "hospitalisation": ("hospital stays", "fewer hospital stays", "more hospital stays"),
-    "crisis/ED use": ("crisis care", "less crisis care", "more crisis care"),
-    "engagement": ("staying in care", "more people staying in care", "fewer people staying in care"),
-    "substance use": ("substance use", "better substance use results", "worse substance use results"),
-    "symptoms": ("symptoms", "fewer symptoms", "more symptoms"),
-    "cost": ("costs", "lower costs", "higher costs"),
-}
-_NUMBERS = ["no", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine"]
-
-
-def count_words(n: int, noun: str) -> str:
-    """'one study', 'two studies', '12 studies' (small numbers in words, as plain English writes them)."""
-    word = _NUMBERS[n] if 0 <= n < len(_NUMBERS) else str(n)
-    plural = noun if n == 1 else (noun[:-1] + "ies" if noun.endswith("y") else noun + "s")
-    return f"{word} {plural}"
-
-
-def join_words(items: list[str], last: str = "and") -> str:
-    items = [i for i in items if i]
-    return items[0] if len(items) == 1 else ", ".join(items[:-1]) + f" {last} " + items[-1] if items else ""
-
-
-def national_sentences(evidence: "Evidence", judgements: "pd.DataFrame | None") -> list[str]:
-    """What peer support does and how sure the evidence is, in two plain sentences built from the summary of
-    findings (the chapters' counts): the three domains with most findings where most favour peer support, how
-    many independent studies and reviews those findings come from, and the certainty of those questions as it
-    stands (a proposal says so)."""
-    from ._certainty import summary_of_findings
-    from ._certainty import LEVELS
-    from ._synthesis import NOT_STATED, included_findings
-
-    outcomes, studies = evidence.outcomes, evidence.studies
-    domains = [d for d in HEADLINE_DOMAINS if d in set(outcomes["domain"])]
-    sof = summary_of_findings(outcomes, studies, domains)
-    if sof.empty:
-        return ["No findings on what peer support does are coded yet."]
-    per_domain = sof.groupby("domain", sort=False)[["findings", "favour_peer", "favour_comparison"]].sum()
-    favoured = per_domain[per_domain["favour_peer"] * 2 > per_domain["findings"]]
-    top = favoured.sort_values("findings", ascending=False, kind="stable").head(3)
-    if top.empty:
-        return ["No outcome has most of its findings in favour of peer support."]
-    found = included_findings(outcomes, studies)
-    found = found[found["domain"].isin(set(top.index))]
-    report_of = dict(zip(studies["study_id"], studies["report_of"].where(studies["report_of"].ne(""),
-                                                                         studies["study_id"])))
-    n_studies = found.loc[found["evidence_level"] == "primary", "study_id"].map(report_of).nunique()
-    n_reviews = found.loc[found["evidence_level"] == "review", "study_id"].nunique()
-    sources = ", ".join(c for c in (count_words(n_studies, "study") if n_studies else "",
-                                    count_words(n_reviews, "review") if n_reviews else "") if c)
-    first = f"Most findings favour peer support on {join_words([PLAIN[d][0] for d in top.index])} ({sources})."
-    # How sure: the certainty of every rated question of those domains, signed where the team signed it.
-    judged = {} if judgements is None else {(j["domain"], j["comparison_type"]): j
-                                            for j in judgements.to_dict("records")}
-    levels, signed, stale = [], 0, 0
-    for r in sof[sof["domain"].isin(set(top.index))].itertuples():
-        j = judged.get((r.domain, r.comparison_type or NOT_STATED))
-        if j is not None and j["status"] == "signed":
-            levels.append(j["certainty"])
-            signed += 1
-        elif r.proposed_certainty != "not rated":
-            levels.append(r.proposed_certainty)
-            stale += j is not None
-    if not levels:
-        return [first, "No certainty is rated for these yet."]
-    low, high = min(levels, key=LEVELS.index), max(levels, key=LEVELS.index)
-    span = low if low == high else f"{low} to {high}"
-    if signed == len(levels):
-        how = f"How sure we can be: {span} (signed off by the review team)."
-    elif signed == 0:
-        how = f"How sure we can be: {span} (proposed)."
-    else:
-        how = f"How sure we can be: {span} ({signed} of {len(levels)} ratings signed off, the rest proposed)."
-    return [first, how]
-
-
-def finding_result(row: Mapping[str, Any]) -> tuple[str, str]:
-    """What one finding found, as (direction, statistic): the direction is 'for' (favours peer support),
-    'against' (favours the comparison) or 'none' (no clear difference, or unclear); the statistic is the
-    estimate with its interval, or the statistic the source reports.  An estimate whose interval holds no
-    effect is 'none', whatever side its point falls on: the words never claim more than the interval."""
-    import math
-
-    from ._synthesis import no_effect
-
-    estimate, low, high = (row.get(k) for k in ("estimate", "ci_low", "ci_high"))
-    measure, better = str(row.get("measure", "") or ""), str(row.get("better", "") or "")
-
-    def number(value: Any) -> float | None:
-        try:
-            value = float(value)
-        except (TypeError, ValueError):
-            return None
-        return value if math.isfinite(value) else None
-
-    estimate, low, high = number(estimate), number(low), number(high)
-    if estimate is not None:
-        stat = f"{measure} {estimate:g}" + (f" (95% CI {low:g} to {high:g})" if low is not None and high is not None
-                                            else "")
-        null = no_effect(measure)
-        if low is not None and high is not None and low <= null <= high:
-            return "none", stat
-        if better in ("higher", "lower") and estimate != null:
-            return ("for" if (estimate > null) == (better == "higher") else "against"), stat
-        return "none", stat
-    stat = str(row.get("reported_statistic", "") or "")
-    direction = str(row.get("direction", "") or "").lower()
-    if direction.startswith("favours peer") and "not statistically significant" not in direction:
-        return "for", stat
-    if direction.startswith(("favours control", "favours comparison")):
-        return "against", stat
-    return "none", stat
-
-
-def result_words(domain: str, direction: str) -> str:
-    noun, better, worse = PLAIN.get(domain, (domain, f"better {domain}", f"worse {domain}"))
-    return better if direction == "for" else worse if direction == "against" else f"no clear difference in {noun}"
-
-
-def national_summary(evidence: "Evidence", judgements: "pd.DataFrame | None") -> str:
-    """The parts of a brief that are the same for every region, from the summary of findings (JSON): the
-    bottom line's national sentences, and each question's certainty as the chapters label it."""
-    from ._certainty import certainty_label, summary_of_findings
-
-    outcomes, studies = evidence.outcomes, evidence.studies
-    sof = summary_of_findings(outcomes, studies, [d for d in HEADLINE_DOMAINS if d in set(outcomes["domain"])])
-    judged = {} if judgements is None else {(j["domain"], j["comparison_type"]): j
-                                            for j in judgements.to_dict("records")}
-    certainty = {f"{r.domain}|{r.comparison_type}": certainty_label(r.proposed_certainty,
-                                                                    judged.get((r.domain, r.comparison_type)))
-                 for r in sof.itertuples()}
-    return json.dumps({"sentences": national_sentences(evidence, judgements), "certainty": certainty})
 
 
 @dataclass(frozen=True)
@@ -377,7 +149,8 @@ class Brief:
     today: date | None = None
     # The sub-state regions configured (rows as region_records gives them); None: those of the evidence tables.
     substate: "tuple[Mapping[str, Any], ...] | None" = None
-    # What is the same for every region (national_summary, as JSON): computed once when many briefs are drawn.
+    # What is the same for every region (national_summary, as JSON: the national sentences, each question's
+    # certainty, the headline table): computed once when many briefs are drawn.
     national: str | None = None
 
     @classmethod
@@ -541,25 +314,19 @@ class Brief:
                        else f" (not in {other} care)" if status[second] == NOT_COVERED else f" (no source on {other})")
 
     def headline(self) -> "HTML":
-        """The summary of findings: the same for every region, so computed once per evidence version."""
+        """The summary of findings: the same for every region, so computed once per evidence version (with the
+        bottom line's national sentences, from the same summary)."""
         from ._display import HTML
 
-        digest = str(self.evidence.manifest.get("content_hash", ""))
-        if not digest:
-            return headline_html(self.evidence, self.judgements)
-        digest += judgements_hash(self.judgements)
-        return kernel_cached(("headline", digest, str(self.cache_dir)), lambda: HTML(
-            kept_on_disk(self.cache_dir, "headline", digest, lambda: headline_html(self.evidence, self.judgements))))
+        return HTML(self._national["headline"])
 
     # Local results ------------------------------------------------------------------------
 
     def local_studies(self) -> "pd.DataFrame":
-        studies = self.evidence.included
-        local = studies[studies["state_codes"].str.split("|").map(lambda codes: self.state_code in codes)]
-        if self.is_substate:
-            local = local.assign(in_region=local["region"].eq(self.region_id))
-            local = local.sort_values("in_region", ascending=False, kind="stable")
-        return local
+        """This region's studies (see :func:`._regions.region_studies`, the definition regions.csv counts too)."""
+        from ._regions import region_studies
+
+        return region_studies(self.evidence.studies, self.region)
 
     def local_results(self) -> list[dict[str, Any]]:
         """One entry per local study (its reports joined: two papers on one trial are one study), with what each
@@ -627,7 +394,7 @@ class Brief:
                                 count_words(s["descriptions"], "description") if s["descriptions"] else ""])
             if extra:
                 results += f"<li>{e(extra.capitalize())} of the peer workforce (not rated: no direction of effect)</li>"
-            attrs = _optional(10 * number + 2, "local study|local studies") if number >= 3 else ""
+            attrs = optional_item(10 * number + 2, "local study|local studies") if number >= 3 else ""
             items.append(f"<li{attrs}>{label}{where}: {e(shorten(first['design'], 90))}"
                          f"<ul>{results}</ul></li>")
         return HTML('<ul class="eb-local">' + "".join(items) + "</ul>")
@@ -636,18 +403,11 @@ class Brief:
 
     def policy_facts(self) -> "pd.DataFrame":
         """The state's facts, by topic (Medicaid first), newest first within a topic."""
-        return self._policy_facts.copy()
+        return self._state_policy.facts.copy()
 
     @cached_property
-    def _policy_facts(self) -> "pd.DataFrame":  # several parts of the brief read them
-        from ._policy import newest_first
-
-        policy = self.evidence.policy
-        facts = policy[policy["state_code"] == self.state_code]
-        order = {t: i for i, t in enumerate(POLICY_TOPICS)}
-        # Newest first by each fact's own date (not its text: 'after July 2021' is older than '2024-07').
-        return newest_first(facts.assign(_order=facts["topic"].map(lambda t: order.get(t, len(order)))),
-                            by=["_order"]).drop(columns="_order")
+    def _state_policy(self) -> StatePolicy:  # several parts of the brief read it
+        return StatePolicy(self.evidence.policy, self.state_code, tuple(self.state_regions))
 
     @property
     def state_regions(self) -> list[Mapping[str, Any]]:
@@ -656,169 +416,35 @@ class Brief:
                 else tuple(self.evidence.regions[self.evidence.regions["kind"] == "sub-state"].to_dict("records")))
         return [r for r in rows if r["state_code"] == self.state_code]
 
-    @cached_property
-    def _regional(self) -> "dict[str, pd.DataFrame]":
-        """Per sub-state region of the state, the state's facts that name it (its name, an alias, a county)."""
-        facts = self._policy_facts
-        out = {}
-        for r in self.state_regions:
-            words = region_words(r)
-            out[str(r["region_id"])] = facts[[names_region(f, words) for f in facts.to_dict("records")]]
-        return out
-
     def region_facts(self) -> "pd.DataFrame":
         """The facts about this sub-state region (empty for a state)."""
-        import pandas as pd
-
-        return self._regional.get(self.region_id, pd.DataFrame(columns=self._policy_facts.columns))
+        return self._state_policy.region_facts(self.region_id)
 
     def statewide_facts(self) -> "pd.DataFrame":
         """The state's facts that name none of its sub-state regions."""
-        regional = {f for facts in self._regional.values() for f in facts["fact_id"]}
-        return self._policy_facts[~self._policy_facts["fact_id"].isin(regional)]
+        return self._state_policy.statewide_facts()
 
     def coverage(self) -> "dict[str, Coverage]":
         """Medicaid coverage of peer support in the region's state, per service (``MH``, ``SUD``)."""
-        from ._policy import read_facts, state_coverage
-
-        return state_coverage(self.state_code, read_facts(self._policy_facts))
+        return self._state_policy.coverage()
 
     def lever_facts(self) -> "dict[str, pd.DataFrame]":
         """The statewide facts about each lever but coverage (which :meth:`coverage` reads), newest first."""
-        from ._policy import newest_first
-
-        facts = newest_first(self.statewide_facts())  # by date alone, whatever the fact's topic
-        levers = facts.apply(lambda f: lever_of(f), axis=1) if not facts.empty else facts["fact"]
-        return {k: facts[levers == k] for k in LEVERS if not k.startswith("coverage")}
+        return self._state_policy.lever_facts()
 
     def other_facts(self) -> "pd.DataFrame":
         """Statewide facts on no lever and not read as coverage: programmes, laws, other."""
-        from ._policy import read_facts
+        return self._state_policy.other_facts()
 
-        facts = self.statewide_facts()
-        read = {r.fact_id for r in read_facts(facts) if r.statuses or r.medicaid}
-        return facts[[not lever_of(f) and f["fact_id"] not in read for f in facts.to_dict("records")]]
-
-    @cached_property
-    def _national_facts(self) -> "dict[str, list[dict[str, Any]]]":
-        """Per lever, the national facts to show beside the state's: one a lever (two for substance use, where a
-        fact names the service), preferring a count of states, then the newest."""
-        from ._policy import _SERVICE_WORDS
-
-        us = self.evidence.policy[self.evidence.policy["state_code"] == "US"].to_dict("records")
-        about_states = re.compile(r"^\s*(?:states|jurisdictions)\b", re.IGNORECASE)  # 'States funding ...'
-
-        def best(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
-            ranked = sorted(rows, key=lambda f: (bool(about_states.search(str(f["fact"]))), as_of_key(f["as_of"])),
-                            reverse=True)
-            return ranked[:1]
-
-        by_lever: dict[str, list[dict[str, Any]]] = {}
-        for f in us:
-            lever = lever_of(f)
-            if not lever and f["topic"] == "Medicaid coverage":
-                lever = "coverage"
-            if lever:
-                by_lever.setdefault(lever, []).append(f)
-        out = {k: best(v) for k, v in by_lever.items() if k != "coverage"}
-        coverage = by_lever.get("coverage", [])
-        general = [f for f in coverage if not any(w.search(f"{f['fact']} {f['value']}") for w in _SERVICE_WORDS.values())]
-        for service in ("MH", "SUD"):
-            named = [f for f in coverage if _SERVICE_WORDS[service].search(f"{f['fact']} {f['value']}")]
-            out[f"coverage-{service}"] = best(general) + [f for f in best(named) if f not in best(general)]
-        return out
-
-    def _fact_html(self, f: Mapping[str, Any], limit: int = 150) -> str:
-        """One fact: its name, its value (shortened at a word), its date, its source and id; a deadline that has
-        passed by the build date is flagged."""
-        from ._display import e, link
-
-        flag = ""
-        ends = deadline_of(f)
-        if ends is not None and ends.latest is not None and ends.latest < self.build_date:
-            flag = (f' <strong class="eb-expired">Date passed: {e(ends.latest.strftime("%-d %B %Y"))} is before this '
-                    f"brief's date ({e(self.build_date.isoformat())}); the sources reviewed do not say what "
-                    "happened since.</strong>")
-        return (f"{e(f['fact'])}: <strong>{e(shorten(f['value'], limit))}</strong> "
-                f"({e(f['as_of'] or 'undated')}; {link(shorten(f['source_type'], 60), f['source_url'])}; "
-                f"{e(f['fact_id'])}){flag}")
-
-    def _coverage_cell(self, service: str) -> str:
-        from ._display import e
-        from ._policy import CONFLICTING, NOT_DOCUMENTED
-
-        c = self.coverage()[service]
-        facts = self._policy_facts.set_index("fact_id", drop=False)
-        if c.status == NOT_DOCUMENTED:
-            read = [*c.elsewhere, *c.unread]
-            why = ("; ".join([f"{k} speaks only to {'substance use' if service == 'MH' else 'mental health'}"
-                              for k in c.elsewhere] + [f"{k} {reason}" for k, reason in c.unread.items()]))
-            listed = "".join(f"<li{_optional(10 * i + 5, 'policy fact|policy facts')}>{self._fact_html(facts.loc[k])}</li>"
-                             for i, k in enumerate(k for k in c.unread if k in facts.index))
-            if not read:
-                return f"<strong>Not documented</strong> in the sources reviewed as of {e(self.evidence_date)}."
-            # Medicaid facts are listed: never 'not documented' beside them (issue 14), but why none settles it.
-            # The unread facts are the same for both services: listed once, under mental health, unless that
-            # service is settled (then its cell shows its own facts, and these would be shown nowhere).
-            once = service == "MH" or self.coverage()["MH"].status != NOT_DOCUMENTED
-            return (f"<strong>No fact settles it</strong> in the sources reviewed as of {e(self.evidence_date)}: "
-                    f"{e(why)}."
-                    + (f"<ul>{listed}</ul>" if listed and once else ""))
-        if c.status == CONFLICTING:
-            head = ('<strong class="eb-conflict">Sources disagree</strong>: '
-                    + e("; ".join(f"{k} ({c.dates[k] or 'undated'}) says {v}" for k, v in c.says.items()))
-                    + "; none can be shown to be the newer.")
-        else:
-            head = (f"<strong>{e(c.status.capitalize())}</strong>, as of {e(c.as_of or 'an undated source')}"
-                    + (" (the source says peer support, without naming the service)" if c.general else "") + ".")
-        shown = "".join(f"<li>{self._fact_html(facts.loc[k])}</li>" for k in c.fact_ids if k in facts.index)
-        history = ""
-        if c.history:
-            history = "<li>" + e("Older facts, kept as history: " + "; ".join(
-                f"{k} ({c.dates[k] or 'undated'}) said {c.earlier[k]}" for k in c.history) + ".") + "</li>"
-        return head + (f"<ul>{shown}{history}</ul>" if shown or history else "")
-
-    def _national_cell(self, lever: str) -> str:
-        from ._display import e
-
-        rows = self._national_facts.get(lever, [])
-        if not rows:
-            return f"No national figure in the sources reviewed as of {e(self.evidence_date)}."
-        return "".join(f"<p>{self._fact_html(f, 110)}</p>" for f in rows)
+    def _fact_html(self, f: Mapping[str, Any]) -> str:
+        return fact_html(f, self.build_date)
 
     def levers(self) -> "HTML":
         """What this state can do: one row per lever with the state's facts (status, date, source; a passed date
         and disagreeing sources flagged; 'not documented' with the evidence version's date where nothing is
         known) and a national line where a sourced national fact exists."""
-        from ._display import HTML, _cell, e
-
-        facts = self.lever_facts()
-        rows = []
-        for lever, label in LEVERS.items():
-            if lever.startswith("coverage"):
-                cell = self._coverage_cell(lever.split("-")[1])
-            elif facts[lever].empty:
-                cell = f"Not documented in the sources reviewed as of {e(self.evidence_date)}."
-            else:
-                items = []
-                for i, f in enumerate(facts[lever].to_dict("records")):
-                    ends = deadline_of(f)
-                    flagged = ends is not None and ends.latest is not None and ends.latest < self.build_date
-                    attrs = _optional(10 * i + 1, "policy fact|policy facts") if i and not flagged else ""
-                    items.append(f"<li{attrs}>{self._fact_html(f)}</li>")
-                cell = "<ul>" + "".join(items) + "</ul>"
-            # A cell holding a word longer than a line may break it (as html_table does); other words stay whole.
-            rows.append(f'<tr><th scope="row">{e(label)}</th>{_cell(cell)}{_cell(self._national_cell(lever))}</tr>')
-        scope = (f" (state policy, which applies in {e(self.region['name'])})" if self.is_substate else "")
-        return HTML(f"<p>The levers a state controls, with what the sources say for {e(self.state_name)}{scope} and "
-                    "nationally. Each fact has its date and source.</p>"
-                    '<div class="eb-table eb-levers" style="overflow-x:auto"><table><thead><tr><th scope="col">Lever</th>'
-                    f'<th scope="col">{e(self.state_name)}</th><th scope="col">Nationally</th></tr></thead>'
-                    f"<tbody>{''.join(rows)}</tbody></table></div>")
-
-    def policy_context(self) -> "HTML":
-        """The levers (kept under its former name: what the state's policy says)."""
-        return self.levers()
+        return LeverPanel(self._state_policy, self.state_name, self.evidence_date, self.build_date,
+                          str(self.region["name"]) if self.is_substate else "").html()
 
     # Regions, programmes and laws -----------------------------------------------------------
 
@@ -837,7 +463,7 @@ class Brief:
                          f"{count_words(len(mine), 'fact')} and {count_words(len(studies), 'study')} "
                          "in this review are about this region.</p>")
             if not mine.empty:
-                parts.append("<ul>" + "".join(f"<li{_optional(10 * i + 3, 'local fact|local facts') if i >= 3 else ''}>"
+                parts.append("<ul>" + "".join(f"<li{optional_item(10 * i + 3, 'local fact|local facts') if i >= 3 else ''}>"
                                               f"{self._fact_html(f)}</li>"
                                               for i, f in enumerate(mine.to_dict('records'))) + "</ul>")
         else:
@@ -845,7 +471,7 @@ class Brief:
             if regions:
                 items = []
                 for r in regions:
-                    facts = self._regional.get(str(r["region_id"]))
+                    facts = self._state_policy.regional.get(str(r["region_id"]))
                     counties = [c for c in str(r.get("counties", "") or "").split("|") if c]
                     where = f" ({join_words(counties)} {'county' if len(counties) == 1 else 'counties'})" \
                         if counties else ""
@@ -857,7 +483,7 @@ class Brief:
         other = self.other_facts()
         if not other.empty:
             parts.append(f"<p>Programmes, laws and other facts for {e(self.state_name)}:</p><ul>"
-                         + "".join(f"<li{_optional(10 * i + 3, 'local fact|local facts') if i >= 1 else ''}>"
+                         + "".join(f"<li{optional_item(10 * i + 3, 'local fact|local facts') if i >= 1 else ''}>"
                                    f"{self._fact_html(f)}</li>" for i, f in enumerate(other.to_dict('records')))
                          + "</ul>")
         if not parts:
@@ -912,7 +538,7 @@ class Brief:
             return HTML("<p>No implementation recommendations are coded yet.</p>")
         shown = found.head(MAX_RECOMMENDATIONS)
         items = "".join(
-            f"<li{_optional(10 * i + 4, 'recommendation|recommendations') if i >= 1 else ''}>"
+            f"<li{optional_item(10 * i + 4, 'recommendation|recommendations') if i >= 1 else ''}>"
             f"<strong>{e(str(r.outcome).split(':', 1)[-1].strip().capitalize())}</strong>: "
             f"“{e(shorten(r.quote, 240))}” ({link(r.title, r.source_url or r.url)}"
             f"{'; ' + e(r.fit) if r.fit else ''})</li>" for i, r in enumerate(shown.itertuples()))
@@ -923,50 +549,18 @@ class Brief:
 
     def sources(self) -> "HTML":
         from ._display import HTML, e
+        from ._publish import REVIEW_TITLE, cite_as
 
         m = self.evidence.manifest
         review = self.book_href("intro.html") if not self.site_url else self.site_url.rstrip("/") + "/"
-        cite = (f"Peer support workforce: a living evidence review. {self.title}. {self.evidence.version_label}. "
-                f"Built {self.build_date.isoformat()}. " + (self.brief_url or f"briefs/{self.region_id}.html"))
+        cite = cite_as(self.evidence.version_label, self.brief_url, part=self.title, built=self.build_date)
         address = (f'<a class="eb-brief-url" href="{e(self.brief_url)}">{e(self.brief_url)}</a>' if self.brief_url
                    else e(self._where()))
         return HTML(f"<p>{e(self.evidence.version_label)}; this brief was built on {e(self.build_date.isoformat())}. "
                     f"It is built from {m['counts']['included']} included sources, {m['counts']['outcomes']} "
                     f"findings and {m['counts']['policy_facts']} policy facts, each with its quoted source. "
                     f"The full brief: {address}. The full review, with every study, quote and reference: "
-                    f'<a class="eb-book-link eb-review-link" href="{e(review)}">Peer support workforce: '
-                    "a living evidence review</a>. This brief is rebuilt whenever what it shows changes.</p>"
+                    f'<a class="eb-book-link eb-review-link" href="{e(review)}">{e(REVIEW_TITLE)}</a>. '
+                    "This brief is rebuilt whenever what it shows changes.</p>"
                     f'<p class="eb-held-back" data-eb-where="{e(self._where())}" data-eb-href="{e(self.brief_url)}"></p>'
                     f'<p class="eb-cite"><strong>Cite as:</strong> {e(cite)}</p>')
-
-
-def headline_html(evidence: "Evidence", judgements: "pd.DataFrame | None" = None) -> "HTML":
-    """The chapters' summary of findings, in short: the same counts and certainty as the book shows."""
-    from ._certainty import certainty_label, summary_of_findings
-    from ._display import HTML, html_table
-
-    outcomes, studies = evidence.outcomes, evidence.studies
-    sof = summary_of_findings(outcomes, studies, [d for d in HEADLINE_DOMAINS if d in set(outcomes["domain"])])
-    if sof.empty:
-        return HTML("<p>No findings are coded yet.</p>")
-    judged = {} if judgements is None else {(j["domain"], j["comparison_type"]): j
-                                            for j in judgements.to_dict("records")}
-    sof["question"] = [d if c == "mixed or not stated" else f"{d} ({c})"
-                       for d, c in zip(sof["domain"], sof["comparison_type"])]
-    sof["counted"] = [f"{a} / {b} / {c}" for a, b, c in zip(sof["favour_peer"], sof["favour_comparison"], sof["unclear"])]
-    sof["studies_cell"] = [f"{a} / {b} / {c}" if s else "none" for a, b, c, s in
-                           zip(sof["study_votes_peer"], sof["study_votes_comparison"], sof["study_votes_unclear"],
-                               sof["studies"])]
-    sof["certainty"] = [certainty_label(p, judged.get((d, c)))
-                        for p, d, c in zip(sof["proposed_certainty"], sof["domain"], sof["comparison_type"])]
-    table = html_table(sof, {"question": "Outcome", "counted": "Findings: for / against / unclear",
-                             "studies_cell": "Studies: for / against / unclear", "reviews": "Reviews",
-                             "certainty": "Certainty"}, safe=("certainty",))
-    return HTML("<p>Every finding in the review, counted by its direction: for peer support, for the comparison, "
-                "or unclear. <em>Studies</em> counts independent primary studies once each (reports of one study "
-                "joined); reviews share trials, so they are listed but never counted as votes. This shows the "
-                "direction of effects, not their size. A certainty marked <em>proposed</em> is computed from the "
-                "coding and awaits the review team's sign-off; the full reasons are in the book's chapters.</p>"
-                + table)
-
-

@@ -10,10 +10,12 @@ written (a read-only checkout) computes every time and fails for none of it.
 
 from __future__ import annotations
 
+import hashlib
 import os
 import threading
+from contextlib import contextmanager
 from pathlib import Path
-from typing import Callable
+from typing import Callable, Iterator
 
 from ._config import code_version
 
@@ -43,7 +45,10 @@ class DiskCache:
         self.folder = folder
 
     def _path(self, name: str, key: str) -> Path | None:
-        return None if self.folder is None else self.folder / f"{name}-{key[:16]}-{code_version()}.cache"
+        # The whole key, hashed: a key made of several hashes (the evidence's, then the judgements') differs
+        # in its tail too, and a name cut from its start would serve a summary signed off since as proposed.
+        digest = hashlib.sha256(key.encode("utf-8")).hexdigest()[:16]
+        return None if self.folder is None else self.folder / f"{name}-{digest}-{code_version()}.cache"
 
     def read(self, name: str, key: str) -> str | None:
         """The text kept for ``name`` and ``key`` by this code, or None."""
@@ -67,9 +72,37 @@ class DiskCache:
             pass
 
     def get(self, name: str, key: str, make: Callable[[], str]) -> str:
-        """The kept text, or ``make()`` kept for next time."""
+        """The kept text, or ``make()`` kept for next time.
+
+        Made once: a process (or thread) that asks while another makes the same entry waits for it
+        and reads it, instead of making it too (a brief's kernel and the command that started it).
+        """
         text = self.read(name, key)
         if text is None:
-            text = make()
-            self.write(name, key, text)
+            with self._making(name):
+                text = self.read(name, key)
+                if text is None:
+                    text = make()
+                    self.write(name, key, text)
         return text
+
+    @contextmanager
+    def _making(self, name: str) -> Iterator[None]:
+        """Hold the entry's lock file (beside the entries) while it is made; none where nothing can be kept."""
+        handle = None
+        if self.folder is not None:
+            try:
+                import fcntl
+
+                self.folder.mkdir(parents=True, exist_ok=True)
+                handle = open(self.folder / f".{name}.lock", "ab")
+            except (ImportError, OSError):  # no flock (Windows), or a read-only project: each makes its own
+                handle = None
+        if handle is None:
+            yield
+            return
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX)  # released when the file is closed, also if this process dies
+            yield
+        finally:
+            handle.close()

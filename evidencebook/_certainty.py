@@ -20,15 +20,15 @@ from typing import Any
 
 import pandas as pd
 
-from ._coding import CERTAINTY
+from ._vocabulary import CERTAINTY
 from ._config import Settings
 from ._display import e
+from ._effects import no_effect, no_effects
 from ._errors import EvidenceError, EvidencebookError
 from ._synthesis import (FAVOURS_COMPARISON, FAVOURS_PEER, NOT_STATED, UNCLEAR, comparison_types, finding_directions,
-                         no_effect, no_effects,
                          review_findings, study_labels, study_votes)
 
-__all__ = ["GRADE_DOMAINS", "LEVELS", "Chain", "certainty_chain", "certainty_label", "judgement_status",
+__all__ = ["GRADE_DOMAINS", "LEVELS", "Chain", "certainty_chain", "certainty_in_force", "certainty_label", "judgement_status",
            "load_judgements", "question_fingerprint", "signed_judgements", "summary_of_findings"]
 
 LEVELS = ("very low", "low", "moderate", "high")
@@ -348,6 +348,28 @@ def signed_judgements(settings: Settings, outcomes: pd.DataFrame, studies: pd.Da
         now = question_fingerprint(outcomes, studies, j["domain"], j["comparison_type"])
         status.append(judgement_status(then, now))
     return judgements.assign(status=status)
+
+
+def certainty_in_force(sof: pd.DataFrame, judgements: pd.DataFrame | None) -> tuple[str, int, int]:
+    """Over the rated questions of a summary of findings, the certainty in force: the review team's judgement
+    while it stands signed, else the rules' proposal.  Returns its span ("low", "very low to moderate"), how
+    many questions are rated and how many of those are signed; ``("", 0, 0)`` when none is rated.
+
+    ``judgements`` is :func:`signed_judgements` (with each one's status), or None for proposals only."""
+    judged = {} if judgements is None else {(j["domain"], j["comparison_type"]): j
+                                            for j in judgements.to_dict("records")}
+    levels, signed = [], 0
+    for row in sof.itertuples():
+        j = judged.get((row.domain, row.comparison_type or NOT_STATED))
+        if j is not None and j["status"] == "signed":
+            levels.append(j["certainty"])
+            signed += 1
+        elif row.proposed_certainty != "not rated":
+            levels.append(row.proposed_certainty)
+    if not levels:
+        return "", 0, 0
+    low, high = min(levels, key=LEVELS.index), max(levels, key=LEVELS.index)
+    return (low if low == high else f"{low} to {high}"), len(levels), signed
 
 
 def certainty_label(proposed: str, judgement: dict[str, Any] | None) -> str:

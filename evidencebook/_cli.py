@@ -1,4 +1,4 @@
-"""The command line: ``evidencebook sync | check | build | brief | whats-new``, a thin shell over the package.
+"""The command line: ``evidencebook sync | check | build | brief | watch | whats-new``, a thin shell over the package.
 
 Each command parses its options, loads the settings and calls one function.  Errors that
 evidencebook raises on purpose are printed as one message (no traceback unless --debug).
@@ -13,6 +13,7 @@ Exit codes, one policy for every command:
 2  a wrong argument or credential: an unknown region, a bad option, a key Zotero refuses.
 3  ``whats-new --since N`` only: there is no evidence version after N, so nothing is new (the scheduled
    sync workflow opens no pull request).
+130 ``watch`` only: stopped by Ctrl-C (evidence/ holds the last complete sync).
 """
 
 from __future__ import annotations
@@ -269,6 +270,29 @@ def brief(regions: tuple[str, ...], all_regions: bool, list_regions: bool, worke
     out = render_brief(settings, regions[0], pdf=not no_pdf)
     click.echo(f"brief for {out.region_id}:\n  notebook: {out.notebook}\n  html:     {out.html}"
                + (f"\n  pdf:      {out.pdf}" if out.pdf else ""))
+
+
+@main.command()
+@click.option("--interval", type=click.FloatRange(min=1), default=5.0, show_default=True, metavar="SECONDS",
+              help="How often to ask Zotero whether the library changed (one request each time).")
+@click.option("--local", is_flag=True, help="Watch the Zotero desktop app's local API (port 23119) instead of the web.")
+@click.option("--endpoint", metavar="URL", help="Another Web API server (self-hosted, or a test emulator).")
+@click.option("--no-pdf", is_flag=True, help="Leave out the briefs' PDFs (no Chromium needed).")
+@click.option("--port", type=click.IntRange(min=0, max=65535), default=8000, show_default=True,
+              help="Serve the site on 127.0.0.1 at this port (0: any free port).")
+@click.option("--no-serve", is_flag=True, help="Do not serve the site.")
+def watch(interval: float, local: bool, endpoint: str | None, no_pdf: bool, port: int, no_serve: bool) -> None:
+    """Keep the site current while the library is being edited: poll Zotero, sync, rebuild, serve and reload.
+
+    Every few seconds one request asks Zotero whether the library version moved; when it does, the
+    library is synced and the pages and briefs that read the change are rebuilt, and pages open in a
+    browser reload.  Ctrl-C stops; evidence/ then holds the last complete sync.
+    """
+    from ._watch import watch_library
+
+    sys.exit(watch_library(load_settings(), os.environ.get("ZOTERO_API_KEY") or None, local=local, endpoint=endpoint,
+                           interval=interval, pdf=not no_pdf, serve=not no_serve, port=port,
+                           say=lambda message: click.echo(message, err=True)))
 
 
 NOTHING_NEW = 3  # whats-new --since: no evidence version after the one named

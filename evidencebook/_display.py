@@ -73,6 +73,11 @@ def zotero_links(library_type: Any, library_id: Any, key: Any) -> str:
     return (f'<a href="{e(app)}">{e(key)}</a>' + (f' (<a href="{e(web)}" rel="noopener">web</a>)' if web else ""))
 
 
+def interval(low: Any, high: Any) -> str:
+    """An interval's bounds in words, '0.12 to 0.34' (two decimals); '' when a bound is missing."""
+    return f"{low:.2f} to {high:.2f}" if pd.notna(low) and pd.notna(high) else ""
+
+
 def link(text: Any, url: Any) -> str:
     href = safe_url(url)
     return f'<a href="{e(href)}" rel="noopener">{e(text)}</a>' if href else e(text)
@@ -91,7 +96,7 @@ def html_table(rows: pd.DataFrame, columns: dict[str, str], links: dict[str, str
     for _, row in rows.iterrows():
         cells = (str(row[c]) if c in safe else link(row[c], row[links[c]]) if c in links else e(row[c])
                  for c in columns)
-        body.append("<tr>" + "".join(_cell(c) for c in cells) + "</tr>")
+        body.append("<tr>" + "".join(table_cell(c) for c in cells) + "</tr>")
     cap = f"<caption>{e(caption)}</caption>" if caption else ""
     return HTML(f'<div class="{css_class}" style="overflow-x:auto"><table>{cap}<thead><tr>{head}</tr></thead>'
                 f"<tbody>{''.join(body)}</tbody></table></div>")
@@ -104,7 +109,7 @@ LONG_WORD = 80
 _LONG = re.compile(r"[^\s<>]{%d,}" % LONG_WORD)
 
 
-def _cell(content: str) -> str:
+def table_cell(content: str) -> str:
     """A table cell holding ``content`` (HTML), free to break a word longer than a line."""
     text = re.sub(r"<[^>]*>", " ", content)
     return f'<td style="overflow-wrap:anywhere">{content}</td>' if _LONG.search(text) else f"<td>{content}</td>"

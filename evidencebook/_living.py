@@ -22,9 +22,9 @@ import pandas as pd
 from ._certainty import certainty_chain, load_judgements, question_fingerprint, summary_of_findings
 from ._config import Settings
 from ._display import study_label, visible
+from ._effects import no_effect
 from ._errors import EvidenceError
 from ._synthesis import (FAVOURS_COMPARISON, FAVOURS_PEER, SCALES, comparison_types, effect_rows, included_findings,
-                         no_effect,
                          pooled_groups, review_findings, study_votes)
 
 __all__ = ["STATUS_COLUMNS", "TRIGGERS", "VersionNews", "markdown_text", "moved_estimates", "outcome_status",
@@ -85,6 +85,31 @@ def outcome_status(outcomes: pd.DataFrame, studies: pd.DataFrame) -> pd.DataFram
                          "ci_crosses_null": bool(r["ci_low"] <= null <= r["ci_high"]), "certainty": chain.final,
                          "fingerprint": ""})
     return pd.DataFrame(rows, columns=STATUS_COLUMNS).sort_values(["domain", "kind", "outcome"]).reset_index(drop=True)
+
+
+def version_status(settings: Settings, number: int) -> pd.DataFrame:
+    """:func:`outcome_status` of an archived evidence version.
+
+    Archives never change, so each version's status is computed once (per code version) and
+    kept in the build cache: a new version then costs What's new one synthesis, not one per version.
+    """
+    import io
+
+    from ._cache import DiskCache
+    from ._evidence import load_version, read_manifest
+
+    manifest = read_manifest(settings, number)
+    cache, name, key = DiskCache(settings.cache_dir), f"outcome-status-v{number:04d}", str(manifest.get("content_hash"))
+    kept = cache.read(name, key)
+    if kept is not None:
+        try:
+            return pd.read_json(io.StringIO(kept), orient="table")
+        except ValueError:  # a torn or foreign file: computed again
+            pass
+    version = load_version(settings, number)
+    status = outcome_status(version.outcomes, version.studies)
+    cache.write(name, key, status.to_json(orient="table", double_precision=15))  # pages run side by side
+    return status
 
 
 def version_changes(old: pd.DataFrame, new: pd.DataFrame) -> pd.DataFrame:

@@ -29,6 +29,7 @@ import pandas as pd
 from ._config import Settings, code_version
 from ._errors import EvidencebookError
 from ._evidence import read_changelog, read_manifest
+from ._plain import INTRO_DOMAINS
 
 T = TypeVar("T")
 
@@ -65,6 +66,9 @@ BOOK_PAGES: dict[str, PageReads] = {
     # The signed judgements are checked against the archived versions they name (archives never change).
     **{page: PageReads({"outcomes.csv": None, "studies.csv": None}, domains=domains, files=("judgements.toml",))
        for page, domains in OUTCOME_CHAPTERS.items()},
+    # Its "What we found" box: the summary of findings of the domains the briefs' bottom line names.
+    "book/intro.ipynb": PageReads({"outcomes.csv": None, "studies.csv": None}, domains=INTRO_DOMAINS,
+                                  files=("judgements.toml",)),
     "book/evidence-map.ipynb": PageReads({"outcomes.csv": ("study_id", "domain", "direction"),
                                           "studies.csv": (*_STUDY_LINK, "screening", "exclusion_reason",
                                                           "screening_votes", "population_group")}, new_records=True),
@@ -289,7 +293,8 @@ def execute_stale_pages(settings: Settings, workers: int = 2, timeout: int = 300
 # about two seconds of imports, done while the pages execute and the briefs render.
 _SPHINX_IMPORTS = ("jupyter_book.cli.main", "sphinx.application", "myst_nb", "sphinx_book_theme", "sphinx_togglebutton",
                    "sphinx_copybutton", "sphinx_thebe", "sphinx_comments", "sphinx_external_toc", "sphinx_design",
-                   "sphinx.ext.intersphinx", "sphinxcontrib.bibtex", "evidencebook._sphinx")
+                   "sphinx.ext.intersphinx", "sphinxcontrib.bibtex", "evidencebook._sphinx",
+                   "evidencebook._glossary")
 _JUPYTER_BOOK = """
 import importlib, json, sys
 for name in json.loads(sys.argv[2]):

@@ -22,16 +22,21 @@ import matplotlib.ticker  # noqa: E402
 import pandas as pd  # noqa: E402
 
 from ._display import HTML, e  # noqa: E402
+from ._effects import Z95, no_effect, on_log_scale  # noqa: E402
+from ._synthesis import SCALES  # noqa: E402
 
 __all__ = ["figure_html", "forest_alt_text", "forest_plot", "funnel_plot", "gap_map_alt_text", "gap_map_plot", "prisma_alt_text", "prisma_plot",
            "rob_summary_alt_text", "rob_summary_plot", "traffic_light_alt_text", "traffic_light_plot"]
 
-_AXIS = {
-    "standardised": ("SMD / Hedges g, harmonised", 0.0, False),
-    "ratio": ("RR / OR / HR, harmonised (log scale)", 1.0, True),
-    "mean difference": ("Mean difference, harmonised", 0.0, False),
-    "risk difference": ("Risk difference, harmonised", 0.0, False),
-}
+# Each scale's axis label, and its line of no effect and log axis from the effect arithmetic's owner
+# (:mod:`._effects`), read off any one measure of the scale: the measures sharing a scale share both.
+_MEASURE_ON = {scale: measure for measure, scale in SCALES.items()}
+_AXIS = {scale: (label, no_effect(_MEASURE_ON[scale]), bool(on_log_scale(_MEASURE_ON[scale]))) for scale, label in {
+    "standardised": "SMD / Hedges g, harmonised",
+    "ratio": "RR / OR / HR, harmonised (log scale)",
+    "mean difference": "Mean difference, harmonised",
+    "risk difference": "Risk difference, harmonised",
+}.items()}
 
 
 _CONTROL = re.compile(r"[\x00-\x09\x0b-\x1f\x7f]")
@@ -65,30 +70,20 @@ def forest_alt_text(effects: pd.DataFrame, title: str, pooled: pd.DataFrame | No
     return " ".join(parts)
 
 
-def _pooling_weights(effects: pd.DataFrame, pooled: pd.DataFrame, log: bool) -> list[float]:
-    """Each row's random-effects weight (%) within its pooled group, NaN for rows not pooled."""
-    import numpy as np
-
-    from ._synthesis import ci_to_se, comparison_types
-
-    out = [float("nan")] * len(effects)
-    for group in pooled.itertuples():
-        member = ((effects["synthesis_group"] == group.synthesis_group) & (effects["measure"] == group.measure)
-                  & (comparison_types(effects) == group.comparison_type)
-                  & (effects["evidence_level"] == "primary")).to_numpy()
-        low, high = effects["h_low"].to_numpy()[member], effects["h_high"].to_numpy()[member]
-        se = ci_to_se(low, high, log)
-        w = 1.0 / (se ** 2 + group.tau2)
-        for position, share in zip(np.flatnonzero(member), 100 * w / w.sum()):
-            out[position] = float(share)
-    return out
+def _drawn_weights(effects: pd.DataFrame, pooled: pd.DataFrame) -> list[float]:
+    """Each row's weight (%) in its pooled estimate, as the pooling returned it (``pooled["weights"]``, per
+    group ``finding_id`` -> percent); NaN for a row not pooled.  Never recomputed here: what is drawn is what
+    the pool used."""
+    weights = {finding: share for group in pooled["weights"] for finding, share in group.items()}
+    return [weights.get(finding, float("nan")) for finding in effects["finding_id"]]
 
 
 def forest_plot(effects: pd.DataFrame, scale: str, title: str, pooled: pd.DataFrame | None = None) -> plt.Figure:
     """One row per estimate with its 95% CI, harmonised so that right of the line favours peer support.
 
     Review-level rows are squares, primary studies circles; a pooled estimate is a diamond with
-    its prediction interval as a thin bar.
+    its prediction interval as a thin bar.  ``pooled`` is :func:`~evidencebook._synthesis.pooled_groups`'s
+    table: the right-hand column shows the weights it carries.
     """
     xlabel, null, log = _AXIS[scale]
     pooled = pooled if pooled is not None else pd.DataFrame()
@@ -112,7 +107,7 @@ def forest_plot(effects: pd.DataFrame, scale: str, title: str, pooled: pd.DataFr
             else level) for r in effects.itertuples()]
     right_label = "Risk of bias (? = not assessed)"
     if len(pooled):  # weights only where something is pooled
-        weights = _pooling_weights(effects, pooled, log)
+        weights = _drawn_weights(effects, pooled)
         rob = [f"{w:.0f}% · {b}" if w == w else b for w, b in zip(weights, rob)]
         rob += [f"I² {r.I2:.0f}%" for r in pooled.itertuples()]
         right_label = "Weight in pooled estimate · risk of bias (? = not assessed)"
@@ -147,7 +142,7 @@ def funnel_plot(effects: pd.DataFrame, pooled_estimate: float, scale: str, title
     centre = np.log(pooled_estimate) if log else pooled_estimate
     fig, ax = plt.subplots(figsize=(6.4, 4.8), dpi=100)
     se_max = float(effects["se"].max()) * 1.1
-    ax.plot([centre - 1.96 * se_max, centre, centre + 1.96 * se_max], [se_max, 0, se_max], color="#999999",
+    ax.plot([centre - Z95 * se_max, centre, centre + Z95 * se_max], [se_max, 0, se_max], color="#999999",
             linestyle="--", linewidth=1)
     ax.axvline(centre, color="#b5651d", linewidth=1)
     ax.scatter(x, effects["se"], color="#1b6f5a", s=24)

@@ -250,10 +250,15 @@ def _text(value: object) -> str:
     return "" if value is None or (isinstance(value, float) and value != value) else str(value)
 
 
+def services_named(text: str) -> tuple[str, ...]:
+    """The services (``MH``, ``SUD``) a text names; none when it speaks of peer support in general."""
+    return tuple(s for s, words in _SERVICE_WORDS.items() if words.search(text))
+
+
 def _services(fact: str, value: str, quote: str) -> tuple[tuple[str, ...], bool]:
     """The services a fact speaks to, and whether it names none (peer support in general)."""
     for text in (f"{fact} {value}", quote):
-        named = tuple(s for s, words in _SERVICE_WORDS.items() if words.search(text))
+        named = services_named(text)
         if named:
             return named, False
     return tuple(SERVICES), True

@@ -184,14 +184,13 @@ def version_triggers(settings: "Settings", numbers: Iterable[int]) -> dict[int, 
     """Per kept evidence version, the Cochrane triggers it fired ('question: trigger'), from the outcome status of it
     and of the version before (the build cache keeps each; What's new computes the same); None when the version
     before is not kept or a version cannot be recomputed."""
-    from ._book import _version_status
-    from ._living import version_changes
+    from ._living import version_changes, version_status
 
     numbers = sorted(numbers)
     status: dict[int, Any] = {}
     for n in numbers:
         try:
-            status[n] = _version_status(settings, n)
+            status[n] = version_status(settings, n)
         except Exception:  # noqa: BLE001 - What's new names the version that cannot be recomputed; here: not computed
             status[n] = None
     out: dict[int, list[str] | None] = {}
@@ -402,7 +401,7 @@ def brief_content(brief: "Brief") -> dict[str, Any]:
     coverage per service) or its facts (value, date, source), and the local results (each study with what its
     findings found).  Read through :class:`~evidencebook._briefs.Brief`'s public methods only, so the national line
     beside each lever (drawn from its private facts) is left out."""
-    from ._briefs import LEVERS
+    from ._brief_levers import LEVERS
 
     coverage = brief.coverage()
     lever_facts = brief.lever_facts()
@@ -463,7 +462,7 @@ def _dump(data: Any) -> str:
 def publish_site(settings: "Settings", site: Path, briefs: bool = True) -> list[Path]:
     """Write the feed, the current evidence's data package and JSON, and a data package into every published
     version folder (``site/evidence-versions/vNNNN/``).  Returns the files written (changed)."""
-    from ._evidence import evidence_versions, load_evidence, read_changelog
+    from ._evidence import evidence_versions, load_evidence, read_changelog, read_manifest, version_folder
 
     written = []
 
@@ -489,8 +488,8 @@ def publish_site(settings: "Settings", site: Path, briefs: bool = True) -> list[
     put(data / "findings.json", _dump(findings_json(evidence)))
     for number in kept:
         archive = site / "evidence-versions" / f"v{number:04d}"
-        source = folder / "versions" / f"v{number:04d}"
-        manifest = json.loads((source / "manifest.json").read_text(encoding="utf-8"))
+        source = folder / version_folder(number)
+        manifest = read_manifest(settings, number)
         version_headers = {p.name: csv_header(p.read_text(encoding="utf-8")) for p in sorted(source.glob("*.csv"))}
         put(archive / "datapackage.json", _dump(data_package(manifest, version_headers, settings.site_url)))
     if briefs:
@@ -503,12 +502,16 @@ def brief_files(settings: "Settings", evidence: "Evidence") -> dict[str, dict[st
     """``<region>.json`` -> :func:`brief_content` for every region a brief can be made for."""
     import pandas as pd
 
-    from ._briefs import Brief, judgements_for, national_summary
+    from ._brief_text import national_summary
+    from ._briefs import Brief, judgements_for, judgements_hash, kept_on_disk
     from ._regions import region_records
 
     records = region_records(settings.regions)
     judgements = judgements_for(settings, evidence)
-    national = national_summary(evidence, judgements)  # the same for every region: once
+    # The same for every region, and the briefs of this build already kept it on disk (same name and key).
+    national = kept_on_disk(settings.cache_dir, "national",
+                            str(evidence.manifest.get("content_hash", "")) + judgements_hash(judgements),
+                            lambda: national_summary(evidence, judgements))
     substate = tuple(r for r in records if r["kind"] == "sub-state")
     today = dt.date.fromisoformat(str(evidence.manifest["date"]))  # the evidence's date: the same file every build
     out = {}

@@ -21,8 +21,8 @@ from ._errors import ConfigError, RegionError
 if TYPE_CHECKING:
     import pandas as pd
 
-__all__ = ["STATES", "STATE_NAMES", "find_region", "region_records", "region_table", "resolve_region", "slugify",
-           "state_code", "state_suggestions", "validate_regions"]
+__all__ = ["STATES", "STATE_NAMES", "find_region", "region_records", "region_studies", "region_table", "resolve_region",
+           "slugify", "state_code", "state_suggestions", "validate_regions"]
 
 # (postal code, name, FIPS): reference data from the US Census Bureau's state FIPS codes.
 STATES: tuple[tuple[str, str, str], ...] = (
@@ -178,3 +178,23 @@ def resolve_region(name: str, regions: "pd.DataFrame") -> "pd.Series":
     records = regions.to_dict("records")
     wanted = find_region(name, records)["region_id"]
     return regions.iloc[[r["region_id"] for r in records].index(wanted)]
+
+
+def region_studies(studies: "pd.DataFrame", region: Mapping[str, Any]) -> "pd.DataFrame":
+    """A region's studies: the included studies of its state, the one definition the tables and briefs share.
+
+    A study belongs to a state when its ``state_codes`` name it (``us_state``, or the state of the
+    sub-state region its ``region`` names).  A sub-state region inherits its state's studies, so
+    that a brief for it is never emptier than its state's: its own studies (``region`` is its id)
+    come first, marked by an ``in_region`` column.  ``studies`` is the studies table as derived
+    (``screening``, ``state_codes``, ``region``); regions.csv counts these rows' studies and a brief
+    lists them.
+    """
+    included = studies[studies["screening"].str.endswith(":include")]
+    # A boolean mask even with no rows: an empty mask of another dtype would select columns, not rows.
+    local = included[included["state_codes"].str.split("|").map(lambda codes: region["state_code"] in codes)
+                     .astype(bool)]
+    if region["kind"] == "sub-state":
+        local = local.assign(in_region=local["region"].eq(region["region_id"]))
+        local = local.sort_values("in_region", ascending=False, kind="stable")
+    return local

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import pandas as pd
 
-from ._coding import ROB_DOMAINS, ROB_JUDGEMENTS
+from ._rob_sections import ROB_DOMAINS, ROB_JUDGEMENTS
 from ._display import HTML, e, html_table, study_label
 from ._evidence import Evidence
 

@@ -10,8 +10,9 @@ import pandas as pd
 import pandera.pandas as pa
 from pandera.typing import Series
 
-from ._coding import (CERTAINTY, COMPARISON_TYPES, DESIGN_TYPES, DOMAINS, MEASURES, PEER_ROLES, POPULATION_GROUPS, RATIO_MEASURES, THEMES,
-                      ROB_DOMAINS, ROB_JUDGEMENTS, SETTING_TYPES, STUDY_TYPES)
+from ._rob_sections import ROB_DOMAINS, ROB_JUDGEMENTS
+from ._vocabulary import (CERTAINTY, COMPARISON_TYPES, DESIGN_TYPES, DOMAINS, MEASURES, PEER_ROLES, POPULATION_GROUPS,
+                          RATIO_MEASURES, SETTING_TYPES, STUDY_TYPES, THEMES)
 
 __all__ = ["OutcomeSchema", "PolicyFactSchema", "RegionSchema", "RiskOfBiasSchema", "StudySchema"]
 

@@ -61,6 +61,17 @@ def recover(folder: Path) -> None:
             shutil.rmtree(folder / leftover)
 
 
+def finish_interrupted(folder: Path) -> None:
+    """Finish (or discard) a swap that an interrupted writer left in ``folder``; nothing when there is none.
+
+    A reader calls it first so that it never reads half a swap; taking the lock runs :func:`recover`, and
+    a folder with no journal or staging is not locked at all (readers do not wait for one another).
+    """
+    if (folder / JOURNAL).exists() or (folder / STAGING).exists():
+        with evidence_lock(folder):
+            pass
+
+
 def _swap(folder: Path, entries: list[str]) -> None:
     """Move each staged entry into place; safe to run again after an interruption."""
     (folder / RETIRED).mkdir(exist_ok=True)

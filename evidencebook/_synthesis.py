@@ -1,14 +1,18 @@
 """Synthesis: what the findings of a domain say, and no more.
 
+* Each finding's comparison type; the effect arithmetic it uses (the value of no effect, the standard
+  error a CI implies, which measures are ratios) is :mod:`._effects`'.
 * Direction of effect per finding, and one vote per independent primary study (reports of
-  one study joined), counted by direction (SWiM, Cochrane Handbook chapter 12).
+  one study joined), counted by direction with a sign test (SWiM, Cochrane Handbook ch. 12).
 * Review-level findings side by side (an overview of reviews), never pooled or vote-tested
   together since reviews share trials; their overlap as Pieper's corrected covered area.
-* Forest-plot rows harmonised so that larger favours peer support, and random-effects pools
-  of primary studies that share a synthesis group, comparison type and measure.
+* Forest-plot rows harmonised so that larger favours peer support; random-effects pools of
+  primary studies that share a synthesis group, comparison type and measure, each with the
+  weights its studies had in it (what the forest plot draws); a pool's path as studies arrived.
 * The gap map, PRISMA counts and the screening reviewers' agreement (Cohen's kappa).
 
-Certainty (GRADE) is in :mod:`._certainty`, what changed between versions in :mod:`._living`.
+The statistics themselves (metafor's numbers) are in :mod:`._meta`; certainty (GRADE) in
+:mod:`._certainty`; what changed between versions in :mod:`._living`.
 """
 
 from __future__ import annotations
@@ -20,47 +24,21 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from ._coding import RATIO_MEASURES
 from ._display import study_label
+from ._effects import effect_from_ci, no_effect, no_effects, on_log_scale
 from ._errors import SynthesisError
 
-__all__ = ["DIRECTIONS", "NOT_STATED", "POOLING_METHOD", "VOTE_RULE", "Z95", "ci_to_se", "citation_matrix",
-           "comparison_types", "no_effect", "no_effects",
+__all__ = ["DIRECTIONS", "NOT_STATED", "POOLING_METHOD", "VOTE_RULE", "citation_matrix", "comparison_types",
            "corrected_covered_area", "cumulative_by_year", "direction_counts", "domain_findings", "effect_rows",
            "finding_directions", "gap_map_counts", "harmonise", "included_findings", "overlap_reading",
            "pooled_groups", "prisma_counts", "review_findings", "SCREENING_STAGES", "cohen_kappa", "screening_agreement",
-           "screening_pairs", "standard_error", "study_labels", "study_votes", "vote_count"]
-
-Z95 = 1.959963984540054  # the normal quantile for a two-sided 95% interval
+           "screening_pairs", "study_labels", "study_votes", "vote_count"]
 
 NOT_STATED = "mixed or not stated"  # the comparison type of findings that do not code one
 
 # Scales on which estimates of different measures can share one axis.
 SCALES = {"SMD": "standardised", "Hedges g": "standardised", "MD": "mean difference",
           "RR": "ratio", "OR": "ratio", "HR": "ratio", "RD": "risk difference"}
-
-
-def no_effect(measure: str) -> float:
-    """The value of no effect on a measure's scale: 1 for ratios, 0 for differences."""
-    return 1.0 if measure in RATIO_MEASURES else 0.0
-
-
-def no_effects(measures: pd.Series) -> np.ndarray:
-    """:func:`no_effect` for a column of measures."""
-    return np.where(measures.isin(RATIO_MEASURES), 1.0, 0.0)
-
-
-def ci_to_se(ci_low: Any, ci_high: Any, ratio: Any) -> Any:
-    """The standard error implied by a symmetric 95% CI (arrays welcome), on the log scale where ``ratio``."""
-    low, high = np.asarray(ci_low, dtype=float), np.asarray(ci_high, dtype=float)
-    with np.errstate(all="ignore"):  # an absurd archived CI gives a non-finite SE, not a crash
-        return np.where(ratio, np.log(np.where(ratio, high, 1.0)) - np.log(np.where(ratio, low, 1.0)),
-                        high - low) / (2 * Z95)
-
-
-def standard_error(estimate: float, ci_low: float, ci_high: float, measure: str) -> float:
-    """The standard error implied by a symmetric 95% CI, on the log scale for ratio measures."""
-    return float(ci_to_se(ci_low, ci_high, measure in RATIO_MEASURES))
 
 
 def domain_findings(outcomes: pd.DataFrame, domains: list[str]) -> pd.DataFrame:
@@ -77,7 +55,7 @@ def effect_rows(findings: pd.DataFrame, studies: pd.DataFrame, scale: str) -> pd
     meta = studies.set_index("study_id")[["authors", "year", "study_type", "risk_of_bias"]]
     effects = effects.join(meta, on="study_id")
     effects["label"] = effects["study_id"].map(study_labels(studies))
-    effects["se"] = [standard_error(r.estimate, r.ci_low, r.ci_high, r.measure) for r in effects.itertuples()]
+    effects["se"] = effect_from_ci(effects["estimate"], effects["ci_low"], effects["ci_high"], effects["measure"])[1]
     null = no_effects(effects["measure"])
     effects["significant"] = (effects["ci_low"] > null) | (effects["ci_high"] < null)
     effects = effects.join(harmonise(effects))
@@ -93,7 +71,7 @@ def harmonise(effects: pd.DataFrame) -> pd.DataFrame:
     is negated and a ratio inverted, and the CI bounds swap.  Findings whose better
     direction is ``unclear`` get no harmonised value.
     """
-    ratio = effects["measure"].isin(RATIO_MEASURES)
+    ratio = on_log_scale(effects["measure"])
     lower = effects["better"].eq("lower")
     unclear = ~effects["better"].isin(["higher", "lower"])
 
@@ -118,30 +96,29 @@ def pooled_groups(effects: pd.DataFrame) -> pd.DataFrame:
 
     Review-level estimates are never pooled (they share trials); groups with k = 1 are left
     out.  Works on harmonised values: ratios on the log scale, then back-transformed.  All
-    groups are pooled in one vectorised pass.  HKSJ as such can give a CI narrower than the
+    groups are pooled in one vectorised pass.  ``weights`` holds, per group, each pooled
+    finding's share (%) of the weight (``finding_id`` -> percent) from the fit itself: the
+    forest plot draws these, so a plot can never show weights the pool did not use.  HKSJ as such can give a CI narrower than the
     Wald CI when the few studies agree (Q < k - 1); the ad hoc correction (metafor's
     ``test="adhoc"``, Röver, Knapp and Friede 2015) prevents that.
     """
     from ._meta import pool_groups
 
     columns = ["synthesis_group", "comparison_type", "measure", "k", "estimate", "ci_low", "ci_high", "pi_low", "pi_high", "tau2", "I2",
-               "method"]
+               "method", "weights"]
     primary = effects[(effects["evidence_level"] == "primary") & effects["synthesis_group"].ne("")
                       & effects["h_estimate"].notna()]
     if primary.empty:
         return pd.DataFrame(columns=columns)
-    ratio = primary["measure"].isin(RATIO_MEASURES)
-    log = lambda x: np.log(x.where(ratio, np.nan))  # noqa: E731
+    yi, se = effect_from_ci(primary["h_estimate"], primary["h_low"], primary["h_high"], primary["measure"])
     frame = pd.DataFrame({
         "synthesis_group": primary["synthesis_group"], "comparison_type": comparison_types(primary),
-        "measure": primary["measure"],
-        "yi": np.where(ratio, log(primary["h_estimate"]), primary["h_estimate"]),
-        "vi": ci_to_se(primary["h_low"], primary["h_high"], ratio) ** 2,
-    })
+        "measure": primary["measure"], "yi": yi, "vi": se ** 2,
+    }).set_axis(primary["finding_id"])  # the weights come back keyed by finding
     pooled = pool_groups(frame, ["synthesis_group", "comparison_type", "measure"], method="REML", test="adhoc",
-                         pi_method="t(k-1)")
+                         pi_method="t(k-1)", weights=True)
     pooled = pooled[pooled["status"] == "ok"].reset_index()
-    back = pooled["measure"].isin(RATIO_MEASURES)
+    back = on_log_scale(pooled["measure"])
     for col in ("estimate", "ci_low", "ci_high", "pi_low", "pi_high"):
         pooled[col] = np.where(back, np.exp(pooled[col]), pooled[col])
     pooled["k"] = pooled["k"].astype(int)
@@ -156,10 +133,9 @@ def cumulative_by_year(effects: pd.DataFrame, group: str, comparison: str = NOT_
     cell = effects[(effects["synthesis_group"] == group) & (effects["evidence_level"] == "primary")
                    & (comparison_types(effects) == comparison)]
     cell = cell.sort_values(["year", "finding_id"])
-    ratio = cell["measure"].iloc[0] in RATIO_MEASURES
-    y = np.log(cell["h_estimate"]) if ratio else cell["h_estimate"]
-    se = ci_to_se(cell["h_low"], cell["h_high"], ratio)
-    table = cumulative(y.to_numpy(), se ** 2, labels=list(cell["label"]), method="REML")
+    ratio = on_log_scale(cell["measure"].iloc[0])
+    y, se = effect_from_ci(cell["h_estimate"], cell["h_low"], cell["h_high"], cell["measure"].iloc[0])
+    table = cumulative(y, se ** 2, labels=list(cell["label"]), method="REML")
     if ratio:
         for col in ("estimate", "ci_low", "ci_high"):
             if col in table:

@@ -31,7 +31,9 @@ from urllib.parse import urlparse
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from evidencebook._coding import OUTCOME_FIELDS, THEMES, write_note  # noqa: E402
+from evidencebook._fields import OUTCOME_FIELDS  # noqa: E402
+from evidencebook._notes import write_note  # noqa: E402
+from evidencebook._vocabulary import THEMES  # noqa: E402
 from evidencebook._zotero import write_snapshot  # noqa: E402
 
 SEED = ROOT / "evidence" / "seed"
@@ -435,7 +437,7 @@ def policy_items(rows: list[dict], version: int) -> tuple[list[dict], int]:
 #
 # Each finding is (domain, quote, theme, outcome): the quote is verbatim from the document (a
 # sentence or bullet; whitespace is normalised when it is checked, so a quote may run across the
-# line breaks of the slide deck), the theme is one of evidencebook._coding.THEMES, and the outcome
+# line breaks of the slide deck), the theme is one of evidencebook._vocabulary.THEMES, and the outcome
 # label says whether the passage states a barrier, a recommendation or a description.  Finding ids
 # are <document>-<position>: new findings go at the end of a document's list, never in between.
 #

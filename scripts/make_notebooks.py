@@ -34,8 +34,9 @@ def outcome_chapter(page: str, title: str, intro: str, scales: list[tuple[str, s
     domains = list(OUTCOME_CHAPTERS[page])  # one list, shared with the page's cache stamp
     cells = [
         new_markdown_cell(f"# {title}\n\n{intro}"),
+        # The box first, from the chapter's own summary of findings (its cache stamp is on this cell).
         code("import evidencebook as eb\n\nsettings = eb.load_settings()\nevidence = eb.load_evidence(settings)\n"
-             f"domains = {domains!r}"),
+             f"domains = {domains!r}\neb.chapter_box(evidence, domains, settings)"),
         new_markdown_cell("## Summary\n\n"
                           "Every finding is counted, in one of three groups: favours peer support, favours the "
                           "comparison, or direction unclear. Independent primary studies vote once each; reviews "
@@ -63,7 +64,50 @@ def outcome_chapter(page: str, title: str, intro: str, scales: list[tuple[str, s
     return notebook(cells)
 
 
+# The introduction's opening, in plain words (a test holds it to Flesch-Kincaid grade 9, as the boxes).
+INTRO_OPENING = (
+    "Peers are people who have lived through mental illness or drug or alcohol use, and who use what they learned "
+    "to help others. This review brings together what is known about their work in mental health and addiction "
+    "care. They go by many names: peer support specialists, recovery coaches, recovery mentors, and family and "
+    "youth peers. The review is living: when new studies come out, we add them and build this site again. The "
+    "banner at the top of each page says which version of the evidence it shows."
+)
+INTRO_REST = """## Who peers are
+
+In the words of the Southern Oregon Peer Workforce Project {cite:p}`coreSouthernOregon`:
+
+> Peers are people with personal experience with mental health conditions or substance use disorders, or both, who
+> use that knowledge to help others facing similar struggles.
+> Peers are known by various titles, including peer support specialist, certified recovery mentor, family/youth
+> support specialist, and peer mentor, among others.
+
+## The questions
+
+1. **What works, and for whom?** Does peer support change recovery, hope and empowerment, the use of hospitals and
+   crisis services, engagement in treatment and substance use, for people with serious mental illness, substance use
+   disorders or both? See {doc}`outcomes/recovery` and {doc}`outcomes/service-use`.
+2. **How sure are we?** Each finding shows its source, its quoted passage and whether it was read from the primary
+   report or from another review; review-level estimates that share trials are never pooled ({doc}`methods`).
+3. **What enables a peer workforce?** State Medicaid coverage, certification and workforce figures
+   ({doc}`policy`), and what regional work recommends for supervision, training and careers.
+4. **What does it mean for my state or region?** A brief for every state, DC and sub-state region ({doc}`briefs`).
+
+## How to read this site
+
+- Numbers are shown as the source reports them, with a link to the passage they were read from.
+- *Secondary* marks a finding read from another review's table or a summary rather than the original report.
+- *Low confidence* marks a source whose authors or year could not be confirmed.
+- Technical words link to the {doc}`glossary` the first time a page uses them."""
+
+
 PAGES = {
+    # The root page (book/intro in _toc.yml, so its address stays book/intro.html): a notebook, so that its box
+    # is computed from the evidence and its cache stamp sees the evidence change.
+    "book/intro.ipynb": notebook([
+        new_markdown_cell(f"# Peer support in behavioral health: a living evidence review\n\n{INTRO_OPENING}"),
+        code("import evidencebook as eb\n\nsettings = eb.load_settings()\neb.intro_box(eb.load_evidence(settings), settings)"),
+        new_markdown_cell(INTRO_REST),
+    ]),
     "book/outcomes/recovery.ipynb": outcome_chapter(
         "book/outcomes/recovery.ipynb", "Recovery, hope and empowerment",
         "Does peer support help people towards personal recovery, hope and a sense of agency?",

@@ -67,7 +67,7 @@ def test_a_state_without_local_studies_says_so_and_still_shows_national_evidence
 
 def test_the_briefs_counts_are_the_chapters_counts(evidence: eb.Evidence) -> None:
     # One summary of findings feeds the chapters and every brief: the same counts in both.
-    from evidencebook._briefs import HEADLINE_DOMAINS
+    from evidencebook._brief_text import HEADLINE_DOMAINS
 
     headline = brief(evidence, "OR").headline()
     sof = eb.summary_of_findings(evidence.outcomes, evidence.studies, HEADLINE_DOMAINS)
@@ -131,19 +131,67 @@ def test_recommendations_that_fit_a_state_come_first_and_cover_several_themes(ev
 def test_the_summary_of_findings_is_computed_once_per_evidence_version_and_kept_on_disk(
         evidence: eb.Evidence, tmp_path: Path) -> None:
     import dataclasses
-
-    from evidencebook import _briefs
+    import subprocess
+    import sys
 
     region = eb.resolve_region("OR", evidence.regions)
     first = eb.Brief(region, evidence, cache_dir=tmp_path).headline()
-    [kept] = tmp_path.glob("headline-*.cache")
-    assert kept.read_text(encoding="utf-8") == first
-    kept.write_text("<p>as kept on disk</p>", encoding="utf-8")
-    _briefs._CACHE.clear()  # another kernel: only the disk is shared
-    assert eb.Brief(region, evidence, cache_dir=tmp_path).headline() == "<p>as kept on disk</p>"
+    [kept] = tmp_path.glob("national-*.cache")  # one entry: the headline and the bottom line's national sentences
+    summary = json.loads(kept.read_text(encoding="utf-8"))
+    assert summary["headline"] == first
+    assert summary["sentences"] == eb.Brief(region, evidence).bottom_line_sentences()[:2]
+    kept.write_text(json.dumps({**summary, "headline": "<p>as kept on disk</p>"}), encoding="utf-8")
+    # Another kernel (another process: only the disk is shared) shows what is kept and computes nothing.
+    script = ("import sys; from pathlib import Path; import evidencebook as eb\n"
+              "evidence = eb.load_evidence(eb.load_settings(Path(sys.argv[1])))\n"
+              "print(eb.Brief(eb.resolve_region('OR', evidence.regions), evidence, cache_dir=Path(sys.argv[2]))"
+              ".headline())")
+    shown = subprocess.run([sys.executable, "-c", script, str(ROOT), str(tmp_path)], capture_output=True, text=True,
+                           check=True).stdout
+    assert shown == "<p>as kept on disk</p>\n"
     newer = dataclasses.replace(evidence, manifest={**evidence.manifest, "content_hash": "f" * 64})
     assert eb.Brief(region, newer, cache_dir=tmp_path).headline() == first  # a new version is recomputed
-    assert [p.name.split("-")[1] for p in tmp_path.glob("headline-*.cache")] == ["f" * 16]  # the old one is gone
+    [now] = tmp_path.glob("national-*.cache")
+    assert now != kept  # the new version's summary replaced the old one
+
+
+def test_a_sync_that_changes_the_evidence_shows_its_new_counts_in_the_next_brief(project: eb.Settings) -> None:
+    from evidencebook._evidence import build_evidence
+
+    def recovery_counts() -> str:  # the headline's row for recovery (no comparison type stated)
+        headline = eb.Brief.for_region("oregon", project.root, pdf=False).headline()
+        return re.search(r"<tr><td>recovery</td><td>([^<]+)</td>", headline)[1]
+
+    assert recovery_counts() == "10 / 0 / 0"
+    assert list(project.cache_dir.glob("national-*.cache"))  # kept for every later brief
+    # A reviewer recodes finding O29 (for peer support) from recovery to hope in Zotero; the sync rebuilds the tables.
+    item = project.evidence / "zotero" / "items" / "JLEUBLTQ.json"
+    data = json.loads(item.read_text(encoding="utf-8"))
+    coded = "<h2>Outcome O29</h2>\n<p>outcome: recovery (last follow-up)</p>\n<p>domain: recovery</p>"
+    assert coded in data["data"]["note"]
+    data["data"]["note"] = data["data"]["note"].replace(coded, coded.replace("domain: recovery", "domain: hope"))
+    item.write_text(json.dumps(data, indent=2), encoding="utf-8")
+    build_evidence(project)
+    outcomes = eb.load_evidence(project).outcomes
+    assert outcomes.loc[outcomes["finding_id"] == "O29", "domain"].tolist() == ["hope"]
+    assert recovery_counts() == "9 / 0 / 0"  # the new version's counts, in this process and from the disk
+    assert len(list(project.cache_dir.glob("national-*.cache"))) == 1  # the old version's summary is gone
+
+
+def test_a_judgement_signed_after_a_brief_was_built_shows_in_the_next_brief(evidence: eb.Evidence,
+                                                                            tmp_path: Path) -> None:
+    from evidencebook._brief_text import headline_summary
+
+    region = eb.resolve_region("OR", evidence.regions)
+    assert eb.Brief(region, evidence, cache_dir=tmp_path).bottom_line_sentences()[1].endswith("(proposed).")
+    # The team signs every rated question off (judgements.toml is not part of the evidence: same version).
+    rated = headline_summary(evidence).query("proposed_certainty != 'not rated'")
+    signed = pd.DataFrame([{"domain": r.domain, "comparison_type": r.comparison_type, "certainty": "low",
+                            "signed_by": "A. Reviewer", "signed_on": "2026-12-01", "evidence_version": 6,
+                            "reasons": "x", "status": "signed"} for r in rated.itertuples()])
+    after = eb.Brief(region, evidence, cache_dir=tmp_path, judgements=signed)
+    assert after.bottom_line_sentences()[1] == "How sure we can be: low (signed off by the review team)."
+    assert after.headline().count("signed off by A. Reviewer") == len(rated)
 
 
 def test_local_studies_are_listed_for_a_state_that_has_them(evidence: eb.Evidence) -> None:
@@ -497,7 +545,7 @@ def test_every_bottom_line_has_at_most_three_plain_sentences_at_grade_nine_or_lo
 
 
 def test_the_bottom_line_says_what_the_summary_of_findings_says_and_never_more(evidence: eb.Evidence) -> None:
-    from evidencebook._briefs import HEADLINE_DOMAINS, PLAIN
+    from evidencebook._brief_text import HEADLINE_DOMAINS, PLAIN
 
     first, how, local = region_brief(evidence, "oregon").bottom_line_sentences()
     sof = eb.summary_of_findings(evidence.outcomes, evidence.studies, HEADLINE_DOMAINS)
@@ -512,7 +560,7 @@ def test_the_bottom_line_says_what_the_summary_of_findings_says_and_never_more(e
 
 
 def test_a_signed_judgement_is_said_to_be_signed_and_a_proposal_proposed(evidence: eb.Evidence) -> None:
-    from evidencebook._briefs import national_sentences
+    from evidencebook._brief_text import national_sentences
 
     sof = eb.summary_of_findings(evidence.outcomes, evidence.studies, ["recovery", "hospitalisation",
                                                                         "substance use"])
@@ -526,7 +574,7 @@ def test_a_signed_judgement_is_said_to_be_signed_and_a_proposal_proposed(evidenc
 
 
 def test_the_lever_panel_has_every_lever_its_status_date_source_and_a_national_line(evidence: eb.Evidence) -> None:
-    from evidencebook._briefs import LEVERS
+    from evidencebook._brief_levers import LEVERS
 
     panel = region_brief(evidence, "nevada").levers()
     for label in LEVERS.values():
@@ -570,7 +618,7 @@ def test_local_results_say_what_each_study_found_once_per_study(evidence: eb.Evi
     ({"direction": "favours control (higher cost with peer support)"}, "against"),
 ])
 def test_a_finding_is_read_no_further_than_its_interval(row: dict, direction: str) -> None:
-    from evidencebook._briefs import finding_result
+    from evidencebook._brief_text import finding_result
 
     assert finding_result(row)[0] == direction
 
@@ -608,7 +656,7 @@ def test_southern_oregon_differs_from_oregon_in_content_not_only_labels(evidence
     ("ends with a comma, then more", 19, "ends with a comma…"),
 ])
 def test_shortened_text_is_cut_between_words_never_inside_one(text: str, limit: int, short: str) -> None:
-    from evidencebook._briefs import shorten
+    from evidencebook._brief_text import shorten
 
     assert shorten(text, limit) == short
     assert all(w in text.replace(",", "").split() for w in short.rstrip("…").replace(",", "").split())

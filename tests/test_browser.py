@@ -3,7 +3,9 @@
 Every page of the site is served from a local web server and opened at desktop and at phone width. The tests
 check that no page logs a console error, throws, or fails to load one of its own files; that every internal link
 and anchor resolves; that every image has alt text; that search finds a study by its author; and that at phone
-width no page scrolls sideways and the navigation opens. Screenshots of an outcome page are saved in
+width no page scrolls sideways and the navigation opens. Accessibility: axe-core on every page and standalone brief
+(light and dark), a keyboard walk with a visible focus and a skip link, and tables that show their last column or
+scroll from the keyboard at 1280 px. Screenshots of an outcome page are saved in
 `test-artifacts/browser/` (gitignored).
 """
 
@@ -81,6 +83,22 @@ def test_every_internal_link_and_anchor_resolves(site: Path) -> None:
     assert not broken, f"{len(broken)} broken internal links:\n" + "\n".join(broken[:60])
 
 
+def test_every_page_declares_its_language_title_and_icon(site: Path) -> None:
+    """The redirect at the site's root too: a page without an icon makes the browser ask the host for /favicon.ico
+    (whether the request goes out before the redirect is a race, so the browser tests alone could miss it)."""
+    import lxml.html
+
+    lacking = {}
+    for name in site_pages(site):
+        tree = lxml.html.fromstring((site / name).read_bytes())
+        missing = [what for what, found in (("lang", tree.xpath("/html/@lang")),
+                                            ("title", [t for t in tree.xpath("//head/title/text()") if t.strip()]),
+                                            ("icon", tree.xpath("//head/link[@rel='icon']/@href"))) if not found]
+        if missing:
+            lacking[name] = missing
+    assert not lacking, f"pages without {lacking}"
+
+
 # --- the browser ----------------------------------------------------------------------------------------------
 
 
@@ -97,11 +115,10 @@ class _Server(http.server.ThreadingHTTPServer):
             super().handle_error(request, client_address)
 
 
-@pytest.fixture(scope="module")
-def base_url(site: Path) -> Iterator[str]:
-    """The site served on 127.0.0.1 at an ephemeral port, from a thread of this process."""
-    server = _Server(("127.0.0.1", 0), functools.partial(_QuietHandler, directory=str(site)))
-    thread = threading.Thread(target=server.serve_forever, name="site-server", daemon=True)
+def _serve(directory: Path) -> Iterator[str]:
+    """``directory`` served on 127.0.0.1 at an ephemeral port, from a thread of this process."""
+    server = _Server(("127.0.0.1", 0), functools.partial(_QuietHandler, directory=str(directory)))
+    thread = threading.Thread(target=server.serve_forever, name=f"server-{directory.name}", daemon=True)
     thread.start()
     try:
         yield f"http://127.0.0.1:{server.server_address[1]}"
@@ -109,6 +126,18 @@ def base_url(site: Path) -> Iterator[str]:
         server.shutdown()
         server.server_close()
         thread.join(timeout=10)
+
+
+@pytest.fixture(scope="module")
+def base_url(site: Path) -> Iterator[str]:
+    """The site, served."""
+    yield from _serve(site)
+
+
+@pytest.fixture(scope="module")
+def build_url(site: Path) -> Iterator[str]:
+    """The whole build folder, served: the standalone briefs (`briefs/`) link into the site (`html/`) beside them."""
+    yield from _serve(site.parent)
 
 
 @pytest.fixture(scope="module")
@@ -226,22 +255,40 @@ FITS_WIDTH = """() => {
 }"""
 
 
+# Each table of the site (in its scrolling wrapper, `.eb-table`): does its last column show, and if it does not, can a
+# keyboard reach the wrapper (a named tab stop), and does the wrapper show that it scrolls? Headless Chromium hides
+# scrollbars, so the cue checked is the site's own: a shadow at the edge with more to show (a background that
+# scrolls with the content).
+TABLES = """() => Array.from(document.querySelectorAll('.eb-table')).map(wrapper => {
+  const heads = Array.from(wrapper.querySelectorAll('thead th'), th => th.textContent.trim());
+  const last = wrapper.querySelector('thead th:last-child');
+  const style = getComputedStyle(wrapper);
+  return {heads: heads.join(' | ').slice(0, 90), lastHead: heads[heads.length - 1] || '',
+          fits: !last || last.getBoundingClientRect().right <= wrapper.getBoundingClientRect().right + 1,
+          tabStop: wrapper.tabIndex === 0, role: wrapper.getAttribute('role'), name: wrapper.getAttribute('aria-label'),
+          cue: style.backgroundImage.includes('gradient') && style.backgroundAttachment.includes('local')};
+})"""
+
+
 @pytest.fixture(scope="module")
 def desktop_visit(site: Path, base_url: str, browser: Any) -> dict[str, Any]:
-    """Every page opened once at desktop width: the problems recorded and the images without alt text."""
+    """Every page opened once at desktop width: the problems recorded, the images without alt text and the tables."""
     session = Session(browser, base_url, **DESKTOP)
     pages = site_pages(site)
     images: dict[str, list[str]] = {}
+    tables: dict[str, list[dict[str, Any]]] = {}
     try:
         for name in pages:
-            missing = session.open(name).evaluate(IMAGES_WITHOUT_ALT)
+            page = session.open(name)
+            missing = page.evaluate(IMAGES_WITHOUT_ALT)
             if missing:
                 images[name] = missing
+            tables[name] = page.evaluate(TABLES)
         session.current = "(after the last page)"
         session.page.evaluate("() => 0")  # let any event still in flight arrive
     finally:
         session.close()
-    return {"pages": pages, "problems": session.problems, "images_without_alt": images}
+    return {"pages": pages, "problems": session.problems, "images_without_alt": images, "tables": tables}
 
 
 def _listing(found: dict[str, list[str]]) -> str:
@@ -340,3 +387,231 @@ def test_screenshot_of_an_outcome_page(base_url: str, browser: Any, device: str)
     assert png[:8] == b"\x89PNG\r\n\x1a\n" and width == options["viewport"]["width"] * scale
     assert int.from_bytes(png[20:24], "big") > options["viewport"]["height"] * scale  # the full page, not the window
     print(f"screenshot: {path}")
+
+
+# --- accessibility: axe-core, the keyboard, tables at 1280 px ------------------------------------------------
+
+# WCAG 2.0 and 2.1, levels A and AA. axe-playwright-python carries axe-core in its wheel: nothing is downloaded.
+AXE_OPTIONS = {"runOnly": {"type": "tag", "values": ["wcag2a", "wcag2aa", "wcag21a", "wcag21aa"]},
+               "resultTypes": ["violations"]}
+BLOCKING = ("serious", "critical")  # axe's impacts are minor, moderate, serious and critical
+
+
+def standalone_briefs(site: Path) -> list[str]:
+    """Every standalone brief page (`_build/briefs/<region>.html`, handed on as they are), relative to `_build/`."""
+    briefs = sorted(f"briefs/{path.name}" for path in (site.parent / "briefs").glob("*.html"))
+    assert len(briefs) > 50, briefs  # one per region
+    return briefs
+
+
+def is_redirect(page: Path) -> bool:
+    """A page that only sends the browser on (index.html): the navigation would destroy axe's page mid-check."""
+    return re.search(rb"<meta[^>]+http-equiv=.refresh", page.read_bytes()[:4000], re.IGNORECASE) is not None
+
+
+def test_axe_finds_no_serious_or_critical_violation_on_any_page_or_brief(site: Path, build_url: str,
+                                                                          browser: Any) -> None:
+    from axe_playwright_python.sync_playwright import Axe
+
+    axe = Axe()
+    on_site = [f"html/{name}" for name in site_pages(site) if not is_redirect(site / name)]
+    pages = on_site + standalone_briefs(site)
+    blocking: dict[str, list[str]] = {}
+    by_impact: dict[str, int] = {}
+    by_rule: dict[str, int] = {}
+    # The site follows the reader's light or dark setting (the theme's "auto" mode): both are checked. A standalone
+    # brief is handed on and read on phones too, where its wide tables scroll: checked at 390 px as well.
+    briefs = pages[len(on_site):]
+    for scheme, device, names in (("light", DESKTOP, pages), ("dark", DESKTOP, on_site), ("light", PHONE, briefs)):
+        session = Session(browser, build_url, **device, color_scheme=scheme)
+        where = scheme if device is DESKTOP else f"{scheme}, 390 px"
+        try:
+            for name in names:
+                for violation in axe.run(session.open(name), options=AXE_OPTIONS).response["violations"]:
+                    impact, rule = violation["impact"], violation["id"]
+                    by_impact[impact] = by_impact.get(impact, 0) + 1
+                    by_rule[f"{rule} ({impact})"] = by_rule.get(f"{rule} ({impact})", 0) + 1
+                    if impact in BLOCKING:
+                        targets = ", ".join(" ".join(map(str, node["target"])) for node in violation["nodes"][:4])
+                        blocking.setdefault(f"{name} ({where})", []).append(
+                            f"{rule} ({impact}): {violation['help']} at {targets}")
+        finally:
+            session.close()
+    site_count = len(on_site)
+    summary = (f"axe-core, WCAG 2.0/2.1 A and AA: {len(pages)} pages checked ({site_count} site pages, "
+               f"{len(pages) - site_count} standalone briefs), the site pages again in dark mode and the briefs again at "
+               f"390 px; violations (one "
+               f"per rule, page and mode) by impact: "
+               + (", ".join(f"{impact} {by_impact.get(impact, 0)}" for impact in ("critical", "serious", "moderate",
+                                                                                   "minor")))
+               + "".join(f"\n  {rule}: {count} pages" for rule, count in sorted(by_rule.items())))
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    (ARTIFACTS / "axe-summary.txt").write_text(summary + "\n", encoding="utf-8")
+    print(summary)
+    assert site_count > 60 and len(pages) - site_count > 50
+    assert not blocking, f"serious or critical WCAG violations on {len(blocking)} pages:\n{_listing(blocking)}"
+
+
+# The element that has the keyboard focus, marked as reached; its box (or its first child's, for a <summary> whose
+# box is empty) to photograph; `again` once the walk comes back round to an element it reached before.
+FOCUS_STOP = """() => {
+  const el = document.activeElement;
+  if (!el || el === document.body || el === document.documentElement) return null;
+  const again = el.hasAttribute('data-eb-reached');
+  el.setAttribute('data-eb-reached', '');
+  let box = el.getBoundingClientRect();
+  if (!box.width || !box.height) {
+    for (const child of el.querySelectorAll('*')) {
+      const b = child.getBoundingClientRect();
+      if (b.width && b.height) { box = b; break; }
+    }
+  }
+  const name = (el.getAttribute('aria-label') || el.textContent || '').trim().replace(/\\s+/g, ' ').slice(0, 40);
+  return {again, what: `<${el.tagName.toLowerCase()}> "${name}"`, x: box.x, y: box.y, w: box.width, h: box.height};
+}"""
+
+# Every control a reader can see and use, that the walk did not reach.
+NOT_REACHED = """() => Array.from(document.querySelectorAll(
+    'a[href], button, input, select, textarea, summary, [tabindex]:not([tabindex="-1"])'))
+  .filter(el => !el.hasAttribute('data-eb-reached') && !el.disabled && el.tabIndex >= 0 && !el.closest('[inert]')
+          && el.checkVisibility({visibilityProperty: true}) && el.getBoundingClientRect().width > 0)
+  .map(el => `<${el.tagName.toLowerCase()}> "${(el.getAttribute('aria-label') || el.textContent || '').trim()
+               .replace(/\\s+/g, ' ').slice(0, 40)}"`)"""
+
+
+def _keyboard_pages(site: Path) -> list[str]:
+    """One page of each kind: the intro, a chapter, tables that scroll, the map, references, search and a brief."""
+    brief = next(name for name in site_pages(site) if name.startswith("book/briefs/"))
+    return ["book/intro.html", "book/outcomes/recovery.html", "book/risk-of-bias.html", "book/policy.html",
+            "book/references.html", "search.html", brief]
+
+
+def test_the_keyboard_reaches_every_control_and_always_shows_where_it_is(site: Path, base_url: str,
+                                                                           browser: Any) -> None:
+    """Tab from the top of a page round to the top again: every control a reader can see is reached, and each
+    looks different while it has the focus (a photograph of it with and without the focus differ)."""
+    session = Session(browser, base_url, **DESKTOP)
+    unreached: dict[str, list[str]] = {}
+    no_focus_style: dict[str, list[str]] = {}
+    stops: dict[str, int] = {}
+    try:
+        for name in _keyboard_pages(site):
+            page = session.open(name)
+            viewport = page.viewport_size
+            for count in range(600):
+                page.keyboard.press("Tab")
+                stop = page.evaluate(FOCUS_STOP)
+                if stop is None or stop["again"]:  # out of the page, or round to the start again
+                    break
+                x, y = max(stop["x"] - 8, 0), max(stop["y"] - 8, 0)
+                clip = {"x": x, "y": y, "width": max(min(stop["w"] + 16, viewport["width"] - x), 1),
+                        "height": max(min(stop["h"] + 16, viewport["height"] - y), 1)}
+                focused = page.screenshot(clip=clip, animations="disabled")
+                page.evaluate("() => { window.ebFocused = document.activeElement; document.activeElement.blur(); }")
+                unfocused = page.screenshot(clip=clip, animations="disabled")
+                page.evaluate("() => window.ebFocused.focus()")  # the next Tab goes on from here
+                if focused == unfocused:
+                    no_focus_style.setdefault(name, []).append(stop["what"])
+            else:
+                pytest.fail(f"{name}: 600 Tab presses did not come round to the start")
+            stops[name] = count
+            missed = page.evaluate(NOT_REACHED)
+            if missed:
+                unreached[name] = missed
+    finally:
+        session.close()
+    print("tab stops:", stops)
+    assert all(count > 15 for count in stops.values()), stops  # the walk went through the page
+    assert not unreached, f"controls the keyboard cannot reach:\n{_listing(unreached)}"
+    assert not no_focus_style, f"controls that show no focus:\n{_listing(no_focus_style)}"
+    assert not session.problems, _listing(session.problems)
+
+
+def test_controls_shown_only_after_scrolling_pass_axe_too(base_url: str, browser: Any) -> None:
+    # axe checks each page as it opens; the theme's "Back to top" button appears only once the reader has scrolled
+    # (it was white on orange at 2.45:1). Scrolled to the end of a long page, axe checks what is then shown.
+    from axe_playwright_python.sync_playwright import Axe
+
+    session = Session(browser, base_url, **DESKTOP)
+    try:
+        page = session.open("book/outcomes/recovery.html")
+        page.mouse.wheel(0, 4000)
+        page.wait_for_selector("#pst-back-to-top", state="visible")
+        violations = Axe().run(page, options=AXE_OPTIONS).response["violations"]
+    finally:
+        session.close()
+    blocking = [f"{v['id']} ({v['impact']}) at {v['nodes'][0]['target']}" for v in violations if v["impact"] in BLOCKING]
+    assert not blocking, blocking
+    assert not session.problems, _listing(session.problems)
+
+
+def test_the_first_tab_stop_skips_to_the_main_content(base_url: str, browser: Any) -> None:
+    session = Session(browser, base_url, **DESKTOP)
+    try:
+        page = session.open("book/outcomes/recovery.html")
+        page.keyboard.press("Tab")
+        link = page.evaluate("() => [document.activeElement.tagName, document.activeElement.textContent.trim()]")
+        assert link == ["A", "Skip to main content"]
+        page.wait_for_function("() => document.activeElement.getBoundingClientRect().top >= 0")  # it slides in
+        page.keyboard.press("Enter")
+        page.wait_for_url(re.compile(r"#main-content$"))
+        assert page.evaluate("() => document.activeElement.id") == "main-content"  # the focus moved, not only the view
+        page.keyboard.press("Tab")  # and the next stop is in the main content, past the navigation
+        assert page.evaluate("() => !!document.activeElement.closest('#main-content')")
+    finally:
+        session.close()
+    assert not session.problems, _listing(session.problems)
+
+
+def test_at_1280px_every_table_shows_its_last_column_or_scrolls_visibly_from_the_keyboard(
+        desktop_visit: dict[str, Any]) -> None:
+    """A summary of findings shows its last column, the certainty and who signed it off, without scrolling; any
+    other table too wide for its column is a named tab stop (a keyboard scrolls it) that shows it scrolls."""
+    hidden: dict[str, list[str]] = {}
+    counted = scrolling = 0
+    for name, tables in desktop_visit["tables"].items():
+        for table in tables:
+            counted += 1
+            if table["fits"]:
+                continue
+            scrolling += 1
+            if table["lastHead"] == "Certainty":
+                hidden.setdefault(name, []).append(f"summary of findings [{table['heads']}]: its last column is cut off")
+            elif not (table["tabStop"] and table["role"] == "region" and table["name"] and table["cue"]):
+                hidden.setdefault(name, []).append(
+                    f"[{table['heads']}] scrolls, but tab stop {table['tabStop']}, role {table['role']}, name "
+                    f"{table['name']!r}, shadow cue {table['cue']}")
+    print(f"{counted} tables at 1280 px, {scrolling} scroll sideways")
+    assert counted > 50 and scrolling > 0  # the check saw the tables, and some do scroll
+    assert not hidden, f"tables whose last column is out of reach at 1280 px:\n{_listing(hidden)}"
+
+
+def test_a_summary_of_findings_with_signed_judgements_fits_at_1280px(site: Path, build_url: str,
+                                                                     browser: Any) -> None:
+    """The certainty column with a reviewer's sign-off in every row (the label the pages show for one) still fits:
+    on a chapter, on a brief in the book and on a standalone brief."""
+    from evidencebook._certainty import certainty_label
+
+    signed = certainty_label("low", {"signed_by": "Alexandra Montgomery-Richardson", "signed_on": "2026-11-30",
+                                     "evidence_version": 12, "status": "signed", "certainty": "moderate",
+                                     "reasons": "downgraded once for risk of bias: outcome assessors were not "
+                                                "blinded in two of the three trials"})
+    brief = standalone_briefs(site)[0]
+    pages = ["html/book/outcomes/recovery.html", f"html/book/{brief}", brief]
+    session = Session(browser, build_url, **DESKTOP)
+    cut: list[str] = []
+    try:
+        for name in pages:
+            found = session.open(name).evaluate("""(signed) => {
+              const tables = Array.from(document.querySelectorAll('.eb-table')).filter(w =>
+                  (w.querySelector('thead th:last-child') || {}).textContent === 'Certainty');
+              for (const w of tables) w.querySelectorAll('tbody td:last-child').forEach(td => { td.innerHTML = signed; });
+              return tables.map(w => w.querySelector('thead th:last-child').getBoundingClientRect().right
+                                     - w.getBoundingClientRect().right);
+            }""", signed)
+            assert found, f"{name}: no summary of findings"
+            cut += [f"{name}: the last column ends {overhang:.0f}px past the table's edge" for overhang in found
+                    if overhang > 1]
+    finally:
+        session.close()
+    assert not cut, "\n".join(cut)

@@ -201,7 +201,7 @@ def test_losing_a_pooled_estimate_is_a_trigger() -> None:
 def test_every_finding_has_a_chapter_besides_studies_and_reports_of_one_study_are_grouped() -> None:
     from conftest import ROOT
 
-    from evidencebook._coding import DOMAINS
+    from evidencebook._vocabulary import DOMAINS
 
     evidence = eb.load_evidence(eb.load_settings(ROOT))
     assert set().union(*eb.OUTCOME_CHAPTERS.values()) == set(DOMAINS)

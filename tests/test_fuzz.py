@@ -30,8 +30,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import evidencebook as eb
-from evidencebook._coding import (DESIGN_TYPES, DOMAINS, MEASURES, PEER_ROLES, POPULATION_GROUPS, SETTING_TYPES,
-                                  STUDY_TYPES, THEMES)
+from evidencebook._vocabulary import (DESIGN_TYPES, DOMAINS, MEASURES, PEER_ROLES, POPULATION_GROUPS,
+                                      SETTING_TYPES, STUDY_TYPES, THEMES)
 
 ALPHABET = "23456789ABCDEFGHIJKLMNPQRSTUVWXYZ"
 SUBSTATE = {"southern-oregon": {"name": "Southern Oregon", "state": "OR", "aliases": ["SoOR"]}}

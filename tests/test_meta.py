@@ -346,9 +346,9 @@ def test_paule_mandel_solves_q_equals_df() -> None:
 
 
 def test_r_uniroot_port() -> None:
-    root = meta._r_uniroot(lambda x: x * x - 2, 0.0, 2.0, -2.0, 2.0, tol=1e-14)
+    root = meta.r_uniroot(lambda x: x * x - 2, 0.0, 2.0, -2.0, 2.0, tol=1e-14)
     assert root == pytest.approx(math.sqrt(2), abs=1e-13)
-    coarse = meta._r_uniroot(lambda x: x * x - 2, 0.0, 2.0, -2.0, 2.0)
+    coarse = meta.r_uniroot(lambda x: x * x - 2, 0.0, 2.0, -2.0, 2.0)
     assert abs(coarse - math.sqrt(2)) < meta.UNIROOT_TOL
 
 
@@ -508,6 +508,21 @@ def test_pool_groups_equals_pool_per_group(method: str, test: str) -> None:
     assert singles > 0  # the fixture does exercise the k = 1 path
 
 
+@pytest.mark.parametrize("method", ["REML", "FE"])
+def test_pool_groups_weights_are_each_rows_share_at_the_fitted_tau2(method: str) -> None:
+    frame = _synthetic_groups().set_index("label")
+    out = meta.pool_groups(frame, ["outcome", "measure"], method=method, weights=True)  # type: ignore[arg-type]
+    for key, grp in frame.groupby(["outcome", "measure"]):
+        row = out.loc[key]
+        if row["status"] != "ok":
+            assert row["weights"] == {}
+            continue
+        w = 1 / (grp["vi"] + row["tau2"])
+        assert row["weights"] == pytest.approx((100 * w / w.sum()).to_dict(), rel=1e-12)
+        estimate = sum(share * y for share, y in zip(row["weights"].values(), grp["yi"])) / 100
+        assert estimate == pytest.approx(row["estimate"], rel=1e-9)  # the weights the estimate was pooled with
+
+
 def test_leave_one_out_refits_without_each_study() -> None:
     e = cells("RR")
     loo = meta.leave_one_out(e.yi, e.vi, labels=BCG.author, test="knha")
@@ -550,6 +565,25 @@ def test_cumulative_adds_studies_in_the_given_order() -> None:
         first = e.loc[by_year.index[: j + 1]]
         assert cum["estimate"][j] == pytest.approx(meta.pool(first.yi, first.vi).estimate, rel=1e-12)
     assert cum["estimate"].iloc[-1] == pytest.approx(fit().estimate, rel=1e-12)
+
+
+def test_leave_one_out_and_cumulative_drop_a_missing_pair_and_label_the_rest_by_position() -> None:
+    e = cells("RR")
+    yi, vi = e.yi.to_numpy().copy(), e.vi.to_numpy().copy()
+    yi[1] = np.nan  # one trial without an estimate: dropped, as metafor's na.omit
+    loo = meta.leave_one_out(yi, vi, test="knha")
+    assert list(loo["omitted"]) == [1, *range(3, 14)] and (loo["k"] == 11).all()
+    cum = meta.cumulative(yi, vi)
+    assert list(cum["added"]) == [1, *range(3, 14)] and list(cum["k"]) == list(range(1, 13))
+    with pytest.raises(ValueError, match="labels must have one entry per study"):
+        meta.cumulative(yi, vi, labels=["a", "b"])
+
+
+def test_an_unknown_model_option_is_an_error_not_ignored() -> None:
+    e = cells("RR")
+    with pytest.raises(TypeError, match="unexpected keyword argument.*methd"):
+        meta.leave_one_out(e.yi, e.vi, methd="DL")  # type: ignore[call-arg]
+    assert meta.cumulative(e.yi, e.vi, method="DL")["tau2"].iloc[-1] == pytest.approx(0.3088, abs=5e-5)
 
 
 def test_estimate_tau2_and_qprofile_helpers_match_pool() -> None:

@@ -29,6 +29,8 @@ from hostile_library import (EVAL_MARKERS, INVISIBLE, LONG_WORD, MARKER_RE, SPOO
 
 import evidencebook as eb
 import evidencebook._book as book_module
+import evidencebook._book_policy as book_policy_module
+import evidencebook._book_quality as book_quality_module
 import evidencebook._risk_of_bias as risk_of_bias_module
 from evidencebook._evidence import references_bib
 
@@ -130,12 +132,12 @@ def _returns_html(function: Any) -> bool:
 
 
 def _page_outputs(settings: eb.Settings, evidence: eb.Evidence) -> dict[str, str]:
-    """Every page function of the book (``_book.__all__`` returning HTML) on the hostile evidence."""
-    from evidencebook._coding import DOMAINS
+    """Every page function of the book (``__all__`` of the page modules, returning HTML) on the hostile evidence."""
+    from evidencebook._vocabulary import DOMAINS
 
     outputs = {}
-    for module, name in [*((book_module, n) for n in book_module.__all__),
-                         *((risk_of_bias_module, n) for n in risk_of_bias_module.__all__)]:
+    for module, name in [(module, n) for module in (book_module, book_policy_module, book_quality_module,
+                                                    risk_of_bias_module) for n in module.__all__]:
         function = getattr(module, name)
         if not inspect.isfunction(function) or not _returns_html(function):
             continue
@@ -182,7 +184,7 @@ def test_every_page_function_and_brief_part_renders_the_payloads_inert(rendered:
     expected = {"study_entries", "data_quality", "evidence_map", "findings_table", "sof_table", "outcome_summary",
                 "policy_table", "regions_index", "whats_new", *(f"forest_figure({s})" for s in SCALES),
                 "risk_of_bias_figures", "risk_of_bias_tables",
-                *(f"Brief(oregon).{p}" for p in ("header", "headline", "local_evidence", "policy_context",
+                *(f"Brief(oregon).{p}" for p in ("header", "headline", "local_evidence", "levers",
                                                    "implementation", "sources"))}
     assert expected <= rendered.keys(), expected - rendered.keys()
     problems = {name: found for name, html in rendered.items() if (found := violations(html, fragment=True))}
@@ -204,7 +206,7 @@ def test_payloads_are_shown_as_text(rendered: dict[str, str]) -> None:
     assert eb.visible(SPOOF) == "[U+202E]gnp.exe[U+202C] zero[U+200B]width[U+200D]join[U+FEFF]"
     assert eb.visible(SPOOF) in studies and eb.visible(SPOOF) in text_of(rendered["Brief(oregon).local_evidence"])
     assert alive("HSTLAAA2 creator lastName") in text_of(rendered["Brief(oregon).local_evidence"])
-    assert alive("HSTLPLC3 fact") in text_of(rendered["Brief(southern-oregon).policy_context"])
+    assert alive("HSTLPLC3 fact") in text_of(rendered["Brief(southern-oregon).levers"])
     figures = lxml.html.fragment_fromstring(rendered["forest_figure(standardised)"], create_parent="div")
     alts = " ".join(img.get("alt", "") for img in figures.iter("img"))
     assert alive("HSTLAAA2 note outcome A") in alts  # alt text carries the payload as text

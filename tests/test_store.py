@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from evidencebook._store import JOURNAL, STAGING, commit_entries, evidence_lock, recover
+from evidencebook._store import JOURNAL, STAGING, commit_entries, evidence_lock, finish_interrupted, recover
 from evidencebook import SyncError
 
 
@@ -97,3 +97,16 @@ def test_the_holder_can_take_the_lock_again(tmp_path: Path) -> None:
         with evidence_lock(tmp_path):
             commit_entries(tmp_path, {"a.txt": "new"})
         assert (tmp_path / "a.txt").read_text() == "new"
+
+
+def test_a_reader_finishes_an_interrupted_swap_and_takes_no_lock_when_there_is_none(tmp_path: Path) -> None:
+    folder = tmp_path / "evidence"
+    seed(folder)
+    finish_interrupted(folder)
+    assert not (folder / ".lock").exists()  # a clean folder: readers do not queue behind one another
+    (folder / STAGING).mkdir()
+    (folder / STAGING / "a.txt").write_text("new a.txt")
+    (folder / JOURNAL).write_text('{"entries": ["a.txt"]}')  # the writer died after its commit point
+    finish_interrupted(folder)
+    assert state(folder)["a.txt"] == "new a.txt" and not (folder / JOURNAL).exists()
+    assert not (folder / STAGING).exists()

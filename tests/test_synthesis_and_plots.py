@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import math
+from statistics import NormalDist
+from typing import Any
 
 import numpy as np
 
@@ -14,10 +16,33 @@ import evidencebook as eb
 from evidencebook._plots import forest_plot
 
 
+Z_975 = NormalDist().inv_cdf(0.975)  # an oracle independent of the package (the standard library's quantile)
+
+
 def test_standard_error_from_a_ratio_ci_is_on_the_log_scale() -> None:
     # Chien 2019: RR 0.44 (0.11 to 1.75)
-    assert eb.standard_error(0.44, 0.11, 1.75, "RR") == pytest.approx((math.log(1.75) - math.log(0.11)) / 3.919927969)
-    assert eb.standard_error(0.24, 0.08, 0.40, "SMD") == pytest.approx(0.32 / 3.919927969)
+    assert eb.standard_error(0.44, 0.11, 1.75, "RR") == pytest.approx((math.log(1.75) - math.log(0.11)) / (2 * Z_975))
+    assert eb.standard_error(0.24, 0.08, 0.40, "SMD") == pytest.approx(0.32 / (2 * Z_975))
+
+
+def test_the_95_percent_quantile_is_the_normal_quantile_and_ratio_measures_have_one_owner() -> None:
+    from scipy import special
+
+    from evidencebook import _vocabulary
+
+    assert eb.Z95 == special.ndtri(0.975) and eb.Z95 == pytest.approx(Z_975, rel=1e-15)
+    # the coded ratio measures are the coded measures on the log scale; no other list of ratio measures exists
+    assert set(_vocabulary.RATIO_MEASURES) == set(_vocabulary.MEASURES) & eb.LOG_SCALE_MEASURES == {"RR", "OR", "HR"}
+    assert [eb.no_effect(m) for m in ("RR", "OR", "HR", "SMD", "Hedges g", "MD", "RD")] == [1, 1, 1, 0, 0, 0, 0]
+    assert list(eb.no_effects(pd.Series(["HR", "MD"]))) == [1.0, 0.0]
+
+
+def test_an_absurd_archived_ci_gives_a_non_finite_standard_error_not_a_crash() -> None:
+    # an archive is history: a version coded before today's checks may hold a ratio CI below zero
+    assert not math.isfinite(eb.standard_error(0.5, -1e308, 1.0, "RR"))
+    meta_checked = pytest.raises(ValueError, match="> 0")  # the engine's checked form refuses the same CI
+    with meta_checked:
+        eb.effect_from_ci([0.5], [-1e308], [1.0], "RR")
 
 
 def test_direction_counts_group_the_reported_wording() -> None:
@@ -46,7 +71,7 @@ def test_forest_figure_alt_text_carries_every_estimate() -> None:
 
 
 def test_gap_map_counts_sources_per_domain_and_population() -> None:
-    from evidencebook._coding import DOMAINS, POPULATION_GROUPS
+    from evidencebook._vocabulary import DOMAINS, POPULATION_GROUPS
     from evidencebook._plots import gap_map_alt_text, gap_map_plot
     evidence = eb.load_evidence(eb.load_settings(ROOT))
     cells = eb.gap_map_counts(evidence.outcomes, evidence.studies, list(DOMAINS), list(POPULATION_GROUPS))
@@ -136,14 +161,14 @@ def test_only_two_named_reviewers_with_one_decision_each_count_as_double_screene
 
 
 def test_the_evidence_map_and_data_quality_show_agreement_and_conflicts() -> None:
-    from evidencebook._book import _screening_agreement_html, screening_conflicts
+    from evidencebook._book_quality import screening_agreement_html, screening_conflicts
 
     studies = _double_screened([("include", "include", 3), ("exclude", "exclude", 1), ("include", "exclude", 1)], "FT")
-    html = _screening_agreement_html(studies)
+    html = screening_agreement_html(studies)
     assert "<td>full text</td><td>5</td><td>4</td><td>80%</td><td>0.55</td>" in html  # kappa = (5*4 - (4*3 + 1*2)) / (25 - 14) = 6/11
     assert "<td>title/abstract</td><td>0</td><td>0</td><td></td><td>no item double-screened</td>" in html
     single = pd.DataFrame({"study_id": ["A"], "screening_votes": ["TA:include|FT:include"]})
-    assert "No item has been screened independently by two reviewers yet" in _screening_agreement_html(single)
+    assert "No item has been screened independently by two reviewers yet" in screening_agreement_html(single)
     conflicted = pd.DataFrame({"study_id": ["A", "B"], "citation_key": ["a2020", "b2021"], "title": ["T1", "T2"],
                                "screening": ["FT:conflict", "FT:include"],
                                "screening_votes": ["TA:include@AB|FT:include@AB|FT:exclude@CD", "FT:include"]})
@@ -188,6 +213,7 @@ def test_finding_directions_count_an_estimate_on_its_side_significant_or_not() -
 def test_pooled_groups_pool_primary_studies_with_a_shared_synthesis_group() -> None:
     # Synthetic: three primary RCTs of readmission (RR) in one synthesis group, one review-level row.
     effects = pd.DataFrame({
+        "finding_id": ["F1", "F2", "F3", "F4"],
         "measure": ["RR"] * 4, "evidence_level": ["primary", "primary", "primary", "review"],
         "synthesis_group": ["readmission-12m"] * 4, "better": ["lower"] * 4, "comparison_type": [""] * 4,
         "estimate": [0.7, 0.8, 0.6, 0.5], "ci_low": [0.5, 0.6, 0.4, 0.3], "ci_high": [0.98, 1.07, 0.9, 0.8]})
@@ -318,17 +344,17 @@ def test_the_sign_test_is_scipys_binomtest() -> None:
 def test_the_distribution_functions_of_pooling_are_scipy_stats() -> None:
     from scipy import stats
 
-    from evidencebook._meta import _stats
+    from evidencebook._meta import distributions
 
     x, q, df = np.array([0.0, 0.3, 1.96, 4.5]), np.array([0.001, 0.025, 0.05, 0.5]), np.array([1.0, 3.0, 9.0, 40.0])
-    np.testing.assert_allclose(_stats.norm.sf(x), stats.norm.sf(x), rtol=1e-13)
-    np.testing.assert_allclose(_stats.norm.isf(q), stats.norm.isf(q), rtol=1e-13)
-    np.testing.assert_allclose(_stats.t.sf(x, df), stats.t.sf(x, df), rtol=1e-13)
-    np.testing.assert_allclose(_stats.t.isf(q, df), stats.t.isf(q, df), rtol=1e-13)
-    np.testing.assert_allclose(_stats.chi2.sf(x + 0.1, df), stats.chi2.sf(x + 0.1, df), rtol=1e-13)
-    np.testing.assert_allclose(_stats.chi2.isf(q, df), stats.chi2.isf(q, df), rtol=1e-13)
-    np.testing.assert_allclose(_stats.chi2.ppf(q, df), stats.chi2.ppf(q, df), rtol=1e-13)
-    np.testing.assert_allclose(_stats.f.sf(x + 0.1, df, df + 2), stats.f.sf(x + 0.1, df, df + 2), rtol=1e-13)
+    np.testing.assert_allclose(distributions.norm.sf(x), stats.norm.sf(x), rtol=1e-13)
+    np.testing.assert_allclose(distributions.norm.isf(q), stats.norm.isf(q), rtol=1e-13)
+    np.testing.assert_allclose(distributions.t.sf(x, df), stats.t.sf(x, df), rtol=1e-13)
+    np.testing.assert_allclose(distributions.t.isf(q, df), stats.t.isf(q, df), rtol=1e-13)
+    np.testing.assert_allclose(distributions.chi2.sf(x + 0.1, df), stats.chi2.sf(x + 0.1, df), rtol=1e-13)
+    np.testing.assert_allclose(distributions.chi2.isf(q, df), stats.chi2.isf(q, df), rtol=1e-13)
+    np.testing.assert_allclose(distributions.chi2.ppf(q, df), stats.chi2.ppf(q, df), rtol=1e-13)
+    np.testing.assert_allclose(distributions.f.sf(x + 0.1, df, df + 2), stats.f.sf(x + 0.1, df, df + 2), rtol=1e-13)
 
 
 def test_a_conflict_synced_from_zotero_is_reported_left_out_counted_and_listed(project: eb.Settings) -> None:
@@ -475,3 +501,49 @@ def test_the_forest_plots_risk_of_bias_column_shows_the_whole_overall_judgement(
     column = sorted(t.get_text() for t in right.get_yticklabels())
     assert column == ["?", "serious", "some concerns"]  # not 'some conce', and '?' where not assessed
     plt_close(fig)
+
+
+# dat.bcg (Colditz et al. 1994, as metafor ships it): log RR and its variance per trial, to the 4 decimals the
+# reference prints (shared/notes/meta-analysis-reference.md); metafor's REML fit gives tau² = 0.3132.
+BCG_YI = [-0.8893, -1.5854, -1.3481, -1.4416, -0.2175, -0.7861, -1.6209, 0.0120, -0.4694, -1.3713, -0.3394,
+          0.4459, -0.0173]
+BCG_VI = [0.3256, 0.1946, 0.4154, 0.0200, 0.0512, 0.0069, 0.2230, 0.0040, 0.0564, 0.0730, 0.0124, 0.5325, 0.0714]
+BCG_TAU2 = 0.3132
+
+
+def _bcg_effects() -> pd.DataFrame:
+    """The 13 BCG trials as effect rows of one synthesis group (RR, higher is better: nothing is flipped)."""
+    y, se = np.array(BCG_YI), np.sqrt(BCG_VI)
+    effects = pd.DataFrame({
+        "finding_id": [f"BCG{i}" for i in range(1, 14)], "label": [f"Trial {i}" for i in range(1, 14)],
+        "outcome": ["tuberculosis"] * 13, "study_type": ["primary"] * 13, "risk_of_bias": ["low"] * 13,
+        "measure": ["RR"] * 13, "evidence_level": ["primary"] * 13, "synthesis_group": ["bcg"] * 13,
+        "better": ["higher"] * 13, "comparison_type": [""] * 13, "estimate": np.exp(y),
+        "ci_low": np.exp(y - eb.Z95 * se), "ci_high": np.exp(y + eb.Z95 * se)})
+    effects = effects.join(eb.harmonise(effects))
+    effects["significant"] = (effects["ci_low"] > 1) | (effects["ci_high"] < 1)
+    return effects
+
+
+def _drawn_weights(fig: Any) -> list[str]:
+    """The weight column of a forest plot, as drawn: the text before '%' of each study row's right-hand label."""
+    right = [t.get_text() for t in fig.axes[0].child_axes[0].get_yticklabels()]
+    return [label.split("%")[0] for label in right if "·" in label]
+
+
+def test_pooled_groups_carry_metafors_weights_and_the_forest_plot_draws_exactly_those() -> None:
+    effects = _bcg_effects()
+    pooled = eb.pooled_groups(effects)
+    assert pooled.loc[0, "tau2"] == pytest.approx(BCG_TAU2, abs=5e-4)
+    # metafor's weights(rma(yi, vi)): 1 / (vi + tau²), as a share of their sum, by hand from the reference.
+    by_hand = 1 / (np.array(BCG_VI) + BCG_TAU2)
+    expected = dict(zip(effects["finding_id"], 100 * by_hand / by_hand.sum()))
+    weights = pooled.loc[0, "weights"]
+    assert weights.keys() == expected.keys()
+    assert [weights[k] for k in expected] == pytest.approx(list(expected.values()), abs=0.01)
+    assert expected["BCG1"] == pytest.approx(5.06, abs=0.005) and expected["BCG8"] == pytest.approx(10.19, abs=0.005)
+    fig = forest_plot(effects, "ratio", "BCG", pooled)
+    assert _drawn_weights(fig) == [f"{weights[k]:.0f}" for k in effects["finding_id"]]
+    # The plot draws the pool's weights, not its own: other weights handed in are the weights drawn.
+    other = pooled.assign(weights=[{k: 100 / 13 if k != "BCG1" else 40.0 for k in expected}])
+    assert _drawn_weights(forest_plot(effects, "ratio", "BCG", other)) == ["40"] + ["8"] * 12

@@ -114,19 +114,21 @@ def checkout(project: eb.Settings, monkeypatch: pytest.MonkeyPatch) -> Path:
 
 
 def test_a_pull_request_is_opened_only_when_the_sync_made_a_new_evidence_version(checkout: Path) -> None:
-    """The workflow's own scripts, run on the bundled evidence (version 8): before the sync 8 and after it 8 is
-    exit 3 and no pull request; a sync that made version 8 from 7 opens one whose body is What's new in 8."""
+    """The workflow's own scripts, run on the bundled evidence (version N): a sync that leaves it at N is exit 3
+    and no pull request; a sync that made version N from N-1 opens one whose body is What's new in N."""
     version = {"VERSION": workflow()["jobs"]["sync"]["env"]["VERSION"]}
+    now = str(eb.read_manifest(eb.load_settings(checkout))["evidence_version"])  # the bundled evidence's version
+    was = str(int(now) - 1)
     before = step("Evidence version before the sync")["run"]
-    assert _shell(before, checkout, **version) == {"version": "8"}
+    assert _shell(before, checkout, **version) == {"version": now}
     news = step("What's new")
     assert news["env"] == {"BEFORE": "${{ steps.before.outputs.version }}"}
     assert f"{NOTHING_NEW}) echo \"changed=false\"" in news["run"]
-    assert _shell(news["run"], checkout, BEFORE="8", **version) == {"changed": "false", "version": "8"}
-    assert _shell(news["run"], checkout, BEFORE="7", **version) == {"changed": "true", "version": "8"}
+    assert _shell(news["run"], checkout, BEFORE=now, **version) == {"changed": "false", "version": now}
+    assert _shell(news["run"], checkout, BEFORE=was, **version) == {"changed": "true", "version": now}
     body = (checkout / "whats-new.md").read_text(encoding="utf-8")
-    assert body.startswith("## What's new in evidence version 8 (")
-    assert body == CliRunner().invoke(main, ["whats-new", "--version", "8"]).output
+    assert body.startswith(f"## What's new in evidence version {now} (")
+    assert body == CliRunner().invoke(main, ["whats-new", "--version", now]).output
     assert (checkout / "summary.md").read_text(encoding="utf-8") == body  # shown on the run's page too
     shutil.rmtree(checkout / "evidence")
     assert _shell(before, checkout, **version) == {"version": "0"}  # the first sync of all

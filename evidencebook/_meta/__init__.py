@@ -18,8 +18,8 @@ check this review's numbers against metafor, and several conventions silently ch
 * the prediction interval's distribution is named (``pi_method``): ``"z"`` (metafor's default),
   ``"t(k-1)"`` (meta >= 8.0) or ``"t(k-2)"`` (Higgins, Thompson & Spiegelhalter 2009).
 
-Estimates of ratio measures (RR, OR, PETO, ROM, HR, IRR) live on the log scale; ``back_transform``
-exponentiates them.  I^2 is in percent, as metafor prints it.
+Estimates of ratio measures (RR, OR, PETO, ROM, HR, IRR: ``LOG_SCALE_MEASURES`` in :mod:`.._effects`, which
+owns the package's effect arithmetic) live on the log scale; ``back_transform`` exponentiates them.  I^2 is in percent, as metafor prints it.
 
 The intercept-only engine is vectorised over groups (``pool_groups``, ``leave_one_out``,
 ``cumulative`` and ``pool`` itself all run through it), so pooling thousands of outcome groups is
@@ -28,7 +28,8 @@ a handful of ``numpy.bincount`` passes; ``meta_regression`` uses the matrix form
 The parts, by concept: ``effects`` (escalc and effects from a CI), ``engine`` (the vectorised
 intercept-only fit and the Q-profile CI), ``results`` (what a fit returns), ``pooling`` (the
 public pooling functions), ``regression`` (meta-regression, Egger's test), and ``_common``
-(types, constants, distribution functions, R's root finder).
+(types, the model's options, constants, distribution functions, R's root finder).  The parts share
+their helpers by public names; none of them is exported from the package.
 """
 
 from __future__ import annotations
@@ -36,10 +37,9 @@ from __future__ import annotations
 from ._common import (  # noqa: F401
     METHODS,
     PI_METHODS,
-    RATIO_MEASURES,
     UNIROOT_TOL,
-    _r_uniroot,
-    _stats,
+    distributions,
+    r_uniroot,
 )
 from .effects import binary_effects, continuous_effects, effect_from_ci, hedges_j  # noqa: F401
 from .engine import qprofile_tau2_ci  # noqa: F401

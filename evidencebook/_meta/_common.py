@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from types import SimpleNamespace
-from typing import Literal
+from typing import Literal, TypedDict
 
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
@@ -14,7 +14,7 @@ from .._errors import SynthesisError
 
 # The distribution functions pooling needs, each as scipy.stats computes it (the same scipy.special
 # call): importing scipy.stats takes about a second, paid by every book page that pools.
-_stats = SimpleNamespace(
+distributions = SimpleNamespace(
     norm=SimpleNamespace(sf=lambda x: special.ndtr(np.negative(x)), isf=lambda q: -special.ndtri(q)),
     t=SimpleNamespace(sf=lambda x, df: special.stdtr(df, np.negative(x)), isf=lambda q, df: -special.stdtrit(df, q)),
     chi2=SimpleNamespace(sf=lambda x, df: special.chdtrc(df, x), isf=lambda q, df: special.chdtri(df, q),
@@ -28,9 +28,6 @@ Method = Literal["FE", "DL", "REML", "ML", "PM"]
 Test = Literal["z", "knha", "adhoc"]
 PIMethod = Literal["z", "t(k-1)", "t(k-2)"]
 
-#: Measures analysed on the log scale and reported back on the ratio scale.
-RATIO_MEASURES = frozenset({"RR", "OR", "PETO", "ROM", "HR", "IRR"})
-
 METHODS: tuple[str, ...] = ("FE", "DL", "REML", "ML", "PM")
 PI_METHODS: tuple[str, ...] = ("z", "t(k-1)", "t(k-2)")
 
@@ -38,7 +35,31 @@ PI_METHODS: tuple[str, ...] = ("z", "t(k-1)", "t(k-2)")
 THRESHOLD = 1e-5
 MAXITER = 100
 UNIROOT_TOL = float(np.finfo(float).eps) ** 0.25
-_EPS = float(np.finfo(float).eps)
+EPS = float(np.finfo(float).eps)
+
+
+class FitOptions(TypedDict, total=False):
+    """The model a pooling function fits: ``pool``'s keywords of the same names (metafor's ``rma.uni``)."""
+
+    method: Method
+    test: Test
+    level: float
+    pi_method: PIMethod | None
+    threshold: float
+    uniroot_tol: float
+    stepadj: float
+
+
+_FIT_DEFAULTS: FitOptions = {"method": "REML", "test": "z", "level": 95.0, "pi_method": None,
+                             "threshold": THRESHOLD, "uniroot_tol": UNIROOT_TOL, "stepadj": 1.0}
+
+
+def fit_options(options: FitOptions) -> FitOptions:
+    """Every option of the model, metafor's defaults where not given; a keyword that is no option is an error."""
+    unknown = sorted(set(options) - set(_FIT_DEFAULTS))
+    if unknown:
+        raise TypeError(f"unexpected keyword argument(s): {', '.join(unknown)}")
+    return {**_FIT_DEFAULTS, **options}
 
 
 # ---------------------------------------------------------------------------------------------
@@ -46,21 +67,21 @@ _EPS = float(np.finfo(float).eps)
 # ---------------------------------------------------------------------------------------------
 
 
-def _alpha(level: float) -> float:
+def alpha_from_level(level: float) -> float:
     if not 0 < level < 100:
         raise ValueError(f"level is a percentage in (0, 100), got {level}")
     return 1 - level / 100
 
 
-def _z_crit(level: float) -> float:
-    return float(_stats.norm.isf(_alpha(level) / 2))
+def z_crit(level: float) -> float:
+    return float(distributions.norm.isf(alpha_from_level(level) / 2))
 
 
-def _gsum(x: FloatArray, g: IntArray, n_groups: int) -> FloatArray:
+def group_sum(x: FloatArray, g: IntArray, n_groups: int) -> FloatArray:
     return np.bincount(g, weights=x, minlength=n_groups).astype(float, copy=False)
 
 
-def _r_zeroin(
+def r_zeroin(
     f: Callable[[FloatArray, NDArray[np.bool_]], FloatArray],
     lower: FloatArray,
     upper: FloatArray,
@@ -97,7 +118,7 @@ def _r_zeroin(
             swap = act & (np.abs(fc) < np.abs(fb))  # make b the best approximation
             a, b, c = np.where(swap, b, a), np.where(swap, c, b), np.where(swap, b, c)
             fa, fb, fc = np.where(swap, fb, fa), np.where(swap, fc, fb), np.where(swap, fb, fc)
-            tol_act = 2 * _EPS * np.abs(b) + tol / 2
+            tol_act = 2 * EPS * np.abs(b) + tol / 2
             new_step = (c - b) / 2
             found = act & ((np.abs(new_step) <= tol_act) | (fb == 0.0))
             root = np.where(found, b, root)
@@ -127,7 +148,7 @@ def _r_zeroin(
     return np.where(done, root, b) if solve is None else np.where(solve, np.where(done, root, b), np.nan)
 
 
-def _r_uniroot(
+def r_uniroot(
     f: Callable[[float], float],
     lower: float,
     upper: float,
@@ -138,14 +159,14 @@ def _r_uniroot(
     maxiter: int = 1000,
 ) -> float:
     """R's ``uniroot(f, c(lower, upper), tol=tol)$root`` for one scalar function."""
-    root = _r_zeroin(
+    root = r_zeroin(
         lambda x, _active: np.array([f(float(x[0]))]),
         np.array([lower]), np.array([upper]), np.array([f_lower]), np.array([f_upper]), tol=tol, maxiter=maxiter,
     )
     return float(root[0])
 
 
-def _q_batch(
+def q_batch(
     y: FloatArray, v: FloatArray, g: IntArray, n_groups: int, tau2: FloatArray, active: NDArray[np.bool_]
 ) -> FloatArray:
     """Generalised Q(tau^2) = sum w (y - mu_w)^2, w = 1 / (v + tau^2), for the active groups."""
@@ -153,29 +174,29 @@ def _q_batch(
     ys, vs, gs = y[sel], v[sel], g[sel]
     w = 1 / (vs + tau2[gs])
     with np.errstate(divide="ignore", invalid="ignore"):  # inactive groups have empty sums
-        mu = _gsum(w * ys, gs, n_groups) / _gsum(w, gs, n_groups)
+        mu = group_sum(w * ys, gs, n_groups) / group_sum(w, gs, n_groups)
     r = ys - mu[gs]
-    return np.where(active, _gsum(w * r * r, gs, n_groups), np.nan)
+    return np.where(active, group_sum(w * r * r, gs, n_groups), np.nan)
 
 
-def _group_slices(g: IntArray, n_groups: int) -> list[IntArray]:
+def group_slices(g: IntArray, n_groups: int) -> list[IntArray]:
     """Element indices of each group, in group-code order."""
     order = np.argsort(g, kind="stable")
     bounds = np.concatenate([[0], np.cumsum(np.bincount(g, minlength=n_groups))])
     return [order[bounds[j] : bounds[j + 1]] for j in range(n_groups)]
 
 
-def _r_mad(y: FloatArray) -> float:
+def r_mad(y: FloatArray) -> float:
     """R's ``mad()``: 1.4826 * median absolute deviation from the median."""
     return 1.4826 * float(np.median(np.abs(y - np.median(y))))
 
 
-def _too_few(k: int, outcome: str | None) -> SynthesisError:
+def too_few(k: int, outcome: str | None) -> SynthesisError:
     where = f"outcome {outcome!r}" if outcome else "this outcome"
     return SynthesisError(f"{where}: needs >= 2 studies to pool, got {k}")
 
 
-def _pairs(yi: ArrayLike, vi: ArrayLike, *, outcome: str | None) -> tuple[FloatArray, FloatArray]:
+def checked_pairs(yi: ArrayLike, vi: ArrayLike, *, outcome: str | None) -> tuple[FloatArray, FloatArray]:
     """Validated effect/variance pairs; pairs with a NaN are dropped (metafor's na.omit)."""
     y = np.atleast_1d(np.asarray(yi, dtype=float))
     v = np.atleast_1d(np.asarray(vi, dtype=float))
@@ -188,5 +209,5 @@ def _pairs(yi: ArrayLike, vi: ArrayLike, *, outcome: str | None) -> tuple[FloatA
     if np.any(v <= 0):
         raise ValueError("sampling variances vi must be > 0")
     if len(y) < 2:
-        raise _too_few(len(y), outcome)
+        raise too_few(len(y), outcome)
     return y, v

@@ -9,14 +9,15 @@ import pandas as pd
 from numpy.typing import ArrayLike
 from scipy import special
 
-from ._common import RATIO_MEASURES, FloatArray, _z_crit
+from .. import _effects
+from ._common import FloatArray, z_crit
 
 # ---------------------------------------------------------------------------------------------
 # Effect sizes (metafor::escalc)
 # ---------------------------------------------------------------------------------------------
 
 
-def _as_float(x: ArrayLike | None, name: str) -> FloatArray:
+def as_float(x: ArrayLike | None, name: str) -> FloatArray:
     if x is None:
         raise ValueError(f"'{name}' is required")
     return np.atleast_1d(np.asarray(x, dtype=float))
@@ -69,10 +70,10 @@ def binary_effects(
     measure = measure.upper()
     if measure not in ("RR", "OR", "RD", "PETO"):
         raise ValueError(f"unknown 2x2 measure {measure!r}; use RR, OR, RD or PETO")
-    a = _as_float(ai, "ai")
-    c = _as_float(ci, "ci")
-    b = _as_float(n1i, "n1i or bi") - a if bi is None else _as_float(bi, "bi")
-    d = _as_float(n2i, "n2i or di") - c if di is None else _as_float(di, "di")
+    a = as_float(ai, "ai")
+    c = as_float(ci, "ci")
+    b = as_float(n1i, "n1i or bi") - a if bi is None else as_float(bi, "bi")
+    d = as_float(n2i, "n2i or di") - c if di is None else as_float(di, "di")
     if not (a.shape == b.shape == c.shape == d.shape):
         raise ValueError("ai, bi, ci and di must have the same length")
     if np.any(np.concatenate([a, b, c, d]) < 0):
@@ -166,8 +167,8 @@ def continuous_effects(
         ``vi = 1/n1 + 1/n2 + yi^2 / (2 (n1 + n2))``.
     """
     measure = measure.upper()
-    m1, s1, n1 = _as_float(m1i, "m1i"), _as_float(sd1i, "sd1i"), _as_float(n1i, "n1i")
-    m2, s2, n2 = _as_float(m2i, "m2i"), _as_float(sd2i, "sd2i"), _as_float(n2i, "n2i")
+    m1, s1, n1 = as_float(m1i, "m1i"), as_float(sd1i, "sd1i"), as_float(n1i, "n1i")
+    m2, s2, n2 = as_float(m2i, "m2i"), as_float(sd2i, "sd2i"), as_float(n2i, "n2i")
     if np.any(np.concatenate([s1, s2]) < 0) or np.any(np.concatenate([n1, n2]) < 0):
         raise ValueError("SDs and group sizes must be >= 0")
     df = n1 + n2 - 2
@@ -212,23 +213,21 @@ def effect_from_ci(
 ) -> pd.DataFrame:
     """An effect and its standard error from a reported estimate and symmetric CI.
 
-    Ratio measures (see ``RATIO_MEASURES``) are taken to the log scale first, where their CI is
-    symmetric, so ``yi = log(estimate)`` and ``sei = (log(high) - log(low)) / (2 z)``.
+    Ratio measures (``LOG_SCALE_MEASURES``) are taken to the log scale first, where their CI is
+    symmetric, so ``yi = log(estimate)`` and ``sei = (log(high) - log(low)) / (2 z)``: the checked,
+    tabular form of :func:`.._effects.effect_from_ci`, which does the arithmetic.
 
     Returns
     -------
     pandas.DataFrame
         Columns ``yi``, ``sei`` and ``vi`` on the analysis scale.
     """
-    est, lo, hi = (_as_float(x, n) for x, n in ((estimate, "estimate"), (ci_low, "ci_low"), (ci_high, "ci_high")))
+    est, lo, hi = (as_float(x, n) for x, n in ((estimate, "estimate"), (ci_low, "ci_low"), (ci_high, "ci_high")))
     if np.any(hi < lo):
         raise ValueError("ci_high must be >= ci_low")
-    if measure.upper() in RATIO_MEASURES:
-        if np.any(np.concatenate([est, lo, hi]) <= 0):
-            raise ValueError(f"{measure} estimates and CI bounds must be > 0")
-        est, lo, hi = np.log(est), np.log(lo), np.log(hi)
-    z = _z_crit(level)
-    sei = (hi - lo) / (2 * z)
-    return pd.DataFrame({"yi": est, "sei": sei, "vi": sei**2})
+    if _effects.on_log_scale(measure) and np.any(np.concatenate([est, lo, hi]) <= 0):
+        raise ValueError(f"{measure} estimates and CI bounds must be > 0")
+    yi, sei = _effects.effect_from_ci(est, lo, hi, measure, z=z_crit(level))
+    return pd.DataFrame({"yi": yi, "sei": sei, "vi": sei**2})
 
 

@@ -5,26 +5,29 @@ from __future__ import annotations
 import math
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Unpack
 
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
 from ._common import (
-    _EPS,
+    EPS,
     MAXITER,
     METHODS,
     PI_METHODS,
     UNIROOT_TOL,
+    FitOptions,
     FloatArray,
     IntArray,
-    _alpha,
-    _group_slices,
-    _gsum,
-    _pairs,
-    _q_batch,
-    _r_mad,
-    _r_zeroin,
-    _stats,
+    alpha_from_level,
+    group_slices,
+    group_sum,
+    checked_pairs,
+    q_batch,
+    r_mad,
+    r_zeroin,
+    distributions,
+    fit_options,
 )
 
 # ---------------------------------------------------------------------------------------------
@@ -53,27 +56,38 @@ class _Sums:
         return self.sw2 - 2 * self.sw3 / self.sw + (self.sw2 / self.sw) ** 2
 
 
+def _inverse_variance(v: FloatArray, g: IntArray, tau2: FloatArray) -> FloatArray:
+    """Each study's weight in its group's fit, 1 / (v + tau^2): the one definition the engine pools with."""
+    return 1 / (v + tau2[g])
+
+
+def study_weights(v: FloatArray, g: IntArray, n_groups: int, tau2: FloatArray) -> FloatArray:
+    """Each study's share (%) of its group's weight at the fitted tau^2, as ``metafor::weights(fit)``."""
+    w = _inverse_variance(v, g, tau2)
+    return 100 * w / group_sum(w, g, n_groups)[g]
+
+
 def _sums(y: FloatArray, v: FloatArray, g: IntArray, n_groups: int, tau2: FloatArray) -> _Sums:
-    w = 1 / (v + tau2[g])
-    sw = _gsum(w, g, n_groups)
-    mu = _gsum(w * y, g, n_groups) / sw
+    w = _inverse_variance(v, g, tau2)
+    sw = group_sum(w, g, n_groups)
+    mu = group_sum(w * y, g, n_groups) / sw
     r = y - mu[g]
     wr2 = w * r * r
     return _Sums(
         sw=sw,
-        sw2=_gsum(w * w, g, n_groups),
-        sw3=_gsum(w * w * w, g, n_groups),
+        sw2=group_sum(w * w, g, n_groups),
+        sw3=group_sum(w * w * w, g, n_groups),
         mu=mu,
-        rss=_gsum(wr2, g, n_groups),
-        rss2=_gsum(w * wr2, g, n_groups),
+        rss=group_sum(wr2, g, n_groups),
+        rss2=group_sum(w * wr2, g, n_groups),
     )
 
 
 def _tau2_he(y: FloatArray, v: FloatArray, g: IntArray, n_groups: int, k: FloatArray) -> FloatArray:
     """Hedges' estimator: (sum (y - ybar)^2 - (1 - 1/k) sum v) / (k - 1); REML/ML start here."""
-    ybar = _gsum(y, g, n_groups) / k
-    rss = _gsum((y - ybar[g]) ** 2, g, n_groups)
-    return (rss - (1 - 1 / k) * _gsum(v, g, n_groups)) / (k - 1)
+    ybar = group_sum(y, g, n_groups) / k
+    rss = group_sum((y - ybar[g]) ** 2, g, n_groups)
+    return (rss - (1 - 1 / k) * group_sum(v, g, n_groups)) / (k - 1)
 
 
 def _tau2_fisher(
@@ -108,7 +122,7 @@ def _tau2_fisher(
             s = _sums(y[sel], v[sel], g[sel], n_groups, tau2)
             adj = (s.rss2 - s.sw) / s.sw2 if ml else (s.rss2 - s.tr_p) / s.tr_pp
         adj = np.where(active & np.isfinite(adj), adj * stepadj, 0.0)
-        adj = _halve_until_nonnegative(tau2, adj)
+        adj = halve_until_nonnegative(tau2, adj)
         new = tau2 + adj
         change = np.abs(tau2 - new)
         tau2 = np.where(active, new, tau2)
@@ -118,7 +132,7 @@ def _tau2_fisher(
     return tau2, iterations, converged
 
 
-def _halve_until_nonnegative(tau2: FloatArray, adj: FloatArray) -> FloatArray:
+def halve_until_nonnegative(tau2: FloatArray, adj: FloatArray) -> FloatArray:
     """metafor's step halving: ``while (tau2 + adj < 0) adj <- adj / 2``.
 
     From tau^2 = 0 a negative step halves until it underflows to -0, i.e. the step is 0.
@@ -136,7 +150,7 @@ def _reml_ml_loglik(
     y: FloatArray, v: FloatArray, g: IntArray, n_groups: int, k: FloatArray, tau2: FloatArray, *, ml: bool
 ) -> FloatArray:
     s = _sums(y, v, g, n_groups, tau2)
-    logdet = _gsum(np.log(v + tau2[g]), g, n_groups)
+    logdet = group_sum(np.log(v + tau2[g]), g, n_groups)
     log2pi = math.log(2 * math.pi)
     if ml:
         ll: FloatArray = -0.5 * k * log2pi - 0.5 * logdet - 0.5 * s.rss
@@ -154,21 +168,21 @@ def _tau2_pm(
     """
     everyone = np.ones(n_groups, dtype=bool)
     target = k - 1
-    f0 = _q_batch(y, v, g, n_groups, np.zeros(n_groups), everyone) - target
-    upper = np.array([max(100.0, 10 * _r_mad(y[idx]) ** 2) for idx in _group_slices(g, n_groups)])
-    fu = _q_batch(y, v, g, n_groups, upper, everyone) - target
+    f0 = q_batch(y, v, g, n_groups, np.zeros(n_groups), everyone) - target
+    upper = np.array([max(100.0, 10 * r_mad(y[idx]) ** 2) for idx in group_slices(g, n_groups)])
+    fu = q_batch(y, v, g, n_groups, upper, everyone) - target
     search = (f0 >= 0) & (fu <= 0)  # Q(0) < k - 1 means tau^2 = 0; Q(max) > k - 1 means no root
     tau2 = np.zeros(n_groups)
     if search.any():
         def f(t: FloatArray, active: NDArray[np.bool_]) -> FloatArray:
-            return _q_batch(y, v, g, n_groups, t, active) - target
+            return q_batch(y, v, g, n_groups, t, active) - target
 
-        roots = _r_zeroin(f, np.zeros(n_groups), upper, f0, fu, solve=search, tol=tol)
+        roots = r_zeroin(f, np.zeros(n_groups), upper, f0, fu, solve=search, tol=tol)
         tau2 = np.where(search, roots, 0.0)
     return tau2, ~((f0 >= 0) & (fu > 0))
 
 
-def _resolve_pi_method(pi_method: str | None, test: str) -> str:
+def resolve_pi_method(pi_method: str | None, test: str) -> str:
     if pi_method is None:
         # metafor's predict(): a t-based PI with the model's df after Knapp-Hartung, else z.
         return "t(k-1)" if test in ("knha", "adhoc") else "z"
@@ -177,33 +191,26 @@ def _resolve_pi_method(pi_method: str | None, test: str) -> str:
     return pi_method
 
 
-def _pi_crit(pi_method: str, k: FloatArray, level: float) -> FloatArray:
-    alpha = _alpha(level)
+def pi_crit(pi_method: str, k: FloatArray, level: float) -> FloatArray:
+    alpha = alpha_from_level(level)
     if pi_method == "z":
-        return np.full_like(k, _stats.norm.isf(alpha / 2))
+        return np.full_like(k, distributions.norm.isf(alpha / 2))
     df = k - (1 if pi_method == "t(k-1)" else 2)
     with np.errstate(invalid="ignore"):
-        return np.where(df >= 1, _stats.t.isf(alpha / 2, np.maximum(df, 1)), np.nan)
+        return np.where(df >= 1, distributions.t.isf(alpha / 2, np.maximum(df, 1)), np.nan)
 
 
-def _fit_batch(
-    y: FloatArray,
-    v: FloatArray,
-    g: IntArray,
-    n_groups: int,
-    *,
-    method: str,
-    test: str,
-    level: float,
-    pi_method: str | None,
-    threshold: float,
-    uniroot_tol: float,
-    stepadj: float = 1.0,
+def fit_batch(
+    y: FloatArray, v: FloatArray, g: IntArray, n_groups: int, **options: Unpack[FitOptions]
 ) -> tuple[dict[str, FloatArray], str | None]:
-    """Fit the intercept-only model in every group; every group must have k >= 2.
+    """Fit the intercept-only model (``options``, see :class:`FitOptions`) in every group; every group must
+    have k >= 2.
 
     Returns the per-group arrays and the prediction-interval method used (None for FE).
     """
+    o = fit_options(options)
+    method, test, level, pi_method = o["method"], o["test"], o["level"], o["pi_method"]
+    threshold, uniroot_tol, stepadj = o["threshold"], o["uniroot_tol"], o["stepadj"]
     if method not in METHODS:
         raise ValueError(f"method must be one of {METHODS}, got {method!r}")
     if test not in ("z", "knha", "adhoc"):
@@ -215,7 +222,7 @@ def _fit_batch(
     q = np.maximum(0.0, fe.rss)
     q_df = k - 1
     vt = q_df / fe.tr_p  # metafor's "typical" within-study variance s^2
-    i2_q = _i2_from_q(q, q_df)
+    i2_q = i2_from_q(q, q_df)
 
     iterations = np.zeros(n_groups, dtype=np.intp)
     converged = np.ones(n_groups, dtype=bool)
@@ -238,10 +245,10 @@ def _fit_batch(
     tau2_se = _tau2_se(method, s, fe, k, tau2)
     vb = 1 / s.sw
     df = np.full(n_groups, np.nan)
-    alpha = _alpha(level)
+    alpha = alpha_from_level(level)
     if test in ("knha", "adhoc"):
         # Knapp-Hartung: scale by the weighted residual variance, t(k - 1); "adhoc" truncates the factor at 1.
-        s2w = np.where(s.rss <= _EPS, 0.0, s.rss / q_df)
+        s2w = np.where(s.rss <= EPS, 0.0, s.rss / q_df)
         if test == "adhoc":
             s2w = np.maximum(1.0, s2w)
         vb = s2w * vb
@@ -249,13 +256,13 @@ def _fit_batch(
         se = np.sqrt(vb)
         with np.errstate(divide="ignore", invalid="ignore"):
             stat = s.mu / se
-        p = 2 * _stats.t.sf(np.abs(stat), df)
-        crit = _stats.t.isf(alpha / 2, df)
+        p = 2 * distributions.t.sf(np.abs(stat), df)
+        crit = distributions.t.isf(alpha / 2, df)
     else:
         se = np.sqrt(vb)
         stat = s.mu / se
-        p = 2 * _stats.norm.sf(np.abs(stat))
-        crit = np.full(n_groups, _stats.norm.isf(alpha / 2))
+        p = 2 * distributions.norm.sf(np.abs(stat))
+        crit = np.full(n_groups, distributions.norm.isf(alpha / 2))
 
     if method == "FE":
         with np.errstate(divide="ignore", invalid="ignore"):
@@ -266,9 +273,9 @@ def _fit_batch(
     else:
         i2 = 100 * tau2 / (vt + tau2)
         h2 = tau2 / vt + 1
-        resolved = _resolve_pi_method(pi_method, test)
+        resolved = resolve_pi_method(pi_method, test)
         pi_se = np.sqrt(vb + tau2)
-        pcrit = _pi_crit(resolved, k, level)
+        pcrit = pi_crit(resolved, k, level)
         pi_low, pi_high = s.mu - pcrit * pi_se, s.mu + pcrit * pi_se
 
     out = {
@@ -287,7 +294,7 @@ def _fit_batch(
         "H2": h2,
         "Q": q,
         "Q_df": q_df,
-        "Q_p": _stats.chi2.sf(q, q_df),
+        "Q_p": distributions.chi2.sf(q, q_df),
         "pi_low": pi_low,
         "pi_high": pi_high,
         "vt": vt,
@@ -297,7 +304,7 @@ def _fit_batch(
     return out, resolved
 
 
-def _i2_from_q(q: FloatArray, q_df: FloatArray) -> FloatArray:
+def i2_from_q(q: FloatArray, q_df: FloatArray) -> FloatArray:
     """(Q - df) / Q in percent, 0 when Q <= df (also for a Q so small that the ratio overflows)."""
     with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
         return np.where(q > q_df, 100 * (q - q_df) / q, 0.0)
@@ -322,7 +329,7 @@ def _tau2_se(method: str, s: _Sums, fe: _Sums, k: FloatArray, tau2: FloatArray) 
 # ---------------------------------------------------------------------------------------------
 
 
-def _qprofile(
+def qprofile(
     qfun: Callable[[FloatArray, NDArray[np.bool_]], FloatArray],
     tau2: FloatArray,
     df: FloatArray,
@@ -338,21 +345,21 @@ def _qprofile(
     ``confint.rma.uni(type="QP")``; the lower bound solves Q = chi^2 upper quantile, the upper
     bound Q = chi^2 lower quantile, both by R's uniroot on [min(0, tau^2), max(100, 10 tau^2)].
     """
-    alpha = _alpha(level)
+    alpha = alpha_from_level(level)
     n = len(tau2)
     nan = np.full(n, np.nan)
     if not fit.any():
         return nan, nan.copy()
     dfs = np.where(fit, df, 1.0)
-    crit_u = _stats.chi2.isf(alpha / 2, dfs)  # gives the lower bound
-    crit_l = _stats.chi2.ppf(alpha / 2, dfs)  # gives the upper bound
+    crit_u = distributions.chi2.isf(alpha / 2, dfs)  # gives the lower bound
+    crit_l = distributions.chi2.ppf(alpha / 2, dfs)  # gives the upper bound
     lo_lim, hi_lim = np.minimum(0.0, tau2), np.maximum(100.0, 10 * tau2)
     q_lo, q_hi = qfun(lo_lim, fit), qfun(hi_lim, fit)
 
     def solve(crit: FloatArray, which: NDArray[np.bool_]) -> FloatArray:
         if not which.any():
             return nan
-        return _r_zeroin(
+        return r_zeroin(
             lambda t, act: qfun(t, act) - crit, lo_lim, hi_lim, q_lo - crit, q_hi - crit, solve=which, tol=tol
         )
 
@@ -389,20 +396,20 @@ def qprofile_tau2_ci(
     uniroot_tol : float
         Tolerance of the root search (R's default ``.Machine$double.eps^0.25``).
     """
-    y, v = _pairs(yi, vi, outcome=None)
-    lo, hi = _group_qprofile(y, v, np.zeros(len(y), dtype=np.intp), np.array([tau2]), np.ones(1, dtype=bool),
+    y, v = checked_pairs(yi, vi, outcome=None)
+    lo, hi = group_qprofile(y, v, np.zeros(len(y), dtype=np.intp), np.array([tau2]), np.ones(1, dtype=bool),
                              level=level, tol=uniroot_tol)
     return float(lo[0]), float(hi[0])
 
 
-def _group_qprofile(
+def group_qprofile(
     y: FloatArray, v: FloatArray, g: IntArray, tau2: FloatArray, fit: NDArray[np.bool_], *, level: float, tol: float
 ) -> tuple[FloatArray, FloatArray]:
     """Q-profile CIs for every group flagged in ``fit`` (intercept-only models)."""
     n_groups = len(tau2)
     k = np.bincount(g, minlength=n_groups).astype(float)
-    return _qprofile(
-        lambda t, act: _q_batch(y, v, g, n_groups, t, act), tau2, k - 1, fit, level=level, tol=tol
+    return qprofile(
+        lambda t, act: q_batch(y, v, g, n_groups, t, act), tau2, k - 1, fit, level=level, tol=tol
     )
 
 

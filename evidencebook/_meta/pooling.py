@@ -5,29 +5,31 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Literal
+from typing import Literal, Unpack
 
 import numpy as np
 import pandas as pd
-from numpy.typing import ArrayLike
+from numpy.typing import ArrayLike, NDArray
 
 from .._errors import SynthesisError
 from ._common import (
     MAXITER,
     THRESHOLD,
     UNIROOT_TOL,
+    FitOptions,
     FloatArray,
     IntArray,
     Method,
     PIMethod,
     Test,
-    _pairs,
-    _stats,
-    _too_few,
-    _z_crit,
+    checked_pairs,
+    distributions,
+    too_few,
+    z_crit,
+    fit_options,
 )
-from .effects import _as_float, binary_effects
-from .engine import _fit_batch, _group_qprofile, _i2_from_q
+from .effects import as_float, binary_effects
+from .engine import fit_batch, group_qprofile, i2_from_q, study_weights
 from .results import MetaResult
 
 # ---------------------------------------------------------------------------------------------
@@ -99,9 +101,9 @@ def pool(
     SynthesisError
         Fewer than two usable studies, or Fisher scoring did not converge.
     """
-    y, v = _pairs(yi, vi, outcome=outcome)
+    y, v = checked_pairs(yi, vi, outcome=outcome)
     g = np.zeros(len(y), dtype=np.intp)
-    b, pim = _fit_batch(
+    b, pim = fit_batch(
         y, v, g, 1, method=method, test=test, level=level, pi_method=pi_method,
         threshold=threshold, uniroot_tol=uniroot_tol, stepadj=stepadj,
     )
@@ -112,35 +114,23 @@ def pool(
     vt = _scalar(b, "vt")
     lo = hi = math.nan
     if tau2_ci and method != "FE":
-        lows, highs = _group_qprofile(y, v, g, np.array([tau2]), np.ones(1, dtype=bool), level=level, tol=uniroot_tol)
+        lows, highs = group_qprofile(y, v, g, np.array([tau2]), np.ones(1, dtype=bool), level=level, tol=uniroot_tol)
         lo, hi = float(lows[0]), float(highs[0])
+    # The fit's own numbers, as they are; the interval of tau^2 carries over to tau, I^2 and H^2.
+    fitted = {key: _scalar(b, key) for key in ("estimate", "se", "ci_low", "ci_high", "stat", "df", "p", "tau2_se",
+                                               "I2", "I2_Q", "H2", "Q", "Q_df", "Q_p", "pi_low", "pi_high")}
     return MetaResult(
-        estimate=_scalar(b, "estimate"),
-        se=_scalar(b, "se"),
-        ci_low=_scalar(b, "ci_low"),
-        ci_high=_scalar(b, "ci_high"),
-        stat=_scalar(b, "stat"),
-        df=_scalar(b, "df"),
-        p=_scalar(b, "p"),
+        **fitted,
         tau2=tau2,
-        tau2_se=_scalar(b, "tau2_se"),
         tau2_ci_low=lo,
         tau2_ci_high=hi,
         tau=math.sqrt(tau2),
         tau_ci_low=math.sqrt(lo) if lo >= 0 else math.nan,
         tau_ci_high=math.sqrt(hi) if hi >= 0 else math.nan,
-        I2=_scalar(b, "I2"),
         I2_ci_low=100 * lo / (vt + lo),
         I2_ci_high=100 * hi / (vt + hi),
-        I2_Q=_scalar(b, "I2_Q"),
-        H2=_scalar(b, "H2"),
         H2_ci_low=lo / vt + 1,
         H2_ci_high=hi / vt + 1,
-        Q=_scalar(b, "Q"),
-        Q_df=_scalar(b, "Q_df"),
-        Q_p=_scalar(b, "Q_p"),
-        pi_low=_scalar(b, "pi_low"),
-        pi_high=_scalar(b, "pi_high"),
         pi_method=pim,
         k=len(y),
         method=method,
@@ -185,7 +175,7 @@ def _mh_pieces(
     As in ``rma.mh``/``rma.peto``: the Q statistic uses escalc's outcomes with 1/2 added to
     tables with a zero cell and double-zero tables dropped; the pooled estimate uses the raw counts.
     """
-    a, b, c, d = (_as_float(x, n) for x, n in ((ai, "ai"), (bi, "bi"), (ci, "ci"), (di, "di")))
+    a, b, c, d = (as_float(x, n) for x, n in ((ai, "ai"), (bi, "bi"), (ci, "ci"), (di, "di")))
     eff = binary_effects(measure, a, b, c, d, drop00=True)
     keep = ~(np.isnan(a) | np.isnan(b) | np.isnan(c) | np.isnan(d))
     yv = eff[keep & eff["yi"].notna().to_numpy() & eff["vi"].notna().to_numpy()]
@@ -198,19 +188,19 @@ def _fixed_result(
 ) -> MetaResult:
     """Package an MH/Peto estimate: z test, no tau^2, Q-based I^2 and H^2 (as metafor)."""
     z = estimate / se
-    crit = _z_crit(level)
+    crit = z_crit(level)
     q_df = float(len(yi) - 1)
-    i2 = float(_i2_from_q(np.array([q]), np.array([q_df]))[0])
+    i2 = float(i2_from_q(np.array([q]), np.array([q_df]))[0])
     h2 = q / q_df if q_df > 0 else math.nan
     w = 1 / vi
     vt = q_df / (w.sum() - (w**2).sum() / w.sum()) if q_df > 0 else math.nan
     nan = math.nan
     return MetaResult(
         estimate=estimate, se=se, ci_low=estimate - crit * se, ci_high=estimate + crit * se,
-        stat=z, df=nan, p=float(2 * _stats.norm.sf(abs(z))),
+        stat=z, df=nan, p=float(2 * distributions.norm.sf(abs(z))),
         tau2=0.0, tau2_se=nan, tau2_ci_low=nan, tau2_ci_high=nan, tau=0.0, tau_ci_low=nan, tau_ci_high=nan,
         I2=i2, I2_ci_low=nan, I2_ci_high=nan, I2_Q=i2, H2=h2, H2_ci_low=nan, H2_ci_high=nan,
-        Q=q, Q_df=q_df, Q_p=float(_stats.chi2.sf(q, q_df)) if q_df > 0 else nan,
+        Q=q, Q_df=q_df, Q_p=float(distributions.chi2.sf(q, q_df)) if q_df > 0 else nan,
         pi_low=nan, pi_high=nan, pi_method=None,
         k=k, method=method, measure=measure, test="z", level=level, vt=vt,
     )
@@ -237,7 +227,7 @@ def pool_mantel_haenszel(
         raise ValueError(f"Mantel-Haenszel supports OR, RR and RD, not {measure!r}")
     a, b, c, d, yi, vi = _mh_pieces(ai, bi, ci, di, measure_u)
     if len(a) < 2 or len(yi) < 2:
-        raise _too_few(min(len(a), len(yi)), outcome)
+        raise too_few(min(len(a), len(yi)), outcome)
     n1, n2 = a + b, c + d
     n = n1 + n2
     if measure_u == "OR":
@@ -280,7 +270,7 @@ def pool_peto(
     """Peto's one-step pooled log odds ratio (``metafor::rma.peto``), with Peto's Q."""
     a, b, c, d, yi, vi = _mh_pieces(ai, bi, ci, di, "PETO")
     if len(a) < 2 or len(yi) < 2:
-        raise _too_few(min(len(a), len(yi)), outcome)
+        raise too_few(min(len(a), len(yi)), outcome)
     n1, n2 = a + b, c + d
     n = n1 + n2
     expected = (a + c) * n1 / n
@@ -305,36 +295,23 @@ _BATCH_COLUMNS = [
 ]
 
 
-def _batch_frame(
-    y: FloatArray,
-    v: FloatArray,
-    g: IntArray,
-    n_groups: int,
-    *,
-    method: str,
-    test: str,
-    level: float,
-    pi_method: str | None,
-    threshold: float,
-    uniroot_tol: float,
-    stepadj: float,
-) -> pd.DataFrame:
-    """Fit every group with k >= 2; groups with k < 2 get NaN and a status saying why."""
+def _batch_frame(y: FloatArray, v: FloatArray, g: IntArray, n_groups: int, **options: Unpack[FitOptions]) -> pd.DataFrame:
+    """Fit every group with k >= 2 (``options``, see :class:`FitOptions`); groups with k < 2 get NaN and a
+    status saying why."""
+    options = fit_options(options)
+    method = options["method"]
     k = np.bincount(g, minlength=n_groups)
     poolable = k >= 2
     frame = pd.DataFrame(np.nan, index=range(n_groups), columns=_BATCH_COLUMNS)
     frame["k"] = k
     frame["method"] = method
-    frame["test"] = test
+    frame["test"] = options["test"]
     frame["pi_method"] = None
     frame["status"] = [f"needs >= 2 studies to pool, got {n}" for n in k]
     if poolable.any():
         remap = np.cumsum(poolable) - 1  # dense codes for the poolable groups
         keep = poolable[g]
-        b, pim = _fit_batch(
-            y[keep], v[keep], remap[g[keep]], int(poolable.sum()), method=method, test=test,
-            level=level, pi_method=pi_method, threshold=threshold, uniroot_tol=uniroot_tol, stepadj=stepadj,
-        )
+        b, pim = fit_batch(y[keep], v[keep], remap[g[keep]], int(poolable.sum()), **options)
         rows = np.flatnonzero(poolable)
         for col in _BATCH_COLUMNS:
             frame.loc[rows, col] = b[col]
@@ -362,20 +339,16 @@ def pool_groups(
     *,
     yi: str = "yi",
     vi: str = "vi",
-    method: Method = "REML",
-    test: Test = "z",
-    level: float = 95.0,
-    pi_method: PIMethod | None = None,
     tau2_ci: bool = False,
-    threshold: float = THRESHOLD,
-    uniroot_tol: float = UNIROOT_TOL,
-    stepadj: float = 1.0,
+    weights: bool = False,
+    **options: Unpack[FitOptions],
 ) -> pd.DataFrame:
     """Pool every group of rows (e.g. by outcome and measure) in one vectorised pass.
 
     Each group is fitted exactly as ``pool`` would fit it alone.  Groups with fewer than two
     usable rows, or whose Fisher scoring did not converge, are not pooled: their numbers are NaN
-    and ``status`` says why.  Other parameters are as for ``pool``.
+    and ``status`` says why.  The model (``options``) is ``pool``'s keywords of the same names:
+    ``method``, ``test``, ``level``, ``pi_method``, ``threshold``, ``uniroot_tol``, ``stepadj``.
 
     Parameters
     ----------
@@ -386,6 +359,10 @@ def pool_groups(
     tau2_ci : bool, default False
         Add ``tau2_ci_low``/``tau2_ci_high``, the Q-profile CI for tau^2 (root searches run for
         all groups at once).
+    weights : bool, default False
+        Add ``weights``: per group, each pooled row's share (%) of the weight at the fitted tau^2
+        (``metafor::weights(fit)``), keyed by the row's index label (so the index should be unique);
+        empty for a group that was not pooled.
 
     Returns
     -------
@@ -401,16 +378,27 @@ def pool_groups(
     v = data[vi].to_numpy(dtype=float)
     grouped = data.groupby(keys, sort=True, dropna=False)
     g = grouped.ngroup().to_numpy().astype(np.intp)
-    out = _batch_frame(
-        y, v, g, grouped.ngroups, method=method, test=test, level=level, pi_method=pi_method,
-        threshold=threshold, uniroot_tol=uniroot_tol, stepadj=stepadj,
-    )
+    options = fit_options(options)
+    out = _batch_frame(y, v, g, grouped.ngroups, **options)
     out.index = grouped.size().index  # the group keys, in group-code order
     if tau2_ci:
-        out["tau2_ci_low"], out["tau2_ci_high"] = _group_qprofile(
-            y, v, g, out["tau2"].to_numpy(dtype=float), (out["status"] == "ok").to_numpy() & (method != "FE"),
-            level=level, tol=uniroot_tol,
+        out["tau2_ci_low"], out["tau2_ci_high"] = group_qprofile(
+            y, v, g, out["tau2"].to_numpy(dtype=float), (out["status"] == "ok").to_numpy() & (options["method"] != "FE"),
+            level=options["level"], tol=options["uniroot_tol"],
         )
+    if weights:
+        out["weights"] = _weights_by_row(data.index, v, g, out)
+    return out
+
+
+def _weights_by_row(labels: pd.Index, v: FloatArray, g: IntArray, fits: pd.DataFrame) -> list[dict[object, float]]:
+    """Per group of ``fits``, its rows' weights (%) keyed by their labels; none for a group not pooled."""
+    ok = (fits["status"] == "ok").to_numpy()
+    share = study_weights(v, g, len(fits), fits["tau2"].to_numpy(dtype=float))
+    out: list[dict[object, float]] = [{} for _ in range(len(fits))]
+    for label, code, w in zip(labels, g, share):
+        if ok[code]:
+            out[code][label] = float(w)
     return out
 
 
@@ -440,17 +428,13 @@ def leave_one_out_groups(
     vi: str = "vi",
     label: str | None = None,
     max_k: int | None = None,
-    method: Method = "REML",
-    test: Test = "z",
-    level: float = 95.0,
-    pi_method: PIMethod | None = None,
-    threshold: float = THRESHOLD,
-    stepadj: float = 1.0,
+    **options: Unpack[FitOptions],
 ) -> pd.DataFrame:
     """Leave-one-out analyses for every group (``metafor::leave1out``), vectorised.
 
     Every study of every group with 3 <= k (<= ``max_k`` if given) is dropped in turn and the
-    rest re-pooled with the same model.  Returns one row per (group, omitted study): the group
+    rest re-pooled with the same model (``options``: ``pool``'s keywords ``method``, ``test``,
+    ``level``, ``pi_method``, ``threshold``, ``uniroot_tol``, ``stepadj``).  Returns one row per (group, omitted study): the group
     keys, ``omitted`` (the ``label`` column's value, else the row's index label) and the columns
     of ``pool_groups``.
     """
@@ -469,14 +453,24 @@ def leave_one_out_groups(
     member, subset = _leave_one_out_index(sizes)
     y = data[yi].to_numpy(dtype=float)
     v = data[vi].to_numpy(dtype=float)
-    fits = _batch_frame(
-        y[member], v[member], subset, int(sizes.sum()), method=method, test=test, level=level,
-        pi_method=pi_method, threshold=threshold, uniroot_tol=UNIROOT_TOL, stepadj=stepadj,
-    )
+    fits = _batch_frame(y[member], v[member], subset, int(sizes.sum()), **options)
     ident = data[keys].reset_index(drop=True)
     omitted = data[label].to_numpy() if label is not None else data.index.to_numpy()
     head = ident.assign(omitted=omitted)
     return pd.concat([head, fits.reset_index(drop=True)], axis=1)
+
+
+def _labelled_pairs(
+    yi: ArrayLike, vi: ArrayLike, labels: Sequence[object] | None, outcome: str | None
+) -> tuple[FloatArray, FloatArray, NDArray[np.object_]]:
+    """Validated pairs (a pair with a NaN dropped, as metafor's na.omit) and the labels of those kept
+    (1, 2, ... by input position when none are given)."""
+    y, v = checked_pairs(yi, vi, outcome=outcome)
+    keep = ~(np.isnan(np.asarray(yi, dtype=float)) | np.isnan(np.asarray(vi, dtype=float)))
+    names = list(labels) if labels is not None else list(range(1, len(keep) + 1))
+    if len(names) != len(keep):
+        raise ValueError("labels must have one entry per study")
+    return y, v, np.asarray(names, dtype=object)[keep]
 
 
 def leave_one_out(
@@ -484,15 +478,11 @@ def leave_one_out(
     vi: ArrayLike,
     *,
     labels: Sequence[object] | None = None,
-    method: Method = "REML",
-    test: Test = "z",
-    level: float = 95.0,
-    pi_method: PIMethod | None = None,
-    threshold: float = THRESHOLD,
-    stepadj: float = 1.0,
     outcome: str | None = None,
+    **options: Unpack[FitOptions],
 ) -> pd.DataFrame:
-    """Leave-one-out sensitivity analysis of one meta-analysis (``metafor::leave1out``).
+    """Leave-one-out sensitivity analysis of one meta-analysis (``metafor::leave1out``), each subset fitted
+    with the same model (``options``: ``pool``'s keywords of the same names).
 
     Returns
     -------
@@ -505,20 +495,12 @@ def leave_one_out(
     SynthesisError
         With fewer than 3 studies (dropping one would leave a single study).
     """
-    y, v = _pairs(yi, vi, outcome=outcome)
+    y, v, names = _labelled_pairs(yi, vi, labels, outcome)
     if len(y) < 3:
         where = f"outcome {outcome!r}" if outcome else "this outcome"
         raise SynthesisError(f"{where}: leave-one-out needs >= 3 studies, got {len(y)}")
-    names = list(labels) if labels is not None else list(range(1, len(y) + 1))
-    if len(names) != len(np.asarray(yi)):
-        raise ValueError("labels must have one entry per study")
-    keep = ~(np.isnan(np.asarray(yi, dtype=float)) | np.isnan(np.asarray(vi, dtype=float)))
-    frame = pd.DataFrame({"g": 0, "yi": y, "vi": v, "label": np.asarray(names, dtype=object)[keep]})
-    out = leave_one_out_groups(
-        frame, "g", label="label", method=method, test=test, level=level, pi_method=pi_method,
-        threshold=threshold, stepadj=stepadj,
-    )
-    return out.drop(columns="g")
+    frame = pd.DataFrame({"g": 0, "yi": y, "vi": v, "label": names})
+    return leave_one_out_groups(frame, "g", label="label", **options).drop(columns="g")
 
 
 def cumulative(
@@ -527,15 +509,11 @@ def cumulative(
     *,
     order: ArrayLike | None = None,
     labels: Sequence[object] | None = None,
-    method: Method = "REML",
-    test: Test = "z",
-    level: float = 95.0,
-    pi_method: PIMethod | None = None,
-    threshold: float = THRESHOLD,
-    stepadj: float = 1.0,
     outcome: str | None = None,
+    **options: Unpack[FitOptions],
 ) -> pd.DataFrame:
-    """Cumulative meta-analysis (``metafor::cumul``): studies added one at a time.
+    """Cumulative meta-analysis (``metafor::cumul``): studies added one at a time, each prefix fitted with
+    the same model (``options``: ``pool``'s keywords of the same names).
 
     Parameters
     ----------
@@ -549,10 +527,9 @@ def cumulative(
         first k studies.  The first row is the first study alone (k = 1, not pooled: its own
         estimate and z-based CI, heterogeneity NaN).
     """
-    y, v = _pairs(yi, vi, outcome=outcome)
-    keep = ~(np.isnan(np.asarray(yi, dtype=float)) | np.isnan(np.asarray(vi, dtype=float)))
-    names = np.asarray(list(labels) if labels is not None else range(1, len(keep) + 1), dtype=object)[keep]
+    y, v, names = _labelled_pairs(yi, vi, labels, outcome)
     if order is not None:
+        keep = ~(np.isnan(np.asarray(yi, dtype=float)) | np.isnan(np.asarray(vi, dtype=float)))
         sort = np.argsort(np.asarray(order)[keep], kind="stable")
         y, v, names = y[sort], v[sort], names[sort]
     k = len(y)
@@ -560,17 +537,12 @@ def cumulative(
     sizes = np.arange(1, k + 1)
     member = np.concatenate([np.arange(n) for n in sizes])
     subset = np.repeat(np.arange(k), sizes).astype(np.intp)
-    fits = _batch_frame(
-        y[member], v[member], subset, k, method=method, test=test, level=level, pi_method=pi_method,
-        threshold=threshold, uniroot_tol=UNIROOT_TOL, stepadj=stepadj,
-    )
-    z = _z_crit(level)
+    fits = _batch_frame(y[member], v[member], subset, k, **options)
+    z = z_crit(fit_options(options)["level"])
     first = {"estimate": y[0], "se": math.sqrt(v[0]), "stat": y[0] / math.sqrt(v[0]),
-             "p": 2 * _stats.norm.sf(abs(y[0] / math.sqrt(v[0]))),
+             "p": 2 * distributions.norm.sf(abs(y[0] / math.sqrt(v[0]))),
              "ci_low": y[0] - z * math.sqrt(v[0]), "ci_high": y[0] + z * math.sqrt(v[0]), "status": "single study"}
     for col, val in first.items():
         fits.loc[0, col] = val
     fits.insert(0, "added", names)
     return fits
-
-

@@ -12,20 +12,20 @@ from numpy.typing import ArrayLike, NDArray
 
 from .._errors import SynthesisError
 from ._common import (
-    _EPS,
+    EPS,
     MAXITER,
     THRESHOLD,
     UNIROOT_TOL,
     FloatArray,
     Method,
     Test,
-    _alpha,
-    _r_mad,
-    _r_uniroot,
-    _stats,
-    _z_crit,
+    alpha_from_level,
+    r_mad,
+    r_uniroot,
+    distributions,
+    z_crit,
 )
-from .engine import _halve_until_nonnegative, _qprofile
+from .engine import halve_until_nonnegative, qprofile
 from .pooling import pool
 
 # ---------------------------------------------------------------------------------------------
@@ -59,11 +59,11 @@ def _mr_tau2(
         f0 = f(0.0)
         if f0 < 0:
             return 0.0, 0
-        upper = max(100.0, 10 * _r_mad(y) ** 2)
+        upper = max(100.0, 10 * r_mad(y) ** 2)
         fu = f(upper)
         if fu > 0:
             raise SynthesisError(f"Paule-Mandel: tau^2 exceeds tau2.max = {upper:g}")
-        return _r_uniroot(f, 0.0, upper, f0, fu, tol=uniroot_tol), 0
+        return r_uniroot(f, 0.0, upper, f0, fu, tol=uniroot_tol), 0
     # REML / ML: Fisher scoring from the Hedges estimate, as in the intercept-only engine.
     p0 = np.eye(k) - x @ np.linalg.inv(x.T @ x) @ x.T
     tau2 = max(0.0, float((ymc @ p0 @ ymc - float(np.sum(np.diag(p0) * v))) / (k - p)))
@@ -77,7 +77,7 @@ def _mr_tau2(
             adj = (float(ppy @ ppy) - float(w.sum())) / float((w * w).sum())
         else:
             adj = (float(ppy @ ppy) - float(np.trace(pm))) / float(np.sum(pm * pm))
-        adj = float(_halve_until_nonnegative(np.array([tau2]), np.array([adj]))[0])
+        adj = float(halve_until_nonnegative(np.array([tau2]), np.array([adj]))[0])
         old, tau2 = tau2, tau2 + adj
         change = abs(old - tau2)
         if it > MAXITER:
@@ -167,25 +167,25 @@ def meta_regression(
     beta = inv @ (x.T @ (w * y))
     vb = inv
     resid = y - x @ beta
-    alpha = _alpha(level)
+    alpha = alpha_from_level(level)
     if test == "knha":
         rss = float(w @ (resid * resid))
-        vb = (0.0 if rss <= _EPS else rss / (k - p)) * vb
+        vb = (0.0 if rss <= EPS else rss / (k - p)) * vb
     se = np.sqrt(np.diag(vb))
     stat = beta / se
     btt = slice(1, p)
     qm = float(beta[btt] @ np.linalg.solve(vb[btt, btt], beta[btt]))
     if test == "knha":
-        crit = float(_stats.t.isf(alpha / 2, k - p))
-        pval = 2 * _stats.t.sf(np.abs(stat), k - p)
+        crit = float(distributions.t.isf(alpha / 2, k - p))
+        pval = 2 * distributions.t.sf(np.abs(stat), k - p)
         qm /= p - 1
         qm_df: tuple[int, ...] = (p - 1, k - p)
-        qm_p = float(_stats.f.sf(qm, p - 1, k - p))
+        qm_p = float(distributions.f.sf(qm, p - 1, k - p))
     else:
-        crit = _z_crit(level)
-        pval = 2 * _stats.norm.sf(np.abs(stat))
+        crit = z_crit(level)
+        pval = 2 * distributions.norm.sf(np.abs(stat))
         qm_df = (p - 1,)
-        qm_p = float(_stats.chi2.sf(qm, p - 1))
+        qm_p = float(distributions.chi2.sf(qm, p - 1))
 
     p_fe, _ = _hat(x, 1 / v)
     ymc = y - y.mean()
@@ -206,7 +206,7 @@ def meta_regression(
             pt, _ = _hat(x, 1 / (v + t[0]))
             return np.array([float(y @ pt @ y)])
 
-        lows, highs = _qprofile(qfun, np.array([tau2]), np.array([float(k - p)]), np.ones(1, dtype=bool),
+        lows, highs = qprofile(qfun, np.array([tau2]), np.array([float(k - p)]), np.ones(1, dtype=bool),
                                 level=level, tol=uniroot_tol)
         lo, hi = float(lows[0]), float(highs[0])
 
@@ -222,7 +222,7 @@ def meta_regression(
     return MetaRegressionResult(
         coefficients=coef, tau2=tau2, tau2_se=se_tau2, tau2_ci_low=lo, tau2_ci_high=hi,
         I2=100 * tau2 / (vt + tau2), H2=tau2 / vt + 1, R2=r2_value,
-        QE=qe, QE_df=k - p, QE_p=float(_stats.chi2.sf(qe, k - p)),
+        QE=qe, QE_df=k - p, QE_p=float(distributions.chi2.sf(qe, k - p)),
         QM=qm, QM_df=qm_df, QM_p=qm_p, k=k, method=method, test=test, iterations=iterations, vcov=vb,
     )
 

@@ -10,8 +10,9 @@ import numpy as np
 import pandas as pd
 
 from .._errors import SynthesisError
-from ._common import RATIO_MEASURES, PIMethod
-from .engine import _pi_crit, _resolve_pi_method
+from .._effects import on_log_scale
+from ._common import PIMethod
+from .engine import pi_crit, resolve_pi_method
 
 # ---------------------------------------------------------------------------------------------
 # Results
@@ -105,7 +106,7 @@ class MetaResult:
     @property
     def is_ratio(self) -> bool:
         """Whether the estimate is a log ratio (and ``back_transform`` applies)."""
-        return self.measure.upper() in RATIO_MEASURES
+        return bool(on_log_scale(self.measure))
 
     def prediction_interval(self, pi_method: PIMethod) -> tuple[float, float]:
         """The prediction interval under another convention, from this fit's estimate and SE."""
@@ -160,8 +161,8 @@ def prediction_interval(
 
     ``"t(k-2)"`` needs k >= 3 (NaN otherwise).
     """
-    method = _resolve_pi_method(pi_method, "z")
-    crit = float(_pi_crit(method, np.array([float(k)]), level)[0])
+    method = resolve_pi_method(pi_method, "z")
+    crit = float(pi_crit(method, np.array([float(k)]), level)[0])
     half = crit * math.sqrt(se**2 + tau2)
     return estimate - half, estimate + half
 
