@@ -389,6 +389,30 @@ def test_screenshot_of_an_outcome_page(base_url: str, browser: Any, device: str)
     print(f"screenshot: {path}")
 
 
+@pytest.mark.parametrize("device", ["desktop", "phone"])
+@pytest.mark.parametrize("page_name", ["intro", "outcomes/service-use"])
+def test_screenshot_of_a_what_we_found_box(base_url: str, browser: Any, device: str, page_name: str) -> None:
+    # The plain-language box that opens the intro and each outcome chapter, as a reader first sees it.
+    options = DESKTOP if device == "desktop" else PHONE
+    session = Session(browser, base_url, **options)
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    path = ARTIFACTS / f"what-we-found-{page_name.split('/')[-1]}-{device}.png"
+    try:
+        page = session.open(f"book/{page_name}.html")
+        box = page.locator(".eb-what-we-found").first
+        box.wait_for(state="visible")
+        text = box.inner_text()
+        width = box.evaluate("b => b.getBoundingClientRect().width")
+        box.screenshot(path=str(path))
+    finally:
+        session.close()
+    assert text.startswith("What we found"), text
+    assert 0 < width <= options["viewport"]["width"], width  # never wider than the screen
+    assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert not session.problems, _listing(session.problems)
+    print(f"screenshot: {path}: {text!r}")
+
+
 # --- accessibility: axe-core, the keyboard, tables at 1280 px ------------------------------------------------
 
 # WCAG 2.0 and 2.1, levels A and AA. axe-playwright-python carries axe-core in its wheel: nothing is downloaded.
