@@ -552,3 +552,24 @@ def test_a_new_evidence_date_or_code_version_computes_every_regions_json(
     monkeypatch.setattr(config, "code_version", lambda: "another-code-version")
     _publish.brief_files(project, evidence)
     assert len(made) == 52
+
+
+def test_a_regions_json_works_out_its_local_results_once(evidence: eb.Evidence,
+                                                         monkeypatch: pytest.MonkeyPatch) -> None:
+    """The JSON and its bottom line read the same local results: worked out once per brief (seconds a region at
+    2,000 studies), and a caller that filters its list leaves the next caller's whole."""
+    import evidencebook._briefs as briefs
+
+    calls = []
+    real = briefs.Brief.local_studies
+
+    def counting(self: Any) -> Any:
+        calls.append(self.region_id)
+        return real(self)
+
+    monkeypatch.setattr(briefs.Brief, "local_studies", counting)
+    brief = eb.Brief.for_region("southern-oregon", ROOT, pdf=False)
+    content = eb.brief_content(brief)
+    assert calls == ["southern-oregon"] and content["local_results"]
+    brief.local_results().clear()
+    assert len(brief.local_results()) == len(content["local_results"])
