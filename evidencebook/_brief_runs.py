@@ -45,12 +45,13 @@ from ._brief_page import (
     standalone_page,
 )
 from ._briefs import (
-    Brief,
     evidence_for,
+    frame_digest,
     judgements_for,
     judgements_hash,
     kept_on_disk,
     national_summary,
+    region_input_keys,
     workforce_findings,
 )
 from ._cache import write_atomic
@@ -375,39 +376,39 @@ def _keep_summary_quietly(settings: Settings) -> None:
 
 
 def brief_keys(settings: Settings, region_ids: list[str], pdf: bool) -> dict[str, str]:
-    """Per region, a hash of everything its brief shows except the evidence version's label.
+    """Per region, a hash of everything its brief is drawn from except the evidence version's label.
 
-    Computed here from the same :class:`Brief` parts the template displays (the summary of
-    findings once), plus the template and the code that draws and prints it.  A brief whose
-    key has not changed shows exactly what it showed: it is not executed again, so a sync
-    that touches one state re-renders only the briefs that show the change.
+    What each region reads of the evidence (its state's policy facts and the national ones, its
+    studies and their findings, its regions rows: :func:`._briefs.region_input_keys`, one pass
+    over the tables for all regions), what every brief reads (the parts of the summary of findings
+    a brief shows, the judgements, the workforce recommendations, the manifest's counts, the site's
+    address, the day it is built), the template and the code that draws and prints it.  A brief
+    whose key has not changed shows exactly what it showed: it is not executed again, so a sync
+    that touches one state re-renders only the briefs that read the change.
     """
-    import dataclasses
+    import datetime as dt
     import hashlib
 
-    import pandas as pd
-
     evidence = evidence_for(settings)
-    # The label names the version a brief was built from; alone it is no reason to rebuild 52 briefs.
-    unlabelled = dataclasses.replace(evidence, manifest={**evidence.manifest, "evidence_version": "", "date": "",
-                                                         "content_hash": ""})
     judgements = judgements_for(settings, evidence)
-    national = kept_summary(settings)
+    national = json.loads(kept_summary(settings))
+    # What a brief shows of the summary: the headline table, the first two sentences, each question's certainty.
+    shown = json.dumps([national["headline"], national["sentences"][:2], national["certainty"]], sort_keys=True)
+    # The label (version, date, content hash) names the version a brief was built from; alone it is no reason
+    # to rebuild 52 briefs.  The day is: a brief flags deadlines passed by the day it is built, and says it.
     common = hashlib.sha256()
     for part in (settings.brief_template.read_bytes(), code_version().encode(), str(pdf).encode(),
-                 json.loads(national)["headline"].encode()):
+                 shown.encode("utf-8"), judgements_hash(judgements).encode(), settings.site_url.encode("utf-8"),
+                 dt.date.today().isoformat().encode(),
+                 json.dumps(evidence.manifest.get("counts", {}), sort_keys=True, default=str).encode("utf-8"),
+                 frame_digest(workforce_findings(evidence)).encode()):
         common.update(part + b"\0")
-    records = {str(r["region_id"]): r for r in region_records(settings.regions)}
-    substate = tuple(r for r in records.values() if r["kind"] == "sub-state")
+    records = region_records(settings.regions)
+    inputs = region_input_keys(evidence, records)
     keys = {}
-    workforce = workforce_findings(unlabelled)
     for region_id in region_ids:
-        brief = Brief(pd.Series(records[region_id]), unlabelled, settings.site_url, workforce=workforce, pdf=pdf,
-                      judgements=judgements, substate=substate, national=national)
         digest = common.copy()
-        for part in (brief.header, brief.bottom_line, brief.levers, brief.local_evidence, brief.local_context,
-                     brief.implementation, brief.sources):
-            digest.update(str(part()).encode("utf-8") + b"\0")
+        digest.update(inputs[region_id].encode())
         keys[region_id] = digest.hexdigest()
     return keys
 

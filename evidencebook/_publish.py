@@ -19,6 +19,7 @@ from __future__ import annotations
 import csv
 import datetime as dt
 import functools
+import hashlib
 import io
 import json
 import re
@@ -499,11 +500,16 @@ def publish_site(settings: "Settings", site: Path, briefs: bool = True) -> list[
 
 
 def brief_files(settings: "Settings", evidence: "Evidence") -> dict[str, dict[str, Any]]:
-    """``<region>.json`` -> :func:`brief_content` for every region a brief can be made for."""
+    """``<region>.json`` -> :func:`brief_content` for every region a brief can be made for.
+
+    Each region's content (all but the version's label, which is the same for all) is kept in the build's disk
+    cache under a hash of what it is drawn from (:func:`region_json_key`): a sync that changes one state's facts
+    or one study computes the content of the regions that read it, not of all 52."""
     import pandas as pd
 
     from ._brief_text import national_summary
     from ._briefs import Brief, judgements_for, judgements_hash, kept_on_disk
+    from ._cache import DiskCache
     from ._regions import region_records
 
     records = region_records(settings.regions)
@@ -514,9 +520,35 @@ def brief_files(settings: "Settings", evidence: "Evidence") -> dict[str, dict[st
                             lambda: national_summary(evidence, judgements))
     substate = tuple(r for r in records if r["kind"] == "sub-state")
     today = dt.date.fromisoformat(str(evidence.manifest["date"]))  # the evidence's date: the same file every build
+    head = _head(evidence.manifest)
+    keys = region_json_keys(settings, evidence, records, national)
+    cache = DiskCache(settings.cache_dir)
     out = {}
     for record in records:
-        brief = Brief(pd.Series(record), evidence, settings.site_url, judgements=judgements, substate=substate,
-                      national=national, today=today, pdf=False)
-        out[f"{brief.region_id}.json"] = brief_content(brief)
+        def make(record: dict[str, Any] = record) -> str:
+            brief = Brief(pd.Series(record), evidence, settings.site_url, judgements=judgements, substate=substate,
+                          national=national, today=today, pdf=False)
+            content = brief_content(brief)
+            return json.dumps({k: v for k, v in content.items() if k not in head})
+
+        region_id = str(record["region_id"])
+        # The name holds a hash of the region's id: a new entry replaces the older ones of its name only, and
+        # 'CA' must not replace 'CA-bay-area'.
+        name = "brief-json-" + hashlib.sha256(region_id.encode("utf-8")).hexdigest()[:12]
+        out[f"{region_id}.json"] = {**head, **json.loads(cache.get(name, keys[region_id], make))}
     return out
+
+
+def region_json_keys(settings: "Settings", evidence: "Evidence", records: list[dict[str, Any]],
+                     national: str) -> dict[str, str]:
+    """Per region, a hash of what its JSON content (:func:`brief_content` without the version's label) is drawn
+    from: the evidence slices the region reads (:func:`._briefs.region_input_keys`), the summary of findings'
+    sentences its bottom line shows, the evidence's date (what 'not documented as of' names), the site's
+    address and the code."""
+    from ._briefs import region_input_keys
+    from ._config import code_version
+
+    common = json.dumps([json.loads(national)["sentences"][:2], str(evidence.manifest.get("date", "")),
+                         settings.site_url, code_version()])
+    return {region_id: hashlib.sha256(f"{common}\0{key}".encode("utf-8")).hexdigest()
+            for region_id, key in region_input_keys(evidence, records).items()}

@@ -298,3 +298,130 @@ def test_a_brief_on_demand_keeps_the_summary_of_findings_its_kernel_shows(projec
     shown = [output["data"]["text/html"] for cell in nbformat.read(out.notebook, as_version=4).cells
              for output in cell.get("outputs", []) if "text/html" in output.get("data", {})]
     assert headline in shown
+
+
+# --- brief keys: what each region's brief reads, hashed ------------------------------------------------------
+
+
+def _rendered_parts(settings: eb.Settings, evidence: eb.Evidence, judgements, national: str) -> dict[str, str]:
+    """Per region, every part of its brief as drawn (what brief_keys hashed before it hashed the inputs): the
+    oracle a key must follow."""
+    import dataclasses
+
+    import pandas as pd
+
+    from evidencebook._briefs import Brief
+    from evidencebook._regions import region_records
+
+    # The version's label (number, date, hash) is no reason to draw a brief again: the keys leave it out.
+    evidence = dataclasses.replace(evidence, manifest={**evidence.manifest, "evidence_version": "", "date": "",
+                                                       "content_hash": ""})
+    records = region_records(settings.regions)
+    substate = tuple(r for r in records if r["kind"] == "sub-state")
+    out = {}
+    for record in records:
+        brief = Brief(pd.Series(record), evidence, settings.site_url, pdf=False, judgements=judgements,
+                      substate=substate, national=national)
+        out[record["region_id"]] = "\0".join(str(part()) for part in (
+            brief.header, brief.bottom_line, brief.levers, brief.local_evidence, brief.local_context,
+            brief.implementation, brief.sources))
+    return out
+
+
+def _keys_after(settings: eb.Settings, evidence: eb.Evidence, monkeypatch: pytest.MonkeyPatch
+                ) -> tuple[dict[str, str], dict[str, str]]:
+    """brief_keys and the rendered parts of every region for ``evidence`` (as a sync would leave it: its own
+    content hash, its own judgements and summary of findings)."""
+    from evidencebook import _brief_runs
+    from evidencebook._certainty import signed_judgements
+    from evidencebook._regions import region_records
+
+    monkeypatch.setattr(_brief_runs, "evidence_for", lambda s: evidence)
+    monkeypatch.setattr(_brief_runs, "judgements_for", lambda s, e: signed_judgements(s, e.outcomes, e.studies))
+    ids = [r["region_id"] for r in region_records(settings.regions)]
+    keys = _brief_runs.brief_keys(settings, ids, False)
+    judgements = signed_judgements(settings, evidence.outcomes, evidence.studies)
+    return keys, _rendered_parts(settings, evidence, judgements, _brief_runs.kept_summary(settings))
+
+
+def _changed(before: dict[str, str], after: dict[str, str]) -> set[str]:
+    return {k for k in before if before[k] != after[k]}
+
+
+def _new_version(evidence: eb.Evidence, **tables) -> eb.Evidence:
+    import dataclasses
+
+    manifest = {**evidence.manifest, "content_hash": "f" * 64}  # a sync gives a changed table a new hash
+    return dataclasses.replace(evidence, manifest=manifest, **tables)
+
+
+def test_a_changed_policy_fact_changes_the_keys_of_its_state_s_briefs_and_of_no_other(
+        project: eb.Settings, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Oregon (with its sub-state region) reads Oregon's facts: one of them changed, exactly Oregon's briefs get a
+    new key, and every brief whose drawn parts changed is among them (none is kept stale)."""
+    from evidencebook._regions import region_records
+
+    evidence = eb.load_evidence(project)
+    keys, parts = _keys_after(project, evidence, monkeypatch)
+    policy = evidence.policy.copy()
+    row = policy.index[(policy["state_code"] == "OR") & policy["topic"].eq("Medicaid coverage")][0]
+    policy.loc[row, "value"] = "not covered (changed)"
+    new_keys, new_parts = _keys_after(project, _new_version(evidence, policy=policy), monkeypatch)
+    oregon = {r["region_id"] for r in region_records(project.regions) if r["state_code"] == "OR"}
+    assert len(oregon) >= 2  # the state and a sub-state region that inherits its facts
+    assert _changed(keys, new_keys) == oregon
+    assert "oregon" in _changed(parts, new_parts) and _changed(parts, new_parts) <= oregon
+
+
+def test_a_changed_finding_changes_the_keys_of_the_briefs_that_list_its_study(
+        project: eb.Settings, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A finding of a study from one state: the briefs that list the study (its state's, its regions') get a new
+    key, the others keep theirs unless the summary of findings every brief shows changed too (then all do)."""
+    import json
+
+    from evidencebook import _brief_runs
+    from evidencebook._regions import region_records, region_studies
+
+    evidence = eb.load_evidence(project)
+    keys, parts = _keys_after(project, evidence, monkeypatch)
+    national = json.loads(_brief_runs.kept_summary(project))
+    records = region_records(project.regions)
+    included = evidence.studies[evidence.studies["screening"].str.endswith(":include")]
+    study = included[included["state_codes"].str.contains("OR")]["study_id"].iloc[0]
+    outcomes = evidence.outcomes.copy()
+    row = outcomes.index[outcomes["study_id"] == study][0]
+    outcomes.loc[row, "quote"] = str(outcomes.loc[row, "quote"]) + " (corrected)"
+    changed = _new_version(evidence, outcomes=outcomes)
+    new_keys, new_parts = _keys_after(project, changed, monkeypatch)
+    new_national = json.loads(_brief_runs.kept_summary(project))
+    shown = lambda n: [n["headline"], n["sentences"][:2], n["certainty"]]  # noqa: E731
+    readers = ({r["region_id"] for r in records} if shown(national) != shown(new_national) else
+               {r["region_id"] for r in records if study in set(region_studies(evidence.studies, r)["study_id"])})
+    assert 0 < len(readers) < len(records)  # the quote is not in the summary of findings: only its readers
+    assert _changed(keys, new_keys) == readers
+    assert _changed(parts, new_parts) <= readers
+
+
+def test_a_code_change_changes_every_brief_key(project: eb.Settings, monkeypatch: pytest.MonkeyPatch) -> None:
+    from evidencebook import _brief_runs
+    from evidencebook._regions import region_records
+
+    ids = [r["region_id"] for r in region_records(project.regions)]
+    keys = _brief_runs.brief_keys(project, ids, False)
+    monkeypatch.setattr(_brief_runs, "code_version", lambda: "another-code-version")
+    assert _changed(keys, _brief_runs.brief_keys(project, ids, False)) == set(ids)
+
+
+def test_brief_keys_draw_no_brief(project: eb.Settings, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Finding the briefs that changed costs a hash of what each reads, not drawing all 52 (seconds per build)."""
+    from evidencebook import _briefs
+    from evidencebook._brief_runs import brief_keys
+    from evidencebook._regions import region_records
+
+    def drawn(*args: object) -> str:
+        raise AssertionError("a brief's part was drawn to work out its key")
+
+    for part in ("header", "bottom_line", "levers", "local_evidence", "local_context", "implementation", "sources"):
+        monkeypatch.setattr(_briefs.Brief, part, drawn)
+    ids = [r["region_id"] for r in region_records(project.regions)]
+    assert len(set(brief_keys(project, ids, True).values())) == len(ids)

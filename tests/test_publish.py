@@ -496,3 +496,80 @@ def test_the_regions_json_reuse_the_summary_of_findings_the_briefs_kept(project:
 
     monkeypatch.setattr(briefs, "national_summary", again)
     assert _publish.brief_files(project, evidence) == first
+
+
+def _counted(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """The regions whose JSON content :func:`_publish.brief_content` computes from now on."""
+    made: list[str] = []
+    real = _publish.brief_content
+
+    def counting(brief: Any) -> dict[str, Any]:
+        made.append(brief.region_id)
+        return real(brief)
+
+    monkeypatch.setattr(_publish, "brief_content", counting)
+    return made
+
+
+def test_a_changed_fact_computes_the_json_of_its_state_s_regions_only_and_none_is_stale(
+        project: eb.Settings, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Each region's JSON is kept under a hash of what it reads: after one Oregon fact changed, the Oregon regions'
+    JSON is computed again (and shows the change), the others' are read back, and everything equals what is
+    computed with nothing kept."""
+    import dataclasses
+
+    from evidencebook._regions import region_records
+
+    evidence = eb.load_evidence(project)
+    first = _publish.brief_files(project, evidence)
+    made = _counted(monkeypatch)
+    assert _publish.brief_files(project, evidence) == first and made == []
+    policy = evidence.policy.copy()
+    row = policy.index[(policy["state_code"] == "OR") & policy["topic"].eq("Medicaid coverage")][0]
+    policy.loc[row, "value"] = "not covered (changed)"
+    changed = dataclasses.replace(evidence, policy=policy)
+    after = _publish.brief_files(project, changed)
+    oregon = {f"{r['region_id']}.json" for r in region_records(project.regions) if r["state_code"] == "OR"}
+    assert {f"{m}.json" for m in made} == oregon
+    assert {name for name in first if first[name] != after[name]} == oregon
+    for kept in project.cache_dir.glob("brief-json-*.cache"):  # nothing kept: every region computed afresh
+        kept.unlink()
+    assert _publish.brief_files(project, changed) == after
+
+
+def test_a_new_evidence_date_or_code_version_computes_every_regions_json(
+        project: eb.Settings, monkeypatch: pytest.MonkeyPatch) -> None:
+    import dataclasses
+
+    import evidencebook._config as config
+
+    evidence = eb.load_evidence(project)
+    _publish.brief_files(project, evidence)
+    made = _counted(monkeypatch)
+    later = dataclasses.replace(evidence, manifest={**evidence.manifest, "date": "2099-01-01"})
+    assert all(c["levers"] for c in _publish.brief_files(project, later).values()) and len(made) == 52
+    made.clear()
+    monkeypatch.setattr(config, "code_version", lambda: "another-code-version")
+    _publish.brief_files(project, evidence)
+    assert len(made) == 52
+
+
+def test_a_regions_json_works_out_its_local_results_once(evidence: eb.Evidence,
+                                                         monkeypatch: pytest.MonkeyPatch) -> None:
+    """The JSON and its bottom line read the same local results: worked out once per brief (seconds a region at
+    2,000 studies), and a caller that filters its list leaves the next caller's whole."""
+    import evidencebook._briefs as briefs
+
+    calls = []
+    real = briefs.Brief.local_studies
+
+    def counting(self: Any) -> Any:
+        calls.append(self.region_id)
+        return real(self)
+
+    monkeypatch.setattr(briefs.Brief, "local_studies", counting)
+    brief = eb.Brief.for_region("southern-oregon", ROOT, pdf=False)
+    content = eb.brief_content(brief)
+    assert calls == ["southern-oregon"] and content["local_results"]
+    brief.local_results().clear()
+    assert len(brief.local_results()) == len(content["local_results"])
