@@ -45,6 +45,9 @@ from ._errors import EvidencebookError, SyncError
 __all__ = ["WatchRound", "WatchSite", "VersionProbe", "WarmBuilder", "Watcher", "watch_library"]
 
 POLL_SECONDS = 5.0
+# The longest pause between polls, whatever Zotero's Retry-After or Backoff says: a huge or infinite value would
+# overflow the wait (and a watch should ask again within the hour rather than sleep for days).
+LONGEST_PAUSE = 3600.0
 STAMP_PATH = "/__evidencebook_watch.json"
 # Added to every HTML page the watch server sends (not to the files): reload when the build stamp changes.
 RELOAD_SCRIPT = (
@@ -99,7 +102,7 @@ class VersionProbe:
             raise PollPause(f"no answer from Zotero at {self.endpoint} ({type(exc).__name__})", POLL_SECONDS) from None
         now = time.time()
         waits = [parse_wait(response.headers.get(name), now) for name in ("retry-after", "backoff")]
-        asked = max((w for w in waits if w is not None), default=0.0)
+        asked = min(max((w for w in waits if w is not None), default=0.0), LONGEST_PAUSE)
         self.backoff = asked
         status = response.status_code
         if status == 304:

@@ -19,7 +19,7 @@ import pytest
 from zotero_emulator import Fault, ZoteroEmulator, make_item, make_note
 
 import evidencebook as eb
-from evidencebook._watch import RELOAD_SCRIPT, STAMP_PATH, PollPause, stored_version
+from evidencebook._watch import LONGEST_PAUSE, RELOAD_SCRIPT, STAMP_PATH, PollPause, stored_version
 
 KEY = "secret-key-1234"
 ROOT = Path(__file__).resolve().parents[1]
@@ -118,6 +118,11 @@ def test_the_probe_sends_the_conditional_header_and_reads_304_as_unchanged(emu: 
     with pytest.raises(PollPause) as paused:
         probe.poll(emu.version)
     assert paused.value.wait == 7
+    for huge in ("1e300", "inf"):  # a wait no clock can hold: capped, not an OverflowError in the watch's sleep
+        emu.faults.append(Fault(503, {"Retry-After": huge}))
+        with pytest.raises(PollPause) as paused:
+            probe.poll(emu.version)
+        assert paused.value.wait == LONGEST_PAUSE
     with pytest.raises(eb.SyncError, match="refused access"):
         eb.VersionProbe(settings, "wrong-key", endpoint=emu.url).poll(0)
 
