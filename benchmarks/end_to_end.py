@@ -262,6 +262,11 @@ def shown(measure: str, estimate: float, low: float, high: float) -> tuple[str, 
     return f"{measure} {estimate:.2f} (", f"{measure} {estimate:g} (95% CI {low:g} to {high:g})"
 
 
+def text_of(html: str) -> str:
+    """A page's text without its tags: the book links glossary terms ("95% CI") inside a statistic."""
+    return re.sub(r"<[^>]*>", "", html)
+
+
 # --- one round ----------------------------------------------------------------------------------
 
 
@@ -285,8 +290,8 @@ def round_checks(project: Path, finding: dict[str, Any], new: float, before: dic
     mine = {f"book/briefs/{r}.ipynb" for r in finding["briefs"]} | {
         f"_build/briefs/{r}.{ext}" for r in finding["briefs"] for ext in ("html", "pdf")}
     affected_shown = all(
-        brief_text in (project / "_build" / "briefs" / f"{r}.html").read_text(encoding="utf-8")
-        and brief_text in (project / "_build" / "html" / "book" / "briefs" / f"{r}.html").read_text(encoding="utf-8")
+        brief_text in text_of((project / "_build" / "briefs" / f"{r}.html").read_text(encoding="utf-8"))
+        and brief_text in text_of((project / "_build" / "html" / "book" / "briefs" / f"{r}.html").read_text(encoding="utf-8"))
         for r in finding["briefs"])
     others = sorted(rewritten - mine)
     if others:
@@ -363,7 +368,7 @@ def watch_rounds(project: Path, env: dict[str, str], emu: ZoteroEmulator, findin
                                                              finding["finding_id"], new))
             edited = time.perf_counter()
             seen, _ = wait_for("syncing…")
-            while not (all(chapter_text in served(u) for u in pages) and all(brief_text in served(u) for u in briefs)):
+            while not (all(chapter_text in served(u) for u in pages) and all(brief_text in text_of(served(u)) for u in briefs)):
                 if time.perf_counter() - seen > 300:
                     fail(f"watch round {n}: the site did not show {chapter_text!r} within 300 s", logs / "watch.log")
                 time.sleep(0.1)
