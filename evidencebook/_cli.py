@@ -215,13 +215,14 @@ def _run_briefs(settings: Any, workers: int = 2, dask: str | None = None, pdf: b
 def build(no_pdf: bool, strict: bool) -> None:
     """Rebuild the tables, every brief and the book (into _build/html)."""
     from ._evidence import build_evidence
-    from ._pages import build_book
+    from ._pages import BookBuilder
 
     settings = load_settings()
-    errors = _report_build(build_evidence(settings))  # quarantined: the book and briefs are built without them
-    # The briefs render while the book's pages execute and jupyter-book starts.
-    index, briefs = build_book(settings, quiet=_quiet(), meanwhile=lambda: _run_briefs(settings, pdf=not no_pdf))
-    click.echo(f"book: {index}")
+    with BookBuilder(settings, quiet=_quiet()) as book:  # its kernels and Sphinx start while the tables are checked
+        errors = _report_build(build_evidence(settings))  # quarantined: the book and briefs are built without them
+        # The briefs render while the book's pages execute.
+        _, briefs = book.build(meanwhile=lambda: _run_briefs(settings, pdf=not no_pdf))
+    click.echo(f"book: {settings.root / '_build' / 'html' / 'index.html'}")
     if briefs:
         sys.exit(1)
     if strict:

@@ -33,8 +33,8 @@ from ._plain import INTRO_DOMAINS
 
 T = TypeVar("T")
 
-__all__ = ["BOOK_NOTEBOOKS", "BOOK_PAGES", "OUTCOME_CHAPTERS", "PageReads", "build_book", "execute_stale_pages",
-           "page_stamp", "stamp_notebooks"]
+__all__ = ["BOOK_NOTEBOOKS", "BOOK_PAGES", "OUTCOME_CHAPTERS", "BookBuilder", "PageKernels", "PageReads", "build_book",
+           "execute_stale_pages", "page_stamp", "stamp_notebooks"]
 
 
 @dataclass(frozen=True)
@@ -171,98 +171,161 @@ def _page_cache(settings: Settings) -> Any:
 # the working directory, as jupyter-cache gives it.  Imported modules stay: that is the point.
 _FRESH = ("get_ipython().run_line_magic('reset', '-f')\nget_ipython().execution_count = 1\n"
           "import os as _os\n_os.chdir({folder!r})\ndel _os")
-# What every page imports, once per kernel (each page imports the rest of what it uses: matplotlib, scipy).
-_WARM = "import evidencebook, pandas"
+# What the pages import, once per kernel, while the kernel waits for its first page (the pages that draw
+# import matplotlib through the package's plots; a page imports whatever else it uses itself).
+_WARM = "import evidencebook, pandas, evidencebook._book, evidencebook._book_quality"
 
 
-async def _run_pages(cache: Any, pages: list[tuple[int, str]], root: Path, workers: int, timeout: int,
-                     cancel: threading.Event | None = None) -> tuple[list[str], dict[str, str]]:
-    """Execute ``pages`` (cache pk, path) on ``workers`` kernels, each kept from page to page."""
+class PageKernels:
+    """Kernels for the book's pages, started at once in a thread of their own and kept from page to page
+    (and, for :mod:`._watch`, from build to build).
+
+    Starting a kernel and importing the package takes a second or two; a build starts them before it
+    knows which pages are stale, so they are ready when it does.  Every page still starts as a new
+    kernel would (:data:`_FRESH`).  Kernels started under other code (the package changed on disk) are
+    started again before they run a page.
+    """
+
+    def __init__(self, root: Path, workers: int = 2) -> None:
+        self.root, self.workers = root, workers
+        self.loop = asyncio.new_event_loop()
+        self.thread = threading.Thread(target=self.loop.run_forever, name="evidencebook-page-kernels", daemon=True)
+        self.thread.start()
+        self.sockets = tempfile.mkdtemp(prefix="eb-pages-")  # IPC sockets: no TCP ports for kernels to race for
+        self.started = 0
+        self.code = code_version()  # pages draw with all of the package
+        self.kernels = [self._submit(self._start()) for _ in range(workers)]
+
+    def _submit(self, coroutine: Any) -> Any:
+        return asyncio.run_coroutine_threadsafe(coroutine, self.loop)
+
+    async def _start(self) -> tuple[Any, Any]:
+        from ._kernels import launch_kernel
+
+        self.started += 1
+        km = await launch_kernel(self.root, os.path.join(self.sockets, f"k{self.started}"))
+        kc = km.client()
+        kc.start_channels()
+        try:
+            await kc.wait_for_ready(timeout=60)
+            await _run_on(kc, _WARM, 60)
+        except BaseException:
+            await _stop(km, kc)
+            raise
+        return km, kc
+
+    def run(self, cache: Any, pages: list[tuple[int, str]], timeout: int,
+            cancel: threading.Event | None = None) -> tuple[list[str], dict[str, str]]:
+        """Execute ``pages`` (cache pk, path) on the kernels; return those done and the errors of those that failed."""
+        if self.code != code_version():
+            self.code = code_version()
+            old, self.kernels = self.kernels, [self._submit(self._start()) for _ in range(self.workers)]
+            for kernel in old:
+                self._submit(self._stop_started(kernel))
+        return self._submit(self._run(cache, pages, timeout, cancel)).result()
+
+    async def _stop_started(self, kernel: Any) -> None:
+        with contextlib.suppress(Exception):
+            await _stop(*await asyncio.wrap_future(kernel))
+
+    async def _run(self, cache: Any, pages: list[tuple[int, str]], timeout: int,
+                   cancel: threading.Event | None) -> tuple[list[str], dict[str, str]]:
+        queue = list(pages)
+        done: list[str] = []
+        failed: dict[str, str] = {}
+
+        async def worker(slot: int) -> None:
+            km, kc = await asyncio.wrap_future(self.kernels[slot])
+            while queue and not (cancel is not None and cancel.is_set()):
+                pk, uri = queue.pop(0)
+                if await _run_page(cache, km, kc, pk, uri, timeout, failed):
+                    done.append(uri)
+                    continue
+                # A cell that timed out is still running, a dead kernel is dead, and nbclient may still be
+                # reading the old client's messages: the next page gets a new kernel and a new client.
+                await _stop(km, kc)
+                self.kernels[slot] = self._submit(self._start())
+                km, kc = await asyncio.wrap_future(self.kernels[slot])
+
+        await asyncio.gather(*(worker(slot) for slot in range(min(self.workers, len(pages)))))
+        return done, failed
+
+    def close(self) -> None:
+        """Stop the kernels (those still starting too) and the thread."""
+        async def stop_all() -> None:
+            await asyncio.gather(*(self._stop_started(k) for k in self.kernels))
+
+        try:
+            if self.thread.is_alive():
+                self._submit(stop_all()).result(timeout=30)
+        except Exception:
+            pass
+        finally:
+            self.loop.call_soon_threadsafe(self.loop.stop)
+            self.thread.join(timeout=5)
+            if not self.thread.is_alive():
+                self.loop.close()
+            shutil.rmtree(self.sockets, ignore_errors=True)
+
+    def __enter__(self) -> "PageKernels":
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self.close()
+
+
+async def _run_on(kc: Any, code: str, timeout: int) -> None:
+    reply = await kc.execute_interactive(code, timeout=timeout, store_history=False, output_hook=lambda msg: None)
+    if reply["content"]["status"] != "ok":
+        raise RuntimeError(f"{code!r}: {reply['content'].get('ename')}: {reply['content'].get('evalue')}")
+
+
+async def _stop(km: Any, kc: Any) -> None:
+    kc.stop_channels()
+    await km.shutdown_kernel(now=True)
+
+
+async def _run_page(cache: Any, km: Any, kc: Any, pk: int, uri: str, timeout: int, failed: dict[str, str]) -> bool:
+    """Execute one page on a kernel and cache its outputs; False (its error in ``failed``) if it failed."""
     from jupyter_cache.base import CacheBundleIn
     from jupyter_cache.cache.db import NbProjectRecord
     from nbclient import NotebookClient
     from nbclient.exceptions import CellExecutionError, CellTimeoutError, DeadKernelError
 
-    from ._kernels import launch_kernel
-
-    queue = list(pages)
-    done: list[str] = []
-    failed: dict[str, str] = {}
-
-    async def run_on(kc: Any, code: str) -> None:
-        reply = await kc.execute_interactive(code, timeout=timeout, store_history=False, output_hook=lambda msg: None)
-        if reply["content"]["status"] != "ok":
-            raise RuntimeError(f"{code!r}: {reply['content'].get('ename')}: {reply['content'].get('evalue')}")
-
-    async def start_kernel(ip: str) -> tuple[Any, Any]:
-        km = await launch_kernel(root, ip)
-        kc = km.client()
-        kc.start_channels()
-        try:
-            await kc.wait_for_ready(timeout=60)
-            await run_on(kc, _WARM)
-        except BaseException:
-            await stop_kernel(km, kc)
-            raise
-        return km, kc
-
-    async def stop_kernel(km: Any, kc: Any) -> None:
-        kc.stop_channels()
-        await km.shutdown_kernel(now=True)
-
-    async def worker(number: int) -> None:
-        # IPC sockets in a private folder: no TCP ports for kernels started together to race for.
-        ip = os.path.join(sockets, f"k{number}")
-        km, kc = await start_kernel(ip)
-        try:
-            while queue and not (cancel is not None and cancel.is_set()):
-                pk, uri = queue.pop(0)
-                nb = cache.get_project_notebook(pk).nb
-                start = time.perf_counter()
-                try:
-                    await run_on(kc, _FRESH.format(folder=str(Path(uri).parent)))
-                    client = NotebookClient(nb, km=km, timeout=timeout, allow_errors=False, kernel_name="python3",
-                                            record_timing=False)  # timings in cell metadata would change its cache key
-                    # Our client, not a second one: clients of one kernel manager share its session, and
-                    # the kernel answers only the last of them to connect.
-                    client.kc = kc
-                    await client.async_execute()
-                except (CellExecutionError, CellTimeoutError, DeadKernelError, RuntimeError, TimeoutError) as exc:
-                    failed[uri] = f"{type(exc).__name__}: {str(exc)[-2000:]}"
-                    NbProjectRecord.set_traceback(uri, traceback.format_exc(), cache.db)
-                    # A cell that timed out is still running, a dead kernel is dead, and nbclient may still be
-                    # reading the old client's messages: the next page gets a new kernel and a new client.
-                    await stop_kernel(km, kc)
-                    km, kc = await start_kernel(ip)
-                    continue
-                seconds = time.perf_counter() - start
-                cache.cache_notebook_bundle(CacheBundleIn(nb, uri, data={"execution_seconds": seconds}),
-                                            check_validity=False, overwrite=True)
-                # Sphinx reads a page again only when its file is newer than its last reading: a page run
-                # again because the code changed (its file did not) must still reach the site.
-                os.utime(uri)
-                done.append(uri)
-        finally:
-            await stop_kernel(km, kc)
-
-    sockets = tempfile.mkdtemp(prefix="eb-pages-")
+    nb = cache.get_project_notebook(pk).nb
+    start = time.perf_counter()
     try:
-        await asyncio.gather(*(worker(n) for n in range(min(workers, len(pages)))))
-    finally:
-        shutil.rmtree(sockets, ignore_errors=True)
-    return done, failed
+        await _run_on(kc, _FRESH.format(folder=str(Path(uri).parent)), timeout)
+        client = NotebookClient(nb, km=km, timeout=timeout, allow_errors=False, kernel_name="python3",
+                                record_timing=False)  # timings in cell metadata would change its cache key
+        # Our client, not a second one: clients of one kernel manager share its session, and
+        # the kernel answers only the last of them to connect.
+        client.kc = kc
+        await client.async_execute()
+    except (CellExecutionError, CellTimeoutError, DeadKernelError, RuntimeError, TimeoutError) as exc:
+        failed[uri] = f"{type(exc).__name__}: {str(exc)[-2000:]}"
+        NbProjectRecord.set_traceback(uri, traceback.format_exc(), cache.db)
+        return False
+    seconds = time.perf_counter() - start
+    cache.cache_notebook_bundle(CacheBundleIn(nb, uri, data={"execution_seconds": seconds}),
+                                check_validity=False, overwrite=True)
+    # Sphinx reads a page again only when its file is newer than its last reading: a page run
+    # again because the code changed (its file did not) must still reach the site.
+    os.utime(uri)
+    return True
 
 
 def execute_stale_pages(settings: Settings, workers: int = 2, timeout: int = 300,
-                        pages: Iterable[str] = BOOK_NOTEBOOKS, cancel: threading.Event | None = None) -> list[str]:
+                        pages: Iterable[str] = BOOK_NOTEBOOKS, cancel: threading.Event | None = None,
+                        kernels: PageKernels | None = None) -> list[str]:
     """Execute the book ``pages`` whose cached outputs no longer match, and cache them; return those pages.
 
     ``jupyter-book build`` would run them one at a time, each in a new kernel that imports
-    everything again.  Here ``workers`` kernels, warmed with the imports while they wait, take
-    the pages in turn; before each page the kernel's namespace is emptied and its working
-    directory set to the page's folder, as a new kernel would have them.  A page that fails
-    is reported with its error after the others have run (and been cached); once ``cancel``
-    is set no further page starts.
+    everything again.  Here ``workers`` kernels (or those of ``kernels``, started ahead), warmed with
+    the imports while they wait, take the pages in turn; before each page the kernel's namespace is
+    emptied and its working directory set to the page's folder, as a new kernel would have them.  A
+    page that fails is reported with its error after the others have run (and been cached); once
+    ``cancel`` is set no further page starts.
     """
     cache = _page_cache(settings)
     stale = []
@@ -280,7 +343,11 @@ def execute_stale_pages(settings: Settings, workers: int = 2, timeout: int = 300
             for r in sorted(cache.list_cache_records(), key=lambda r: r.created)}
     stale.sort(key=lambda page: -took.get(page[1], float("inf")))
     try:
-        done, failed = asyncio.run(_run_pages(cache, stale, settings.root, workers, timeout, cancel))
+        if kernels is not None:
+            done, failed = kernels.run(cache, stale, timeout, cancel)
+        else:
+            with PageKernels(settings.root, min(workers, len(stale))) as own:
+                done, failed = own.run(cache, stale, timeout, cancel)
     except Exception as exc:  # a kernel that would not start or restart
         raise EvidencebookError(f"book pages could not be executed: {type(exc).__name__}: {exc}") from exc
     if failed:
@@ -295,28 +362,55 @@ _SPHINX_IMPORTS = ("jupyter_book.cli.main", "sphinx.application", "myst_nb", "sp
                    "sphinx_copybutton", "sphinx_thebe", "sphinx_comments", "sphinx_external_toc", "sphinx_design",
                    "sphinx.ext.intersphinx", "sphinxcontrib.bibtex", "evidencebook._sphinx",
                    "evidencebook._glossary")
+# The jupyter-book process started ahead (see _JupyterBook): it imports, then follows its orders on stdin.
 _JUPYTER_BOOK = """
-import importlib, json, sys
-for name in json.loads(sys.argv[2]):
+import importlib, json, os, sys
+root, arguments, imports = sys.argv[1], json.loads(sys.argv[2]), json.loads(sys.argv[3])
+for name in imports:
     try:
         importlib.import_module(name)
     except ImportError:  # jupyter-book loads what it needs itself
         pass
-if sys.stdin.readline().strip() == "build":
-    from jupyter_book.cli.main import main
-    main(args=["build", *json.loads(sys.argv[1])], prog_name="jupyter-book")
+for line in sys.stdin:
+    if line.strip() == "publish":
+        from pathlib import Path
+        from evidencebook._config import load_settings
+        from evidencebook._publish import publish_if_changed
+        try:
+            publish_if_changed(load_settings(Path(root)), Path(root) / "_build" / "html")
+        except Exception as exc:  # the Sphinx extension publishes again after the build, and fails the build there
+            print(f"publishing the data files failed (tried again after the build): {exc}", file=sys.stderr)
+    elif line.strip() == "build":
+        from jupyter_book.cli.main import main
+        try:
+            main(args=["build", *arguments], prog_name="jupyter-book")
+        except SystemExit as done:
+            code = done.code if isinstance(done.code, int) else (0 if done.code is None else 1)
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(code)  # the site is written and closed: skip tearing down Sphinx's thousands of objects
 """
 
 
 class _JupyterBook:
-    """``jupyter-book build``, started ahead: its process imports Sphinx and the theme at once,
-    then waits for :meth:`build` (or for :meth:`cancel`, which ends it without building)."""
+    """``jupyter-book build``, started ahead: its process imports Sphinx and the theme at once, then waits.
+
+    :meth:`publish` has it write the data files for re-users (:func:`~evidencebook._publish.publish_if_changed`)
+    while it waits, out of the way of the build; :meth:`build` builds; :meth:`cancel` ends it without building.
+    """
 
     def __init__(self, settings: Settings, quiet: bool) -> None:
         arguments = [str(settings.root), "--keep-going", *(["--quiet"] if quiet else [])]
-        self.process = subprocess.Popen([sys.executable, "-c", _JUPYTER_BOOK, json.dumps(arguments),
+        self.process = subprocess.Popen([sys.executable, "-c", _JUPYTER_BOOK, str(settings.root), json.dumps(arguments),
                                          json.dumps(_SPHINX_IMPORTS)], cwd=settings.root, stdin=subprocess.PIPE,
                                         text=True)
+
+    def publish(self) -> None:
+        """Publish the data files now (evidence/ must be final): the build then finds them current."""
+        if self.process.poll() is None and self.process.stdin is not None:
+            with contextlib.suppress(OSError):
+                self.process.stdin.write("publish\n")
+                self.process.stdin.flush()
 
     def build(self) -> int:
         self.process.communicate("build\n")
@@ -327,35 +421,70 @@ class _JupyterBook:
             self.process.communicate("")
 
 
-def build_book(settings: Settings, quiet: bool = False, meanwhile: Callable[[], T] | None = None) -> tuple[Path, T | None]:
-    """Build the site with ``jupyter-book build``; return the path of its index and what ``meanwhile`` returned.
+class BookBuilder:
+    """Builds the site: made before a build needs it, it starts the pages' kernels (:class:`PageKernels`) and a
+    jupyter-book process (Sphinx imported) at once, so that both are ready by the time the evidence is.
 
-    Every book page is stamped with what it reads (:func:`stamp_notebooks`); then, side by side,
-    the pages that must run again execute on their kernels (:func:`execute_stale_pages`, in a
-    thread that only passes messages), jupyter-book starts and imports Sphinx in its own process,
-    and ``meanwhile`` (the briefs, which the book includes) runs here.  jupyter-book builds once
-    all are done, and finds every page in its cache.
+    ``keep_warm`` (for :mod:`._watch`): after each build a new jupyter-book process starts warming for the next.
     """
-    from concurrent.futures import ThreadPoolExecutor
 
-    stamp_notebooks(settings)
-    jupyter_book = _JupyterBook(settings, quiet)
-    try:
-        cancel = threading.Event()
-        with ThreadPoolExecutor(max_workers=1, thread_name_prefix="evidencebook-pages") as pool:
-            pages = pool.submit(execute_stale_pages, settings, cancel=cancel)
-            try:
-                result = meanwhile() if meanwhile is not None else None
-            except BaseException:  # the briefs failed or were interrupted: start no further page, keep their error
-                cancel.set()
-                with contextlib.suppress(Exception):
-                    pages.result()
-                raise
-            pages.result()  # a page that failed is raised here, after the briefs
-        code = jupyter_book.build()
-    finally:
-        jupyter_book.cancel()
-    index = settings.root / "_build" / "html" / "index.html"
-    if code != 0 or not index.is_file():
-        raise EvidencebookError(f"jupyter-book build failed (exit {code}); see the log above.")
-    return index, result
+    def __init__(self, settings: Settings, quiet: bool = False, workers: int = 2, keep_warm: bool = False) -> None:
+        self.settings, self.quiet, self.keep_warm = settings, quiet, keep_warm
+        self.kernels = PageKernels(settings.root, workers)
+        self.book: _JupyterBook | None = _JupyterBook(settings, quiet)
+
+    def build(self, meanwhile: Callable[[], T] | None = None) -> tuple[list[str], T | None]:
+        """One build: return the pages executed and what ``meanwhile`` returned.
+
+        Every book page is stamped with what it reads (:func:`stamp_notebooks`); then, side by side, the pages
+        that must run again execute on the kernels (in a thread that only passes messages), the jupyter-book
+        process writes the data files, and ``meanwhile`` (the briefs, which the book includes) runs here.
+        jupyter-book builds once all are done, and finds every page in its cache.
+        """
+        from concurrent.futures import ThreadPoolExecutor
+
+        book = self.book or _JupyterBook(self.settings, self.quiet)
+        self.book = None
+        try:
+            stamp_notebooks(self.settings)
+            book.publish()
+            cancel = threading.Event()
+            with ThreadPoolExecutor(max_workers=1, thread_name_prefix="evidencebook-pages") as pool:
+                pages = pool.submit(execute_stale_pages, self.settings, cancel=cancel, kernels=self.kernels)
+                try:
+                    result = meanwhile() if meanwhile is not None else None
+                except BaseException:  # the briefs failed or were interrupted: start no further page, keep their error
+                    cancel.set()
+                    with contextlib.suppress(Exception):
+                        pages.result()
+                    raise
+                executed = pages.result()  # a page that failed is raised here, after the briefs
+            code = book.build()
+        finally:
+            book.cancel()
+            if self.keep_warm:
+                self.book = _JupyterBook(self.settings, self.quiet)  # the next build's, warming now
+        index = self.settings.root / "_build" / "html" / "index.html"
+        if code != 0 or not index.is_file():
+            raise EvidencebookError(f"jupyter-book build failed (exit {code}); see the log above.")
+        return executed, result
+
+    def close(self) -> None:
+        try:
+            if self.book is not None:
+                self.book.cancel()
+        finally:
+            self.kernels.close()
+
+    def __enter__(self) -> "BookBuilder":
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self.close()
+
+
+def build_book(settings: Settings, quiet: bool = False, meanwhile: Callable[[], T] | None = None) -> tuple[Path, T | None]:
+    """Build the site (see :meth:`BookBuilder.build`); return the path of its index and what ``meanwhile`` returned."""
+    with BookBuilder(settings, quiet) as builder:
+        _, result = builder.build(meanwhile)
+    return settings.root / "_build" / "html" / "index.html", result

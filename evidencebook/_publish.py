@@ -36,7 +36,7 @@ if TYPE_CHECKING:
     from ._evidence import Evidence
 
 __all__ = ["DATA_TABLES", "REVIEW_TITLE", "brief_content", "cite_as", "data_package", "evidence_feed",
-           "feed_entries", "json_ld", "json_ld_script", "publish_site", "table_schema"]
+           "feed_entries", "json_ld", "json_ld_script", "publish_if_changed", "publish_site", "table_schema"]
 
 # The review as the site names it (_config.yml's title, book/intro.md's heading).
 REVIEW_TITLE = "Peer support in behavioral health: a living evidence review"
@@ -497,6 +497,33 @@ def publish_site(settings: "Settings", site: Path, briefs: bool = True) -> list[
         for path, content in brief_files(settings, evidence).items():
             put(data / "briefs" / path, _dump(content))
     return written
+
+
+def _published_from(settings: "Settings") -> str:
+    """A hash of everything :func:`publish_site` reads: the code, the site's address, the regions, and the evidence's
+    manifest, changelog, judgements and kept versions (each table is named, with its hash, in the manifest)."""
+    from ._config import code_version
+
+    digest = hashlib.sha256(code_version().encode() + settings.site_url.encode()
+                            + json.dumps(settings.regions, sort_keys=True, default=str).encode())
+    folder = settings.evidence
+    for path in (folder / "manifest.json", folder / "changelog.json", folder / "judgements.toml",
+                 *sorted((folder / "versions").glob("v*/manifest.json"))):
+        digest.update(path.relative_to(folder).as_posix().encode() + b"\0"
+                      + (path.read_bytes() if path.is_file() else b"") + b"\0")
+    return digest.hexdigest()
+
+
+def publish_if_changed(settings: "Settings", site: Path) -> bool:
+    """:func:`publish_site`, only when what it is made from changed since it last wrote into ``site`` (a marker
+    file keeps the hash): a build that changes nothing stays quick.  Returns whether it published."""
+    digest = _published_from(settings)
+    marker = site / "data" / ".published"
+    if marker.is_file() and marker.read_text(encoding="utf-8") == digest and (site / "feed.xml").is_file():
+        return False
+    publish_site(settings, site)
+    marker.write_text(digest, encoding="utf-8")
+    return True
 
 
 def brief_files(settings: "Settings", evidence: "Evidence") -> dict[str, dict[str, Any]]:

@@ -125,24 +125,11 @@ def _publish_files(app: Any, exception: Exception | None) -> None:
 
 
 def _publish_for_reuse(settings: Any, site: Path) -> None:
-    """The feed, data packages and JSON, written again only when what they are made from changed: a build that
-    changes nothing must stay quick (they take seconds, the briefs' content most)."""
-    import hashlib
+    """The feed, data packages and JSON (:func:`~evidencebook._publish.publish_if_changed`). ``evidencebook build``
+    has already written them while the pages ran; a bare ``jupyter-book build`` writes them here."""
+    from ._publish import publish_if_changed
 
-    from ._config import code_version
-    from ._publish import publish_site
-
-    digest = hashlib.sha256(code_version().encode() + settings.site_url.encode()
-                            + json.dumps(settings.regions, sort_keys=True, default=str).encode())
-    folder = settings.evidence
-    for path in (folder / "manifest.json", folder / "changelog.json", folder / "judgements.toml",
-                 *sorted((folder / "versions").glob("v*/manifest.json"))):
-        digest.update(path.relative_to(folder).as_posix().encode() + b"\0" + (path.read_bytes() if path.is_file() else b"") + b"\0")
-    marker = site / "data" / ".published"
-    if marker.is_file() and marker.read_text(encoding="utf-8") == digest.hexdigest() and (site / "feed.xml").is_file():
-        return
-    publish_site(settings, site)
-    marker.write_text(digest.hexdigest(), encoding="utf-8")
+    publish_if_changed(settings, site)
 
 
 def _drop_duplicate_scripts(app: Any, pagename: str, templatename: str, context: dict[str, Any], doctree: Any) -> None:

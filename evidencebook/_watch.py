@@ -14,9 +14,8 @@ process that has already imported Sphinx, its extensions and the theme and waits
 build.  Sphinx itself is not kept running: jupyter-book builds with a new Sphinx application
 each time, which sets up its extensions and reloads its pickled environment (about 5 s on a busy
 2-core machine) and then reads and writes only what changed.  An application set up ahead would
-publish stale text: ``_sphinx`` reads the evidence version for the banner at ``config-inited`` and
-sphinxcontrib-bibtex parses the bibliography at ``builder-inited``, both of which a sync changes.
-The book's pages run on kernels that :func:`execute_stale_pages` starts for each round.
+publish stale text: sphinxcontrib-bibtex parses the bibliography at ``builder-inited``, and a sync
+changes it.  The book's pages run on kernels kept from round to round (:class:`~._pages.PageKernels`).
 
 :class:`WatchSite` serves ``_build/`` on 127.0.0.1.  In the HTML it serves (never in the files on disk,
 so never in the published site) it adds a small script that polls ``/__evidencebook_watch.json``
@@ -261,19 +260,19 @@ def _start_warm_worker(root: str, pdf: bool, watch_pid: int) -> None:
 
 
 class WarmBuilder:
-    """Rebuilds the stale pages, the changed briefs and the site, keeping the briefs' workers and a
-    jupyter-book process (Sphinx imported) warm between rounds."""
+    """Rebuilds the stale pages, the changed briefs and the site, keeping the briefs' workers, the pages' kernels and
+    a jupyter-book process (Sphinx imported) warm between rounds."""
 
     def __init__(self, settings: Settings, pdf: bool = True, workers: int = 2, quiet: bool = True) -> None:
         from concurrent.futures import ProcessPoolExecutor
         from multiprocessing import get_context
 
         from ._brief_page import chromium_path
-        from ._pages import _JupyterBook
+        from ._pages import BookBuilder
 
         if pdf:
             chromium_path()  # a clear error before anything starts
-        self.settings, self.pdf, self.quiet = settings, pdf, quiet
+        self.settings, self.pdf = settings, pdf
         # Each worker starts its kernel (and Chromium) now and keeps them for every later round.
         self.pool = ProcessPoolExecutor(max_workers=workers, mp_context=get_context("forkserver"),
                                         initializer=_start_warm_worker, initargs=(str(settings.root), pdf, os.getpid()))
@@ -281,36 +280,21 @@ class WarmBuilder:
         # in the background, instead of in the first round that needs them.
         for _ in range(workers):
             self.pool.submit(int)
-        self.book = _JupyterBook(settings, quiet)  # imports Sphinx now, builds on the first round
+        self.book = BookBuilder(settings, quiet, workers, keep_warm=True)  # kernels and Sphinx imported now
 
     def __call__(self, report: Any = None) -> tuple[list[str], int]:
-        from concurrent.futures import ThreadPoolExecutor
-
         from ._brief_runs import render_all_briefs
-        from ._pages import _JupyterBook, execute_stale_pages, stamp_notebooks
 
-        stamp_notebooks(self.settings)
-        cancel = threading.Event()
-        with ThreadPoolExecutor(max_workers=1, thread_name_prefix="evidencebook-pages") as pages_thread:
-            pages = pages_thread.submit(execute_stale_pages, self.settings, cancel=cancel)
-            try:
-                done, failed = render_all_briefs(self.settings, progress=False, executor=self.pool, pdf=self.pdf)
-            except BaseException:
-                cancel.set()
-                raise
-            executed = pages.result()
-        book, self.book = self.book, _JupyterBook(self.settings, self.quiet)  # the next round's, warming now
-        code = book.build()
+        executed, (done, failed) = self.book.build(
+            lambda: render_all_briefs(self.settings, progress=False, executor=self.pool, pdf=self.pdf))
         if failed:
             raise EvidencebookError(f"{len(failed)} brief(s) failed: " + "; ".join(
                 f"{region}: {message}" for region, message in failed.items()))
-        if code != 0:
-            raise EvidencebookError(f"jupyter-book build failed (exit {code}); see the log above.")
         return executed, sum(o.rebuilt for o in done)
 
     def close(self) -> None:
         try:
-            self.book.cancel()
+            self.book.close()
         finally:
             # Each worker stops its kernel and browser as its process ends (a finaliser of _brief_runs).
             self.pool.shutdown(wait=True, cancel_futures=True)

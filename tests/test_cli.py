@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 from pathlib import Path
 
 import pytest
@@ -34,12 +35,24 @@ def _break_a_note(project: eb.Settings) -> Path:
     return note
 
 
+def _book_built_with(briefs_failed: int) -> type:
+    """A stand-in for the book's builder: builds nothing, and its briefs report ``briefs_failed`` failures."""
+    class Built(contextlib.nullcontext):  # type: ignore[type-arg]
+        def __init__(self, settings: eb.Settings, quiet: bool) -> None:
+            super().__init__(self)
+
+        def build(self, meanwhile: object) -> tuple[list[str], int]:
+            return [], briefs_failed
+
+    return Built
+
+
 def test_coding_errors_are_quarantined_and_exit_1_only_with_strict_in_every_command(
         run, project: eb.Settings, monkeypatch: pytest.MonkeyPatch) -> None:
     """One policy: a coding error is reported and left out (exit 0); --strict makes sync, check and build exit 1."""
     import evidencebook._pages as pages
 
-    monkeypatch.setattr(pages, "build_book", lambda settings, quiet, meanwhile: (project.root / "index.html", 0))
+    monkeypatch.setattr(pages, "BookBuilder", _book_built_with(briefs_failed=0))
     note = _break_a_note(project)
     result = run("sync", "--offline")
     assert result.exit_code == 0, result.output
@@ -76,7 +89,7 @@ def test_a_brief_that_fails_fails_the_build_with_or_without_strict(run, project:
                                                                    monkeypatch: pytest.MonkeyPatch) -> None:
     import evidencebook._pages as pages
 
-    monkeypatch.setattr(pages, "build_book", lambda settings, quiet, meanwhile: (project.root / "index.html", 1))
+    monkeypatch.setattr(pages, "BookBuilder", _book_built_with(briefs_failed=1))
     assert run("build", "--no-pdf").exit_code == 1
 
 

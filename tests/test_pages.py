@@ -115,6 +115,19 @@ def test_pages_share_a_warm_kernel_but_each_starts_as_a_new_kernel_would(project
     assert eb.execute_stale_pages(project, workers=1, pages=["book/a.ipynb", "book/sub/b.ipynb"]) == []
 
 
+def test_kernels_kept_between_builds_run_the_next_builds_pages_as_new_kernels_would(project: eb.Settings) -> None:
+    import evidencebook._pages as pages
+
+    _page(project.root / "book" / "a.ipynb", "import os\nleaked = 1\nprint(os.getpid())")
+    _page(project.root / "book" / "b.ipynb", "import os\nprint(os.getpid(), 'leaked' in globals())")
+    with pages.PageKernels(project.root, workers=1) as kernels:  # as `evidencebook watch` keeps them
+        assert eb.execute_stale_pages(project, pages=["book/a.ipynb"], kernels=kernels) == ["book/a.ipynb"]
+        assert eb.execute_stale_pages(project, pages=["book/b.ipynb"], kernels=kernels) == ["book/b.ipynb"]
+    first, = _cached_outputs(project, "book/a.ipynb")
+    second, = _cached_outputs(project, "book/b.ipynb")
+    assert second == f"{first.strip()} False\n"  # the same kernel, and nothing left from the first build's page
+
+
 def test_a_failing_page_is_named_with_its_error_and_the_others_are_still_cached(project: eb.Settings) -> None:
     _page(project.root / "book" / "bad.ipynb", "raise ValueError('no such table: stud1es')")
     _page(project.root / "book" / "good.ipynb", "print('fine')")
@@ -183,6 +196,19 @@ def test_jupyter_book_started_ahead_builds_nothing_when_cancelled(project: eb.Se
     assert not (project.root / "_build" / "html").exists()
 
 
+def test_jupyter_book_started_ahead_publishes_the_data_files_while_it_waits(project: eb.Settings) -> None:
+    import evidencebook._pages as pages
+
+    jupyter_book = pages._JupyterBook(project, quiet=True)
+    jupyter_book.publish()  # as a build asks once evidence/ is final, before the pages have run
+    jupyter_book.cancel()
+    site = project.root / "_build" / "html"
+    assert (site / "feed.xml").is_file() and (site / "data" / "datapackage.json").is_file()
+    assert not list(site.rglob("*.html"))  # published, not built
+    # The build that follows finds them current: the Sphinx extension does not write them again.
+    assert not eb.publish_if_changed(project, site)
+
+
 def test_a_build_whose_briefs_fail_raises_their_error_starts_no_further_page_and_builds_no_site(
         project: eb.Settings) -> None:
     def briefs_fail() -> int:
@@ -190,7 +216,8 @@ def test_a_build_whose_briefs_fail_raises_their_error_starts_no_further_page_and
 
     with pytest.raises(eb.EvidencebookError, match="Chromium is missing"):
         eb.build_book(project, quiet=True, meanwhile=briefs_fail)
-    assert not (project.root / "_build" / "html").exists()
+    # No page was built (the data files for re-users may be: they are written from evidence/ while the pages run).
+    assert not list((project.root / "_build" / "html").rglob("*.html"))
     # at most the page each kernel had started was finished (and kept); the rest run in the next build
     assert len(eb.execute_stale_pages(project)) >= len(eb.BOOK_PAGES) - 2
 
