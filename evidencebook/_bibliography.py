@@ -353,10 +353,22 @@ def _register() -> None:
     pybtex.plugin.register_plugin("pybtex.style.sorting", STYLE_NAME, AuthorYearTitleOrder)
 
 
+_CITE_ID = "ref-{key}"
+
+
 def _stable_ids(app: Any, config: Any) -> None:
-    """Each entry's id from its citation key (unless the project set ``bibtex_cite_id`` itself)."""
+    """Each entry's id from its citation key (unless the project set ``bibtex_cite_id`` itself).
+
+    Set as a plain string at ``config-inited`` (Sphinx compares it with the last build's, and its type checks,
+    also run again when the theme loads, warn about a subclass of str), and made a :class:`_CiteId` once the
+    builder is set up, before any page is read: the same text, so Sphinx sees no change in its configuration."""
     if not config.bibtex_cite_id:
-        config.bibtex_cite_id = _CiteId("ref-{key}")
+        config.bibtex_cite_id = _CITE_ID
+
+
+def _cite_ids_from_keys(app: Any) -> None:
+    if app.config.bibtex_cite_id == _CITE_ID:
+        app.config.bibtex_cite_id = _CiteId(_CITE_ID)
 
 
 def _open_cache(app: Any) -> None:
@@ -382,7 +394,8 @@ def setup(app: Any) -> dict[str, Any]:
     """Sphinx extension entry point (listed in _config.yml under sphinx.extra_extensions)."""
     app.setup_extension("sphinxcontrib.bibtex")
     _register()
-    app.connect("config-inited", _stable_ids, priority=900)  # after Sphinx's type check (800): a str, but a subclass
+    app.connect("config-inited", _stable_ids, priority=900)
+    app.connect("builder-inited", _cite_ids_from_keys)
     app.connect("builder-inited", _open_cache)
     app.connect("env-updated", _save_cache, priority=900)
     return {"parallel_read_safe": True, "parallel_write_safe": True}

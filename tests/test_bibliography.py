@@ -302,3 +302,17 @@ def test_the_hostile_library_builds_a_references_page_with_an_anchor_per_key(pro
     assert len(ids) == len(set(ids)) == len(studies) >= 10
     assert "<script" not in pages[0].split('<div class="citation"', 1)[1].split("</section>", 1)[0]
     assert pages[1] == pages[0]
+
+
+def test_the_entry_ids_come_from_the_keys_without_a_config_type_warning() -> None:
+    # Sphinx checks config types at config-inited and again when the theme loads (builder init): there the id
+    # format is a plain string; once the builder is set up (builder-inited) it answers reference_anchor.
+    from types import SimpleNamespace
+
+    config = SimpleNamespace(bibtex_cite_id="")
+    app = SimpleNamespace(config=config)
+    bib._stable_ids(app, config)
+    assert type(config.bibtex_cite_id) is str
+    bib._cite_ids_from_keys(app)
+    assert config.bibtex_cite_id.format(bibliography_count=1, key="Smith.2020") == bib.reference_anchor("Smith.2020")
+    assert config.bibtex_cite_id == "ref-{key}"  # the same text: Sphinx sees no change in its configuration
