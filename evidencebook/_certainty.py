@@ -229,7 +229,36 @@ SOF_COLUMNS = ["domain", "comparison_type", "findings", "sources", "favour_peer"
                "review_findings", "effect_estimates", "proposed_certainty", "chain", "steps"]
 
 
+# Summaries already worked out in this process, by content: a chapter page shows its summary three times (the
+# plain-language box, the summary and the summary-of-findings table), and a kernel runs page after page.
+_KEPT: dict[tuple[Any, ...], pd.DataFrame] = {}
+_KEEP_AT_MOST = 16
+
+
+def _content_key(frame: pd.DataFrame) -> bytes:
+    """A digest of a frame's columns, index and every cell: equal frames, equal keys."""
+    cells = pd.util.hash_pandas_object(frame, index=True).to_numpy().tobytes()
+    return hashlib.sha256(repr(list(frame.columns)).encode() + cells).digest()
+
+
 def summary_of_findings(outcomes: pd.DataFrame, studies: pd.DataFrame, domains: list[str]) -> pd.DataFrame:
+    """One row per question (outcome domain and comparison type) of the included studies' findings
+    (:func:`_work_out_summary`), worked out once per content of ``outcomes`` and ``studies`` in a process."""
+    try:
+        key: tuple[Any, ...] | None = (tuple(domains), _content_key(outcomes), _content_key(studies))
+    except TypeError:  # a cell pandas cannot hash (a list): work it out every time
+        key = None
+    kept = _KEPT.get(key) if key is not None else None
+    if kept is None:
+        kept = _work_out_summary(outcomes, studies, domains)
+        if key is not None:
+            while len(_KEPT) >= _KEEP_AT_MOST:
+                _KEPT.pop(next(iter(_KEPT)))
+            _KEPT[key] = kept
+    return kept.copy()
+
+
+def _work_out_summary(outcomes: pd.DataFrame, studies: pd.DataFrame, domains: list[str]) -> pd.DataFrame:
     """One row per question (outcome domain and comparison type) of the included studies' findings.
 
     Every finding is counted in one of three directions (nothing is dropped); ``studies`` and

@@ -44,6 +44,17 @@ def test_nulls_and_unclear_findings_are_counted_not_dropped() -> None:
     assert (sof["studies"], sof["study_votes_peer"], sof["study_votes_unclear"]) == (4, 2, 2)
 
 
+def test_a_summary_is_worked_out_once_per_content_and_again_when_a_finding_changes() -> None:
+    studies = _studies([{"study_id": k} for k in "AB"])
+    findings = _findings([{"study_id": "A", "direction": "favours peer"}, {"study_id": "B", "direction": "favours peer"}])
+    first = eb.summary_of_findings(findings, studies, ["hospitalisation"])
+    first.loc[0, "findings"] = -1  # a caller's copy: what the next caller gets is not changed by it
+    assert eb.summary_of_findings(findings.copy(), studies.copy(), ["hospitalisation"]).loc[0, "findings"] == 2
+    findings.loc[1, "direction"] = "favours comparison"  # the same frame, changed in place: worked out again
+    again = eb.summary_of_findings(findings, studies, ["hospitalisation"]).iloc[0]
+    assert (again["favour_peer"], again["favour_comparison"]) == (1, 1)
+
+
 def test_reports_of_one_study_vote_once_and_a_study_votes_once_per_question() -> None:
     studies = _studies([{"study_id": "A", "year": "2022"}, {"study_id": "B", "year": "2024", "report_of": "A"},
                         {"study_id": "C"}])
