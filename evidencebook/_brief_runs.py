@@ -357,14 +357,25 @@ def _brief_task(root: str, region_id: str, pdf: bool, key: str | None = "") -> B
         return worker.brief(region_id, later.result)
 
 
+def _summary_key(settings: Settings) -> str:
+    evidence = evidence_for(settings)
+    return str(evidence.manifest.get("content_hash", "")) + judgements_hash(judgements_for(settings, evidence))
+
+
 def kept_summary(settings: Settings) -> str:
     """What is the same in every brief (:func:`._brief_text.national_summary`), made once per evidence version
     and judgements and kept on disk, as the briefs' kernels keep and read it (:meth:`Brief._national`)."""
     evidence = evidence_for(settings)
-    judgements = judgements_for(settings, evidence)
-    return kept_on_disk(settings.cache_dir, "national",
-                        str(evidence.manifest.get("content_hash", "")) + judgements_hash(judgements),
-                        lambda: national_summary(evidence, judgements))
+    return kept_on_disk(settings.cache_dir, "national", _summary_key(settings),
+                        lambda: national_summary(evidence, judgements_for(settings, evidence)))
+
+
+def _summary_is_kept(settings: Settings) -> bool:
+    """Whether the briefs of this evidence version and judgements have been worked out before."""
+    from ._cache import DiskCache
+
+    key = _summary_key(settings)
+    return bool(key) and DiskCache(settings.cache_dir).read("national", key) is not None
 
 
 def _keep_summary_quietly(settings: Settings) -> None:
@@ -459,21 +470,25 @@ def render_all_briefs(settings: Settings, progress: bool = True, workers: int = 
     if pdf:
         chromium_path()
     root = str(settings.root)
-    keys: dict[str, str | None] = dict.fromkeys(wanted) if force else dict(brief_keys(settings, wanted, pdf))
-    done, failed = [], {}
-    todo = []
-    for region_id in wanted:
-        kept = None if force else _unchanged(settings, region_id, str(keys[region_id]), pdf)
-        if kept is None:
-            todo.append(region_id)
-        else:
-            done.append(kept)
     own = executor is None
     # forkserver: workers start clean, whatever threads this process runs (a Dask client, tqdm).
-    pool = executor or ProcessPoolExecutor(max_workers=max(1, min(workers, len(todo))),
+    pool = executor or ProcessPoolExecutor(max_workers=max(1, min(workers, len(wanted))),
                                            mp_context=get_context("forkserver"),
                                            initializer=_start_pool_worker, initargs=(root, pdf))
     try:
+        if own and (force or not _summary_is_kept(settings)):
+            # A new evidence version (or every brief forced): a brief will most likely be written. One worker
+            # starts its kernel and browser now, while the keys are worked out (the summary takes longest).
+            pool.submit(int)
+        keys: dict[str, str | None] = dict.fromkeys(wanted) if force else dict(brief_keys(settings, wanted, pdf))
+        done, failed = [], {}
+        todo = []
+        for region_id in wanted:
+            kept = None if force else _unchanged(settings, region_id, str(keys[region_id]), pdf)
+            if kept is None:
+                todo.append(region_id)
+            else:
+                done.append(kept)
         futures = {pool.submit(_brief_task, root, region_id, pdf, keys[region_id]): region_id for region_id in todo}
         for future in tqdm(as_completed(futures), total=len(futures), desc="briefs", unit="region",
                            disable=not progress):
