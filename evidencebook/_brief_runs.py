@@ -171,6 +171,10 @@ def _ready_client(km: Any, timeout: float = 60) -> Any:
     return kc
 
 
+_WARM_BRIEF_KERNEL = ("import evidencebook, evidencebook._briefs, evidencebook._policy, evidencebook._synthesis, "
+                      "evidencebook._display, evidencebook._publish")
+
+
 class _Worker:
     """A kernel and (for PDFs) a browser that brief region after region."""
 
@@ -186,6 +190,10 @@ class _Worker:
             self.km = _start_kernel(settings.root)
             _import_runner()  # while the kernel starts in its own process, not after: a second of a brief on demand
             self.kc = _ready_client(self.km)
+            # What every brief imports, imported before the first brief comes (a worker started ahead, or kept
+            # by `evidencebook watch`, then has it done); papermill's run of the template finds it imported.
+            run_sync(self.kc.execute_interactive, _WARM_BRIEF_KERNEL, store_history=False, timeout=120,
+                     output_hook=lambda msg: None)
         except BaseException:
             self.close()
             raise
