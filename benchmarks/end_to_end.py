@@ -45,6 +45,7 @@ import json
 import os
 import re
 import shutil
+import signal
 import statistics
 import subprocess
 import sys
@@ -126,6 +127,10 @@ with open(out_path, "w") as handle:
 SITECUSTOMIZE = r'''
 import os as _os
 if _os.environ.get("EB_E2E_TIMINGS"):
+    import faulthandler as _faulthandler
+    import signal as _signal
+    import sys as _sys0
+    _faulthandler.register(_signal.SIGUSR1, all_threads=True, file=_sys0.stderr)  # a stuck process tells where
     import importlib.abc as _abc
     import sys as _sys
     import time as _time
@@ -164,7 +169,7 @@ if _os.environ.get("EB_E2E_TIMINGS"):
                 run(module)
                 _wrap(module._Worker, "__init__", "worker start (kernel + Chromium)")
                 _wrap(module._Worker, "_execute", "brief: template executed")
-                _wrap(module.Printer, "pdf", "brief: PDF printed")
+                _wrap(module.Printer, "print_brief", "brief: PDF printed")
                 _wrap(module._Worker, "brief", "brief: whole")
             spec.loader.exec_module = exec_module
             return spec
@@ -323,7 +328,10 @@ def watch_rounds(project: Path, env: dict[str, str], emu: ZoteroEmulator, findin
 
     lines: "queue.Queue[tuple[float, str]]" = queue.Queue()
     log = (logs / "watch.log").open("w")
-    proc = subprocess.Popen([sys.executable, "-c", "from evidencebook._cli import main; main()", "watch",
+    # Ctrl-C as a terminal delivers it: a benchmark started in the background of a shell (`... &`) ignores SIGINT,
+    # and its children inherit that (Python then installs no handler, and the Ctrl-C below would do nothing).
+    proc = subprocess.Popen([sys.executable, "-c", "import signal; signal.signal(signal.SIGINT, signal.default_int_handler)"
+                             "\nfrom evidencebook._cli import main; main()", "watch",
                              "--endpoint", emu.url, "--port", "0", "--interval", "2"], cwd=project, env=env,
                             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
 
@@ -387,8 +395,10 @@ def watch_rounds(project: Path, env: dict[str, str], emu: ZoteroEmulator, findin
             code = proc.wait(60)
             print(f"evidencebook watch stopped on Ctrl-C in {time.perf_counter() - stopping:.1f} s (exit {code})")
         except subprocess.TimeoutExpired:
+            proc.send_signal(signal.SIGUSR1)  # its threads' stacks into the log (faulthandler, see SITECUSTOMIZE)
+            time.sleep(2)
             proc.kill()
-            print("evidencebook watch did not stop within 60 s of Ctrl-C: killed")
+            print(f"evidencebook watch did not stop within 60 s of Ctrl-C: killed (its threads: {logs / 'watch.log'})")
         log.close()
     return results
 

@@ -21,22 +21,24 @@ changes it.  The book's pages run on kernels kept from round to round (:class:`~
 so never in the published site) it adds a small script that polls ``/__evidencebook_watch.json``
 and reloads the page when a new build lands.
 
-Ctrl-C (SIGINT) at any moment leaves ``evidence/`` as a killed sync leaves it: the old evidence
+Ctrl-C (SIGINT), or SIGTERM, at any moment leaves ``evidence/`` as a killed sync leaves it: the old evidence
 or the new, never a mix (the store's journaled commit); the watcher finishes or discards an
 interrupted commit before it exits, so the folder is consistent on disk straight away.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
+import signal
 import threading
 import time
 from dataclasses import dataclass, field
 from http import HTTPStatus
 from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, Iterator
 
 from ._config import Settings
 from ._errors import EvidencebookError, SyncError
@@ -363,6 +365,31 @@ class WatchSite:
         return Handler
 
 
+class Terminated(KeyboardInterrupt):
+    """SIGTERM (``kill``, a service manager's stop): the watch stops as on Ctrl-C."""
+
+
+@contextlib.contextmanager
+def _stop_on_sigterm() -> Iterator[None]:
+    """Stop on SIGTERM as on Ctrl-C (SIGINT), in the main thread; restore the previous handler afterwards.
+
+    A watch started in the background of a script ignores SIGINT, as POSIX has background jobs do
+    (Python then installs no Ctrl-C handler): SIGTERM is how such a watch is stopped cleanly.
+    """
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def terminated(signum: int, frame: Any) -> None:
+        raise Terminated()
+
+    previous = signal.signal(signal.SIGTERM, terminated)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
 def _settle(settings: Settings) -> None:
     """Finish or discard a commit that Ctrl-C interrupted, so evidence/ is consistent on disk now."""
     from ._store import evidence_lock
@@ -378,7 +405,8 @@ def watch_library(settings: Settings, api_key: str | None = None, *, local: bool
                   interval: float = POLL_SECONDS, pdf: bool = True, serve: bool = True, port: int = 0,
                   say: Callable[[str], None] = print, stop: threading.Event | None = None,
                   builder: Rebuild | None = None) -> int:
-    """Watch the configured library until Ctrl-C (or ``stop``); return the exit code (130 after Ctrl-C)."""
+    """Watch the configured library until Ctrl-C (or SIGTERM, or ``stop``); return the exit code (130 after Ctrl-C,
+    143 after SIGTERM)."""
     from ._sync import sync_library
 
     if settings.library_id == 0 and not local:
@@ -399,11 +427,12 @@ def watch_library(settings: Settings, api_key: str | None = None, *, local: bool
         say(f"watching {probe.library} from library version {watcher.version}: one request every {interval:g} s "
             "(Ctrl-C stops)")
         try:
-            watcher.run(interval, stop)
-        except KeyboardInterrupt:
+            with _stop_on_sigterm():
+                watcher.run(interval, stop)
+        except KeyboardInterrupt as exc:
             _settle(settings)
             say("stopped; evidence/ holds the last complete sync")
-            return 130
+            return 143 if isinstance(exc, Terminated) else 130
         return 0
     finally:
         probe.close()

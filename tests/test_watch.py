@@ -205,6 +205,25 @@ def test_ctrl_c_mid_sync_leaves_evidence_as_it_was_or_fully_updated(tmp_path: Pa
     assert proc.returncode == 130 and "stopped; evidence/ holds the last complete sync" in out, out
 
 
+def test_sigterm_stops_the_watch_as_ctrl_c_does_even_where_ctrl_c_is_ignored(tmp_path: Path,
+                                                                           emu: ZoteroEmulator) -> None:
+    # A watch started in the background of a script ignores SIGINT (POSIX; Python then installs no handler):
+    # SIGTERM, what `kill` and service managers send, still stops it cleanly, mid-sync too.
+    settings = make_project(tmp_path / "project")
+    eb.sync_library(settings, KEY, endpoint=emu.url, progress=False)
+    before = digest(settings.evidence)
+    set_estimate(emu, 3, 0.42)
+    emu.requests.clear()
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "NO_PROXY": "127.0.0.1", "CI": "true"}
+    proc = subprocess.Popen([sys.executable, "-c", "import signal; signal.signal(signal.SIGINT, signal.SIG_IGN)\n"
+                             + WATCH, str(settings.root), emu.url, KEY], env=env,
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    emu.after_request[3] = lambda: (proc.send_signal(signal.SIGINT), proc.send_signal(signal.SIGTERM))
+    out, _ = proc.communicate(timeout=60)
+    assert proc.returncode == 143 and "stopped; evidence/ holds the last complete sync" in out, out
+    assert digest(settings.evidence) == before  # stopped while a request was unanswered: nothing was written
+
+
 def test_the_cli_watch_refuses_the_bundled_snapshot(project: eb.Settings, monkeypatch: pytest.MonkeyPatch) -> None:
     from click.testing import CliRunner
 
