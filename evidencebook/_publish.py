@@ -32,6 +32,7 @@ if TYPE_CHECKING:
     import pandas as pd
 
     from ._briefs import Brief
+    from ._cache import DiskCache
     from ._config import Settings
     from ._evidence import Evidence
 
@@ -326,10 +327,37 @@ def csv_header(text: str) -> list[str]:
     return next(csv.reader(io.StringIO(text)), [])
 
 
-def data_package(manifest: Mapping[str, Any], headers: Mapping[str, list[str]], site_url: str = "") -> dict[str, Any]:
+def data_package(manifest: Mapping[str, Any], headers: Mapping[str, list[str]], site_url: str = "",
+                 cache: "DiskCache | None" = None) -> dict[str, Any]:
     """The Frictionless data package (``datapackage.json``) of one evidence version: a resource per table in
     ``headers`` (file name -> its columns), each with the Table Schema generated from its pandera schema, and the
-    SHA-256 the manifest records for the file."""
+    SHA-256 the manifest records for the file.  ``cache`` keeps the resources made for a set of columns (made from
+    the code alone: pandera, a second to import, is then not needed again)."""
+    from ._cache import DiskCache
+
+    table_columns = json.dumps(list(headers.items()))
+    resources = json.loads((cache or DiskCache(None)).get(
+        "datapackage-" + hashlib.sha256(table_columns.encode()).hexdigest()[:12], table_columns,
+        lambda: json.dumps(_resources(headers))))
+    for resource in resources:
+        digest = manifest.get("files", {}).get(resource["path"])
+        if digest:
+            resource["hash"] = f"sha256:{digest}"
+    number = int(manifest["evidence_version"])
+    package = {"profile": "tabular-data-package", "name": f"peer-support-evidence-v{number}",
+               "title": f"{REVIEW_TITLE}: evidence version {number}", "description": DESCRIPTION + " " + _CSV_RULE,
+               "version": str(number), "created": f"{manifest['date']}T00:00:00Z",
+               "licenses": [{"name": LICENSE, "path": LICENSE_URL, "title": "MIT License"}],
+               "contributors": [{"title": AUTHOR, "role": "author"}],
+               "keywords": ["peer support", "behavioral health", "living systematic review", "evidence synthesis"],
+               "resources": resources}
+    if site_url:
+        package["homepage"] = site_url.rstrip("/") + "/"
+    return package
+
+
+def _resources(headers: Mapping[str, list[str]]) -> list[dict[str, Any]]:
+    """The data package's resources (without the files' hashes) of tables with these columns."""
     models = _schema_classes()
     resources = []
     for name, header in headers.items():
@@ -345,27 +373,14 @@ def data_package(manifest: Mapping[str, Any], headers: Mapping[str, list[str]], 
         if checks:
             description += (" Checks on whole rows (evidencebook/_schemas.py): "
                             + ", ".join(c.name.replace("_", " ") for c in checks) + ".")
-        resource = {"name": name.removesuffix(".csv").replace("_", "-"), "path": name, "profile": "tabular-data-resource",
-                    "title": _TITLES.get(name, name), "description": description, "format": "csv",
-                    "mediatype": "text/csv", "encoding": "utf-8", "schema": schema}
-        digest = manifest.get("files", {}).get(name)
-        if digest:
-            resource["hash"] = f"sha256:{digest}"
-        resources.append(resource)
+        resources.append({"name": name.removesuffix(".csv").replace("_", "-"), "path": name,
+                          "profile": "tabular-data-resource", "title": _TITLES.get(name, name),
+                          "description": description, "format": "csv", "mediatype": "text/csv", "encoding": "utf-8",
+                          "schema": schema})
     for resource in resources:  # a foreign key names a resource by its name: 'studies'
         for key in resource["schema"].get("foreignKeys", []):
             key["reference"]["resource"] = key["reference"]["resource"].replace("_", "-")
-    number = int(manifest["evidence_version"])
-    package = {"profile": "tabular-data-package", "name": f"peer-support-evidence-v{number}",
-               "title": f"{REVIEW_TITLE}: evidence version {number}", "description": DESCRIPTION + " " + _CSV_RULE,
-               "version": str(number), "created": f"{manifest['date']}T00:00:00Z",
-               "licenses": [{"name": LICENSE, "path": LICENSE_URL, "title": "MIT License"}],
-               "contributors": [{"title": AUTHOR, "role": "author"}],
-               "keywords": ["peer support", "behavioral health", "living systematic review", "evidence synthesis"],
-               "resources": resources}
-    if site_url:
-        package["homepage"] = site_url.rstrip("/") + "/"
-    return package
+    return resources
 
 
 # -- static JSON -------------------------------------------------------------------------------
@@ -463,6 +478,7 @@ def _dump(data: Any) -> str:
 def publish_site(settings: "Settings", site: Path, briefs: bool = True) -> list[Path]:
     """Write the feed, the current evidence's data package and JSON, and a data package into every published
     version folder (``site/evidence-versions/vNNNN/``).  Returns the files written (changed)."""
+    from ._cache import DiskCache
     from ._evidence import evidence_versions, load_evidence, read_changelog, read_manifest, version_folder
 
     written = []
@@ -484,7 +500,8 @@ def publish_site(settings: "Settings", site: Path, briefs: bool = True) -> list[
         put(data / name, text)
         headers[name] = csv_header(text.decode("utf-8"))
     put(data / "manifest.json", (folder / "manifest.json").read_bytes())
-    put(data / "datapackage.json", _dump(data_package(evidence.manifest, headers, settings.site_url)))
+    cache = DiskCache(settings.cache_dir)
+    put(data / "datapackage.json", _dump(data_package(evidence.manifest, headers, settings.site_url, cache)))
     put(data / "studies.json", _dump(studies_json(evidence)))
     put(data / "findings.json", _dump(findings_json(evidence)))
     for number in kept:
@@ -492,7 +509,7 @@ def publish_site(settings: "Settings", site: Path, briefs: bool = True) -> list[
         source = folder / version_folder(number)
         manifest = read_manifest(settings, number)
         version_headers = {p.name: csv_header(p.read_text(encoding="utf-8")) for p in sorted(source.glob("*.csv"))}
-        put(archive / "datapackage.json", _dump(data_package(manifest, version_headers, settings.site_url)))
+        put(archive / "datapackage.json", _dump(data_package(manifest, version_headers, settings.site_url, cache)))
     if briefs:
         for path, content in brief_files(settings, evidence).items():
             put(data / "briefs" / path, _dump(content))

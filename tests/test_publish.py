@@ -573,3 +573,25 @@ def test_a_regions_json_works_out_its_local_results_once(evidence: eb.Evidence,
     assert calls == ["southern-oregon"] and content["local_results"]
     brief.local_results().clear()
     assert len(brief.local_results()) == len(content["local_results"])
+
+
+def test_a_data_package_of_tables_seen_before_is_made_without_pandera(bundled: eb.Settings, tmp_path: Path) -> None:
+    # Its resources depend on the code and the tables' columns only: kept on disk, a later build (a new process, as
+    # each jupyter-book process is) makes the package without importing pandera, and makes the same package.
+    import subprocess
+    import sys
+
+    from conftest import ROOT
+
+    script = (
+        "import json, sys\nfrom pathlib import Path\nimport evidencebook as eb\nfrom evidencebook import _publish\n"
+        "from evidencebook._cache import DiskCache\n"
+        "s = eb.load_settings(Path(sys.argv[1]))\n"
+        "manifest = json.loads((s.evidence / 'manifest.json').read_text())\n"
+        "headers = {n: _publish.csv_header((s.evidence / n).read_text()) for n in _publish.DATA_TABLES}\n"
+        "package = _publish._dump(_publish.data_package(manifest, headers, '', DiskCache(Path(sys.argv[2]))))\n"
+        "print(json.dumps(['pandera' in sys.modules, package]))\n")
+    runs = [json.loads(subprocess.run([sys.executable, "-c", script, str(bundled.root), str(tmp_path)], cwd=ROOT,
+                                      capture_output=True, text=True, check=True).stdout) for _ in range(2)]
+    assert [imported for imported, _ in runs] == [True, False]
+    assert runs[0][1] == runs[1][1]
