@@ -100,16 +100,19 @@ def version_status(settings: Settings, number: int) -> pd.DataFrame:
 
     manifest = read_manifest(settings, number)
     cache, name, key = DiskCache(settings.cache_dir), f"outcome-status-v{number:04d}", str(manifest.get("content_hash"))
-    kept = cache.read(name, key)
-    if kept is not None:
-        try:
-            return pd.read_json(io.StringIO(kept), orient="table")
-        except ValueError:  # a torn or foreign file: computed again
-            pass
-    version = load_version(settings, number)
-    status = outcome_status(version.outcomes, version.studies)
-    cache.write(name, key, status.to_json(orient="table", double_precision=15))  # pages run side by side
-    return status
+
+    def synthesise() -> str:
+        version = load_version(settings, number)
+        return str(outcome_status(version.outcomes, version.studies).to_json(orient="table", double_precision=15))
+
+    # Made once: What's new and the feed (written while the pages run) both ask for a new version's status.
+    kept = cache.get(name, key, synthesise)
+    try:
+        return pd.read_json(io.StringIO(kept), orient="table")
+    except ValueError:  # a torn or foreign file: computed again
+        kept = synthesise()
+        cache.write(name, key, kept)
+        return pd.read_json(io.StringIO(kept), orient="table")
 
 
 def version_changes(old: pd.DataFrame, new: pd.DataFrame) -> pd.DataFrame:
