@@ -363,6 +363,9 @@ _SPHINX_IMPORTS = ("jupyter_book.cli.main", "sphinx.application", "myst_nb", "sp
                    "sphinx.ext.intersphinx", "sphinxcontrib.bibtex", "evidencebook._sphinx",
                    "evidencebook._glossary")
 # The jupyter-book process started ahead (see _JupyterBook): it imports, then follows its orders on stdin.
+# "ready" (evidence/ is final): write the data files for re-users, then run jupyter-book up to Sphinx's build (its
+# configuration, extensions, pickled environment and builder set up) and wait there for "build".  End of input
+# ends it without building.
 _JUPYTER_BOOK = """
 import importlib, json, os, sys
 root, arguments, imports = sys.argv[1], json.loads(sys.argv[2]), json.loads(sys.argv[3])
@@ -371,8 +374,30 @@ for name in imports:
         importlib.import_module(name)
     except ImportError:  # jupyter-book loads what it needs itself
         pass
+import sphinx.application
+sphinx_build, waiting = sphinx.application.Sphinx.build, []
+
+
+def build_when_told(app, *args, **kwargs):
+    if waiting and sys.stdin.readline().strip() != "build":
+        os._exit(0)  # cancelled: nothing built
+    return sphinx_build(app, *args, **kwargs)
+
+
+def build():
+    from jupyter_book.cli.main import main
+    try:
+        main(args=["build", *arguments], prog_name="jupyter-book")
+    except SystemExit as done:
+        code = done.code if isinstance(done.code, int) else (0 if done.code is None else 1)
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(code)  # the site is written and closed: skip tearing down Sphinx's thousands of objects
+
+
+sphinx.application.Sphinx.build = build_when_told
 for line in sys.stdin:
-    if line.strip() == "publish":
+    if line.strip() == "ready":
         from pathlib import Path
         from evidencebook._config import load_settings
         from evidencebook._publish import publish_if_changed
@@ -380,23 +405,19 @@ for line in sys.stdin:
             publish_if_changed(load_settings(Path(root)), Path(root) / "_build" / "html")
         except Exception as exc:  # the Sphinx extension publishes again after the build, and fails the build there
             print(f"publishing the data files failed (tried again after the build): {exc}", file=sys.stderr)
+        waiting.append(True)
+        build()
     elif line.strip() == "build":
-        from jupyter_book.cli.main import main
-        try:
-            main(args=["build", *arguments], prog_name="jupyter-book")
-        except SystemExit as done:
-            code = done.code if isinstance(done.code, int) else (0 if done.code is None else 1)
-        sys.stdout.flush()
-        sys.stderr.flush()
-        os._exit(code)  # the site is written and closed: skip tearing down Sphinx's thousands of objects
+        build()
 """
 
 
 class _JupyterBook:
     """``jupyter-book build``, started ahead: its process imports Sphinx and the theme at once, then waits.
 
-    :meth:`publish` has it write the data files for re-users (:func:`~evidencebook._publish.publish_if_changed`)
-    while it waits, out of the way of the build; :meth:`build` builds; :meth:`cancel` ends it without building.
+    :meth:`ready` (once ``evidence/`` is final) has it write the data files for re-users
+    (:func:`~evidencebook._publish.publish_if_changed`) and set Sphinx up while the pages and briefs run;
+    :meth:`build` builds; :meth:`cancel` ends it without building.
     """
 
     def __init__(self, settings: Settings, quiet: bool) -> None:
@@ -405,11 +426,11 @@ class _JupyterBook:
                                          json.dumps(_SPHINX_IMPORTS)], cwd=settings.root, stdin=subprocess.PIPE,
                                         text=True)
 
-    def publish(self) -> None:
-        """Publish the data files now (evidence/ must be final): the build then finds them current."""
+    def ready(self) -> None:
+        """``evidence/`` is final: publish the data files and set Sphinx up now; the build then starts at once."""
         if self.process.poll() is None and self.process.stdin is not None:
             with contextlib.suppress(OSError):
-                self.process.stdin.write("publish\n")
+                self.process.stdin.write("ready\n")
                 self.process.stdin.flush()
 
     def build(self) -> int:
@@ -438,7 +459,8 @@ class BookBuilder:
 
         Every book page is stamped with what it reads (:func:`stamp_notebooks`); then, side by side, the pages
         that must run again execute on the kernels (in a thread that only passes messages), the jupyter-book
-        process writes the data files, and ``meanwhile`` (the briefs, which the book includes) runs here.
+        process writes the data files and sets Sphinx up, and ``meanwhile`` (the briefs, which the book includes)
+        runs here.
         jupyter-book builds once all are done, and finds every page in its cache.
         """
         from concurrent.futures import ThreadPoolExecutor
@@ -447,7 +469,7 @@ class BookBuilder:
         self.book = None
         try:
             stamp_notebooks(self.settings)
-            book.publish()
+            book.ready()
             cancel = threading.Event()
             with ThreadPoolExecutor(max_workers=1, thread_name_prefix="evidencebook-pages") as pool:
                 pages = pool.submit(execute_stale_pages, self.settings, cancel=cancel, kernels=self.kernels)

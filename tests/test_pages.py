@@ -200,7 +200,7 @@ def test_jupyter_book_started_ahead_publishes_the_data_files_while_it_waits(proj
     import evidencebook._pages as pages
 
     jupyter_book = pages._JupyterBook(project, quiet=True)
-    jupyter_book.publish()  # as a build asks once evidence/ is final, before the pages have run
+    jupyter_book.ready()  # as a build says once evidence/ is final, before the pages have run
     jupyter_book.cancel()
     site = project.root / "_build" / "html"
     assert (site / "feed.xml").is_file() and (site / "data" / "datapackage.json").is_file()
