@@ -19,7 +19,7 @@ from typing import Callable, Iterator
 
 from ._config import code_version
 
-__all__ = ["DiskCache", "write_atomic"]
+__all__ = ["DiskCache", "content_cache", "keep_content_in", "write_atomic"]
 
 
 def write_atomic(path: Path, data: str | bytes) -> None:
@@ -106,3 +106,20 @@ class DiskCache:
             yield
         finally:
             handle.close()
+
+
+# Where work keyed by its content alone is kept (see content_cache): the build cache of the project whose
+# evidence was loaded last in this process.
+_CONTENT_FOLDER: list[Path | None] = [None]
+
+
+def keep_content_in(folder: Path | None) -> None:
+    """Keep work keyed by its content alone (a question's summary of findings) in ``folder`` from now on."""
+    _CONTENT_FOLDER[0] = folder
+
+
+def content_cache() -> DiskCache:
+    """The cache of work keyed by its content alone: any project's folder is right, since such a key is everything
+    the work reads (a summary row under its findings and studies); none (every call computes) until evidence is
+    loaded (:func:`keep_content_in`)."""
+    return DiskCache(_CONTENT_FOLDER[0])

@@ -11,8 +11,10 @@ and a signed judgement goes stale ("needs re-review") when the evidence under it
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import hashlib
+import json
 import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -21,6 +23,7 @@ from typing import Any
 import pandas as pd
 
 from ._vocabulary import CERTAINTY
+from ._cache import content_cache
 from ._config import Settings
 from ._display import e
 from ._effects import no_effect, no_effects
@@ -258,6 +261,43 @@ def summary_of_findings(outcomes: pd.DataFrame, studies: pd.DataFrame, domains: 
     return kept.copy()
 
 
+def _question_row(domain: str, comparison: str, cell: pd.DataFrame, studies: pd.DataFrame) -> dict[str, Any]:
+    """The summary-of-findings row of one question: its findings (``cell``, with ``_direction``) and the studies."""
+    votes = study_votes(cell, studies)
+    chain = certainty_chain(cell, studies, comparison)
+    if cell["_direction"].eq(UNCLEAR).all() and cell["estimate"].isna().all():
+        chain = Chain("not rated", "no finding here reports a direction or an estimate: descriptive findings "
+                      "are not rated", [], "not rated")
+    primary = cell[cell["evidence_level"] == "primary"]
+    return {
+        "domain": domain, "comparison_type": comparison, "findings": len(cell),
+        "sources": len(_source_table(cell, studies)),
+        "favour_peer": int((cell["_direction"] == FAVOURS_PEER).sum()),
+        "favour_comparison": int((cell["_direction"] == FAVOURS_COMPARISON).sum()),
+        "unclear": int((cell["_direction"] == UNCLEAR).sum()),
+        "studies": len(votes), "reports": int(primary["study_id"].nunique()),
+        "study_votes_peer": int((votes["vote"] == FAVOURS_PEER).sum()),
+        "study_votes_comparison": int((votes["vote"] == FAVOURS_COMPARISON).sum()),
+        "study_votes_unclear": int((votes["vote"] == UNCLEAR).sum()),
+        "reviews": int(cell.loc[cell["evidence_level"] == "review", "study_id"].nunique()),
+        "review_findings": int((cell["evidence_level"] == "review").sum()),
+        "effect_estimates": int(cell["estimate"].notna().sum()),
+        "proposed_certainty": chain.final, "chain": chain.text(), "steps": chain,
+    }
+
+
+def _row_json(row: dict[str, Any]) -> str:
+    return json.dumps({**row, "steps": dataclasses.asdict(row["steps"])})
+
+
+def _row_from_json(text: str) -> dict[str, Any]:
+    row = json.loads(text)
+    chain = row["steps"]
+    row["steps"] = Chain(chain["start"], chain["start_reason"], [Step(**step) for step in chain["steps"]],
+                         chain["final"])
+    return dict(row)
+
+
 def _work_out_summary(outcomes: pd.DataFrame, studies: pd.DataFrame, domains: list[str]) -> pd.DataFrame:
     """One row per question (outcome domain and comparison type) of the included studies' findings.
 
@@ -271,30 +311,24 @@ def _work_out_summary(outcomes: pd.DataFrame, studies: pd.DataFrame, domains: li
     cells = outcomes[outcomes["domain"].isin(domains) & outcomes["study_id"].isin(included)]
     cells = cells.assign(comparison_type=comparison_types(cells), _direction=finding_directions(cells))
     order = {d: i for i, d in enumerate(domains)}
+    kept = content_cache()
+    try:
+        studies_key: str | None = _content_key(studies).hex()
+    except TypeError:  # a cell pandas cannot hash (a list): nothing kept, every row worked out
+        studies_key = None
     rows = []
     for (domain, comparison), cell in sorted(cells.groupby(["domain", "comparison_type"]),
                                              key=lambda g: (order[g[0][0]], g[0][1] == NOT_STATED, g[0][1])):
-        votes = study_votes(cell, studies)
-        chain = certainty_chain(cell, studies, comparison)
-        if cell["_direction"].eq(UNCLEAR).all() and cell["estimate"].isna().all():
-            chain = Chain("not rated", "no finding here reports a direction or an estimate: descriptive findings "
-                          "are not rated", [], "not rated")
-        primary = cell[cell["evidence_level"] == "primary"]
-        rows.append({
-            "domain": domain, "comparison_type": comparison, "findings": len(cell),
-            "sources": len(_source_table(cell, studies)),
-            "favour_peer": int((cell["_direction"] == FAVOURS_PEER).sum()),
-            "favour_comparison": int((cell["_direction"] == FAVOURS_COMPARISON).sum()),
-            "unclear": int((cell["_direction"] == UNCLEAR).sum()),
-            "studies": len(votes), "reports": primary["study_id"].nunique(),
-            "study_votes_peer": int((votes["vote"] == FAVOURS_PEER).sum()),
-            "study_votes_comparison": int((votes["vote"] == FAVOURS_COMPARISON).sum()),
-            "study_votes_unclear": int((votes["vote"] == UNCLEAR).sum()),
-            "reviews": cell.loc[cell["evidence_level"] == "review", "study_id"].nunique(),
-            "review_findings": int((cell["evidence_level"] == "review").sum()),
-            "effect_estimates": int(cell["estimate"].notna().sum()),
-            "proposed_certainty": chain.final, "chain": chain.text(), "steps": chain,
-        })
+        # A question's row reads its own findings and the studies: kept under their content, so that a sync that
+        # changes one question's findings synthesises that question again, in whichever process asks first.
+        if studies_key is None:
+            rows.append(_question_row(domain, comparison, cell, studies))
+            continue
+        question = json.dumps([domain, comparison])
+        text = kept.get("question-" + hashlib.sha256(question.encode()).hexdigest()[:12],
+                        question + _content_key(cell).hex() + studies_key,
+                        lambda: _row_json(_question_row(domain, comparison, cell, studies)))
+        rows.append(_row_from_json(text))
     return pd.DataFrame(rows, columns=SOF_COLUMNS)
 
 

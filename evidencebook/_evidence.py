@@ -32,7 +32,7 @@ from typing import Any
 
 import pandas as pd
 
-from ._cache import DiskCache
+from ._cache import DiskCache, keep_content_in
 from ._coding import Coding, Published, code_items
 from ._config import Settings
 from ._errors import EvidenceError, Problem
@@ -340,6 +340,7 @@ def load_version(settings: Settings, number: int) -> EvidenceVersion:
     except FileNotFoundError:
         raise EvidenceError(f"evidence version {number} is not kept in {folder.parent}") from None
     frames = {name: read_csv(read_checked(folder / name, manifest["files"].get(name))) for name in ARCHIVED}
+    keep_content_in(settings.cache_dir)  # a question's summary is kept there, by content (see _certainty)
     return EvidenceVersion(number, manifest, frames["studies.csv"], typed_outcomes(frames["outcomes.csv"]))
 
 
@@ -361,6 +362,7 @@ def load_evidence(settings: Settings) -> Evidence:
         regions[col] = regions[col].astype(int)
     risk_of_bias = frames["risk_of_bias.csv"]
     risk_of_bias["note_line"] = pd.to_numeric(risk_of_bias["note_line"].replace("", None)).astype("Int64")
+    keep_content_in(settings.cache_dir)  # a question's summary is kept there, by content (see _certainty)
     return Evidence(frames["studies.csv"], outcomes, frames["state_policy.csv"], regions,
                     frames["problems.csv"], manifest, risk_of_bias)
 

@@ -55,6 +55,32 @@ def test_a_summary_is_worked_out_once_per_content_and_again_when_a_finding_chang
     assert (again["favour_peer"], again["favour_comparison"]) == (1, 1)
 
 
+def test_each_question_is_kept_by_its_content_and_only_a_changed_one_is_synthesised_again(tmp_path) -> None:
+    # Processes share what they synthesised (pages, briefs and the feed run side by side): a question whose
+    # findings and studies did not change is read back (an altered kept row shows it), a changed one is redone.
+    import json as json_
+
+    from evidencebook import _certainty, _cache
+
+    studies = _studies([{"study_id": k} for k in "ABC"])
+    findings = _findings([{"study_id": "A", "direction": "favours peer"},
+                          {"study_id": "B", "domain": "symptoms", "direction": "favours peer"}])
+    _cache.keep_content_in(tmp_path)
+    try:
+        _certainty._work_out_summary(findings, studies, ["hospitalisation", "symptoms"])
+        kept = {json_.loads(p.read_text())["domain"]: p for p in tmp_path.glob("question-*.cache")}
+        assert sorted(kept) == ["hospitalisation", "symptoms"]
+        for path in kept.values():
+            path.write_text(path.read_text().replace('"findings": 1', '"findings": 99'))
+        findings.loc[1, "direction"] = "favours comparison"  # the symptoms question changes, the other does not
+        again = _certainty._work_out_summary(findings, studies, ["hospitalisation", "symptoms"]).set_index("domain")
+        assert again.loc["hospitalisation", "findings"] == 99  # read back
+        assert again.loc["symptoms", "findings"] == 1 and again.loc["symptoms", "favour_comparison"] == 1  # redone
+        assert isinstance(again.loc["symptoms", "steps"], _certainty.Chain)
+    finally:
+        _cache.keep_content_in(None)
+
+
 def test_reports_of_one_study_vote_once_and_a_study_votes_once_per_question() -> None:
     studies = _studies([{"study_id": "A", "year": "2022"}, {"study_id": "B", "year": "2024", "report_of": "A"},
                         {"study_id": "C"}])
