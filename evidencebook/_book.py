@@ -21,7 +21,7 @@ from ._display import HTML, e, html_table, interval, link, record_url, study_lab
 from ._evidence import Evidence
 from ._plots import figure_html, forest_alt_text, forest_plot, funnel_plot
 from ._certainty import certainty_label, signed_judgements, summary_of_findings
-from ._synthesis import (DIRECTIONS, NOT_STATED, POOLING_METHOD, VOTE_RULE, citation_matrix, comparison_types,
+from ._synthesis import (CUMULATIVE_STUDIES, DIRECTIONS, NOT_STATED, POOLING_METHOD, VOTE_RULE, citation_matrix, comparison_types,
                          corrected_covered_area, cumulative_by_year, domain_findings, effect_rows, finding_directions,
                          included_findings, overlap_reading, pooled_groups, review_findings, study_votes, vote_count)
 
@@ -414,10 +414,12 @@ def forest_figure(evidence: Evidence, domains: list[str], scale: str, title: str
         for r in pooled.itertuples():
             group = effects[effects["synthesis_group"] == r.synthesis_group]
             moves = cumulative_by_year(effects, r.synthesis_group, comparison)
+            per_year = int(moves["k"].iloc[-1]) > CUMULATIVE_STUDIES
             parts.append(f"<h4>How the pooled estimate for {e(r.synthesis_group)} ({e(comparison)}) moved as "
-                         "studies arrived</h4>")
-            parts.append(html_table(moves.round(3), {"added": "Study added", "k": "k", "estimate": "Estimate",
-                                                     "ci_low": "CI low", "ci_high": "CI high"}))
+                         f"studies arrived{', year by year' if per_year else ''}</h4>")
+            parts.append(html_table(moves.round(3), {"added": "Year: studies added" if per_year else "Study added",
+                                                     "k": "k", "estimate": "Estimate", "ci_low": "CI low",
+                                                     "ci_high": "CI high"}))
             if r.k >= 10:
                 funnel_title = f"Funnel plot: {r.synthesis_group}"
                 parts.append(figure_html(funnel_plot(group, r.estimate, scale, funnel_title),
