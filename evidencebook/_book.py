@@ -25,7 +25,7 @@ from ._synthesis import (CUMULATIVE_STUDIES, DIRECTIONS, NOT_STATED, POOLING_MET
                          corrected_covered_area, cumulative_by_year, domain_findings, effect_rows, finding_directions,
                          included_findings, overlap_reading, pooled_groups, review_findings, study_votes, vote_count)
 
-__all__ = ["FOREST_ROWS", "findings_table", "forest_figure", "implementation_themes", "outcome_summary",
+__all__ = ["FOREST_ROWS", "TABLE_ROWS", "VOTE_ROWS", "data_file_link", "findings_table", "forest_figure", "implementation_themes", "outcome_summary",
            "pooled_table", "review_overview", "sof_table", "study_anchor", "study_entries", "study_votes_table"]
 
 
@@ -151,7 +151,38 @@ def study_entries(evidence: Evidence, library: dict[str, Any] | None = None) -> 
 
 
 def _plural(n: int, one: str, many: str = "") -> str:
-    return f"{n} {one if n == 1 else (many or one + 's')}"
+    return f"{n:,} {one if n == 1 else (many or one + 's')}"
+
+
+# A page's table shows at most this many rows per group (a direction of effect, a question): past it, the table
+# a browser must lay out grows with the review (21 MB of findings on one chapter at 10,000 studies), and no
+# reader scrolls it. The rows not shown stay counted everywhere, and the note under the table says how many
+# there are and where they are.
+TABLE_ROWS = 200
+VOTE_ROWS = 50
+
+
+def data_file_link(studies_page: str, name: str) -> str:
+    """A link to one of the site's data files (``data/<name>``, published beside ``book/``), from a page that
+    links the Studies page as ``studies_page``."""
+    folder = studies_page[: -len("studies.html")] if studies_page.endswith("studies.html") else ""
+    return f'<a href="{e(folder)}../data/{e(name)}">{e(name)}</a>'
+
+
+def newest_rows(table: pd.DataFrame, by: list[str], years: pd.Series, limit: int) -> tuple[pd.DataFrame, list[tuple[Any, int, int]]]:
+    """At most ``limit`` rows of each group of ``table`` (by the columns ``by``): all of a group that has no more,
+    else its newest (by ``years``, aligned with ``table``; ties in table order). Returns the rows kept, in
+    table order within each group, and per group (its key, rows shown, rows in all) in order of appearance."""
+    keys = table[by].apply(tuple, axis=1) if len(table) else pd.Series(dtype=object)
+    kept, counts = [], []
+    for key in dict.fromkeys(keys):
+        group = table[keys == key]
+        if len(group) > limit:
+            order = pd.to_numeric(years.loc[group.index], errors="coerce").fillna(-1)
+            group = group.loc[order.sort_values(ascending=False, kind="stable").index[:limit]]
+        kept.append(group)
+        counts.append((key, len(group), int((keys == key).sum())))
+    return (pd.concat(kept) if kept else table), counts
 
 
 def _directions_sentence(a: int, b: int, c: int, one: str, many: str) -> str:
@@ -242,14 +273,27 @@ def study_votes_table(evidence: Evidence, domains: list[str], studies_page: str 
     if votes.empty:
         return HTML("<p>No primary study in these domains yet: the evidence is review-level only.</p>")
     studies = {s["study_id"]: s for s in evidence.studies.to_dict("records")}
+    years = pd.Series([studies[k]["year"] for k in votes["study"]], index=votes.index)
+    votes, counts = newest_rows(votes, ["domain", "comparison_type"], years, VOTE_ROWS)
     votes = votes.assign(
         study_link=[" + ".join(_study_link(studies[k], studies_page) for k in reports.split("|"))
                     for reports in votes["reports"]],
         finding_links=[", ".join(f'<a href="{e(studies_page)}#finding-{e(f)}">{e(f)}</a>' for f in fs.split("|"))
                        for fs in votes["findings"]])
-    return html_table(votes, {"domain": "Domain", "comparison_type": "Comparison", "study_link": "Study (its reports)",
-                              "finding_links": "Findings", "vote": "Vote", "rule": "How the vote was picked"},
-                      safe=("study_link", "finding_links"))
+    table = html_table(votes, {"domain": "Domain", "comparison_type": "Comparison",
+                               "study_link": "Study (its reports)", "finding_links": "Findings", "vote": "Vote",
+                               "rule": "How the vote was picked"}, safe=("study_link", "finding_links"))
+    cut = [(key, shown, total) for key, shown, total in counts if shown < total]
+    if not cut:
+        return table
+    said = "; ".join(f"{e(domain)} ({e(comparison)}): the {shown:,} newest of {_plural(total, 'vote')}"
+                     for (domain, comparison), shown, total in cut)
+    return HTML(f"{table}<p class=\"eb-rows-not-shown\"><strong>Not every vote is listed:</strong> this table shows, "
+                f"per question, at most the {VOTE_ROWS} newest studies' votes: {said}. "
+                f"{_plural(sum(total - shown for _, shown, total in cut), 'vote')} not listed here are counted in the "
+                f"summaries above; each study's findings, from which its vote follows by the rule above, are in the "
+                f"data file {data_file_link(studies_page, 'outcomes.csv')} and under the study on the "
+                f'<a href="{e(studies_page)}">Studies page</a>.</p>')
 
 
 def review_overview(evidence: Evidence, domains: list[str], studies_page: str = "../studies.html") -> HTML:
@@ -335,13 +379,26 @@ def findings_table(evidence: Evidence, domains: list[str], narrative_only: bool 
         rows.append({"counted": r.counted, "study": _study_link(s, studies_page), "finding": r.finding_id,
                      "outcome": r.outcome, "level": r.evidence_level, "comparison": r.comparison_type,
                      "result": _result(r), "direction": r.direction, "quote": r.quote, "flags": "; ".join(flags),
-                     "url": r.source_url})
+                     "url": r.source_url, "year": s["year"]})
     table = pd.DataFrame(rows, columns=["counted", "study", "finding", "outcome", "level", "comparison", "result",
-                                        "direction", "quote", "flags", "url"])
+                                        "direction", "quote", "flags", "url", "year"])
+    table, counts = newest_rows(table, ["counted"], table["year"], TABLE_ROWS)
     headers = {"counted": "Counted as", "study": "Study", "finding": "Finding", "outcome": "Outcome", "level": "Level",
                "comparison": "Comparison", "result": "Result", "direction": "Direction (as reported)",
                "quote": "Quoted passage", "flags": "Flags"}
-    return html_table(table, headers, links={"quote": "url"}, safe=("study",))
+    shown = html_table(table, headers, links={"quote": "url"}, safe=("study",))
+    if all(kept == total for _, kept, total in counts):
+        return shown
+    said = ", ".join(f"{'all ' if kept == total else f'the {kept:,} newest of '}{_plural(total, 'finding')} "
+                     f"counted as {e(counted)}" for (counted,), kept, total in counts)
+    total = sum(n for _, _, n in counts)
+    return HTML(f"{shown}<p class=\"eb-rows-not-shown\"><strong>Not every finding is listed:</strong> this table shows at "
+                f"most the {TABLE_ROWS} newest findings (by study year) of each direction: {said}. All "
+                f"{_plural(total, 'finding')} are counted in the summaries above; "
+                f"{_plural(total - sum(k for _, k, _ in counts), 'finding')} not listed here are, each with its "
+                f"quoted passage, in the data file {data_file_link(studies_page, 'outcomes.csv')} (and "
+                f"{data_file_link(studies_page, 'findings.json')}) and under their studies on the "
+                f'<a href="{e(studies_page)}">Studies page</a>.</p>')
 
 
 FOREST_ROWS = 40  # more rows than this make a plot no one can read (and one that takes a minute to draw)
@@ -393,8 +450,10 @@ def forest_figure(evidence: Evidence, domains: list[str], scale: str, title: str
         shown, drawn_pooled = effects, pooled
         if len(effects) > FOREST_ROWS:
             shown, drawn_pooled = effects.head(FOREST_ROWS), pooled.iloc[:0]
-            pooled_note += (f" The plot shows the {FOREST_ROWS} newest of {len(effects)} estimates; every estimate "
-                            "is in the table of findings below, and the pooled estimates in the table under the plot.")
+            pooled_note += (f" The plot shows the {FOREST_ROWS} newest of {len(effects):,} estimates; every estimate "
+                            "is in the table of findings below (past its "
+                            f"{TABLE_ROWS} newest rows per direction, in the data file outcomes.csv), and the pooled "
+                            "estimates in the table under the plot.")
         flipped = int(shown["flipped"].sum())
         caption = (f"{plot_title}. Each row is one estimate with its 95% CI, harmonised so that values right of the "
                    "dashed line favour peer support"

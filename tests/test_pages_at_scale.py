@@ -1,0 +1,80 @@
+"""Pages that stay usable at 10,000 studies: a table or list shows a bounded number of rows, and when it shows
+fewer than there are it says how many are not shown and where they are; every finding stays counted.
+
+The bundled evidence is small, so the bounds are lowered here (monkeypatch) to make it cross them.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from typing import Any
+
+import lxml.html
+import pytest
+
+import evidencebook as eb
+import evidencebook._book as book
+from conftest import ROOT
+
+ALL_DOMAINS = [d for domains in eb.OUTCOME_CHAPTERS.values() for d in domains]
+
+
+@pytest.fixture(scope="module")
+def evidence() -> Any:
+    return eb.load_evidence(eb.load_settings(ROOT))
+
+
+def _rows(html: str) -> list[list[str]]:
+    root = lxml.html.fragment_fromstring(html, create_parent="div")
+    return [[td.text_content() for td in tr.xpath("td")] for tr in root.xpath("//tbody/tr")]
+
+
+def _note(html: str) -> str:
+    root = lxml.html.fragment_fromstring(html, create_parent="div")
+    return " ".join(p.text_content() for p in root.xpath("//p[@class='eb-rows-not-shown']"))
+
+
+def test_findings_table_past_its_bound_shows_the_newest_per_direction_and_says_how_many_are_elsewhere(
+        evidence: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    everything = Counter(row[0] for row in _rows(eb.findings_table(evidence, ALL_DOMAINS)))
+    assert max(everything.values()) > 3 and _note(eb.findings_table(evidence, ALL_DOMAINS)) == ""
+    monkeypatch.setattr(book, "TABLE_ROWS", 3)
+    html = eb.findings_table(evidence, ALL_DOMAINS)
+    shown = Counter(row[0] for row in _rows(html))
+    assert shown == {d: min(n, 3) for d, n in everything.items()}
+    note = _note(html)
+    total = sum(everything.values())
+    assert f"All {total} findings are counted" in note
+    assert f"{total - sum(shown.values())} findings not listed here" in note
+    for direction, n in everything.items():
+        assert (f"the 3 newest of {n} findings counted as {direction}" if n > 3 else
+                f"all {n} finding{'s' if n > 1 else ''} counted as {direction}") in note
+    assert 'href="../../data/outcomes.csv"' in html and 'href="../studies.html"' in html
+
+
+def test_findings_table_shows_the_newest_findings_of_a_direction(evidence: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    years = {r["citation_key"]: int(r["year"]) for r in evidence.studies.to_dict("records") if str(r["year"]).isdigit()}
+    by_finding = dict(zip(evidence.outcomes["finding_id"], evidence.outcomes["citation_key"]))
+    full = _rows(eb.findings_table(evidence, ALL_DOMAINS))
+    monkeypatch.setattr(book, "TABLE_ROWS", 2)
+    kept = _rows(eb.findings_table(evidence, ALL_DOMAINS))
+    for direction in {row[0] for row in full}:
+        newest = sorted((years.get(by_finding[row[2]], -1) for row in full if row[0] == direction), reverse=True)[:2]
+        assert sorted((years.get(by_finding[row[2]], -1) for row in kept if row[0] == direction),
+                      reverse=True) == newest
+
+
+def test_votes_table_past_its_bound_says_how_many_votes_are_not_listed(evidence: Any,
+                                                                        monkeypatch: pytest.MonkeyPatch) -> None:
+    everything = Counter((row[0], row[1]) for row in _rows(eb.study_votes_table(evidence, ALL_DOMAINS)))
+    monkeypatch.setattr(book, "VOTE_ROWS", 1)
+    html = eb.study_votes_table(evidence, ALL_DOMAINS)
+    shown = Counter((row[0], row[1]) for row in _rows(html))
+    assert shown == {question: 1 for question in everything}
+    note = _note(html)
+    hidden = sum(n - 1 for n in everything.values())
+    assert hidden > 0 and f"{hidden} votes not listed here are counted in the summaries above" in note
+    for (domain, comparison), n in everything.items():
+        if n > 1:
+            assert f"{domain} ({comparison}): the 1 newest of {n} votes" in note
+    assert 'href="../../data/outcomes.csv"' in html
