@@ -78,3 +78,28 @@ def test_votes_table_past_its_bound_says_how_many_votes_are_not_listed(evidence:
         if n > 1:
             assert f"{domain} ({comparison}): the 1 newest of {n} votes" in note
     assert 'href="../../data/outcomes.csv"' in html
+
+
+def test_gap_map_cell_past_its_bound_names_some_sources_and_counts_the_rest(evidence: Any,
+                                                                           monkeypatch: pytest.MonkeyPatch) -> None:
+    import evidencebook._book_quality as quality
+
+    def source_cells(html: str) -> list[Any]:
+        root = lxml.html.fragment_fromstring(html, create_parent="div")
+        return [tr.xpath("td")[-1] for tr in root.xpath("//div[@class='eb-table'][1]//tbody/tr")]
+
+    from evidencebook._synthesis import gap_map_counts
+    from evidencebook._vocabulary import DOMAINS, POPULATION_GROUPS
+
+    counts = gap_map_counts(evidence.outcomes, evidence.studies, list(DOMAINS), list(POPULATION_GROUPS))["sources"]
+    full = source_cells(eb.evidence_map(evidence))
+    assert max(counts) > 1
+    monkeypatch.setattr(quality, "GAP_MAP_SOURCES", 1)
+    cells = source_cells(eb.evidence_map(evidence))
+    for before, td, n in zip(full, cells, counts, strict=True):
+        named = [a for a in td.xpath("a") if a.get("href") not in ("studies.html", "../data/studies.csv")]
+        if n > 1:
+            assert len(named) <= 1 and f"and {n - 1} more (all {n} are counted here" in td.text_content()
+            assert {a.get("href") for a in td.xpath("a")} >= {"studies.html", "../data/studies.csv"}
+        else:
+            assert lxml.html.tostring(td) == lxml.html.tostring(before)
