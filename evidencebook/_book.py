@@ -11,7 +11,6 @@ how they are executed and built, in :mod:`._pages`.
 
 from __future__ import annotations
 
-from types import SimpleNamespace
 from typing import Any
 
 import pandas as pd
@@ -25,7 +24,7 @@ from ._synthesis import (CUMULATIVE_STUDIES, DIRECTIONS, NOT_STATED, POOLING_MET
                          corrected_covered_area, cumulative_by_year, domain_findings, effect_rows, finding_directions,
                          included_findings, overlap_reading, pooled_groups, review_findings, study_votes, vote_count)
 
-__all__ = ["FOREST_ROWS", "TABLE_ROWS", "VOTE_ROWS", "data_file_link", "findings_table", "forest_figure", "implementation_themes", "outcome_summary",
+__all__ = ["FOREST_ROWS", "STUDY_ENTRIES_IN_FULL", "TABLE_ROWS", "VOTE_ROWS", "data_file_link", "findings_table", "forest_figure", "implementation_themes", "outcome_summary",
            "pooled_table", "review_overview", "sof_table", "study_anchor", "study_entries", "study_votes_table"]
 
 
@@ -82,7 +81,13 @@ _STUDY_PAGES = ('<nav class="eb-study-pages" aria-label="Pages of studies" hidde
                 '<button type="button" data-step="1">Next page</button></nav>')
 
 
-def study_entries(evidence: Evidence, library: dict[str, Any] | None = None) -> HTML:
+# Past this many included studies the Studies page lists each study compactly (see study_entries): in full, an
+# entry is about 2.5 KB, and 10,000 of them made a 25 MB page.
+STUDY_ENTRIES_IN_FULL = 2000
+
+
+def study_entries(evidence: Evidence, library: dict[str, Any] | None = None,
+                  in_full: int | None = None) -> HTML:
     """Every included study with its coding, its Zotero item and each finding with the quoted passage,
     under a filter by domain, design, US state and words, with pages of results (``_static/study-filter.js``).
 
@@ -90,6 +95,10 @@ def study_entries(evidence: Evidence, library: dict[str, Any] | None = None) -> 
     what the filter reads: ``data-domains`` (its findings' outcome domains), ``data-design`` (its design type)
     and ``data-states`` (postal codes), lists separated by "|". Its coding and findings are folded in a
     ``<details>`` so that a page of thousands of studies stays light to lay out.
+
+    With more than ``in_full`` (:data:`STUDY_ENTRIES_IN_FULL`) included studies, each entry is compact: its
+    record, design, US states and each finding's outcome and result (each finding keeps its anchor); a note
+    at the top says that the full coding and the quoted passages are in the site's data files.
     """
     library = library or evidence.manifest.get("zotero", {})
     online = library.get("library_id") not in (None, 0)
@@ -103,10 +112,11 @@ def study_entries(evidence: Evidence, library: dict[str, Any] | None = None) -> 
     all_domains: set[str] = set()
     all_designs: set[str] = set()
     all_states: set[str] = set()
-    by_study: dict[str, list[SimpleNamespace]] = {}  # one pass over the findings, not one filter per study
-    for finding in outcomes.to_dict("records"):
-        by_study.setdefault(finding["study_id"], []).append(SimpleNamespace(**finding))
+    by_study: dict[str, list[Any]] = {}  # one pass over the findings, not one filter per study
+    for finding in outcomes.itertuples(index=False):  # named tuples: 50,000 dicts took 5 s
+        by_study.setdefault(finding.study_id, []).append(finding)
     included = evidence.included
+    compact = len(included) > (STUDY_ENTRIES_IN_FULL if in_full is None else in_full)
     reports: dict[str, list[dict[str, Any]]] = {}  # a study's reports, under its first report
     for r in included.to_dict("records"):
         reports.setdefault(r.get("report_of") or r["study_id"], []).append(r)
@@ -123,31 +133,56 @@ def study_entries(evidence: Evidence, library: dict[str, Any] | None = None) -> 
         item = (f'<a href="{e(prefix + study.study_id)}" rel="noopener">Zotero item {e(study.study_id)}</a>'
                 if online else f"Zotero item {e(study.study_id)}")
         source = link("full text / record", record_url(study.doi, study.url))
-        coding = "".join(f"<dt>{e(label)}</dt><dd>{e(row[name])}</dd>" for name, label in fields if row.get(name))
-        if study.confidence == "low":
-            coding += f"<dt>Why low confidence</dt><dd>{e(study.confidence_reason)}</dd>"
-        items = []
         findings = by_study.get(study.study_id, [])
-        for f in findings:
-            result = _result(f, "95% CI ") if pd.notna(f.estimate) else f.reported_statistic or "narrative finding"
-            items.append(f'<li id="finding-{e(f.finding_id)}"><strong>{e(f.finding_id)}</strong> {e(f.outcome)} '
-                         f"({e(f.domain)}): {e(result)}. “{e(f.quote)}” "
-                         f"({link(f.source_type or 'source', f.source_url)}; note line {e(f.note_line)})</li>")
         domains = _tokens(f.domain for f in findings)
         all_domains.update(domains)
         states = _tokens(study.state_codes.split("|") if isinstance(study.state_codes, str) else [])
         all_states.update(states)
         design = study.design_type if isinstance(study.design_type, str) else ""
         all_designs.update(_tokens([design]))
-        parts.append(f'<section class="eb-study" id="{e(study_anchor(study.citation_key))}" '
-                     f'data-domains="{e("|".join(domains))}" data-design="{e(design)}" '
-                     f'data-states="{e("|".join(states))}">'
-                     f"<h3>{e(_study_label(row))}: {e(study.title)}</h3><p>{item} · {source} · "
+        opening = (f'<section class="eb-study" id="{e(study_anchor(study.citation_key))}" '
+                   f'data-domains="{e("|".join(domains))}" data-design="{e(design)}" '
+                   f'data-states="{e("|".join(states))}">'
+                   f"<h3>{e(_study_label(row))}: {e(study.title)}</h3>")
+        if compact:
+            coded = " · ".join(e(v) for v in (design, study.us_state) if isinstance(v, str) and v)
+            listed = "; ".join(f'<span id="finding-{e(f.finding_id)}"><strong>{e(f.finding_id)}</strong> '
+                               f"{e(f.outcome)}: {e(_brief_result(f))}</span>" for f in findings)
+            parts.append(f"{opening}<p>{item} · {source} · cite as <code>{e(study.citation_key)}</code>"
+                         f"{' · ' + coded if coded else ''}</p>{row_note}"
+                         f"<p>{_plural(len(findings), 'finding')}{': ' + listed if listed else ''}.</p></section>")
+            continue
+        coding = "".join(f"<dt>{e(label)}</dt><dd>{e(row[name])}</dd>" for name, label in fields if row.get(name))
+        if study.confidence == "low":
+            coding += f"<dt>Why low confidence</dt><dd>{e(study.confidence_reason)}</dd>"
+        items = []
+        for f in findings:
+            result = _result(f, "95% CI ") if pd.notna(f.estimate) else f.reported_statistic or "narrative finding"
+            items.append(f'<li id="finding-{e(f.finding_id)}"><strong>{e(f.finding_id)}</strong> {e(f.outcome)} '
+                         f"({e(f.domain)}): {e(result)}. “{e(f.quote)}” "
+                         f"({link(f.source_type or 'source', f.source_url)}; note line {e(f.note_line)})</li>")
+        parts.append(f"{opening}<p>{item} · {source} · "
                      f"cite as <code>{e(study.citation_key)}</code></p>{row_note}"
                      f"<details><summary>Coding and {_plural(len(findings), 'finding')}</summary><dl>{coding}</dl>"
                      f"<ul>{''.join(items) or '<li>No findings coded.</li>'}</ul></details></section>")
     form = _study_filter_form(sorted(all_domains), sorted(all_designs), sorted(all_states))
-    return HTML(f'{form}<div class="eb-study-list">{"".join(parts)}</div>{_STUDY_PAGES}')
+    note = ""
+    if compact:
+        note = (f'<p class="eb-rows-not-shown"><strong>Each study is listed compactly:</strong> this review has '
+                f"{_plural(len(included), 'included study', 'included studies')}, so each is shown with its record, "
+                "design, US state and each finding's outcome and result. Every study's full coding (population, "
+                "setting, peer role, risk of bias, screening, confidence) and every finding's quoted passage, with "
+                'the page it was read from, are in the data files <a href="../data/studies.csv">studies.csv</a> and '
+                '<a href="../data/outcomes.csv">outcomes.csv</a> (also as <a href="../data/studies.json">'
+                'studies.json</a> and <a href="../data/findings.json">findings.json</a>).</p>')
+    return HTML(f'{note}{form}<div class="eb-study-list">{"".join(parts)}</div>{_STUDY_PAGES}')
+
+
+def _brief_result(f: Any) -> str:
+    """A finding's result in few words: its estimate and CI, or the statistic it reports."""
+    if pd.isna(f.estimate):
+        return f.reported_statistic or "narrative finding"
+    return f"{f.measure} {f.estimate:.2f} ({f.ci_low:.2f} to {f.ci_high:.2f})"
 
 
 def _plural(n: int, one: str, many: str = "") -> str:

@@ -103,3 +103,29 @@ def test_gap_map_cell_past_its_bound_names_some_sources_and_counts_the_rest(evid
             assert {a.get("href") for a in td.xpath("a")} >= {"studies.html", "../data/studies.csv"}
         else:
             assert lxml.html.tostring(td) == lxml.html.tostring(before)
+
+
+def test_studies_page_past_its_bound_lists_every_study_and_finding_compactly_and_says_where_the_rest_is(
+        evidence: Any) -> None:
+    def entries(html: str) -> list[Any]:
+        return lxml.html.fragment_fromstring(html, create_parent="div").xpath("//section[@class='eb-study']")
+
+    full, compact = eb.study_entries(evidence), eb.study_entries(evidence, in_full=10)
+    assert len(evidence.included) > 10 and len(compact) < len(full) / 2
+    assert "eb-rows-not-shown" not in full
+    before, after = entries(full), entries(compact)
+    # The same studies, in the same order, with the same anchors and what the filter reads.
+    assert [(s.get("id"), s.get("data-domains"), s.get("data-design"), s.get("data-states")) for s in after] == \
+        [(s.get("id"), s.get("data-domains"), s.get("data-design"), s.get("data-states")) for s in before]
+    for old, new in zip(before, after):
+        assert not new.xpath(".//details") and new.xpath("./h3")[0].text_content() == old.xpath("./h3")[0].text_content()
+        findings = [li.get("id") for li in old.xpath(".//li[starts-with(@id, 'finding-')]")]
+        assert [span.get("id") for span in new.xpath(".//span[starts-with(@id, 'finding-')]")] == findings
+        assert f"{len(findings)} finding" in new.text_content()
+    outcomes = evidence.outcomes.set_index("finding_id")
+    for span in lxml.html.fragment_fromstring(compact, create_parent="div").xpath("//span[starts-with(@id, 'finding-')]"):
+        assert outcomes.loc[span.get("id").removeprefix("finding-"), "outcome"] in span.text_content()  # words find it
+    note = lxml.html.fragment_fromstring(compact, create_parent="div").xpath("//p[@class='eb-rows-not-shown']")[0]
+    assert f"this review has {len(evidence.included)} included studies" in note.text_content()
+    assert {a.get("href") for a in note.xpath(".//a")} == {"../data/studies.csv", "../data/outcomes.csv",
+                                                          "../data/studies.json", "../data/findings.json"}
