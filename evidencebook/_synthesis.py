@@ -266,7 +266,7 @@ def study_votes(findings: pd.DataFrame, studies: pd.DataFrame) -> pd.DataFrame:
         key = (report_of.get(study_id) or study_id, domain, comparison)
         groups.setdefault(key, []).append((study_id, finding_id, vote))
     # Labels of the studies that vote here only: labelling all 10,000 took longer than the votes.
-    labels = study_labels(studies[studies["study_id"].isin({study for study, _, _ in groups})])
+    labels = study_labels(studies[studies["study_id"].isin({study for study, _, _ in groups})]).to_dict()
     rows = []
     for (study, domain, comparison), cell in sorted(groups.items()):
         vote, rule = _majority([v for _, _, v in cell])
