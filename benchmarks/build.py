@@ -2,8 +2,10 @@
 study changed, all in one run, in a throw-away copy of the project.
 
 Run: .venv/bin/python benchmarks/build.py                 (the bundled evidence; 6-10 min on 2 cores)
-     .venv/bin/python benchmarks/build.py --studies 2000  (2,000 generated SYNTHETIC studies; ~20 min,
-                                                          or ~11 min with --cold-only)
+     .venv/bin/python benchmarks/build.py --studies 2000  (2,000 generated SYNTHETIC studies, 1-4 findings each)
+     .venv/bin/python benchmarks/build.py --studies 10000 --findings-per-study 5
+                                         (10,000 SYNTHETIC studies, 3-7 findings each: ~50,000 findings;
+                                          ~13 min on 2 cores, or ~6 min with --cold-only)
 
 What it does, in a copy of the git-tracked files (as tests/test_book.py does):
 
@@ -15,7 +17,8 @@ What it does, in a copy of the git-tracked files (as tests/test_book.py does):
 
 With `--studies N` the copy's library is first replaced by N generated, SYNTHETIC included studies
 (seeded; titles, authors and extra field say so; each with a Study section and 1-4 findings with
-estimates and 95% CIs in realistic domains, spread over the 50 states and DC). The bundled policy
+estimates and 95% CIs in realistic domains, spread over the 50 states and DC; with --findings-per-study MEAN,
+MEAN-2 to MEAN+2 findings each). The bundled policy
 sources and their policy-fact notes are kept, so every region's brief still has its policy context.
 
 Each build runs `evidencebook build` through the CLI's own code path (`evidencebook._cli.main`), in a
@@ -39,6 +42,7 @@ What it counts, and how:
   outputs; then the same apart from the evidence-version label every brief carries).
 - HTML: files under `_build/html` that Sphinx wrote (mtime) and, of the book's pages, how many Sphinx
   re-read (its `.doctrees/*.doctree` files rewritten).
+- page sizes: after the cold build, each book page's HTML size, the brief pages' largest and total.
 - memory: the largest single process (getrusage of the build process and of its reaped children) and
   the sampled sum of PSS over the build's process tree (psutil, every 0.25 s; shared pages split, not doubled).
 
