@@ -436,6 +436,7 @@ def findings_table(evidence: Evidence, domains: list[str], narrative_only: bool 
                 f'<a href="{e(studies_page)}">Studies page</a>.</p>')
 
 
+NOT_PLOTTED_NAMED = 20  # estimates not plotted (no direction coded) named under a plot; the rest are counted
 FOREST_ROWS = 40  # more rows than this make a plot no one can read (and one that takes a minute to draw)
 
 
@@ -520,8 +521,12 @@ def forest_figure(evidence: Evidence, domains: list[str], scale: str, title: str
                                          f"{funnel_title}: {r.k} estimates plotted against their standard errors "
                                          f"around the pooled estimate {r.estimate:.2f}.", funnel_title))
     if len(unclear):
-        parts.append(f"<p>Not plotted, because which direction is better is not coded: "
-                     f"{e(', '.join(unclear['finding_id']))}.</p>")
+        named = list(unclear["finding_id"])
+        more = (f" and {len(named) - NOT_PLOTTED_NAMED:,} more (each is in the table of findings below, or past its "
+                f"rows in the data file outcomes.csv)" if len(named) > NOT_PLOTTED_NAMED else "")
+        parts.append(f"<p>Not plotted, because which direction is better is not coded: {len(named):,} "
+                     f"{'estimate' if len(named) == 1 else 'estimates'}, "
+                     f"{e(', '.join(named[:NOT_PLOTTED_NAMED]))}{more}.</p>")
     return HTML("".join(parts))
 
 

@@ -129,3 +129,25 @@ def test_studies_page_past_its_bound_lists_every_study_and_finding_compactly_and
     assert f"this review has {len(evidence.included)} included studies" in note.text_content()
     assert {a.get("href") for a in note.xpath(".//a")} == {"../data/studies.csv", "../data/outcomes.csv",
                                                           "../data/studies.json", "../data/findings.json"}
+
+
+def test_estimates_not_plotted_are_counted_and_named_up_to_a_bound() -> None:
+    import numpy as np
+    import pandas as pd
+
+    k = 30
+    ids = [f"S{i:03d}" for i in range(k)]
+    studies = pd.DataFrame({"study_id": ids, "authors": [f"Author{i}" for i in range(k)], "title": ["T"] * k,
+                            "year": ["2020"] * k, "study_type": ["primary"] * k, "risk_of_bias": ["low"] * k,
+                            "screening": ["FT:include"] * k, "report_of": ids, "citation_key": [i.lower() for i in ids]})
+    outcomes = pd.DataFrame({"finding_id": [f"F{i}" for i in ids], "study_id": ids, "outcome": ["readmission"] * k,
+                             "domain": ["hospitalisation"] * k, "measure": ["RR"] * k,
+                             "better": ["lower"] * 2 + [""] * (k - 2),  # 28 with no direction coded
+                             "evidence_level": ["primary"] * k, "synthesis_group": ["readmission"] * k,
+                             "estimate": np.linspace(0.6, 0.95, k), "ci_low": np.linspace(0.4, 0.7, k),
+                             "ci_high": np.linspace(0.9, 1.3, k)})
+    evidence = eb.Evidence(studies, outcomes, pd.DataFrame(), pd.DataFrame(), pd.DataFrame(), {})
+    html = eb.forest_figure(evidence, ["hospitalisation"], "ratio", "Readmission")
+    note = html[html.index("Not plotted"):]
+    named = note.split("28 estimates, ")[1].split(" and 8 more (each is in the table of findings below")[0].split(", ")
+    assert len(named) == 20 and set(named) <= {f"FS{i:03d}" for i in range(2, k)}
