@@ -207,7 +207,7 @@ def data_file_link(studies_page: str, name: str) -> str:
 def newest_rows(table: pd.DataFrame, by: list[str], years: pd.Series, limit: int) -> tuple[pd.DataFrame, list[tuple[Any, int, int]]]:
     """At most ``limit`` rows of each group of ``table`` (by the columns ``by``): all of a group that has no more,
     else its newest (by ``years``, aligned with ``table``; ties in table order). Returns the rows kept, in
-    table order within each group, and per group (its key, rows shown, rows in all) in order of appearance."""
+    table order, and per group (its key, rows shown, rows in all) in order of appearance."""
     keys = table[by].apply(tuple, axis=1) if len(table) else pd.Series(dtype=object)
     kept, counts = [], []
     for key in dict.fromkeys(keys):
@@ -217,7 +217,7 @@ def newest_rows(table: pd.DataFrame, by: list[str], years: pd.Series, limit: int
             group = group.loc[order.sort_values(ascending=False, kind="stable").index[:limit]]
         kept.append(group)
         counts.append((key, len(group), int((keys == key).sum())))
-    return (pd.concat(kept) if kept else table), counts
+    return (table[table.index.isin(pd.concat(kept).index)] if kept else table), counts
 
 
 def _directions_sentence(a: int, b: int, c: int, one: str, many: str) -> str:
