@@ -151,3 +151,22 @@ def test_estimates_not_plotted_are_counted_and_named_up_to_a_bound() -> None:
     note = html[html.index("Not plotted"):]
     named = note.split("28 estimates, ")[1].split(" and 8 more (each is in the table of findings below")[0].split(", ")
     assert len(named) == 20 and set(named) <= {f"FS{i:03d}" for i in range(2, k)}
+
+
+def test_an_html_output_is_kept_once_not_again_as_its_plain_text() -> None:
+    """Jupyter stores a text/plain output beside text/html; for eb.HTML (a str) it was the whole page again."""
+    from IPython.core.formatters import DisplayFormatter
+
+    page = eb.HTML("<p>" + "x" * 100_000 + "</p>")
+    data, _ = DisplayFormatter().format(page)
+    assert data["text/html"] == page
+    assert data["text/plain"] == "<HTML output: see text/html>"
+
+
+def test_votes_table_within_its_bound_keeps_the_votes_order(evidence: Any) -> None:
+    from evidencebook._synthesis import domain_findings, included_findings, study_votes
+
+    votes = study_votes(included_findings(domain_findings(evidence.outcomes, ALL_DOMAINS), evidence.studies),
+                        evidence.studies)
+    rows = _rows(eb.study_votes_table(evidence, ALL_DOMAINS))
+    assert [(r[0], r[1], r[4]) for r in rows] == list(zip(votes["domain"], votes["comparison_type"], votes["vote"]))
