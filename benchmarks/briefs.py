@@ -6,6 +6,8 @@ Run from the project folder (needs ``make chromium`` for the PDF parts)::
     .venv/bin/python benchmarks/briefs.py              # every region (52), about 5-10 minutes
     .venv/bin/python benchmarks/briefs.py --regions 20 # the first 20 regions only
     .venv/bin/python benchmarks/briefs.py --only on-demand  # part (c) alone, about a minute
+    .venv/bin/python benchmarks/briefs.py --only dask --studies 10000 --findings-per-study 5
+                                       # (d) alone, on 10,000 generated SYNTHETIC studies
 
 Everything runs in a temporary copy of the project (pyproject, evidence, notebooks, book), so
 the working tree is never touched.  It measures, with wall clocks:
@@ -29,6 +31,14 @@ the working tree is never touched.  It measures, with wall clocks:
     on disk per evidence version) and once as the first brief of a new evidence version (that
     cache removed first).  The HTML and PDF times are the files' modification times (each is
     written once, by a rename) measured from the moment the command was launched.
+
+(d) with ``--only dask``: the fan-out through Dask, as a cluster would run it: a ``LocalCluster`` of
+    ``--workers`` worker processes (one thread each) started here, and ``evidencebook brief --all --force
+    --dask <its scheduler>`` (notebook + HTML + PDF), against the same command on the local process pool
+    (``--workers``); both must write every region's brief, and the two runs' briefs must show the same
+    content (cell sources and outputs, apart from the evidence-version label).  With ``--studies N`` the
+    copy's studies are first replaced by N generated SYNTHETIC ones (``benchmarks/build.py``'s seeded
+    generator; ``--findings-per-study`` as there) and ``evidencebook sync --offline`` writes their tables.
 
 The machine's 1-minute load average is printed before and after, and beside each figure: other work on the machine slows both
 sides of the ratio, but not by the same factor, so read the ratio with it.  CPU seconds (user +
@@ -189,13 +199,69 @@ def on_demand_part(project: Path, repeat: int) -> bool:
     return ok
 
 
+def synthetic_library(project: Path, studies: int, findings_per_study: float | None) -> None:
+    """Replace the copy's studies by ``studies`` generated SYNTHETIC ones and write their evidence tables."""
+    sys.path.insert(0, str(Path(__file__).resolve().parent))
+    from build import findings_counts, generate_library  # the build benchmark's seeded SYNTHETIC generator
+
+    kept, written, _ = generate_library(project, studies, findings_per_study)
+    counts = findings_counts(findings_per_study)
+    elapsed, _ = run([str(BIN / "evidencebook"), "sync", "--offline"], project)
+    print(f"SYNTHETIC library: {studies} included studies with {counts[0]}-{counts[-1]} findings each "
+          f"({written} items), {kept} bundled policy items kept; sync --offline {elapsed:.1f} s")
+
+
+def shown(folder: Path) -> dict[str, str]:
+    """Each brief notebook's content (cell sources and outputs) apart from its evidence-version label."""
+    sys.path.insert(0, str(Path(__file__).resolve().parent))
+    from build import digest
+
+    return {p.stem: digest(p, unlabel=True) for p in sorted(folder.glob("*.ipynb"))}
+
+
+def dask_part(project: Path, workers: int, n: int) -> bool:
+    """Part (d): ``brief --all --force`` on the local process pool, then on a LocalCluster through ``--dask``."""
+    from distributed import LocalCluster
+
+    briefs, pdfs = project / "book" / "briefs", project / "_build" / "briefs"
+    local, local_cpu = run([str(BIN / "evidencebook"), "brief", "--all", "--force", "--workers", str(workers)],
+                           project)
+    local_briefs, local_pdfs = shown(briefs), len(list(pdfs.glob("*.pdf")))
+    print(f"(d) evidencebook brief --all (process pool, {workers} workers; notebook + HTML + PDF): {local:7.1f} s wall "
+          f"({local / n:.2f} s a region), {local_cpu:6.1f} s CPU, {local_pdfs} PDFs; {load()}")
+    for path in [*briefs.glob("*.ipynb"), *pdfs.glob("*")]:
+        path.unlink()
+    start = time.perf_counter()
+    with LocalCluster(n_workers=workers, threads_per_worker=1, processes=True, dashboard_address=None) as cluster:
+        started = time.perf_counter() - start
+        wall, cpu = run([str(BIN / "evidencebook"), "brief", "--all", "--force", "--dask", cluster.scheduler_address],
+                        project)
+        # The cluster's worker processes are not the command's children: their CPU is sampled apart.
+        workers_cpu = sum(p.cpu_times().user + p.cpu_times().system for p in psutil.Process().children(recursive=True))
+    dask_briefs, dask_pdfs = shown(briefs), len(list(pdfs.glob("*.pdf")))
+    same = dask_briefs == local_briefs
+    print(f"    evidencebook brief --all --dask (LocalCluster, {workers} worker processes x 1 thread, started in "
+          f"{started:.1f} s): {wall:7.1f} s wall ({wall / n:.2f} s a region), {cpu:6.1f} s CPU in the command and "
+          f"{workers_cpu:6.1f} s in the cluster's processes, {dask_pdfs} PDFs; {wall / local:.2f}x the process pool; "
+          f"{load()}")
+    print(f"    {verdict(same and len(dask_briefs) == n == dask_pdfs)}: every region's brief written through Dask "
+          f"({len(dask_briefs)} notebooks, {dask_pdfs} PDFs of {n}), showing the same content as the process pool's"
+          + ("" if same else f" (differ: {sorted(k for k in dask_briefs if dask_briefs[k] != local_briefs.get(k))})"))
+    return same and len(dask_briefs) == n == dask_pdfs == local_pdfs
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--regions", type=int, default=0, help="only the first N regions (default: all)")
     parser.add_argument("--workers", type=int, default=2, help="fan-out worker processes (default: 2)")
     parser.add_argument("--repeat", type=int, default=3, help="on-demand runs of one brief (default: 3)")
-    parser.add_argument("--only", choices=("all", "on-demand"), default="all",
-                        help="on-demand: part (c) alone, after one untimed brief (no fan-out; default: all)")
+    parser.add_argument("--only", choices=("all", "on-demand", "dask"), default="all",
+                        help="on-demand: part (c) alone, after one untimed brief (no fan-out); dask: part (d) alone, "
+                             "the fan-out on a LocalCluster against the process pool (default: all)")
+    parser.add_argument("--studies", type=int, default=0,
+                        help="replace the bundled studies by N generated SYNTHETIC ones (default: bundled evidence)")
+    parser.add_argument("--findings-per-study", type=float, default=None, metavar="MEAN",
+                        help="with --studies: MEAN-2..MEAN+2 findings per study (default: 1-4)")
     parser.add_argument("--print-one", nargs=3, metavar=("NOTEBOOK", "PDF", "TITLE"),
                         help="the baseline's print step for one executed notebook (run by the benchmark)")
     args = parser.parse_args()
@@ -209,10 +275,16 @@ def main() -> int:
     with tempfile.TemporaryDirectory(prefix="eb-bench-briefs-") as tmp:
         project = Path(tmp)
         copy_project(project)
+        if args.studies:
+            synthetic_library(project, args.studies, args.findings_per_study)
         every = region_titles(project)
         regions = dict(list(every.items())[: args.regions]) if args.regions else every
         print(f"{len(regions)} regions, {os.cpu_count()} cores, {args.workers} fan-out workers; "
               f"load average (1 minute) before: {os.getloadavg()[0]:.1f}")
+        if args.only == "dask":
+            ok = dask_part(project, args.workers, len(regions))
+            print(f"load average (1 minute) after: {os.getloadavg()[0]:.1f}")
+            return 0 if ok else 1
         if args.only == "on-demand":  # one untimed brief: the file cache warm and the summary kept, as after (b)
             run([str(BIN / "evidencebook"), "brief", "oregon"], project)
             ok = on_demand_part(project, args.repeat)

@@ -2,8 +2,10 @@
 study changed, all in one run, in a throw-away copy of the project.
 
 Run: .venv/bin/python benchmarks/build.py                 (the bundled evidence; 6-10 min on 2 cores)
-     .venv/bin/python benchmarks/build.py --studies 2000  (2,000 generated SYNTHETIC studies; ~20 min,
-                                                          or ~11 min with --cold-only)
+     .venv/bin/python benchmarks/build.py --studies 2000  (2,000 generated SYNTHETIC studies, 1-4 findings each)
+     .venv/bin/python benchmarks/build.py --studies 10000 --findings-per-study 5
+                                         (10,000 SYNTHETIC studies, 3-7 findings each: ~50,000 findings;
+                                          ~13 min on 2 cores, or ~6 min with --cold-only)
 
 What it does, in a copy of the git-tracked files (as tests/test_book.py does):
 
@@ -15,7 +17,8 @@ What it does, in a copy of the git-tracked files (as tests/test_book.py does):
 
 With `--studies N` the copy's library is first replaced by N generated, SYNTHETIC included studies
 (seeded; titles, authors and extra field say so; each with a Study section and 1-4 findings with
-estimates and 95% CIs in realistic domains, spread over the 50 states and DC). The bundled policy
+estimates and 95% CIs in realistic domains, spread over the 50 states and DC; with --findings-per-study MEAN,
+MEAN-2 to MEAN+2 findings each). The bundled policy
 sources and their policy-fact notes are kept, so every region's brief still has its policy context.
 
 Each build runs `evidencebook build` through the CLI's own code path (`evidencebook._cli.main`), in a
@@ -39,6 +42,7 @@ What it counts, and how:
   outputs; then the same apart from the evidence-version label every brief carries).
 - HTML: files under `_build/html` that Sphinx wrote (mtime) and, of the book's pages, how many Sphinx
   re-read (its `.doctrees/*.doctree` files rewritten).
+- page sizes: after the cold build, each book page's HTML size, the brief pages' largest and total.
 - memory: the largest single process (getrusage of the build process and of its reaped children) and
   the sampled sum of PSS over the build's process tree (psutil, every 0.25 s; shared pages split, not doubled).
 
@@ -375,8 +379,19 @@ def note_html(title: str, sections: list[tuple[str, dict[str, str]]]) -> str:
     return write_note(title, [(heading, list(fields.items())) for heading, fields in sections])
 
 
-def synthetic_study(n: int, rng: random.Random, library: dict[str, Any]) -> list[dict[str, Any]]:
-    """One SYNTHETIC included study: a journal article and its Extraction note (1-4 findings)."""
+def findings_counts(mean: float | None) -> list[int]:
+    """The counts of findings a SYNTHETIC study draws from (uniformly): 1-4 by default (2.5 on average, as
+    earlier runs of this benchmark), or five consecutive counts centred on ``mean`` (at most one per outcome)."""
+    if mean is None:
+        return [1, 2, 2, 3, 3, 4]
+    centre = min(max(round(mean), 3), len(OUTCOMES) - 2)
+    return list(range(centre - 2, centre + 3))
+
+
+def synthetic_study(n: int, rng: random.Random, library: dict[str, Any],
+                    counts: list[int] | None = None) -> list[dict[str, Any]]:
+    """One SYNTHETIC included study: a journal article and its Extraction note (a count of findings drawn
+    from ``counts``: 1-4 unless given)."""
     key, note_key = zkey(n, "Y"), zkey(n, "Z")
     state = STATES[n % len(STATES)]
     year = 2000 + rng.randrange(26)
@@ -388,7 +403,7 @@ def synthetic_study(n: int, rng: random.Random, library: dict[str, Any]) -> list
         "setting": "synthetic benchmark setting", "setting_type": rng.choice(SETTINGS), "peer_role": rng.choice(ROLES),
         "country": "United States", "us_state": state, "risk_of_bias": "not assessed", "confidence": "as recorded",
         "coded_by": "benchmarks/build.py (SYNTHETIC)"})]
-    for j, index in enumerate(rng.sample(range(len(OUTCOMES)), rng.choice([1, 2, 2, 3, 3, 4]))):
+    for j, index in enumerate(rng.sample(range(len(OUTCOMES)), rng.choice(counts or findings_counts(None)))):
         domain, outcome, group_name, measure, better, effect, (se_lo, se_hi) = OUTCOMES[index]
         n_part = int(rng.lognormvariate(math.log(180), 0.7)) + 20
         fields = {"outcome": outcome, "domain": domain, "comparison": "peer support + usual care vs usual care",
@@ -435,8 +450,9 @@ def synthetic_study(n: int, rng: random.Random, library: dict[str, Any]) -> list
     return [parent, child]
 
 
-def generate_library(project: Path, n_studies: int) -> tuple[int, int, int]:
-    """Replace the copy's studies by ``n_studies`` SYNTHETIC ones; keep the policy sources and their notes."""
+def generate_library(project: Path, n_studies: int, findings_mean: float | None = None) -> tuple[int, int, int]:
+    """Replace the copy's studies by ``n_studies`` SYNTHETIC ones; keep the policy sources and their notes.
+    Returns the policy items kept, the items written and the bundled items removed."""
     items_dir = project / "evidence" / "zotero" / "items"
     items = {p.stem: json.loads(p.read_text(encoding="utf-8")) for p in items_dir.glob("*.json")}
 
@@ -452,8 +468,9 @@ def generate_library(project: Path, n_studies: int) -> tuple[int, int, int]:
     library = json.loads(library_path.read_text(encoding="utf-8"))
     rng = random.Random(SEED)
     written = 0
+    counts = findings_counts(findings_mean)
     for n in range(n_studies):
-        for item in synthetic_study(n, rng, library):
+        for item in synthetic_study(n, rng, library, counts):
             (items_dir / f"{item['key']}.json").write_text(
                 json.dumps(item, ensure_ascii=False, indent=2, sort_keys=True) + "\n", encoding="utf-8")
             written += 1
@@ -566,10 +583,39 @@ def print_pages(run: dict[str, Any]) -> None:
             f"{x['uri']} {x['seconds'] or 0:.1f}s" for x in sorted(run["executed"], key=lambda x: -(x["seconds"] or 0))))
 
 
+def count_rows(path: Path) -> int:
+    """Rows of a CSV table (quoted fields may hold line breaks)."""
+    import csv
+
+    with open(path, newline="", encoding="utf-8") as handle:
+        return sum(1 for _ in csv.DictReader(handle))
+
+
+def print_html_sizes(project: Path) -> None:
+    """Each book page's HTML size (what a browser must load and lay out), and the briefs' largest and total."""
+    html = project / "_build" / "html"
+    pages = sorted(p for p in html.glob("book/**/*.html") if "briefs" not in p.relative_to(html).parts[1:-1])
+    briefs = sorted(html.glob("book/briefs/*.html"), key=lambda p: -p.stat().st_size)
+    print("  HTML size of each book page (KB): " + ", ".join(
+        f"{p.relative_to(html / 'book').with_suffix('').as_posix()} {p.stat().st_size / 1024:.0f}"
+        for p in sorted(pages, key=lambda p: -p.stat().st_size)))
+    if briefs:
+        print(f"  brief pages: {len(briefs)}, largest {briefs[0].stem} {briefs[0].stat().st_size / 1024:.0f} KB, "
+              f"total {sum(p.stat().st_size for p in briefs) / 2**20:.1f} MB")
+    images = list((html / "_images").glob("*")) if (html / "_images").is_dir() else []
+    if images:
+        biggest = max(images, key=lambda p: p.stat().st_size)
+        print(f"  images: {len(images)}, largest {biggest.name} {biggest.stat().st_size / 1024:.0f} KB, "
+              f"total {sum(p.stat().st_size for p in images) / 2**20:.1f} MB")
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--studies", type=int, default=0,
                         help="replace the bundled studies by N generated SYNTHETIC ones (default: bundled evidence)")
+    parser.add_argument("--findings-per-study", type=float, default=None, metavar="MEAN",
+                        help="with --studies: SYNTHETIC studies draw MEAN-2..MEAN+2 findings each (default: 1-4, "
+                             "2.5 on average)")
     parser.add_argument("--cold-only", action="store_true", help="with --studies: only the cold build")
     parser.add_argument("--keep", action="store_true", help="keep the project copy (its path is printed)")
     args = parser.parse_args()
@@ -588,13 +634,17 @@ def main() -> int:
         checks: dict[str, bool] = {}
         sync_s = 0.0
         if args.studies:
-            kept, written, removed = generate_library(project, args.studies)
-            print(f"generated a SYNTHETIC library (seed {SEED}): {args.studies} included studies "
-                  f"({written} items with their Extraction notes) replacing {removed} bundled study items; "
+            kept, written, removed = generate_library(project, args.studies, args.findings_per_study)
+            counts = findings_counts(args.findings_per_study)
+            print(f"generated a SYNTHETIC library (seed {SEED}): {args.studies} included studies with "
+                  f"{counts[0]}-{counts[-1]} findings each ({written} items with their Extraction notes) "
+                  f"replacing {removed} bundled study items; "
                   f"kept {kept} bundled policy sources and policy-fact notes")
             code, sync_s = run_logged([str(BIN / "evidencebook"), "sync", "--offline"], project, logs / "sync0.log")
             if code != 0:
                 fail("evidencebook sync --offline of the synthetic library", logs / "sync0.log")
+            print(f"evidence tables: {count_rows(project / 'evidence' / 'studies.csv')} studies, "
+                  f"{count_rows(project / 'evidence' / 'outcomes.csv')} findings (SYNTHETIC)")
             print(f"evidencebook sync --offline (synthetic library -> tables): {sync_s:.1f} s; "
                   + (logs / "sync0.log").read_text().strip().splitlines()[-1][:200])
         else:
@@ -604,6 +654,7 @@ def main() -> int:
 
         runs = [run_build(project, "cold", logs)]
         cold = runs[0]
+        print_html_sizes(project)
         readers = None
         if not (args.studies and args.cold_only):
             runs.append(run_build(project, "no-op rebuild", logs))

@@ -11,7 +11,6 @@ how they are executed and built, in :mod:`._pages`.
 
 from __future__ import annotations
 
-from types import SimpleNamespace
 from typing import Any
 
 import pandas as pd
@@ -21,11 +20,11 @@ from ._display import HTML, e, html_table, interval, link, record_url, study_lab
 from ._evidence import Evidence
 from ._plots import figure_html, forest_alt_text, forest_plot, funnel_plot
 from ._certainty import certainty_label, signed_judgements, summary_of_findings
-from ._synthesis import (DIRECTIONS, NOT_STATED, POOLING_METHOD, VOTE_RULE, citation_matrix, comparison_types,
+from ._synthesis import (CUMULATIVE_STUDIES, DIRECTIONS, NOT_STATED, POOLING_METHOD, VOTE_RULE, citation_matrix, comparison_types,
                          corrected_covered_area, cumulative_by_year, domain_findings, effect_rows, finding_directions,
                          included_findings, overlap_reading, pooled_groups, review_findings, study_votes, vote_count)
 
-__all__ = ["FOREST_ROWS", "findings_table", "forest_figure", "implementation_themes", "outcome_summary",
+__all__ = ["FOREST_ROWS", "STUDY_ENTRIES_IN_FULL", "TABLE_ROWS", "VOTE_ROWS", "data_file_link", "findings_table", "forest_figure", "implementation_themes", "outcome_summary",
            "pooled_table", "review_overview", "sof_table", "study_anchor", "study_entries", "study_votes_table"]
 
 
@@ -82,7 +81,13 @@ _STUDY_PAGES = ('<nav class="eb-study-pages" aria-label="Pages of studies" hidde
                 '<button type="button" data-step="1">Next page</button></nav>')
 
 
-def study_entries(evidence: Evidence, library: dict[str, Any] | None = None) -> HTML:
+# Past this many included studies the Studies page lists each study compactly (see study_entries): in full, an
+# entry is about 2.5 KB, and 10,000 of them made a 25 MB page.
+STUDY_ENTRIES_IN_FULL = 2000
+
+
+def study_entries(evidence: Evidence, library: dict[str, Any] | None = None,
+                  in_full: int | None = None) -> HTML:
     """Every included study with its coding, its Zotero item and each finding with the quoted passage,
     under a filter by domain, design, US state and words, with pages of results (``_static/study-filter.js``).
 
@@ -90,6 +95,10 @@ def study_entries(evidence: Evidence, library: dict[str, Any] | None = None) -> 
     what the filter reads: ``data-domains`` (its findings' outcome domains), ``data-design`` (its design type)
     and ``data-states`` (postal codes), lists separated by "|". Its coding and findings are folded in a
     ``<details>`` so that a page of thousands of studies stays light to lay out.
+
+    With more than ``in_full`` (:data:`STUDY_ENTRIES_IN_FULL`) included studies, each entry is compact: its
+    record, design, US states and each finding's outcome and result (each finding keeps its anchor); a note
+    at the top says that the full coding and the quoted passages are in the site's data files.
     """
     library = library or evidence.manifest.get("zotero", {})
     online = library.get("library_id") not in (None, 0)
@@ -103,10 +112,11 @@ def study_entries(evidence: Evidence, library: dict[str, Any] | None = None) -> 
     all_domains: set[str] = set()
     all_designs: set[str] = set()
     all_states: set[str] = set()
-    by_study: dict[str, list[SimpleNamespace]] = {}  # one pass over the findings, not one filter per study
-    for finding in outcomes.to_dict("records"):
-        by_study.setdefault(finding["study_id"], []).append(SimpleNamespace(**finding))
+    by_study: dict[str, list[Any]] = {}  # one pass over the findings, not one filter per study
+    for finding in outcomes.itertuples(index=False):  # named tuples: 50,000 dicts took 5 s
+        by_study.setdefault(finding.study_id, []).append(finding)
     included = evidence.included
+    compact = len(included) > (STUDY_ENTRIES_IN_FULL if in_full is None else in_full)
     reports: dict[str, list[dict[str, Any]]] = {}  # a study's reports, under its first report
     for r in included.to_dict("records"):
         reports.setdefault(r.get("report_of") or r["study_id"], []).append(r)
@@ -123,35 +133,91 @@ def study_entries(evidence: Evidence, library: dict[str, Any] | None = None) -> 
         item = (f'<a href="{e(prefix + study.study_id)}" rel="noopener">Zotero item {e(study.study_id)}</a>'
                 if online else f"Zotero item {e(study.study_id)}")
         source = link("full text / record", record_url(study.doi, study.url))
-        coding = "".join(f"<dt>{e(label)}</dt><dd>{e(row[name])}</dd>" for name, label in fields if row.get(name))
-        if study.confidence == "low":
-            coding += f"<dt>Why low confidence</dt><dd>{e(study.confidence_reason)}</dd>"
-        items = []
         findings = by_study.get(study.study_id, [])
-        for f in findings:
-            result = _result(f, "95% CI ") if pd.notna(f.estimate) else f.reported_statistic or "narrative finding"
-            items.append(f'<li id="finding-{e(f.finding_id)}"><strong>{e(f.finding_id)}</strong> {e(f.outcome)} '
-                         f"({e(f.domain)}): {e(result)}. “{e(f.quote)}” "
-                         f"({link(f.source_type or 'source', f.source_url)}; note line {e(f.note_line)})</li>")
         domains = _tokens(f.domain for f in findings)
         all_domains.update(domains)
         states = _tokens(study.state_codes.split("|") if isinstance(study.state_codes, str) else [])
         all_states.update(states)
         design = study.design_type if isinstance(study.design_type, str) else ""
         all_designs.update(_tokens([design]))
-        parts.append(f'<section class="eb-study" id="{e(study_anchor(study.citation_key))}" '
-                     f'data-domains="{e("|".join(domains))}" data-design="{e(design)}" '
-                     f'data-states="{e("|".join(states))}">'
-                     f"<h3>{e(_study_label(row))}: {e(study.title)}</h3><p>{item} · {source} · "
+        opening = (f'<section class="eb-study" id="{e(study_anchor(study.citation_key))}" '
+                   f'data-domains="{e("|".join(domains))}" data-design="{e(design)}" '
+                   f'data-states="{e("|".join(states))}">'
+                   f"<h3>{e(_study_label(row))}: {e(study.title)}</h3>")
+        if compact:
+            coded = " · ".join(e(v) for v in (design, study.us_state) if isinstance(v, str) and v)
+            listed = "; ".join(f'<span id="finding-{e(f.finding_id)}"><strong>{e(f.finding_id)}</strong> '
+                               f"{e(f.outcome)}: {e(_brief_result(f))}</span>" for f in findings)
+            parts.append(f"{opening}<p>{item} · {source} · cite as <code>{e(study.citation_key)}</code>"
+                         f"{' · ' + coded if coded else ''}</p>{row_note}"
+                         f"<p>{_plural(len(findings), 'finding')}{': ' + listed if listed else ''}.</p></section>")
+            continue
+        coding = "".join(f"<dt>{e(label)}</dt><dd>{e(row[name])}</dd>" for name, label in fields if row.get(name))
+        if study.confidence == "low":
+            coding += f"<dt>Why low confidence</dt><dd>{e(study.confidence_reason)}</dd>"
+        items = []
+        for f in findings:
+            result = _result(f, "95% CI ") if pd.notna(f.estimate) else f.reported_statistic or "narrative finding"
+            items.append(f'<li id="finding-{e(f.finding_id)}"><strong>{e(f.finding_id)}</strong> {e(f.outcome)} '
+                         f"({e(f.domain)}): {e(result)}. “{e(f.quote)}” "
+                         f"({link(f.source_type or 'source', f.source_url)}; note line {e(f.note_line)})</li>")
+        parts.append(f"{opening}<p>{item} · {source} · "
                      f"cite as <code>{e(study.citation_key)}</code></p>{row_note}"
                      f"<details><summary>Coding and {_plural(len(findings), 'finding')}</summary><dl>{coding}</dl>"
                      f"<ul>{''.join(items) or '<li>No findings coded.</li>'}</ul></details></section>")
     form = _study_filter_form(sorted(all_domains), sorted(all_designs), sorted(all_states))
-    return HTML(f'{form}<div class="eb-study-list">{"".join(parts)}</div>{_STUDY_PAGES}')
+    note = ""
+    if compact:
+        note = (f'<p class="eb-rows-not-shown"><strong>Each study is listed compactly:</strong> this review has '
+                f"{_plural(len(included), 'included study', 'included studies')}, so each is shown with its record, "
+                "design, US state and each finding's outcome and result. Every study's full coding (population, "
+                "setting, peer role, risk of bias, screening, confidence) and every finding's quoted passage, with "
+                'the page it was read from, are in the data files <a href="../data/studies.csv">studies.csv</a> and '
+                '<a href="../data/outcomes.csv">outcomes.csv</a> (also as <a href="../data/studies.json">'
+                'studies.json</a> and <a href="../data/findings.json">findings.json</a>).</p>')
+    return HTML(f'{note}{form}<div class="eb-study-list">{"".join(parts)}</div>{_STUDY_PAGES}')
+
+
+def _brief_result(f: Any) -> str:
+    """A finding's result in few words: its estimate and CI, or the statistic it reports."""
+    if pd.isna(f.estimate):
+        return f.reported_statistic or "narrative finding"
+    return f"{f.measure} {f.estimate:.2f} ({f.ci_low:.2f} to {f.ci_high:.2f})"
 
 
 def _plural(n: int, one: str, many: str = "") -> str:
-    return f"{n} {one if n == 1 else (many or one + 's')}"
+    return f"{n:,} {one if n == 1 else (many or one + 's')}"
+
+
+# A page's table shows at most this many rows per group (a direction of effect, a question): past it, the table
+# a browser must lay out grows with the review (21 MB of findings on one chapter at 10,000 studies), and no
+# reader scrolls it. The rows not shown stay counted everywhere, and the note under the table says how many
+# there are and where they are.
+TABLE_ROWS = 200
+VOTE_ROWS = 50
+
+
+def data_file_link(studies_page: str, name: str) -> str:
+    """A link to one of the site's data files (``data/<name>``, published beside ``book/``), from a page that
+    links the Studies page as ``studies_page``."""
+    folder = studies_page[: -len("studies.html")] if studies_page.endswith("studies.html") else ""
+    return f'<a href="{e(folder)}../data/{e(name)}">{e(name)}</a>'
+
+
+def newest_rows(table: pd.DataFrame, by: list[str], years: pd.Series, limit: int) -> tuple[pd.DataFrame, list[tuple[Any, int, int]]]:
+    """At most ``limit`` rows of each group of ``table`` (by the columns ``by``): all of a group that has no more,
+    else its newest (by ``years``, aligned with ``table``; ties in table order). Returns the rows kept, in
+    table order, and per group (its key, rows shown, rows in all) in order of appearance."""
+    keys = table[by].apply(tuple, axis=1) if len(table) else pd.Series(dtype=object)
+    kept, counts = [], []
+    for key in dict.fromkeys(keys):
+        group = table[keys == key]
+        if len(group) > limit:
+            order = pd.to_numeric(years.loc[group.index], errors="coerce").fillna(-1)
+            group = group.loc[order.sort_values(ascending=False, kind="stable").index[:limit]]
+        kept.append(group)
+        counts.append((key, len(group), int((keys == key).sum())))
+    return (table[table.index.isin(pd.concat(kept).index)] if kept else table), counts
 
 
 def _directions_sentence(a: int, b: int, c: int, one: str, many: str) -> str:
@@ -242,14 +308,27 @@ def study_votes_table(evidence: Evidence, domains: list[str], studies_page: str 
     if votes.empty:
         return HTML("<p>No primary study in these domains yet: the evidence is review-level only.</p>")
     studies = {s["study_id"]: s for s in evidence.studies.to_dict("records")}
+    years = pd.Series([studies[k]["year"] for k in votes["study"]], index=votes.index)
+    votes, counts = newest_rows(votes, ["domain", "comparison_type"], years, VOTE_ROWS)
     votes = votes.assign(
         study_link=[" + ".join(_study_link(studies[k], studies_page) for k in reports.split("|"))
                     for reports in votes["reports"]],
         finding_links=[", ".join(f'<a href="{e(studies_page)}#finding-{e(f)}">{e(f)}</a>' for f in fs.split("|"))
                        for fs in votes["findings"]])
-    return html_table(votes, {"domain": "Domain", "comparison_type": "Comparison", "study_link": "Study (its reports)",
-                              "finding_links": "Findings", "vote": "Vote", "rule": "How the vote was picked"},
-                      safe=("study_link", "finding_links"))
+    table = html_table(votes, {"domain": "Domain", "comparison_type": "Comparison",
+                               "study_link": "Study (its reports)", "finding_links": "Findings", "vote": "Vote",
+                               "rule": "How the vote was picked"}, safe=("study_link", "finding_links"))
+    cut = [(key, shown, total) for key, shown, total in counts if shown < total]
+    if not cut:
+        return table
+    said = "; ".join(f"{e(domain)} ({e(comparison)}): the {shown:,} newest of {_plural(total, 'vote')}"
+                     for (domain, comparison), shown, total in cut)
+    return HTML(f"{table}<p class=\"eb-rows-not-shown\"><strong>Not every vote is listed:</strong> this table shows, "
+                f"per question, at most the {VOTE_ROWS} newest studies' votes: {said}. "
+                f"{_plural(sum(total - shown for _, shown, total in cut), 'vote')} not listed here are counted in the "
+                f"summaries above; each study's findings, from which its vote follows by the rule above, are in the "
+                f"data file {data_file_link(studies_page, 'outcomes.csv')} and under the study on the "
+                f'<a href="{e(studies_page)}">Studies page</a>.</p>')
 
 
 def review_overview(evidence: Evidence, domains: list[str], studies_page: str = "../studies.html") -> HTML:
@@ -335,15 +414,29 @@ def findings_table(evidence: Evidence, domains: list[str], narrative_only: bool 
         rows.append({"counted": r.counted, "study": _study_link(s, studies_page), "finding": r.finding_id,
                      "outcome": r.outcome, "level": r.evidence_level, "comparison": r.comparison_type,
                      "result": _result(r), "direction": r.direction, "quote": r.quote, "flags": "; ".join(flags),
-                     "url": r.source_url})
+                     "url": r.source_url, "year": s["year"]})
     table = pd.DataFrame(rows, columns=["counted", "study", "finding", "outcome", "level", "comparison", "result",
-                                        "direction", "quote", "flags", "url"])
+                                        "direction", "quote", "flags", "url", "year"])
+    table, counts = newest_rows(table, ["counted"], table["year"], TABLE_ROWS)
     headers = {"counted": "Counted as", "study": "Study", "finding": "Finding", "outcome": "Outcome", "level": "Level",
                "comparison": "Comparison", "result": "Result", "direction": "Direction (as reported)",
                "quote": "Quoted passage", "flags": "Flags"}
-    return html_table(table, headers, links={"quote": "url"}, safe=("study",))
+    shown = html_table(table, headers, links={"quote": "url"}, safe=("study",))
+    if all(kept == total for _, kept, total in counts):
+        return shown
+    said = ", ".join(f"{'all ' if kept == total else f'the {kept:,} newest of '}{_plural(total, 'finding')} "
+                     f"counted as {e(counted)}" for (counted,), kept, total in counts)
+    total = sum(n for _, _, n in counts)
+    return HTML(f"{shown}<p class=\"eb-rows-not-shown\"><strong>Not every finding is listed:</strong> this table shows at "
+                f"most the {TABLE_ROWS} newest findings (by study year) of each direction: {said}. All "
+                f"{_plural(total, 'finding')} are counted in the summaries above; "
+                f"{_plural(total - sum(k for _, k, _ in counts), 'finding')} not listed here are, each with its "
+                f"quoted passage, in the data file {data_file_link(studies_page, 'outcomes.csv')} (and "
+                f"{data_file_link(studies_page, 'findings.json')}) and under their studies on the "
+                f'<a href="{e(studies_page)}">Studies page</a>.</p>')
 
 
+NOT_PLOTTED_NAMED = 20  # estimates not plotted (no direction coded) named under a plot; the rest are counted
 FOREST_ROWS = 40  # more rows than this make a plot no one can read (and one that takes a minute to draw)
 
 
@@ -393,8 +486,10 @@ def forest_figure(evidence: Evidence, domains: list[str], scale: str, title: str
         shown, drawn_pooled = effects, pooled
         if len(effects) > FOREST_ROWS:
             shown, drawn_pooled = effects.head(FOREST_ROWS), pooled.iloc[:0]
-            pooled_note += (f" The plot shows the {FOREST_ROWS} newest of {len(effects)} estimates; every estimate "
-                            "is in the table of findings below, and the pooled estimates in the table under the plot.")
+            pooled_note += (f" The plot shows the {FOREST_ROWS} newest of {len(effects):,} estimates; every estimate "
+                            "is in the table of findings below (past its "
+                            f"{TABLE_ROWS} newest rows per direction, in the data file outcomes.csv), and the pooled "
+                            "estimates in the table under the plot.")
         flipped = int(shown["flipped"].sum())
         caption = (f"{plot_title}. Each row is one estimate with its 95% CI, harmonised so that values right of the "
                    "dashed line favour peer support"
@@ -414,18 +509,24 @@ def forest_figure(evidence: Evidence, domains: list[str], scale: str, title: str
         for r in pooled.itertuples():
             group = effects[effects["synthesis_group"] == r.synthesis_group]
             moves = cumulative_by_year(effects, r.synthesis_group, comparison)
+            per_year = int(moves["k"].iloc[-1]) > CUMULATIVE_STUDIES
             parts.append(f"<h4>How the pooled estimate for {e(r.synthesis_group)} ({e(comparison)}) moved as "
-                         "studies arrived</h4>")
-            parts.append(html_table(moves.round(3), {"added": "Study added", "k": "k", "estimate": "Estimate",
-                                                     "ci_low": "CI low", "ci_high": "CI high"}))
+                         f"studies arrived{', year by year' if per_year else ''}</h4>")
+            parts.append(html_table(moves.round(3), {"added": "Year: studies added" if per_year else "Study added",
+                                                     "k": "k", "estimate": "Estimate", "ci_low": "CI low",
+                                                     "ci_high": "CI high"}))
             if r.k >= 10:
                 funnel_title = f"Funnel plot: {r.synthesis_group}"
                 parts.append(figure_html(funnel_plot(group, r.estimate, scale, funnel_title),
                                          f"{funnel_title}: {r.k} estimates plotted against their standard errors "
                                          f"around the pooled estimate {r.estimate:.2f}.", funnel_title))
     if len(unclear):
-        parts.append(f"<p>Not plotted, because which direction is better is not coded: "
-                     f"{e(', '.join(unclear['finding_id']))}.</p>")
+        named = list(unclear["finding_id"])
+        more = (f" and {len(named) - NOT_PLOTTED_NAMED:,} more (each is in the table of findings below, or past its "
+                f"rows in the data file outcomes.csv)" if len(named) > NOT_PLOTTED_NAMED else "")
+        parts.append(f"<p>Not plotted, because which direction is better is not coded: {len(named):,} "
+                     f"{'estimate' if len(named) == 1 else 'estimates'}, "
+                     f"{e(', '.join(named[:NOT_PLOTTED_NAMED]))}{more}.</p>")
     return HTML("".join(parts))
 
 

@@ -17,6 +17,11 @@ from ._plots import figure_html
 __all__ = ["data_quality", "evidence_map", "screening_conflicts", "whats_new"]
 
 
+# A gap-map cell names at most this many of its sources (the first in the cell's order) and counts the rest: a cell
+# of 2,000 sources listed them all (4 MB of links on one page at 10,000 studies).
+GAP_MAP_SOURCES = 20
+
+
 def evidence_map(evidence: Evidence, settings: Settings | None = None) -> HTML:
     """The evidence gap map (figure and a linked table) and the PRISMA 2020 flow, current version and cumulative."""
     from ._vocabulary import DOMAINS, POPULATION_GROUPS
@@ -29,13 +34,21 @@ def evidence_map(evidence: Evidence, settings: Settings | None = None) -> HTML:
                          gap_map_alt_text(cells, title),
                          f"{title}. Bubble size: number of sources; colour: share of findings reported as favouring "
                          "peer support. Empty cells are gaps.")
-    studies = evidence.studies.set_index("study_id")
-    cells["sources_linked"] = [
-        ", ".join(link(f"{studies.loc[k, 'authors'] or studies.loc[k, 'title'][:30]} {studies.loc[k, 'year']}".strip(),
-                       record_url(studies.loc[k, "doi"], studies.loc[k, "url"]))
-                  for k in ids.split("|"))
-        for ids in cells["study_ids"]
-    ]
+    studies = {s["study_id"]: s for s in evidence.studies.to_dict("records")}  # thousands of lookups: no .loc
+
+    def source(k: str) -> str:
+        s = studies[k]
+        return link(f"{s['authors'] or s['title'][:30]} {s['year']}".strip(), record_url(s["doi"], s["url"]))
+
+    def sources(ids: list[str]) -> str:
+        listed = ", ".join(source(k) for k in ids[:GAP_MAP_SOURCES])
+        if len(ids) <= GAP_MAP_SOURCES:
+            return listed
+        return (f"{listed} and {len(ids) - GAP_MAP_SOURCES:,} more (all {len(ids):,} are counted here; each is on the "
+                f'<a href="studies.html">Studies page</a> and in the data file <a href="../data/studies.csv">'
+                "studies.csv</a>)")
+
+    cells["sources_linked"] = [sources(ids.split("|")) for ids in cells["study_ids"]]
     table = html_table(cells, {"domain": "Outcome domain", "population_group": "Population", "findings": "Findings",
                                "sources_linked": "Sources"}, safe=("sources_linked",))
     from ._evidence import read_changelog

@@ -24,6 +24,11 @@ class HTML(str):
     def _repr_html_(self) -> str:
         return str(self)
 
+    def _repr_pretty_(self, printer: Any, cycle: bool) -> None:
+        # Jupyter keeps a text/plain output beside the HTML; for a str it was the whole HTML once more, doubling
+        # every page's notebook, cache entry and Sphinx doctree (42 MB for the Studies page at 10,000 studies).
+        printer.text("<HTML output: see text/html>")
+
 
 # Not drawn, yet they change what is: bidi embeddings, overrides and isolates (U+202E makes "gpj.exe" read
 # "exe.jpg"), directional marks, zero-width spaces and joiners, invisible operators, the byte-order mark, and the

@@ -126,8 +126,17 @@ def pooled_groups(effects: pd.DataFrame) -> pd.DataFrame:
     return pooled[columns].reset_index(drop=True)
 
 
+CUMULATIVE_STUDIES = 40  # past this, the cumulative table has one row per year, not one per study
+
+
 def cumulative_by_year(effects: pd.DataFrame, group: str, comparison: str = NOT_STATED) -> pd.DataFrame:
-    """How a pooled estimate moved as studies arrived: REML re-pooled after each year's studies (a living view)."""
+    """How a pooled estimate moved as studies arrived (a living view): REML re-pooled after each study, in
+    order of year, while there are at most :data:`CUMULATIVE_STUDIES`; past that, re-pooled after each
+    year's studies (one row per year, ``added`` naming the year and how many studies it added).
+
+    Per study, k studies make k rows and k fits of up to k studies each: at 3,000 studies that is a
+    table no one reads and a minute of fitting; per year the rows are as many as the years.
+    """
     from ._meta import cumulative
 
     cell = effects[(effects["synthesis_group"] == group) & (effects["evidence_level"] == "primary")
@@ -135,12 +144,40 @@ def cumulative_by_year(effects: pd.DataFrame, group: str, comparison: str = NOT_
     cell = cell.sort_values(["year", "finding_id"])
     ratio = on_log_scale(cell["measure"].iloc[0])
     y, se = effect_from_ci(cell["h_estimate"], cell["h_low"], cell["h_high"], cell["measure"].iloc[0])
-    table = cumulative(y, se ** 2, labels=list(cell["label"]), method="REML")
+    if len(cell) <= CUMULATIVE_STUDIES:
+        table = cumulative(y, se ** 2, labels=list(cell["label"]), method="REML")
+    else:
+        table = _cumulative_years(np.asarray(y, dtype=float), np.asarray(se, dtype=float) ** 2,
+                                  cell["year"].to_numpy())
     if ratio:
         for col in ("estimate", "ci_low", "ci_high"):
             if col in table:
                 table[col] = np.exp(table[col])
     return table
+
+
+def _cumulative_years(y: np.ndarray, v: np.ndarray, years: np.ndarray) -> pd.DataFrame:
+    """The cumulative REML fit after each year's studies (``y``, ``v`` in order of year): exactly the rows of
+    :func:`~evidencebook._meta.cumulative` at each year's last study, fitted for those prefixes only."""
+    from ._meta import pool_groups
+    from ._meta._common import z_crit
+
+    keep = ~(np.isnan(y) | np.isnan(v))
+    y, v, years = y[keep], v[keep], years[keep]
+    ends = [i for i in range(len(y)) if i == len(y) - 1 or years[i + 1] != years[i]]  # each year's last study
+    member = np.concatenate([np.arange(end + 1) for end in ends])
+    prefix = np.repeat(np.arange(len(ends)), [end + 1 for end in ends])
+    fits = pool_groups(pd.DataFrame({"prefix": prefix, "yi": y[member], "vi": v[member]}), "prefix",
+                       method="REML").reset_index(drop=True)
+    starts = [0, *(end + 1 for end in ends[:-1])]
+    fits.insert(0, "added", [f"{years[end]}: {end + 1 - start} {'study' if end == start else 'studies'}"
+                             for start, end in zip(starts, ends)])
+    if ends[0] == 0:  # the first year has one study: its own estimate and z-based CI, not pooled (as cumulative)
+        z, sd = z_crit(95.0), float(np.sqrt(v[0]))
+        for col, value in {"k": 1, "estimate": y[0], "se": sd, "ci_low": y[0] - z * sd, "ci_high": y[0] + z * sd,
+                           "status": "single study"}.items():
+            fits.loc[0, col] = value
+    return fits
 
 
 # --- vote counting by direction of effect (SWiM; Cochrane Handbook ch. 12) ---------------
@@ -172,19 +209,22 @@ def finding_directions(findings: pd.DataFrame) -> pd.Series:
     without one, the direction the source states ('favours peer ...', 'favours control ...');
     anything else ('no difference' with no estimate, 'mixed', descriptive) is unclear.
     """
-    out = []
-    for r in findings.itertuples():
-        better = getattr(r, "better", "")
-        if pd.notna(r.estimate) and better in ("higher", "lower"):
-            null = no_effect(r.measure)
-            out.append(UNCLEAR if r.estimate == null else
-                       FAVOURS_PEER if (r.estimate > null) == (better == "higher") else FAVOURS_COMPARISON)
-            continue
-        text = str(r.direction).strip().lower()
-        out.append(FAVOURS_PEER if text.startswith("favours peer") else
-                   FAVOURS_COMPARISON if text.startswith(("favours control", "favours comparison",
-                                                          "favours the comparison", "favours usual")) else UNCLEAR)
-    return pd.Series(out, index=findings.index, dtype=object)
+    # Column by column (a loop over 50,000 findings' rows took seconds, and What's new runs it per question).
+    if findings.empty:
+        return pd.Series([], index=findings.index, dtype=object)
+    better = findings["better"] if "better" in findings else pd.Series("", index=findings.index)
+    estimate = pd.to_numeric(findings["estimate"], errors="coerce").to_numpy(dtype=float)
+    null = no_effects(findings["measure"])
+    higher = (better == "higher").to_numpy()
+    from_estimate = ~np.isnan(estimate) & better.isin(("higher", "lower")).to_numpy()
+    by_estimate = np.where(estimate == null, UNCLEAR,
+                           np.where((estimate > null) == higher, FAVOURS_PEER, FAVOURS_COMPARISON))
+    stated = findings["direction"] if "direction" in findings else pd.Series("", index=findings.index)
+    text = stated.map(lambda d: str(d).strip().lower())
+    by_text = np.where(text.str.startswith("favours peer"), FAVOURS_PEER,
+                       np.where(text.str.startswith(("favours control", "favours comparison", "favours the comparison",
+                                                     "favours usual")), FAVOURS_COMPARISON, UNCLEAR))
+    return pd.Series(np.where(from_estimate, by_estimate, by_text), index=findings.index, dtype=object)
 
 
 def study_labels(studies: pd.DataFrame) -> pd.Series:
@@ -219,13 +259,14 @@ def study_votes(findings: pd.DataFrame, studies: pd.DataFrame) -> pd.DataFrame:
         return pd.DataFrame(columns=columns)
     report_of = (dict(zip(studies["study_id"], studies["report_of"])) if "report_of" in studies
                  else dict(zip(studies["study_id"], studies["study_id"])))
-    labels = study_labels(studies)
     groups: dict[tuple[str, str, str], list[tuple[str, str, str]]] = {}  # plain Python: thousands of studies
     for study_id, finding_id, domain, comparison, vote in zip(
             primary["study_id"], primary["finding_id"], primary["domain"], comparison_types(primary),
             finding_directions(primary)):
         key = (report_of.get(study_id) or study_id, domain, comparison)
         groups.setdefault(key, []).append((study_id, finding_id, vote))
+    # Labels of the studies that vote here only: labelling all 10,000 took longer than the votes.
+    labels = study_labels(studies[studies["study_id"].isin({study for study, _, _ in groups})]).to_dict()
     rows = []
     for (study, domain, comparison), cell in sorted(groups.items()):
         vote, rule = _majority([v for _, _, v in cell])

@@ -564,3 +564,75 @@ def test_the_certainty_chain_reads_the_overall_of_a_risk_of_bias_section(project
     step = certainty_chain(findings, evidence.studies).steps[0]
     assert (step.domain, step.judgement, step.change) == ("risk of bias", "very serious", -2)
     assert "2 of 2 at high risk" in step.reason and "0 of 2 not assessed" in step.reason
+
+
+def test_changes_between_tables_column_by_column_name_what_row_by_row_named() -> None:
+    """The diff of two versions' tables (vectorised for 50,000 findings) names exactly the rows a row-by-row
+    comparison names: added, removed, updated in any column, and a column added since is no change by itself."""
+    from evidencebook._evidence import _diff_rows, _diff_rows_by_record, changes_between
+
+    rng = np.random.default_rng(7)
+    for trial in range(30):
+        n = int(rng.integers(0, 40))
+        old = pd.DataFrame({"finding_id": [f"F{i}" for i in range(n)], "a": rng.choice(["x", "y", ""], n),
+                            "b": rng.choice(["1", "2"], n)})
+        new = old.sample(frac=float(rng.uniform(0.5, 1)), random_state=trial).copy()
+        new.loc[new.sample(frac=0.2, random_state=trial).index, "a"] = "changed"
+        extra = pd.DataFrame({"finding_id": [f"N{trial}-{i}" for i in range(int(rng.integers(0, 4)))], "a": "z", "b": "3"})
+        new = pd.concat([new, extra], ignore_index=True)
+        if trial % 3 == 0:
+            new["c"] = "added column"
+        columns = [c for c in new.columns if not len(old) or c in old.columns]
+        assert _diff_rows(old, new, "finding_id") == _diff_rows_by_record(old, new, "finding_id", columns), trial
+    first = pd.DataFrame({"finding_id": ["F2", "F1"], "a": ["x", "y"]})
+    assert _diff_rows(pd.DataFrame(), first, "finding_id") == {"added": ["F1", "F2"], "updated": [], "removed": []}
+    studies = "study_id,citation_key\nA,a2020\nB,b2021\n"
+    same = {"studies.csv": studies, "outcomes.csv": "finding_id,study_id\nF1,A\n"}
+    assert changes_between(same, dict(same)) == {
+        "studies": {"added": [], "updated": [], "removed": []},
+        "outcomes": {"added": [], "updated": [], "removed": []}, "citation_keys": {}}
+    moved = changes_between(same, {"studies.csv": "study_id,citation_key\nA,a2020x\nC,c2022\n",
+                                   "outcomes.csv": "finding_id,study_id\nF1,C\nF2,C\n"})
+    assert moved == {"studies": {"added": ["C"], "updated": ["A"], "removed": ["B"]},
+                     "outcomes": {"added": ["F2"], "updated": ["F1"], "removed": []},
+                     "citation_keys": {"A": "a2020x", "B": "b2021", "C": "c2022"}}
+
+
+def test_a_build_from_an_unchanged_snapshot_derives_nothing_and_any_change_derives_again(
+        project: eb.Settings, monkeypatch: pytest.MonkeyPatch) -> None:
+    """At 10,000 studies deriving the tables took 20 s of every `evidencebook build`, though a sync had just
+    written them from the same snapshot."""
+    import evidencebook._evidence as evidence_module
+    from evidencebook._zotero import read_snapshot
+
+    derived = []
+    real = evidence_module._derive
+    monkeypatch.setattr(evidence_module, "_derive", lambda *a: derived.append(1) or real(*a))
+    first = eb.build_evidence(project)
+    assert len(derived) == 1
+    again = eb.build_evidence(project)
+    assert len(derived) == 1  # nothing derived
+    assert again.changed == [] and again.manifest == first.manifest
+    assert [str(p) for p in again.problems] == [str(p) for p in first.problems]
+    assert again.changes["studies"] == {"added": [], "updated": [], "removed": []}
+    # A table edited by hand: derived again, and put back.
+    studies = project.evidence / "studies.csv"
+    written = studies.read_bytes()
+    studies.write_bytes(written.replace(b"Lloyd-Evans", b"Lloyd-Evens", 1))
+    assert eb.build_evidence(project).changed == ["studies.csv"] and len(derived) == 2
+    assert studies.read_bytes() == written
+    eb.build_evidence(project)
+    assert len(derived) == 2
+    # An item of the snapshot edited: derived again.
+    item = sorted((project.snapshot / "items").glob("*.json"))[0]
+    item.write_text(item.read_text(encoding="utf-8").replace('"version"', '"version" ', 1), encoding="utf-8")
+    eb.build_evidence(project)
+    assert len(derived) == 3
+    # A sync writes the snapshot and the tables it derived: the build after it derives nothing.
+    eb.build_evidence(project, read_snapshot(project.snapshot), write_snapshot=True)
+    assert len(derived) == 4
+    eb.build_evidence(project)
+    assert len(derived) == 4
+    # A dry run always derives (it reports what a build would write).
+    eb.build_evidence(project, dry_run=True)
+    assert len(derived) == 5

@@ -177,11 +177,12 @@ def _brief_outputs(evidence: eb.Evidence) -> dict[str, str]:
 @pytest.fixture(scope="module")
 def rendered(hostile) -> dict[str, str]:
     settings, evidence, _ = hostile
-    return _page_outputs(settings, evidence) | _brief_outputs(evidence)
+    compact = {"study_entries(compact)": str(eb.study_entries(evidence, in_full=0))}  # as past 2,000 studies
+    return _page_outputs(settings, evidence) | _brief_outputs(evidence) | compact
 
 
 def test_every_page_function_and_brief_part_renders_the_payloads_inert(rendered: dict[str, str]) -> None:
-    expected = {"study_entries", "data_quality", "evidence_map", "findings_table", "sof_table", "outcome_summary",
+    expected = {"study_entries", "study_entries(compact)", "data_quality", "evidence_map", "findings_table", "sof_table", "outcome_summary",
                 "policy_table", "regions_index", "whats_new", *(f"forest_figure({s})" for s in SCALES),
                 "risk_of_bias_figures", "risk_of_bias_tables",
                 *(f"Brief(oregon).{p}" for p in ("header", "headline", "local_evidence", "levers",

@@ -252,6 +252,29 @@ def test_cumulative_by_year_starts_with_one_study_and_ends_at_the_pooled_estimat
     assert moves["estimate"].iloc[-1] == pytest.approx(pooled.loc[0, "estimate"], rel=1e-6)
 
 
+def test_cumulative_by_year_past_the_limit_has_one_row_per_year_equal_to_the_per_study_fit_at_its_end() -> None:
+    from evidencebook._meta import cumulative
+    from evidencebook._synthesis import CUMULATIVE_STUDIES
+
+    k = CUMULATIVE_STUDIES + 20
+    effects = _synthetic_group(k)
+    effects["year"] = [str(2000 + (i + 3) // 4) for i in range(k)]  # a first year of one study, then 4 a year
+    effects["estimate"] = 0.6 + 0.3 * np.sin(np.arange(k))  # estimates that disagree: tau² > 0
+    effects = effects.drop(columns=[c for c in eb.harmonise(effects).columns]).join(eb.harmonise(effects))
+    moves = eb.cumulative_by_year(effects, "readmission")
+    years = sorted(set(effects["year"]))
+    assert len(moves) == len(years)  # one row per year, not per study
+    assert moves["added"].tolist()[:2] == ["2000: 1 study", "2001: 4 studies"]
+    y = np.log(effects["h_estimate"])
+    per_study = cumulative(y, ((np.log(effects["h_high"]) - np.log(effects["h_low"])) / (2 * eb.Z95)) ** 2,
+                           method="REML")
+    ends = [max(i for i, year in enumerate(effects["year"]) if year == y_) for y_ in years]
+    assert moves["k"].tolist() == [end + 1 for end in ends]
+    assert moves["estimate"].to_numpy() == pytest.approx(np.exp(per_study["estimate"].to_numpy()[ends]), rel=1e-9)
+    assert moves["ci_low"].to_numpy() == pytest.approx(np.exp(per_study["ci_low"].to_numpy()[ends]), rel=1e-9)
+    assert moves["estimate"].iloc[-1] == pytest.approx(eb.pooled_groups(effects).loc[0, "estimate"], rel=1e-6)
+
+
 def test_forest_with_pooled_diamond_and_funnel_from_ten_studies() -> None:
     from evidencebook._plots import forest_plot, funnel_plot
     effects = _synthetic_group(12)
