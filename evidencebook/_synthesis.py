@@ -25,7 +25,7 @@ import numpy as np
 import pandas as pd
 
 from ._display import study_label
-from ._effects import effect_from_ci, no_effect, no_effects, on_log_scale
+from ._effects import effect_from_ci, no_effects, on_log_scale
 from ._errors import SynthesisError
 
 __all__ = ["DIRECTIONS", "NOT_STATED", "POOLING_METHOD", "VOTE_RULE", "citation_matrix", "comparison_types",
