@@ -378,14 +378,6 @@ def kept_summary(settings: Settings) -> str:
                         lambda: national_summary(evidence, judgements_for(settings, evidence)))
 
 
-def _summary_is_kept(settings: Settings) -> bool:
-    """Whether the briefs of this evidence version and judgements have been worked out before."""
-    from ._cache import DiskCache
-
-    key = _summary_key(settings)
-    return bool(key) and DiskCache(settings.cache_dir).read("national", key) is not None
-
-
 def _keep_summary_quietly(settings: Settings) -> None:
     """:func:`kept_summary`, for a brief on demand; a failure is the kernel's to report (it makes it again)."""
     try:
@@ -484,10 +476,6 @@ def render_all_briefs(settings: Settings, progress: bool = True, workers: int = 
                                            mp_context=get_context("forkserver"),
                                            initializer=_start_pool_worker, initargs=(root, pdf))
     try:
-        if own and (force or not _summary_is_kept(settings)):
-            # A new evidence version (or every brief forced): a brief will most likely be written. One worker
-            # starts its kernel and browser now, while the keys are worked out (the summary takes longest).
-            pool.submit(int)
         keys: dict[str, str | None] = dict.fromkeys(wanted) if force else dict(brief_keys(settings, wanted, pdf))
         done, failed = [], {}
         todo = []

@@ -425,12 +425,3 @@ def test_brief_keys_draw_no_brief(project: eb.Settings, monkeypatch: pytest.Monk
         monkeypatch.setattr(_briefs.Brief, part, drawn)
     ids = [r["region_id"] for r in region_records(project.regions)]
     assert len(set(brief_keys(project, ids, True).values())) == len(ids)
-
-
-def test_a_fan_out_knows_a_new_evidence_version_before_it_works_out_the_briefs_keys(project: eb.Settings) -> None:
-    # What makes `evidencebook build` start a brief worker early: the summary of this version is not kept yet.
-    from evidencebook import _brief_runs
-
-    assert not _brief_runs._summary_is_kept(project)
-    _brief_runs.kept_summary(project)
-    assert _brief_runs._summary_is_kept(project)
