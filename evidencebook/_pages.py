@@ -186,7 +186,7 @@ class PageKernels:
     started again before they run a page.
     """
 
-    def __init__(self, root: Path, workers: int = 2) -> None:
+    def __init__(self, root: Path, workers: int = 2, ahead: int | None = None) -> None:
         self.root, self.workers = root, workers
         self.loop = asyncio.new_event_loop()
         self.thread = threading.Thread(target=self.loop.run_forever, name="evidencebook-page-kernels", daemon=True)
@@ -194,7 +194,8 @@ class PageKernels:
         self.sockets = tempfile.mkdtemp(prefix="eb-pages-")  # IPC sockets: no TCP ports for kernels to race for
         self.started = 0
         self.code = code_version()  # pages draw with all of the package
-        self.kernels = [self._submit(self._start()) for _ in range(workers)]
+        # ``ahead`` of them start now; the others when a build's pages are many (see run).
+        self.kernels = [self._submit(self._start()) for _ in range(workers if ahead is None else min(ahead, workers))]
 
     def _submit(self, coroutine: Any) -> Any:
         return asyncio.run_coroutine_threadsafe(coroutine, self.loop)
@@ -214,14 +215,17 @@ class PageKernels:
             raise
         return km, kc
 
-    def run(self, cache: Any, pages: list[tuple[int, str]], timeout: int,
-            cancel: threading.Event | None = None) -> tuple[list[str], dict[str, str]]:
-        """Execute ``pages`` (cache pk, path) on the kernels; return those done and the errors of those that failed."""
+    def run(self, cache: Any, pages: list[tuple[int, str]], timeout: int, cancel: threading.Event | None = None,
+            more: bool = True) -> tuple[list[str], dict[str, str]]:
+        """Execute ``pages`` (cache pk, path) on the kernels started, and on up to ``workers`` if ``more``; return
+        those done and the errors of those that failed."""
         if self.code != code_version():
             self.code = code_version()
-            old, self.kernels = self.kernels, [self._submit(self._start()) for _ in range(self.workers)]
+            old, self.kernels = self.kernels, [self._submit(self._start()) for _ in self.kernels]
             for kernel in old:
                 self._submit(self._stop_started(kernel))
+        while more and len(self.kernels) < min(self.workers, len(pages)):
+            self.kernels.append(self._submit(self._start()))
         return self._submit(self._run(cache, pages, timeout, cancel)).result()
 
     async def _stop_started(self, kernel: Any) -> None:
@@ -247,7 +251,7 @@ class PageKernels:
                 self.kernels[slot] = self._submit(self._start())
                 km, kc = await asyncio.wrap_future(self.kernels[slot])
 
-        await asyncio.gather(*(worker(slot) for slot in range(min(self.workers, len(pages)))))
+        await asyncio.gather(*(worker(slot) for slot in range(min(len(self.kernels), len(pages)))))
         return done, failed
 
     def close(self) -> None:
@@ -315,6 +319,12 @@ async def _run_page(cache: Any, km: Any, kc: Any, pk: int, uri: str, timeout: in
     return True
 
 
+# Seconds of page runs (as long as the pages took last time) past which a build runs them on a second kernel too.
+# Measured on 2 cores (benchmarks/end_to_end.py): a rebuild of four pages (about 7 s) was 0.6 s faster on one
+# kernel; a cold build (pages never run) uses two.
+SECOND_KERNEL_AFTER = 10.0
+
+
 def execute_stale_pages(settings: Settings, workers: int = 2, timeout: int = 300,
                         pages: Iterable[str] = BOOK_NOTEBOOKS, cancel: threading.Event | None = None,
                         kernels: PageKernels | None = None) -> list[str]:
@@ -342,11 +352,13 @@ def execute_stale_pages(settings: Settings, workers: int = 2, timeout: int = 300
     took = {r.uri: (r.data or {}).get("execution_seconds", 0.0)
             for r in sorted(cache.list_cache_records(), key=lambda r: r.created)}
     stale.sort(key=lambda page: -took.get(page[1], float("inf")))
+    # A second kernel takes seconds of a core to start: worth it for a long run of pages, not for a few short ones.
+    more = sum(took.get(uri, float("inf")) for _, uri in stale) > SECOND_KERNEL_AFTER
     try:
         if kernels is not None:
-            done, failed = kernels.run(cache, stale, timeout, cancel)
+            done, failed = kernels.run(cache, stale, timeout, cancel, more=more)
         else:
-            with PageKernels(settings.root, min(workers, len(stale))) as own:
+            with PageKernels(settings.root, min(workers, len(stale)) if more else 1) as own:
                 done, failed = own.run(cache, stale, timeout, cancel)
     except Exception as exc:  # a kernel that would not start or restart
         raise EvidencebookError(f"book pages could not be executed: {type(exc).__name__}: {exc}") from exc
@@ -451,7 +463,8 @@ class BookBuilder:
 
     def __init__(self, settings: Settings, quiet: bool = False, workers: int = 2, keep_warm: bool = False) -> None:
         self.settings, self.quiet, self.keep_warm = settings, quiet, keep_warm
-        self.kernels = PageKernels(settings.root, workers)
+        # One kernel ahead; a second when the stale pages are many (a watch keeps both once started).
+        self.kernels = PageKernels(settings.root, workers, ahead=1)
         self.book: _JupyterBook | None = _JupyterBook(settings, quiet)
 
     def build(self, meanwhile: Callable[[], T] | None = None) -> tuple[list[str], T | None]:

@@ -128,6 +128,24 @@ def test_kernels_kept_between_builds_run_the_next_builds_pages_as_new_kernels_wo
     assert second == f"{first.strip()} False\n"  # the same kernel, and nothing left from the first build's page
 
 
+def test_a_second_kernel_starts_for_pages_never_run_but_not_for_a_few_short_ones(
+        project: eb.Settings, monkeypatch: pytest.MonkeyPatch) -> None:
+    import evidencebook._pages as pages
+
+    monkeypatch.setattr(pages, "SECOND_KERNEL_AFTER", 8.0)  # two pages of 3 s: 6 s, under it
+
+    def run_both(tag: str) -> set[str]:
+        for name in ("a", "b"):  # long enough for the second kernel to be ready before the first is free
+            _page(project.root / "book" / f"{name}.ipynb",
+                  f"import os, time\ntime.sleep(3)\nprint(os.getpid()) # {tag}, page {name}")
+        with pages.PageKernels(project.root, workers=2, ahead=1) as kernels:  # as a build starts them
+            eb.execute_stale_pages(project, pages=["book/a.ipynb", "book/b.ipynb"], kernels=kernels)
+        return {_cached_outputs(project, f"book/{name}.ipynb")[0] for name in ("a", "b")}
+
+    assert len(run_both("never run")) == 2  # no time on record: as long as can be, so two kernels
+    assert len(run_both("run before")) == 1  # 6 s on record: one kernel runs both
+
+
 def test_a_failing_page_is_named_with_its_error_and_the_others_are_still_cached(project: eb.Settings) -> None:
     _page(project.root / "book" / "bad.ipynb", "raise ValueError('no such table: stud1es')")
     _page(project.root / "book" / "good.ipynb", "print('fine')")
