@@ -365,17 +365,14 @@ def _brief_task(root: str, region_id: str, pdf: bool, key: str | None = "") -> B
         return worker.brief(region_id, later.result)
 
 
-def _summary_key(settings: Settings) -> str:
-    evidence = evidence_for(settings)
-    return str(evidence.manifest.get("content_hash", "")) + judgements_hash(judgements_for(settings, evidence))
-
-
 def kept_summary(settings: Settings) -> str:
     """What is the same in every brief (:func:`._brief_text.national_summary`), made once per evidence version
     and judgements and kept on disk, as the briefs' kernels keep and read it (:meth:`Brief._national`)."""
     evidence = evidence_for(settings)
-    return kept_on_disk(settings.cache_dir, "national", _summary_key(settings),
-                        lambda: national_summary(evidence, judgements_for(settings, evidence)))
+    judgements = judgements_for(settings, evidence)
+    return kept_on_disk(settings.cache_dir, "national",
+                        str(evidence.manifest.get("content_hash", "")) + judgements_hash(judgements),
+                        lambda: national_summary(evidence, judgements))
 
 
 def _keep_summary_quietly(settings: Settings) -> None:

@@ -251,12 +251,13 @@ def summary_of_findings(outcomes: pd.DataFrame, studies: pd.DataFrame, domains: 
     """One row per question (outcome domain and comparison type) of the included studies' findings
     (:func:`_work_out_summary`), worked out once per content of ``outcomes`` and ``studies`` in a process."""
     try:
-        key: tuple[Any, ...] | None = (tuple(domains), _content_key(outcomes), _content_key(studies))
+        studies_key: bytes | None = _content_key(studies)
+        key: tuple[Any, ...] | None = (tuple(domains), _content_key(outcomes), studies_key)
     except TypeError:  # a cell pandas cannot hash (a list): work it out every time
-        key = None
+        studies_key = key = None
     kept = _KEPT.get(key) if key is not None else None
     if kept is None:
-        kept = _work_out_summary(outcomes, studies, domains)
+        kept = _work_out_summary(outcomes, studies, domains, studies_key)
         if key is not None:
             while len(_KEPT) >= _KEEP_AT_MOST:
                 _KEPT.pop(next(iter(_KEPT)))
@@ -301,7 +302,8 @@ def _row_from_json(text: str) -> dict[str, Any]:
     return dict(row)
 
 
-def _work_out_summary(outcomes: pd.DataFrame, studies: pd.DataFrame, domains: list[str]) -> pd.DataFrame:
+def _work_out_summary(outcomes: pd.DataFrame, studies: pd.DataFrame, domains: list[str],
+                      studies_key: bytes | None = None) -> pd.DataFrame:
     """One row per question (outcome domain and comparison type) of the included studies' findings.
 
     Every finding is counted in one of three directions (nothing is dropped); ``studies`` and
@@ -315,10 +317,11 @@ def _work_out_summary(outcomes: pd.DataFrame, studies: pd.DataFrame, domains: li
     cells = cells.assign(comparison_type=comparison_types(cells), _direction=finding_directions(cells))
     order = {d: i for i, d in enumerate(domains)}
     kept = content_cache()
-    try:
-        studies_key: str | None = _content_key(studies).hex()
-    except TypeError:  # a cell pandas cannot hash (a list): nothing kept, every row worked out
-        studies_key = None
+    if studies_key is None:  # ``studies_key``: the caller's digest of ``studies``, to hash them once
+        try:
+            studies_key = _content_key(studies)
+        except TypeError:  # a cell pandas cannot hash (a list): nothing kept, every row worked out
+            studies_key = None
     rows = []
     for (domain, comparison), cell in sorted(cells.groupby(["domain", "comparison_type"]),
                                              key=lambda g: (order[g[0][0]], g[0][1] == NOT_STATED, g[0][1])):
@@ -329,7 +332,7 @@ def _work_out_summary(outcomes: pd.DataFrame, studies: pd.DataFrame, domains: li
             continue
         question = json.dumps([domain, comparison])
         text = kept.get("question-" + hashlib.sha256(question.encode()).hexdigest()[:12],
-                        question + _content_key(cell).hex() + studies_key,
+                        question + _content_key(cell).hex() + studies_key.hex(),
                         lambda: _row_json(_question_row(domain, comparison, cell, studies)))
         rows.append(_row_from_json(text))
     return pd.DataFrame(rows, columns=SOF_COLUMNS)
