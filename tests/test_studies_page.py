@@ -361,8 +361,9 @@ def test_without_javascript_every_study_is_shown_and_no_control_that_does_nothin
         # A link to the last study still lands on it (entries off screen are not laid out: content-visibility).
         last = sections.nth(sections.count() - 1).get_attribute("id")
         page = session.open(f"book/studies.html#{last}")
-        assert page.evaluate(f"() => {{ const r = document.getElementById('{last}').getBoundingClientRect(); "
-                             "return r.top >= -1 && r.top < window.innerHeight; }")
+        # Waited for (5 s at most): entries laid out late can move the target after the first scroll to it.
+        page.wait_for_function(f"() => {{ const r = document.getElementById('{last}').getBoundingClientRect(); "
+                               "return r.top >= -1 && r.top < window.innerHeight; }", timeout=5000)
     finally:
         session.close()
 
