@@ -112,12 +112,25 @@ def code_version(*modules: str) -> str:
     """A hash of this package's code (of the named modules, such as ``"_synthesis"``, or all of it):
     what is kept from one build to the next keys on it, so a change to the code that drew it
     draws it again."""
+    return source_version(Path(__file__).parent, *modules)
+
+
+def source_version(folder: Path, *modules: str) -> str:
+    """:func:`code_version` of the Python package in ``folder``."""
     import hashlib
 
-    folder = Path(__file__).parent
     paths = [folder / f"{m}.py" for m in modules] if modules else sorted(folder.rglob("*.py"))  # subpackages too
-    digest = hashlib.sha256()
-    for path in paths:
-        digest.update(str(path.relative_to(folder)).encode() + b"\0" + path.read_bytes())
-    return digest.hexdigest()[:16]
+    # Every cache entry's name carries it (hundreds a build): the files are read again only when one changed.
+    stamp = tuple((str(path), s.st_mtime_ns, s.st_size) for path in paths for s in (path.stat(),))
+    if stamp not in _CODE_VERSIONS:
+        digest = hashlib.sha256()
+        for path in paths:
+            digest.update(str(path.relative_to(folder)).encode() + b"\0" + path.read_bytes())
+        if len(_CODE_VERSIONS) > 64:  # a long watch session while the code is being edited
+            _CODE_VERSIONS.clear()
+        _CODE_VERSIONS[stamp] = digest.hexdigest()[:16]
+    return _CODE_VERSIONS[stamp]
+
+
+_CODE_VERSIONS: dict[tuple[tuple[str, int, int], ...], str] = {}
 
