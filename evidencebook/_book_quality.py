@@ -194,7 +194,7 @@ def whats_new(settings: Settings, archive_href: str = "../evidence-versions") ->
                    f"<h2>Evidence version {number} ({e(entry['date'])})</h2>"
                    f"<p>Synced from Zotero library version {e(entry['zotero_library_version'])}.</p>"
                    f"<ul>{_changed_items(entry) or '<li>No study or finding changed.</li>'}</ul>",
-                   _outcomes_moved(number, status, failed, judgements)]
+                   _outcomes_moved(settings, number, status, failed, judgements)]
         if number in kept:
             base = f"{archive_href}/v{number:04d}"
             section.append(f'<p>Read this version as published: <a href="{e(base)}/studies.csv">studies.csv</a>, '
@@ -243,19 +243,19 @@ def _fingerprint(status: dict[int, pd.DataFrame], number: int, j: dict[str, Any]
     return str(row["fingerprint"].iloc[0]) if len(row) else ""
 
 
-def _outcomes_moved(number: int, status: dict[int, pd.DataFrame], failed: dict[int, str],
+def _outcomes_moved(settings: Settings, number: int, status: dict[int, pd.DataFrame], failed: dict[int, str],
                     judgements: list[dict[str, Any]]) -> str:
     """How a version's outcomes moved from the version before: the triggers for a new citable version, the
     signed judgements that need re-review and a table of what changed; or where each outcome stood, for the
     first version kept; or why it cannot be compared."""
-    from ._living import version_changes
+    from ._living import version_status_changes
 
     if number in failed:
         return (f'<p class="eb-not-recomputed">This version\'s outcomes could not be recomputed '
                 f"({e(failed[number])}), so they are not compared with the versions before and after "
                 "it.</p>")
     if number in status and (number - 1) in status:
-        changes = version_changes(status[number - 1], status[number])
+        changes = version_status_changes(settings, number)  # kept: the same as version_changes of the two
         moved = changes[changes["change"] != "unchanged"]
         triggers = moved[moved["triggers"] != ""]
         stale = [j for j in judgements if int(j["evidence_version"]) < number

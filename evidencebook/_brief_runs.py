@@ -27,12 +27,12 @@ import os
 import shutil
 import tempfile
 import threading
-from concurrent.futures import Executor
+from concurrent.futures import Executor, Future
 from contextlib import contextmanager
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Callable, Iterator
+from typing import TYPE_CHECKING, Any, Callable, Iterator, TypeVar
 
 from ._brief_page import (
     MAX_PAGES,
@@ -66,6 +66,7 @@ if TYPE_CHECKING:
 
 __all__ = ["BriefOutput", "dask_executor", "render_all_briefs", "render_brief"]
 
+T = TypeVar("T")
 CELL_TIMEOUT = 300  # seconds: a hung cell fails its region instead of holding a worker for ever
 
 
@@ -467,21 +468,23 @@ def render_all_briefs(settings: Settings, progress: bool = True, workers: int = 
     if pdf:
         chromium_path()
     root = str(settings.root)
-    own = executor is None
+    keys: dict[str, str | None] = dict.fromkeys(wanted) if force else dict(brief_keys(settings, wanted, pdf))
+    done, failed = [], {}
+    todo = []
+    for region_id in wanted:
+        kept = None if force else _unchanged(settings, region_id, str(keys[region_id]), pdf)
+        if kept is None:
+            todo.append(region_id)
+        else:
+            done.append(kept)
+    # One brief (a sync that touched one state): a worker process would first import what this one has.
+    own = executor is None and len(todo) > 1
     # forkserver: workers start clean, whatever threads this process runs (a Dask client, tqdm).
-    pool = executor or ProcessPoolExecutor(max_workers=max(1, min(workers, len(wanted))),
-                                           mp_context=get_context("forkserver"),
-                                           initializer=_start_pool_worker, initargs=(root, pdf))
+    pool = executor or (ProcessPoolExecutor(max_workers=max(1, min(workers, len(todo))),
+                                            mp_context=get_context("forkserver"),
+                                            initializer=_start_pool_worker, initargs=(root, pdf)) if own
+                        else _HereExecutor(settings))
     try:
-        keys: dict[str, str | None] = dict.fromkeys(wanted) if force else dict(brief_keys(settings, wanted, pdf))
-        done, failed = [], {}
-        todo = []
-        for region_id in wanted:
-            kept = None if force else _unchanged(settings, region_id, str(keys[region_id]), pdf)
-            if kept is None:
-                todo.append(region_id)
-            else:
-                done.append(kept)
         futures = {pool.submit(_brief_task, root, region_id, pdf, keys[region_id]): region_id for region_id in todo}
         for future in tqdm(as_completed(futures), total=len(futures), desc="briefs", unit="region",
                            disable=not progress):
@@ -490,11 +493,31 @@ def render_all_briefs(settings: Settings, progress: bool = True, workers: int = 
             except Exception as exc:  # one region's failure never stops the others
                 failed[futures[future]] = str(exc)
     finally:
-        if own:
+        if executor is None:
             pool.shutdown(wait=True)
     if regions is None:
         _prune(settings, set(wanted))
     return sorted(done, key=lambda o: o.region_id), dict(sorted(failed.items()))
+
+
+class _HereExecutor(Executor):
+    """Briefs run in this thread as they are submitted, on a worker of its own (:func:`_worker_for`): for one
+    brief, which a pool would first start a process for.  (In this thread: the kernel client's event loop is
+    then this thread's, not one left behind by a thread that ended.)"""
+
+    def __init__(self, settings: Settings) -> None:
+        self.root = str(settings.root)
+
+    def submit(self, fn: Callable[..., T], /, *args: Any, **kwargs: Any) -> "Future[T]":
+        future: Future[T] = Future()
+        try:
+            future.set_result(fn(*args, **kwargs))
+        except Exception as exc:  # the caller reads it from the future, as from a pool's
+            future.set_exception(exc)
+        return future
+
+    def shutdown(self, wait: bool = True, *, cancel_futures: bool = False) -> None:
+        _close_workers(self.root)
 
 
 @contextmanager

@@ -384,7 +384,11 @@ def question_fingerprint(outcomes: pd.DataFrame, studies: pd.DataFrame, domain: 
     """
     included = set(studies.loc[studies["screening"].str.endswith(":include"), "study_id"])
     cell = outcomes[outcomes["domain"].eq(domain) & outcomes["study_id"].isin(included)]
-    cell = cell[comparison_types(cell) == comparison]
+    return cell_fingerprint(cell[comparison_types(cell) == comparison], studies)
+
+
+def cell_fingerprint(cell: pd.DataFrame, studies: pd.DataFrame) -> str:
+    """:func:`question_fingerprint` of a question's included findings (``cell``), already picked out."""
     rows = cell.reindex(columns=list(_FINGERPRINT_OUTCOMES)).astype(str).replace({"nan": "", "<NA>": ""})
     meta = studies[studies["study_id"].isin(set(cell["study_id"]))].reindex(columns=list(_FINGERPRINT_STUDIES))
     text = (rows.sort_values("finding_id").to_csv(index=False)

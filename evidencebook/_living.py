@@ -19,7 +19,8 @@ from typing import Any, Callable
 
 import pandas as pd
 
-from ._certainty import certainty_chain, load_judgements, question_fingerprint, summary_of_findings
+from ._certainty import (cell_fingerprint, certainty_chain, load_judgements, question_fingerprint,
+                         summary_of_findings)
 from ._config import Settings
 from ._display import study_label, visible
 from ._effects import no_effect
@@ -60,15 +61,16 @@ def outcome_status(outcomes: pd.DataFrame, studies: pd.DataFrame) -> pd.DataFram
     domains = sorted(set(outcomes["domain"]) - {""})
     outcomes = included_findings(outcomes, studies)
     sof = summary_of_findings(outcomes, studies, domains)
+    cells = dict(iter(outcomes.groupby([outcomes["domain"], comparison_types(outcomes)], sort=False)))
     rows = []
     for r in sof.itertuples():
-        cell = outcomes[(outcomes["domain"] == r.domain) & (comparison_types(outcomes) == r.comparison_type)]
+        cell = cells[(r.domain, r.comparison_type)]
         lean = (_lean(study_votes(cell, studies)["vote"], "studies")
                 or _lean(review_findings(cell, studies)["vote"], "reviews") or "no direction reported")
         rows.append({"outcome": f"{r.domain} ({r.comparison_type})", "domain": r.domain,
                      "comparison_type": r.comparison_type, "kind": "domain", "measure": "",
                      "k": int(r.sources), "direction": lean, "certainty": r.proposed_certainty,
-                     "fingerprint": question_fingerprint(outcomes, studies, r.domain, r.comparison_type)})
+                     "fingerprint": cell_fingerprint(cell, studies)})
     for scale in sorted(set(SCALES.values())):
         effects = effect_rows(outcomes, studies, scale)
         for r in pooled_groups(effects).to_dict("records"):
@@ -93,26 +95,47 @@ def version_status(settings: Settings, number: int) -> pd.DataFrame:
     Archives never change, so each version's status is computed once (per code version) and
     kept in the build cache: a new version then costs What's new one synthesis, not one per version.
     """
+    from ._evidence import load_version, read_manifest
+
+    def synthesise() -> pd.DataFrame:
+        version = load_version(settings, number)
+        return outcome_status(version.outcomes, version.studies)
+
+    # Made once: What's new and the feed (written while the pages run) both ask for a new version's status.
+    return _kept_frame(settings, f"outcome-status-v{number:04d}", str(read_manifest(settings, number).get("content_hash")),
+                       synthesise)
+
+
+def _kept_frame(settings: Settings, name: str, key: str, make: Callable[[], pd.DataFrame]) -> pd.DataFrame:
+    """``make()``, kept in the build cache under ``name`` and ``key`` (as JSON: every float as it was)."""
     import io
 
     from ._cache import DiskCache
-    from ._evidence import load_version, read_manifest
 
-    manifest = read_manifest(settings, number)
-    cache, name, key = DiskCache(settings.cache_dir), f"outcome-status-v{number:04d}", str(manifest.get("content_hash"))
+    def text() -> str:
+        return str(make().to_json(orient="table", double_precision=15))
 
-    def synthesise() -> str:
-        version = load_version(settings, number)
-        return str(outcome_status(version.outcomes, version.studies).to_json(orient="table", double_precision=15))
-
-    # Made once: What's new and the feed (written while the pages run) both ask for a new version's status.
-    kept = cache.get(name, key, synthesise)
+    cache = DiskCache(settings.cache_dir)
+    kept = cache.get(name, key, text)
     try:
         return pd.read_json(io.StringIO(kept), orient="table")
-    except ValueError:  # a torn or foreign file: computed again
-        kept = synthesise()
+    except ValueError:  # a torn or foreign file: made again
+        kept = text()
         cache.write(name, key, kept)
         return pd.read_json(io.StringIO(kept), orient="table")
+
+
+def version_status_changes(settings: Settings, number: int) -> pd.DataFrame:
+    """:func:`version_changes` from archived evidence version ``number - 1`` to ``number``.
+
+    Kept in the build cache like each version's status: What's new and the feed read every version's changes
+    on every build, and only a new version's are worked out.  Raises as :func:`version_status` does.
+    """
+    from ._evidence import read_manifest
+
+    key = "".join(str(read_manifest(settings, n).get("content_hash")) for n in (number - 1, number))
+    return _kept_frame(settings, f"version-changes-v{number:04d}", key,
+                       lambda: version_changes(version_status(settings, number - 1), version_status(settings, number)))
 
 
 def version_changes(old: pd.DataFrame, new: pd.DataFrame) -> pd.DataFrame:

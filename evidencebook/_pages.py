@@ -168,8 +168,9 @@ def _page_cache(settings: Settings) -> Any:
 
 
 # Run before a page, in its kernel: the namespace a fresh kernel would have, and the page's folder as
-# the working directory, as jupyter-cache gives it.  Imported modules stay: that is the point.
-_FRESH = ("get_ipython().run_line_magic('reset', '-f')\nget_ipython().execution_count = 1\n"
+# the working directory, as jupyter-cache gives it.  Imported modules stay: that is the point.  (What
+# ``%reset -f`` does, without its full garbage collection: a fifth of a second a page, with pandas loaded.)
+_FRESH = ("get_ipython().reset(new_session=False)\nget_ipython().execution_count = 1\n"
           "import os as _os\n_os.chdir({folder!r})\ndel _os")
 # What the pages import, once per kernel, while the kernel waits for its first page (the pages that draw
 # import matplotlib through the package's plots; a page imports whatever else it uses itself).
@@ -205,6 +206,8 @@ class PageKernels:
 
         self.started += 1
         km = await launch_kernel(self.root, os.path.join(self.sockets, f"k{self.started}"))
+        if self.started == 1:  # while the kernel boots in its own process: a third of a second a build waited for
+            _import_page_runner()
         kc = km.client()
         kc.start_channels()
         try:
@@ -278,6 +281,14 @@ class PageKernels:
         self.close()
 
 
+def _import_page_runner() -> None:
+    """Import what finds and runs the stale pages (jupyter-cache, its database, nbclient)."""
+    import jupyter_cache  # noqa: F401
+    import jupyter_cache.base  # noqa: F401
+    import jupyter_cache.cache.db  # noqa: F401
+    import nbclient  # noqa: F401
+
+
 async def _run_on(kc: Any, code: str, timeout: int) -> None:
     reply = await kc.execute_interactive(code, timeout=timeout, store_history=False, output_hook=lambda msg: None)
     if reply["content"]["status"] != "ok":
@@ -325,18 +336,8 @@ async def _run_page(cache: Any, km: Any, kc: Any, pk: int, uri: str, timeout: in
 SECOND_KERNEL_AFTER = 10.0
 
 
-def execute_stale_pages(settings: Settings, workers: int = 2, timeout: int = 300,
-                        pages: Iterable[str] = BOOK_NOTEBOOKS, cancel: threading.Event | None = None,
-                        kernels: PageKernels | None = None) -> list[str]:
-    """Execute the book ``pages`` whose cached outputs no longer match, and cache them; return those pages.
-
-    ``jupyter-book build`` would run them one at a time, each in a new kernel that imports
-    everything again.  Here ``workers`` kernels (or those of ``kernels``, started ahead), warmed with
-    the imports while they wait, take the pages in turn; before each page the kernel's namespace is
-    emptied and its working directory set to the page's folder, as a new kernel would have them.  A
-    page that fails is reported with its error after the others have run (and been cached); once
-    ``cancel`` is set no further page starts.
-    """
+def stale_pages(settings: Settings, pages: Iterable[str] = BOOK_NOTEBOOKS) -> tuple[Any, list[tuple[int, str]]]:
+    """jupyter-cache's database, and the ``pages`` (its project pk, path) whose cached outputs no longer match."""
     cache = _page_cache(settings)
     stale = []
     for page in pages:
@@ -345,6 +346,24 @@ def execute_stale_pages(settings: Settings, workers: int = 2, timeout: int = 300
             cache.match_cache_file(path)
         except KeyError:
             stale.append((cache.add_nb_to_project(path).pk, path))
+    return cache, stale
+
+
+def execute_stale_pages(settings: Settings, workers: int = 2, timeout: int = 300,
+                        pages: Iterable[str] = BOOK_NOTEBOOKS, cancel: threading.Event | None = None,
+                        kernels: PageKernels | None = None, found: tuple[Any, list[tuple[int, str]]] | None = None
+                        ) -> list[str]:
+    """Execute the book ``pages`` whose cached outputs no longer match (or those ``found`` by :func:`stale_pages`),
+    and cache them; return those pages.
+
+    ``jupyter-book build`` would run them one at a time, each in a new kernel that imports
+    everything again.  Here ``workers`` kernels (or those of ``kernels``, started ahead), warmed with
+    the imports while they wait, take the pages in turn; before each page the kernel's namespace is
+    emptied and its working directory set to the page's folder, as a new kernel would have them.  A
+    page that fails is reported with its error after the others have run (and been cached); once
+    ``cancel`` is set no further page starts.
+    """
+    cache, stale = found if found is not None else stale_pages(settings, pages)
     if not stale:
         return []
     # Longest first (as long as last time; a page never run before counts as longest): two kernels
@@ -375,8 +394,8 @@ _SPHINX_IMPORTS = ("jupyter_book.cli.main", "sphinx.application", "myst_nb", "sp
                    "sphinx.ext.intersphinx", "sphinxcontrib.bibtex", "evidencebook._sphinx",
                    "evidencebook._glossary")
 # The jupyter-book process started ahead (see _JupyterBook): it imports, then follows its orders on stdin.
-# "ready" (evidence/ is final): write the data files for re-users, then run jupyter-book up to Sphinx's build (its
-# configuration, extensions, pickled environment and builder set up) and wait there for "build".  End of input
+# "ready" (evidence/ is final): run jupyter-book up to Sphinx's build (its configuration, extensions, pickled
+# environment and builder set up) and wait there for "build".  End of input
 # ends it without building.
 _JUPYTER_BOOK = """
 import importlib, json, os, sys
@@ -410,13 +429,6 @@ def build():
 sphinx.application.Sphinx.build = build_when_told
 for line in sys.stdin:
     if line.strip() == "ready":
-        from pathlib import Path
-        from evidencebook._config import load_settings
-        from evidencebook._publish import publish_if_changed
-        try:
-            publish_if_changed(load_settings(Path(root)), Path(root) / "_build" / "html")
-        except Exception as exc:  # the Sphinx extension publishes again after the build, and fails the build there
-            print(f"publishing the data files failed (tried again after the build): {exc}", file=sys.stderr)
         waiting.append(True)
         build()
     elif line.strip() == "build":
@@ -427,8 +439,7 @@ for line in sys.stdin:
 class _JupyterBook:
     """``jupyter-book build``, started ahead: its process imports Sphinx and the theme at once, then waits.
 
-    :meth:`ready` (once ``evidence/`` is final) has it write the data files for re-users
-    (:func:`~evidencebook._publish.publish_if_changed`) and set Sphinx up while the pages and briefs run;
+    :meth:`ready` (once ``evidence/`` is final) has it set Sphinx up while the pages and briefs run;
     :meth:`build` builds; :meth:`cancel` ends it without building.
     """
 
@@ -439,7 +450,7 @@ class _JupyterBook:
                                         text=True)
 
     def ready(self) -> None:
-        """``evidence/`` is final: publish the data files and set Sphinx up now; the build then starts at once."""
+        """``evidence/`` is final: set Sphinx up now; the build then starts at once."""
         if self.process.poll() is None and self.process.stdin is not None:
             with contextlib.suppress(OSError):
                 self.process.stdin.write("ready\n")
@@ -452,6 +463,16 @@ class _JupyterBook:
     def cancel(self) -> None:
         if self.process.poll() is None:
             self.process.communicate("")
+
+
+def _publish(settings: Settings) -> None:
+    """The data files for re-users (:func:`~evidencebook._publish.publish_if_changed`), written while the pages run."""
+    from ._publish import publish_if_changed
+
+    try:
+        publish_if_changed(settings, settings.root / "_build" / "html")
+    except Exception as exc:  # the Sphinx extension publishes again after the build, and fails the build there
+        print(f"publishing the data files failed (tried again after the build): {exc}", file=sys.stderr)
 
 
 class BookBuilder:
@@ -471,9 +492,9 @@ class BookBuilder:
         """One build: return the pages executed and what ``meanwhile`` returned.
 
         Every book page is stamped with what it reads (:func:`stamp_notebooks`); then, side by side, the pages
-        that must run again execute on the kernels (in a thread that only passes messages), the jupyter-book
-        process writes the data files and sets Sphinx up, and ``meanwhile`` (the briefs, which the book includes)
-        runs here.
+        that must run again execute on the kernels (in a thread that only passes messages), the data files for
+        re-users are written (another thread), the jupyter-book process sets Sphinx up, and ``meanwhile`` (the
+        briefs, which the book includes) runs here.
         jupyter-book builds once all are done, and finds every page in its cache.
         """
         from concurrent.futures import ThreadPoolExecutor
@@ -484,8 +505,13 @@ class BookBuilder:
             stamp_notebooks(self.settings)
             book.ready()
             cancel = threading.Event()
-            with ThreadPoolExecutor(max_workers=1, thread_name_prefix="evidencebook-pages") as pool:
-                pages = pool.submit(execute_stale_pages, self.settings, cancel=cancel, kernels=self.kernels)
+            # Found before the briefs start: their keys would hold this process for half a second first.
+            found = stale_pages(self.settings)
+            with ThreadPoolExecutor(max_workers=2, thread_name_prefix="evidencebook-build") as pool:
+                pages = pool.submit(execute_stale_pages, self.settings, cancel=cancel, kernels=self.kernels,
+                                    found=found)
+                # Here, not in the jupyter-book process: this one has the evidence, the summary and pandas loaded.
+                published = pool.submit(_publish, self.settings)
                 try:
                     result = meanwhile() if meanwhile is not None else None
                 except BaseException:  # the briefs failed or were interrupted: start no further page, keep their error
@@ -494,6 +520,7 @@ class BookBuilder:
                         pages.result()
                     raise
                 executed = pages.result()  # a page that failed is raised here, after the briefs
+                published.result()
             code = book.build()
         finally:
             book.cancel()

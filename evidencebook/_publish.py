@@ -183,25 +183,23 @@ def evidence_feed(entries: list[dict[str, Any]], site_url: str = "") -> bytes:
 
 
 def version_triggers(settings: "Settings", numbers: Iterable[int]) -> dict[int, list[str] | None]:
-    """Per kept evidence version, the Cochrane triggers it fired ('question: trigger'), from the outcome status of it
-    and of the version before (the build cache keeps each; What's new computes the same); None when the version
-    before is not kept or a version cannot be recomputed."""
-    from ._living import version_changes, version_status
+    """Per kept evidence version, the Cochrane triggers it fired ('question: trigger'), from its changes since the
+    version before (:func:`~evidencebook._living.version_status_changes`, kept in the build cache; What's new reads
+    the same); None when the version before is not kept or a version cannot be recomputed."""
+    from ._living import version_status_changes
 
     numbers = sorted(numbers)
-    status: dict[int, Any] = {}
-    for n in numbers:
-        try:
-            status[n] = version_status(settings, n)
-        except Exception:  # noqa: BLE001 - What's new names the version that cannot be recomputed; here: not computed
-            status[n] = None
+    kept = set(numbers)
     out: dict[int, list[str] | None] = {}
     for n in numbers:
-        before, now = status.get(n - 1), status.get(n)
-        if before is None or now is None:
+        if n - 1 not in kept:
             out[n] = None
             continue
-        changes = version_changes(before, now)
+        try:
+            changes = version_status_changes(settings, n)
+        except Exception:  # noqa: BLE001 - What's new names the version that cannot be recomputed; here: not computed
+            out[n] = None
+            continue
         fired = changes[changes["triggers"] != ""] if "triggers" in changes else changes.iloc[0:0]
         out[n] = [f"{r['outcome']}: {r['triggers']}" for r in fired.to_dict("records")]
     return out

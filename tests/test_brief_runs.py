@@ -220,6 +220,29 @@ def test_a_forced_run_stores_each_brief_s_key_worked_out_while_its_kernel_ran(re
     assert not failed and not any(o.rebuilt for o in again)
 
 
+def test_one_stale_brief_is_rendered_in_this_process_without_starting_a_pool(rendered, monkeypatch) -> None:
+    """A sync that touched one state leaves one brief to render: a worker process would first import everything
+    this process has, so it is rendered here (its kernel and Chromium as a worker's), and the others are kept."""
+    import concurrent.futures
+    import json
+
+    settings, done = rendered
+    stale = next(o for o in done if o.region_id == "oregon")
+    nb = json.loads(stale.notebook.read_text(encoding="utf-8"))
+    nb["metadata"]["evidencebook"]["brief_key"] = "drawn from evidence since changed"
+    stale.notebook.write_text(json.dumps(nb), encoding="utf-8")
+
+    def no_pool(*args, **kwargs):
+        raise AssertionError("a process pool was started for one brief")
+
+    monkeypatch.setattr(concurrent.futures, "ProcessPoolExecutor", no_pool)
+    again, failed = eb.render_all_briefs(settings, progress=False, regions=CHECKED)
+    assert not failed
+    assert [o.region_id for o in again if o.rebuilt] == ["oregon"]
+    assert stale.pdf is not None and stale.pdf.read_bytes().startswith(b"%PDF")
+    assert "drawn from evidence since changed" not in stale.notebook.read_text(encoding="utf-8")
+
+
 def test_a_page_wider_than_the_paper_or_without_main_gets_no_guess() -> None:
     """Chromium shrinks a print wider than the page, which the columns would not: the search goes by prints."""
     from playwright.sync_api import sync_playwright

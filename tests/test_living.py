@@ -298,3 +298,27 @@ def test_the_hostile_library_synced_in_renders_inert_in_the_description(tmp_path
     assert set(re.findall(r"</?([a-z0-9]+)", html)) <= {"h2", "h3", "p", "ul", "li", "strong", "code"}
     assert not INVISIBLE.findall(html.replace("@\u2060", "@").replace("#\u2060", "#"))  # spoofing shown as [U+...]
     assert "[U+202E]gnp.exe[U+202C]" in html
+
+
+def test_the_changes_kept_for_each_version_are_those_worked_out_from_the_two_statuses(tmp_path: Path) -> None:
+    """What's new and the feed read each version's changes from the build cache: what is read back is what
+    version_changes gives, for every kept version of the bundled review (the second read is the kept one)."""
+    import shutil
+
+    from evidencebook._living import version_changes, version_status, version_status_changes
+
+    root = Path(__file__).resolve().parents[1]
+    shutil.copy(root / "pyproject.toml", tmp_path / "pyproject.toml")
+    shutil.copytree(root / "evidence", tmp_path / "evidence")
+    settings = eb.load_settings(tmp_path)
+    numbers = sorted(int(p.name[1:]) for p in (settings.evidence / "versions").glob("v*"))
+    assert len(numbers) >= 2
+    for n in numbers[1:]:
+        expected = version_changes(version_status(settings, n - 1), version_status(settings, n))
+        first = version_status_changes(settings, n)
+        kept = version_status_changes(settings, n)
+        assert list(settings.cache_dir.glob(f"version-changes-v{n:04d}-*.cache")), n
+        for got in (first, kept):
+            pd.testing.assert_frame_equal(got.astype(object).where(got.notna(), None),
+                                          expected.astype(object).where(expected.notna(), None), check_dtype=False)
+        assert list(kept["triggers"]) == list(expected["triggers"]) and list(kept["notes"]) == list(expected["notes"])

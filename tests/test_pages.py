@@ -191,17 +191,19 @@ def test_once_cancelled_no_further_page_starts(project: eb.Settings) -> None:
 
 def test_whats_new_synthesises_each_archived_version_once(project: eb.Settings) -> None:
     first = eb.whats_new(project)
-    kept = sorted(project.cache_dir.glob("outcome-status-*.cache"))
-    assert len(kept) == len(eb.evidence_versions(project)) >= 2
-    # What the page shows of a version is the status kept for it, read back and not synthesised again: a
-    # kept status altered on disk is what the next page shows (observed in the output, whatever calls what).
-    status = json.loads(kept[-1].read_text(encoding="utf-8"))
-    assert status["data"]
-    for row in status["data"]:
-        row["certainty"] = "read-back-marker"
-    kept[-1].write_text(json.dumps(status), encoding="utf-8")
+    versions = len(eb.evidence_versions(project))
+    assert len(sorted(project.cache_dir.glob("outcome-status-*.cache"))) == versions >= 2
+    kept = sorted(project.cache_dir.glob("version-changes-*.cache"))
+    assert len(kept) == versions - 1
+    # What the page shows of what a version changed is what was kept for it, read back and not worked out
+    # again: kept changes altered on disk are what the next page shows (observed in the output).
+    changes = json.loads(kept[-1].read_text(encoding="utf-8"))
+    assert changes["data"]
+    for row in changes["data"]:
+        row["change"], row["notes"] = "changed", "read-back-marker"
+    kept[-1].write_text(json.dumps(changes), encoding="utf-8")
     assert "read-back-marker" not in first and "read-back-marker" in eb.whats_new(project)
-    kept[-1].write_text("{half a fi", encoding="utf-8")  # a torn file is computed again
+    kept[-1].write_text("{half a fi", encoding="utf-8")  # a torn file is worked out again
     assert eb.whats_new(project) == first
 
 
@@ -214,13 +216,20 @@ def test_jupyter_book_started_ahead_builds_nothing_when_cancelled(project: eb.Se
     assert not (project.root / "_build" / "html").exists()
 
 
-def test_jupyter_book_started_ahead_publishes_the_data_files_while_it_waits(project: eb.Settings) -> None:
-    import evidencebook._pages as pages
+def test_a_build_publishes_the_data_files_while_the_pages_run(project: eb.Settings) -> None:
+    import time
 
-    jupyter_book = pages._JupyterBook(project, quiet=True)
-    jupyter_book.ready()  # as a build says once evidence/ is final, before the pages have run
-    jupyter_book.cancel()
     site = project.root / "_build" / "html"
+
+    def briefs() -> int:  # the briefs' turn comes before the site is built: the data files appear meanwhile
+        deadline = time.monotonic() + 120
+        while not (site / "data" / ".published").is_file():
+            assert time.monotonic() < deadline, "the data files were not written while the pages ran"
+            time.sleep(0.05)
+        raise eb.EvidencebookError("stopped before the site was built")
+
+    with pytest.raises(eb.EvidencebookError, match="stopped before the site"):
+        eb.build_book(project, quiet=True, meanwhile=briefs)
     assert (site / "feed.xml").is_file() and (site / "data" / "datapackage.json").is_file()
     assert not list(site.rglob("*.html"))  # published, not built
     # The build that follows finds them current: the Sphinx extension does not write them again.
@@ -275,3 +284,23 @@ def test_the_sphinx_extension_follows_evidence_dir(tmp_path) -> None:
     _sphinx._exclude_evidence(SimpleNamespace(srcdir=str(tmp_path)), config)
     assert config.exclude_patterns == ["evidence/*", "data/*"]
     assert _sphinx._version_label(tmp_path).startswith("Evidence version 9 (2030-01-01")
+
+
+def test_each_page_starts_on_a_kernel_as_fresh_as_a_new_one(project: eb.Settings) -> None:
+    """Pages share a kernel (its imports are the point), never a name: the second page sees nothing the first
+    defined, and it runs in its own folder."""
+    import nbformat
+
+    folder = project.root / "book" / "scratch"
+    folder.mkdir()
+    first = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell("leftover = 1\nimport json")])
+    second = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(
+        "import os, pathlib\n"
+        "pathlib.Path('seen.json').write_text(__import__('json').dumps({'leftover': 'leftover' in dir(), "
+        "'json': 'json' in dir(), 'cwd': os.getcwd()}))")])
+    nbformat.write(first, folder / "first.ipynb")
+    nbformat.write(second, folder / "second.ipynb")
+    done = eb.execute_stale_pages(project, workers=1, pages=["book/scratch/first.ipynb", "book/scratch/second.ipynb"])
+    assert done == ["book/scratch/first.ipynb", "book/scratch/second.ipynb"]
+    seen = json.loads((folder / "seen.json").read_text(encoding="utf-8"))
+    assert seen == {"leftover": False, "json": False, "cwd": str(folder)}

@@ -184,8 +184,10 @@ def test_ctrl_c_mid_sync_leaves_evidence_as_it_was_or_fully_updated(tmp_path: Pa
     version = set_estimate(emu, 3, 0.42)
     emu.requests.clear()
     env = {**os.environ, "PYTHONPATH": str(ROOT), "NO_PROXY": "127.0.0.1", "CI": "true"}
+    # Ctrl-C as a terminal delivers it, also when this suite runs in a background job (which ignores SIGINT).
     proc = subprocess.Popen([sys.executable, "-c", WATCH, str(settings.root), emu.url, KEY], env=env,
-                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     # Requests: 1 the poll, 2 the versions since, 3 the changed item, 4 deleted since; then the tables are built.
     interrupt = lambda: proc.send_signal(signal.SIGINT)  # noqa: E731
     if at == "tables":
