@@ -16,6 +16,36 @@ from ._vocabulary import (CERTAINTY, COMPARISON_TYPES, DESIGN_TYPES, DOMAINS, ME
 
 __all__ = ["OutcomeSchema", "PolicyFactSchema", "RegionSchema", "RiskOfBiasSchema", "StudySchema"]
 
+
+
+def _pandas_types_only() -> None:
+    """Have pandera find the Series and Index types of pandas (and of what it finds already imported) only.
+
+    Building a model's schema checks each annotation against the Series and Index types of every dataframe
+    library installed, found once per process; looking for Dask's tries ``import dask.dataframe``: half a
+    second of every sync, and in this project's environment it fails anyway (Dask is installed for the briefs'
+    scale-out; its dataframes need pyarrow).  These tables are pandas.  A process that has imported pandera's
+    Dask types itself is left as it is.
+    """
+    import sys
+    import types
+
+    from pandera import typing
+
+    name = "pandera.typing.dask"
+    if name in sys.modules:
+        return
+    sys.modules[name] = stub = types.ModuleType(name)
+    stub.DASK_INSTALLED = False  # type: ignore[attr-defined]
+    try:
+        typing.get_index_types()  # kept by pandera (functools.lru_cache) for the process
+        typing.get_series_types()
+    finally:
+        del sys.modules[name]
+
+
+_pandas_types_only()
+
 _KEY = r"^[23456789ABCDEFGHIJKLMNPQRSTUVWXYZ]{8}$"
 _VOTE = r"(TA|FT):(resolved:)?(include|exclude|maybe)(@[A-Za-z][A-Za-z0-9._-]*)?"
 

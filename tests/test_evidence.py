@@ -636,3 +636,19 @@ def test_a_build_from_an_unchanged_snapshot_derives_nothing_and_any_change_deriv
     # A dry run always derives (it reports what a build would write).
     eb.build_evidence(project, dry_run=True)
     assert len(derived) == 5
+
+
+def test_checking_the_tables_never_looks_for_dask() -> None:
+    """pandera looks for Dask's dataframe types when it builds a schema (half a second of every sync); the
+    declared schemas are built for pandas only, and still reject a bad table."""
+    code = ("import sys, pandas as pd, pandera.errors, evidencebook._schemas as s\n"
+            "for model in (s.StudySchema, s.OutcomeSchema, s.PolicyFactSchema, s.RegionSchema, s.RiskOfBiasSchema):\n"
+            "    model.to_schema()\n"
+            "try:\n"
+            "    s.RegionSchema.validate(pd.DataFrame({'region_id': ['Not An Id'], 'name': ['x'], 'kind': ['state'],"
+            " 'state_code': ['OR']}))\n"
+            "except pandera.errors.SchemaError:\n"
+            "    print('rejected')\n"
+            "print(sorted(m for m in sys.modules if m == 'dask' or m.startswith('dask.')))\n")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.split("\n")[:2] == ["rejected", "[]"]
