@@ -26,8 +26,9 @@ Phases (each command's process; stages timed by wrapping the functions the CLI c
 sync = Zotero requests (``_sync._pull``) + tables (``build_evidence``) + the process's own start,
 imports and exit; build = tables (a no-op here) + stamping + page execution (``execute_stale_pages``, in a
 thread while the briefs render) + briefs (``_run_briefs``) + Sphinx (``_JupyterBook.build``) + the rest.
-Inside the brief workers (separate processes) a ``sitecustomize`` on the children's PYTHONPATH times each
-worker's start (kernel and Chromium), each brief, and each PDF print (Chromium), into a JSON-lines file.
+Inside the brief workers (worker processes, or the build process itself when one brief changed) a
+``sitecustomize`` on the children's PYTHONPATH times each worker's start (kernel and Chromium), each brief, and
+each PDF print (Chromium), into a JSON-lines file.
 
 Then (``--watch-rounds``, default 2) ``evidencebook watch --endpoint <emulator> --port 0 --interval 2`` runs on
 the copy; after its warm-up, each round moves the estimate again through the emulator and measures from the
@@ -523,8 +524,8 @@ def print_report(rounds: list[dict[str, Any]], checks: dict[str, bool]) -> None:
           "start, the CLI's imports and exit")
     print("  build: its process's wall; pages: execute_stale_pages (a thread, while the briefs render: overlaps "
           "'briefs'); briefs: _run_briefs (the fan-out); sphinx: jupyter-book's build; other: outside all of them")
-    print("  PDF / kern+chr: inside the brief workers (summed over workers): Chromium printing the PDFs / a worker's "
-          "start, its kernel and Chromium")
+    print("  PDF / kern+chr: inside the brief workers (summed over workers; one changed brief: the build process's "
+          "own worker): Chromium printing the PDFs / a worker's start, its kernel and Chromium")
     for r in rounds:
         briefs = [w["seconds"] for w in r["workers"] if w["what"] == "brief: whole"]
         pages = ", ".join(f"{Path(x['uri']).as_posix().split('/', 1)[-1]} {x['seconds'] or 0:.1f}s"
