@@ -452,7 +452,8 @@ def render_all_briefs(settings: Settings, progress: bool = True, workers: int = 
     A brief whose content has not changed since it was written (:func:`brief_keys`) is kept
     as it is, unless ``force``.
 
-    By default ``workers`` processes; pass any ``concurrent.futures.Executor`` (for example
+    By default ``workers`` processes (one brief to write: this process, on a worker of its own); pass
+    any ``concurrent.futures.Executor`` (for example
     :func:`dask_executor`) to run elsewhere: its workers start their kernel on their first
     brief.  Keeps going past a failing region; returns the briefs written and, per failed
     region, why.  A full run also removes briefs of regions no longer configured.
