@@ -33,13 +33,14 @@ def _pandas_types_only() -> None:
     from pandera import typing
 
     name = "pandera.typing.dask"
-    if name in sys.modules:
+    finders = [getattr(typing, f, None) for f in ("get_index_types", "get_series_types")]
+    if name in sys.modules or None in finders:  # (another pandera finds the types its own way)
         return
     sys.modules[name] = stub = types.ModuleType(name)
     stub.DASK_INSTALLED = False  # type: ignore[attr-defined]
     try:
-        typing.get_index_types()  # kept by pandera (functools.lru_cache) for the process
-        typing.get_series_types()
+        for find in finders:
+            find()  # kept by pandera (functools.lru_cache) for the process
     finally:
         del sys.modules[name]
 
