@@ -17,7 +17,6 @@ from ._vocabulary import (CERTAINTY, COMPARISON_TYPES, DESIGN_TYPES, DOMAINS, ME
 __all__ = ["OutcomeSchema", "PolicyFactSchema", "RegionSchema", "RiskOfBiasSchema", "StudySchema"]
 
 
-
 def _pandas_types_only() -> None:
     """Have pandera find the Series and Index types of pandas (and of what it finds already imported) only.
 
