@@ -322,3 +322,20 @@ def test_the_changes_kept_for_each_version_are_those_worked_out_from_the_two_sta
             pd.testing.assert_frame_equal(got.astype(object).where(got.notna(), None),
                                           expected.astype(object).where(expected.notna(), None), check_dtype=False)
         assert list(kept["triggers"]) == list(expected["triggers"]) and list(kept["notes"]) == list(expected["notes"])
+
+
+def test_a_kept_frame_gives_back_library_text_exactly(tmp_path: Path) -> None:
+    """Outcome names in the kept changes come from the library (synthesis groups): text that looks like a number,
+    a date, a missing value or markup comes back from the build cache as the same text."""
+    import shutil
+
+    from evidencebook._living import _kept_frame
+
+    root = Path(__file__).resolve().parents[1]
+    shutil.copy(root / "pyproject.toml", tmp_path / "pyproject.toml")
+    settings = eb.load_settings(tmp_path)
+    names = ["NaN", "null", "", "1e400", "Infinity", "2024-01-01", "True", "a,b", "<script>x</script>", "x" * 5000]
+    frame = pd.DataFrame({"outcome": names, "k": range(len(names)), "estimate": [1.5] * len(names)})
+    for _ in range(2):  # made, then read back from the cache
+        back = _kept_frame(settings, "hostile-names", "key", lambda: frame)
+        assert list(back["outcome"]) == names and list(back["k"]) == list(range(len(names)))
